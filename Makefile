@@ -1,0 +1,43 @@
+# Two commands for a fresh machine: `make run` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+MLFLOW_PORT ?= 5000
+DEMO_PASSWORD ?= atrium-demo
+
+export DEBUG ?= 1
+# honcho sets PORT for each process itself, so the web port travels as WEB_PORT.
+export WEB_PORT := $(PORT)
+export MLFLOW_PORT DEMO_PASSWORD
+export MLFLOW_TRACKING_URI ?= http://127.0.0.1:$(MLFLOW_PORT)
+
+.PHONY: run test install install-dev lint
+
+$(VENV)/.runtime: requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.runtime
+install-dev: $(VENV)/.dev
+
+## Install, migrate, create demo data, then run web, worker, beat and MLflow in the foreground (Ctrl-C stops all).
+run: install
+	mkdir -p var/mlflow/artifacts
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	@echo "Atrium on http://127.0.0.1:$(PORT)  ·  MLflow on $(MLFLOW_TRACKING_URI)"
+	$(VENV)/bin/honcho -f Procfile start
+
+## The test suite (SQLite and the filesystem broker unless DATABASE_URL / CELERY_BROKER_URL say otherwise).
+test: install-dev
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .

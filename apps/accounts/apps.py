@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _sync_roles(**kwargs):
+    from .roles import roles_sync
+
+    roles_sync()
+
+
+class AccountsConfig(AppConfig):
+    name = "apps.accounts"
+
+    def ready(self):
+        # Permissions exist only after migrate, so roles are synced then.
+        post_migrate.connect(_sync_roles, dispatch_uid="atrium-roles")

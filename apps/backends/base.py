@@ -1,0 +1,188 @@
+"""The one interface every backend implements, and the dataclasses it speaks.
+
+Adapters map vendor states to ``JobState`` and vendor failures to
+``BackendError``; the run engine never sees a vendor exception.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Protocol, runtime_checkable
+
+
+class BackendError(Exception):
+    """A backend call failed.
+
+    ``permanent`` errors (bad input, access denied, the job failed in the
+    cloud) fail the run at once; transient ones (throttling, a timeout, a
+    stand-in restarting) are retried with backoff.
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False):
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+
+
+class BackendUnavailable(BackendError):
+    """The backend kind exists in the design but is not usable here."""
+
+    def __init__(self, message: str):
+        super().__init__(message, permanent=True)
+
+
+class JobState(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED}
+
+
+# --- training -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """What to train. ``key`` is the idempotency key derived from the run:
+    submitting the same key twice must never create a second job."""
+
+    key: str
+    model_name: str
+    dataset: str
+    algorithm: str
+    task: str  # "classification" | "regression"
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    target_column: str | None = None
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+    instance_type: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """A snapshot of a job. ``logs`` are the lines after ``log_cursor`` as
+    passed to ``poll``; ``log_cursor`` is where the next poll starts."""
+
+    state: JobState
+    progress: float = 0.0
+    message: str = ""
+    logs: list[str] = field(default_factory=list)
+    log_cursor: int = 0
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+# --- provisioning -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResourceSpec:
+    key: str
+    kind: str  # e.g. "workspace"
+    parameters: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+# --- endpoints ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A registered model version, as the backend's registry names it."""
+
+    name: str
+    version: str
+
+
+@dataclass(frozen=True)
+class EndpointVariant:
+    name: str
+    model: ModelRef
+    instance_type: str
+    instance_count: int = 1
+    weight: int = 100
+
+
+@dataclass(frozen=True)
+class EndpointSpec:
+    name: str
+    variants: list[EndpointVariant]
+    rollout: str = "all_at_once"  # "all_at_once" | "canary" | "linear"
+    canary_percent: int = 10
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EndpointStatus:
+    name: str
+    state: str  # "creating" | "updating" | "in_service" | "failed" | "deleting"
+    weights: dict[str, int] = field(default_factory=dict)
+    message: str = ""
+
+
+# --- registry -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelVersionInfo:
+    name: str
+    version: str
+    source_run_id: str = ""
+    aliases: list[str] = field(default_factory=list)
+    approval_status: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    artifact_uri: str = ""
+    created_at: float | None = None  # epoch seconds
+
+
+# --- costs ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CostRecord:
+    day: date
+    amount: float
+    currency: str
+    tags: dict[str, str] = field(default_factory=dict)
+    service: str = ""
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Everything the portal asks of a backend. Every method may raise
+    ``BackendError``; none of them blocks for the length of a job."""
+
+    kind: str
+
+    # training jobs
+    def submit_training(self, spec: TrainingSpec) -> str: ...
+    def poll_training(self, external_id: str, *, log_cursor: int = 0) -> JobStatus: ...
+    def cancel_training(self, external_id: str) -> None: ...
+
+    # resources
+    def provision(self, spec: ResourceSpec) -> str: ...
+    def poll_provision(self, external_id: str) -> JobStatus: ...
+    def teardown(self, external_id: str) -> None: ...
+
+    # endpoints
+    def deploy_endpoint(self, spec: EndpointSpec) -> str: ...
+    def get_endpoint(self, name: str) -> EndpointStatus: ...
+    def update_traffic(self, name: str, weights: dict[str, int]) -> None: ...
+    def rollback_endpoint(self, name: str) -> None: ...
+    def delete_endpoint(self, name: str) -> None: ...
+    def invoke(self, name: str, payload: dict[str, Any]) -> dict[str, Any]: ...
+
+    # registry
+    def list_model_versions(self, model_name: str) -> list[ModelVersionInfo]: ...
+    def set_alias(self, model: ModelRef, alias: str) -> None: ...
+    def set_approval_status(self, model: ModelRef, status: str) -> None: ...
+
+    # costs
+    def get_costs(self, *, start: date, end: date, tags: dict[str, str] | None = None) -> list[CostRecord]: ...

@@ -1,0 +1,38 @@
+"""Backend kinds by dotted path, so boto3 and databricks-sdk import only when used."""
+
+from __future__ import annotations
+
+from django.utils.module_loading import import_string
+
+from .base import Backend, BackendUnavailable
+
+BACKENDS: dict[str, str] = {
+    "local": "apps.backends.local.backend.LocalBackend",
+}
+
+LABELS: dict[str, str] = {
+    "local": "Local (scikit-learn + MLflow)",
+    "sagemaker": "AWS SageMaker",
+    "databricks": "Databricks",
+}
+
+# Kinds the design has but this build does not implement yet: choosing one
+# gives this message, never a pretend success.
+NOT_YET = {
+    "sagemaker": "The AWS SageMaker backend is not available yet.",
+    "databricks": "The Databricks backend is not available yet.",
+}
+
+
+def available_kinds() -> list[str]:
+    return list(BACKENDS)
+
+
+def get_backend(kind: str) -> Backend:
+    if kind in NOT_YET:
+        raise BackendUnavailable(NOT_YET[kind])
+    try:
+        path = BACKENDS[kind]
+    except KeyError:
+        raise BackendUnavailable(f"Unknown backend {kind!r}.") from None
+    return import_string(path).from_settings()

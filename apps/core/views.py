@@ -1,0 +1,29 @@
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import redirect, render
+
+from .context_processors import SECTIONS
+
+# Sections the portal has in its design but not in this build. Their pages say
+# so plainly; they never show invented data.
+PLANNED = {
+    "catalog": "The service catalogue (templates with generated forms, dry-run, multi-step runs).",
+    "models": "The model registry across MLflow, SageMaker and Unity Catalog.",
+    "approvals": "Promotion reviews for model versions.",
+    "deployments": "Endpoints on CPU, GPU and AWS Inferentia with canary rollout and rollback.",
+    "monitoring": "Drift and performance dashboards.",
+    "costs": "Cost dashboards by team, project and model.",
+}
+
+
+@login_required
+def home(request):
+    return redirect("runs:list")
+
+
+@login_required
+def section(request, section: str):
+    if section not in PLANNED:
+        raise Http404
+    label = dict(SECTIONS)[section]
+    return render(request, "core/planned.html", {"title": label, "description": PLANNED[section]})

@@ -1,0 +1,42 @@
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+
+from .. import selectors, services
+from ..forms import RunFilterForm
+from .serializers import RunCreateSerializer, RunDetailSerializer, RunSerializer
+
+
+class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Runs of the caller's teams. Filters: ?status=&kind=&backend=&mine=true"""
+
+    serializer_class = RunSerializer
+
+    def get_queryset(self):
+        if not self.request.user.has_perm("runs.view_run"):
+            raise PermissionDenied("Your role cannot see runs.")
+        form = RunFilterForm(self.request.query_params)
+        filters = {k: v for k, v in form.cleaned_data.items() if v} if form.is_valid() else {}
+        return selectors.run_list(user=self.request.user, **filters)
+
+    def retrieve(self, request, pk=None):
+        run = get_object_or_404(selectors.run_visible(user=request.user), pk=pk)
+        events = selectors.run_recent_events(run=run)
+        return Response(RunDetailSerializer(run, context={"events": events}).data)
+
+    @extend_schema(request=RunCreateSerializer, responses={201: RunSerializer})
+    def create(self, request):
+        serializer = RunCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        run = services.run_create(user=request.user, **serializer.validated_data)
+        return Response(RunSerializer(run).data, status=201)
+
+    @extend_schema(request=None, responses={200: RunSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        run = get_object_or_404(selectors.run_visible(user=request.user), pk=pk)
+        services.run_cancel(run=run, user=request.user)
+        return Response(RunSerializer(run).data)

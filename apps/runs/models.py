@@ -1,0 +1,102 @@
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+from apps.core.models import BaseModel
+
+
+class RunStatus(models.TextChoices):
+    PENDING = "pending"
+    SUBMITTING = "submitting"
+    RUNNING = "running"
+    CANCELLING = "cancelling"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED})
+ACTIVE = frozenset({RunStatus.SUBMITTING, RunStatus.RUNNING, RunStatus.CANCELLING})
+
+# The only moves a run can make (ARCHITECTURE.md, "The run engine").
+TRANSITIONS: dict[str, frozenset[str]] = {
+    RunStatus.PENDING: frozenset({RunStatus.SUBMITTING, RunStatus.CANCELLED, RunStatus.FAILED}),
+    RunStatus.SUBMITTING: frozenset({RunStatus.RUNNING, RunStatus.FAILED, RunStatus.CANCELLING}),
+    RunStatus.RUNNING: frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLING}),
+    RunStatus.CANCELLING: frozenset({RunStatus.CANCELLED, RunStatus.FAILED, RunStatus.SUCCEEDED}),
+}
+
+
+class RunKind(models.TextChoices):
+    TRAIN = "train", "Training"
+
+
+class Run(BaseModel):
+    team = models.ForeignKey("accounts.Team", on_delete=models.PROTECT, related_name="runs")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="runs")
+    kind = models.CharField(max_length=30, choices=RunKind.choices)
+    backend = models.CharField(max_length=30)
+    name = models.CharField(max_length=200, blank=True)
+    params = models.JSONField(default=dict)
+    status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.PENDING)
+    status_message = models.TextField(blank=True)
+    progress = models.FloatField(default=0.0)
+    attempts = models.PositiveIntegerField(default=0)
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    external_id = models.CharField(max_length=500, blank=True)
+    log_cursor = models.PositiveIntegerField(default=0)
+    outputs = models.JSONField(default=dict, blank=True)
+    next_poll_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["team", "-created_at"]),
+            models.Index(fields=["status", "next_poll_at"]),
+        ]
+
+    def __str__(self):
+        return self.name or f"{self.get_kind_display()} {str(self.pk)[:8]}"
+
+    def get_absolute_url(self):
+        return reverse("runs:detail", args=[self.pk])
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def can_cancel(self) -> bool:
+        return self.status in {RunStatus.PENDING, RunStatus.SUBMITTING, RunStatus.RUNNING}
+
+    @property
+    def duration(self):
+        if self.started_at is None:
+            return None
+        return (self.finished_at or self.updated_at) - self.started_at
+
+
+class RunEvent(models.Model):
+    """Append-only history: every transition and every log line."""
+
+    class Kind(models.TextChoices):
+        TRANSITION = "transition"
+        LOG = "log"
+        ERROR = "error"
+
+    id = models.BigAutoField(primary_key=True)  # ordered, cheap to page through
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
+    created_at = models.DateTimeField(auto_now_add=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    from_status = models.CharField(max_length=20, blank=True)
+    to_status = models.CharField(max_length=20, blank=True)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["run", "id"])]
+
+    def __str__(self):
+        return f"{self.kind}: {self.message[:60]}"

@@ -1,0 +1,269 @@
+"""Every write to a run. One function moves a run (``run_transition``), with
+a compare-and-swap on its status; every move and log line is a RunEvent."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.accounts.models import Team, User
+from apps.accounts.selectors import user_teams
+from apps.backends import registry
+from apps.backends.base import BackendError, JobState, TrainingSpec
+from apps.backends.training import validate_request
+from apps.core.errors import InvalidInput
+
+from .models import ACTIVE, TERMINAL, TRANSITIONS, Run, RunEvent, RunKind, RunStatus
+
+logger = logging.getLogger(__name__)
+
+# A run left in "submitting" this long (its worker died) is submitted again;
+# the idempotency key makes that safe.
+SUBMIT_WATCHDOG = timedelta(minutes=2)
+# While a poll is under way the run is not handed to another poller.
+POLL_LEASE = timedelta(seconds=60)
+MAX_LOG_LINE = 2000
+
+
+class InvalidTransition(Exception):
+    pass
+
+
+def run_transition(*, run: Run, to: str, message: str = "", **fields) -> bool:
+    """Move ``run`` from the status it was read with to ``to``.
+
+    Returns False when another worker moved it first (zero rows updated).
+    """
+    old = run.status
+    if to not in TRANSITIONS.get(old, ()):
+        raise InvalidTransition(f"A run cannot go from {old} to {to}.")
+    now = timezone.now()
+    if to == RunStatus.RUNNING and run.started_at is None:
+        fields["started_at"] = now
+    if to in TERMINAL:
+        fields.update(finished_at=now, next_poll_at=None)
+        if to == RunStatus.SUCCEEDED:
+            fields["progress"] = 100.0
+    if message and "status_message" not in fields:
+        fields["status_message"] = message
+    with transaction.atomic():
+        if not Run.objects.filter(pk=run.pk, status=old).update(status=to, updated_at=now, **fields):
+            return False
+        RunEvent.objects.create(run=run, kind=RunEvent.Kind.TRANSITION, from_status=old, to_status=to, message=message)
+    run.status = to
+    for name, value in fields.items():
+        setattr(run, name, value)
+    return True
+
+
+def run_create(*, user: User, kind: str, backend: str, params: dict, team: Team | None = None, name: str = "") -> Run:
+    if not user.has_perm("runs.add_run"):
+        raise PermissionDenied("Your role cannot start runs.")
+    team = _team_for(user=user, team=team)
+    if kind not in RunKind.values:
+        raise InvalidInput.one("kind", f"Unknown kind {kind!r}. Choose one of {', '.join(RunKind.values)}.")
+    if backend in registry.NOT_YET:
+        raise InvalidInput.one("backend", registry.NOT_YET[backend])
+    if backend not in registry.available_kinds():
+        raise InvalidInput.one("backend", f"Unknown backend {backend!r}.")
+    request, errors = validate_request(params, data_root=settings.DATA_ROOT)
+    if errors:
+        raise InvalidInput({"params": errors})
+
+    run_id = uuid.uuid4()
+    with transaction.atomic():
+        run = Run.objects.create(
+            id=run_id,
+            team=team,
+            created_by=user,
+            kind=kind,
+            backend=backend,
+            params=params,
+            name=name[:200] or f"Train {request.model_name}",
+            # Derived from the run, and valid as a SageMaker job name and a Databricks token.
+            idempotency_key=f"atr-{run_id.hex}",
+        )
+        RunEvent.objects.create(
+            run=run, kind=RunEvent.Kind.TRANSITION, to_status=RunStatus.PENDING, message=f"Created by {user.username}"
+        )
+        transaction.on_commit(lambda: _enqueue("submit_run", run.pk))
+    return run
+
+
+def _team_for(*, user: User, team: Team | None) -> Team:
+    teams = user_teams(user=user)
+    if team is None:
+        team = teams.first()
+        if team is None:
+            raise InvalidInput.one("team", "You are not in any team.")
+    elif not teams.filter(pk=team.pk).exists():
+        raise InvalidInput.one("team", "You are not a member of that team.")
+    return team
+
+
+def _enqueue(task_name: str, run_id) -> None:
+    from . import tasks
+
+    getattr(tasks, task_name).delay(str(run_id))
+
+
+def training_spec_for(run: Run) -> TrainingSpec:
+    request, errors = validate_request(run.params, data_root=settings.DATA_ROOT)
+    if errors:
+        # The data changed since the run was created (e.g. a file was removed).
+        raise BackendError(_first_error(errors), permanent=True)
+    return TrainingSpec(
+        key=run.idempotency_key,
+        model_name=request.model_name,
+        dataset=request.dataset,
+        algorithm=request.algorithm,
+        task=request.task,
+        hyperparameters=request.hyperparameters,
+        target_column=request.target_column,
+        dataset_options=request.dataset_options,
+        instance_type=run.params.get("instance_type"),
+        tags={
+            "team": run.team.slug,
+            "run": str(run.pk),
+            "model": request.model_name,
+            "project": run.params.get("project", "default"),
+        },
+    )
+
+
+def _first_error(errors: dict, prefix: str = "") -> str:
+    field, value = next(iter(errors.items()))
+    if isinstance(value, dict):
+        return _first_error(value, f"{prefix}{field}.")
+    return f"{prefix}{field}: {value[0]}"
+
+
+def run_submit(*, run_id) -> None:
+    """Hand the run to its backend. Safe to call again for the same run."""
+    run = Run.objects.select_related("team").get(pk=run_id)
+    if run.status == RunStatus.PENDING:
+        watchdog = timezone.now() + SUBMIT_WATCHDOG
+        if not run_transition(run=run, to=RunStatus.SUBMITTING, message="Submitting", next_poll_at=watchdog):
+            return
+    elif not (run.status == RunStatus.SUBMITTING or (run.status == RunStatus.CANCELLING and not run.external_id)):
+        return  # already submitted: a redelivered task has nothing to do
+    Run.objects.filter(pk=run.pk).update(attempts=F("attempts") + 1)
+    backend = registry.get_backend(run.backend)
+    external_id = backend.submit_training(training_spec_for(run))  # no transaction open here
+    next_poll = timezone.now() + timedelta(seconds=settings.RUN_POLL_SECONDS)
+    if run_transition(
+        run=run,
+        to=RunStatus.RUNNING,
+        message=f"Submitted as {external_id}",
+        external_id=external_id,
+        next_poll_at=next_poll,
+    ):
+        return
+    run.refresh_from_db()
+    if run.status == RunStatus.CANCELLING:  # cancelled while we were submitting
+        Run.objects.filter(pk=run.pk).update(external_id=external_id, next_poll_at=timezone.now())
+        backend.cancel_training(external_id)
+
+
+def run_fail(*, run_id, message: str) -> None:
+    run = Run.objects.get(pk=run_id)
+    if run.status in TERMINAL:
+        return
+    run_transition(run=run, to=RunStatus.FAILED, message=message)
+
+
+def run_poll(*, run_id) -> None:
+    run = Run.objects.get(pk=run_id)
+    if run.status not in {RunStatus.RUNNING, RunStatus.CANCELLING} or not run.external_id:
+        return
+    backend = registry.get_backend(run.backend)
+    try:
+        job = backend.poll_training(run.external_id, log_cursor=run.log_cursor)
+    except BackendError as exc:
+        if exc.permanent:
+            run_transition(run=run, to=RunStatus.FAILED, message=exc.message)
+        else:  # the backend is unreachable for now: poll again later, the job goes on
+            _log(run, f"Poll failed, will retry: {exc.message}", kind=RunEvent.Kind.ERROR)
+            Run.objects.filter(pk=run.pk).update(next_poll_at=timezone.now() + timedelta(seconds=10))
+        return
+    _record_progress(run, job)
+    if job.state.is_terminal:
+        _finish(run, job)
+
+
+def _record_progress(run: Run, job) -> None:
+    if job.logs:
+        RunEvent.objects.bulk_create(
+            [RunEvent(run=run, kind=RunEvent.Kind.LOG, message=line[:MAX_LOG_LINE]) for line in job.logs]
+        )
+    next_poll = timezone.now() + timedelta(seconds=settings.RUN_POLL_SECONDS)
+    Run.objects.filter(pk=run.pk, status=run.status).update(
+        progress=job.progress,
+        log_cursor=job.log_cursor,
+        next_poll_at=next_poll,
+        status_message=job.message or run.status_message,
+        updated_at=timezone.now(),
+    )
+
+
+def _finish(run: Run, job) -> None:
+    if job.state == JobState.SUCCEEDED:
+        run_transition(run=run, to=RunStatus.SUCCEEDED, message="Succeeded", outputs=job.outputs)
+    elif job.state == JobState.CANCELLED and run.status == RunStatus.CANCELLING:
+        run_transition(run=run, to=RunStatus.CANCELLED, message="Cancelled", outputs=job.outputs)
+    else:
+        reason = job.message or ("Cancelled outside the portal" if job.state == JobState.CANCELLED else "Failed")
+        run_transition(run=run, to=RunStatus.FAILED, message=reason, outputs=job.outputs)
+
+
+def run_cancel(*, run: Run, user: User) -> Run:
+    if not user.has_perm("runs.change_run"):
+        raise PermissionDenied("Your role cannot cancel runs.")
+    moved = False
+    if run.status == RunStatus.PENDING:
+        moved = run_transition(run=run, to=RunStatus.CANCELLED, message=f"Cancelled by {user.username}")
+    elif run.status in {RunStatus.SUBMITTING, RunStatus.RUNNING}:
+        moved = run_transition(run=run, to=RunStatus.CANCELLING, message=f"Cancel requested by {user.username}")
+        if moved:
+            transaction.on_commit(lambda: _enqueue("cancel_run", run.pk))
+    if not moved:
+        run.refresh_from_db()
+        if run.status not in {RunStatus.CANCELLING, RunStatus.CANCELLED}:
+            raise InvalidInput.one("status", f"The run is {run.status} and cannot be cancelled.")
+    return run
+
+
+def run_cancel_backend(*, run_id) -> None:
+    """Worker side of a cancel: stop the job, then poll at once to see it end."""
+    run = Run.objects.get(pk=run_id)
+    if run.status != RunStatus.CANCELLING or not run.external_id:
+        return  # not submitted yet: run_submit cancels right after submitting
+    registry.get_backend(run.backend).cancel_training(run.external_id)
+    Run.objects.filter(pk=run.pk).update(next_poll_at=timezone.now())
+    run_poll(run_id=run.pk)
+
+
+def runs_claim_due(*, limit: int = 200) -> list[tuple[str, str]]:
+    """Claim the runs whose poll is due, with a lease so that no other beat
+    tick hands them out twice. Returns (run id, task to enqueue)."""
+    now = timezone.now()
+    due = Run.objects.filter(status__in=ACTIVE, next_poll_at__lte=now)
+    due = due.values_list("pk", "external_id", "next_poll_at")[:limit]
+    claimed = []
+    for pk, external_id, next_poll_at in due:
+        if Run.objects.filter(pk=pk, next_poll_at=next_poll_at).update(next_poll_at=now + POLL_LEASE):
+            task = "poll_run" if external_id else "submit_run"
+            claimed.append((str(pk), task))
+    return claimed
+
+
+def _log(run: Run, message: str, *, kind=RunEvent.Kind.LOG) -> None:
+    RunEvent.objects.create(run=run, kind=kind, message=message[:MAX_LOG_LINE])
+    logger.info("run %s: %s", run.pk, message)

@@ -1,0 +1,82 @@
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.accounts.selectors import user_teams
+from apps.core.errors import InvalidInput
+from apps.core.htmx import render_page_or_partial
+
+from . import selectors, services
+from .forms import RunFilterForm, TrainingForm
+from .models import RunKind
+
+
+@login_required
+def run_list(request):
+    form = RunFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    runs = selectors.run_list(user=request.user, **{k: v for k, v in filters.items() if v})
+    page = Paginator(runs, 25).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render_page_or_partial(
+        request,
+        page="runs/list.html",
+        partial="runs/_table.html",
+        context={
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+            "can_start": request.user.has_perm("runs.add_run"),
+        },
+    )
+
+
+@login_required
+def run_new(request):
+    if not request.user.has_perm("runs.add_run"):
+        raise PermissionDenied("Your role cannot start runs.")
+    teams = user_teams(user=request.user)
+    form = TrainingForm(request.POST or None, teams=teams, initial={"team": teams.first()})
+    if request.method == "POST" and form.is_valid():
+        try:
+            run = services.run_create(
+                user=request.user,
+                kind=RunKind.TRAIN,
+                backend=form.cleaned_data["backend"],
+                team=form.cleaned_data["team"],
+                params=form.params(),
+            )
+        except InvalidInput as exc:
+            form.add_service_errors(exc.errors)
+        else:
+            return redirect(run)
+    return render(request, "runs/new.html", {"form": form}, status=400 if form.errors else 200)
+
+
+def _visible_run(request, pk):
+    return get_object_or_404(selectors.run_visible(user=request.user), pk=pk)
+
+
+@login_required
+def run_detail(request, pk):
+    run = _visible_run(request, pk)
+    context = {"run": run, "events": selectors.run_recent_events(run=run), "mlflow_ui_url": settings.MLFLOW_UI_URL}
+    return render_page_or_partial(request, page="runs/detail.html", partial="runs/_status.html", context=context)
+
+
+@login_required
+@require_POST
+def run_cancel(request, pk):
+    run = _visible_run(request, pk)
+    try:
+        services.run_cancel(run=run, user=request.user)
+    except InvalidInput as exc:
+        messages.error(request, " ".join(exc.errors["status"]))
+    else:
+        messages.info(request, "Cancel requested.")
+    return redirect(run)

@@ -1,0 +1,25 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.routers import DefaultRouter
+
+from apps.accounts.api.views import obtain_token
+from apps.core import views as core_views
+from apps.runs.api.views import RunViewSet
+
+router = DefaultRouter()
+router.register("runs", RunViewSet, basename="run")
+
+urlpatterns = [
+    path("", core_views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/", include("apps.accounts.urls")),
+    path("runs/", include("apps.runs.urls")),
+    path("section/<slug:section>/", core_views.section, name="section"),
+    path("admin/", admin.site.urls),
+    path("api/v1/auth/token/", obtain_token, name="api-token"),
+    path("api/v1/", include(router.urls)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+]
