@@ -1,0 +1,248 @@
+"""Shared fixtures. Real parts wherever one runs here: the database and broker
+named by DATABASE_URL / CELERY_BROKER_URL (PostgreSQL and Redis in CI), a real
+MLflow server, a real Celery worker (with beat) in a subprocess."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+REQUIRE_ALL = os.environ.get("ATRIUM_REQUIRE_ALL") == "1"  # CI: a skip is a failure
+
+
+def skip_or_fail(reason: str):
+    if REQUIRE_ALL:
+        pytest.fail(f"{reason} (ATRIUM_REQUIRE_ALL=1: CI must run this test)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def on_postgres(db):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        skip_or_fail("needs PostgreSQL: set DATABASE_URL")
+
+
+# --- people -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def team(db):
+    from apps.accounts.services import team_get_or_create
+
+    return team_get_or_create(name="Alpha")
+
+
+@pytest.fixture
+def other_team(db):
+    from apps.accounts.services import team_get_or_create
+
+    return team_get_or_create(name="Beta")
+
+
+@pytest.fixture
+def make_user(db, team):
+    from apps.accounts.models import Role
+    from apps.accounts.services import user_create
+
+    def make(username=None, role=Role.DATA_SCIENTIST, teams=None):
+        return user_create(
+            username=username or f"u{uuid.uuid4().hex[:8]}",
+            password="pw-Secret-123",
+            role=role,
+            teams=[team] if teams is None else teams,
+        )
+
+    return make
+
+
+@pytest.fixture
+def ds(make_user):
+    return make_user("ds")
+
+
+@pytest.fixture
+def ds_client(client, ds):
+    client.force_login(ds)
+    return client
+
+
+@pytest.fixture
+def api(ds):
+    from rest_framework.test import APIClient
+
+    from apps.accounts.services import api_token_create
+
+    _, key = api_token_create(user=ds)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    return api
+
+
+TRAIN_PARAMS = {
+    "dataset": "iris",
+    "algorithm": "logistic_regression",
+    "hyperparameters": {"max_iter": 200},
+    "model_name": "iris-lr",
+}
+
+
+@pytest.fixture
+def train_params():
+    return {**TRAIN_PARAMS, "hyperparameters": dict(TRAIN_PARAMS["hyperparameters"])}
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    from django.core.cache import cache
+
+    cache.clear()  # login throttling counts must not leak between tests
+
+
+# --- real servers -------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.25, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+def _stop(process: subprocess.Popen):
+    if process.poll() is None:
+        os.killpg(process.pid, 15)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    """A real MLflow tracking server with a SQLite store in a temp folder."""
+    import requests
+
+    home = tmp_path_factory.mktemp("mlflow")
+    port = free_port()
+    with open(home / "server.log", "wb") as log:
+        process = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "mlflow"),
+                "server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--backend-store-uri",
+                f"sqlite:///{home / 'mlflow.db'}",
+                "--artifacts-destination",
+                str(home / "artifacts"),
+                "--workers",
+                "1",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy():
+        try:
+            return requests.get(f"{url}/health", timeout=1).ok
+        except requests.RequestException:
+            return False
+
+    try:
+        wait_until(healthy, 90, message="the MLflow server")
+        yield url
+    finally:
+        _stop(process)
+
+
+def worker_database_url() -> str:
+    """The test database, as a URL the worker subprocess can open."""
+    from django.db import connection
+
+    settings = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{settings['NAME']}"
+    user = settings.get("USER") or ""
+    password = f":{settings['PASSWORD']}" if settings.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    return f"postgres://{auth}{settings.get('HOST') or '127.0.0.1'}:{settings.get('PORT') or 5432}/{settings['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, mlflow_server, tmp_path_factory):
+    """A real Celery worker with embedded beat, on the test database and broker."""
+    with django_db_blocker.unblock():
+        database_url = worker_database_url()
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    env = {**os.environ, "DATABASE_URL": database_url, "MLFLOW_TRACKING_URI": mlflow_server}
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "celery"),
+                "-A",
+                "portal",
+                "worker",
+                "-B",
+                "--loglevel=INFO",
+                "--concurrency=2",
+                "-s",
+                str(log_path.parent / "beat-schedule"),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    wait_until(lambda: b"ready" in log_path.read_bytes() or process.poll() is not None, 60, message="the worker")
+    assert process.poll() is None, log_path.read_text()[-3000:]
+    yield process
+    _stop(process)
+    if os.environ.get("ATRIUM_SHOW_WORKER_LOG"):
+        print(log_path.read_text()[-20000:])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clean_jobs_dir():
+    jobs = Path(os.environ["ATRIUM_LOCAL_JOBS_DIR"])
+    shutil.rmtree(jobs, ignore_errors=True)
+    yield
+
+
+def wait_for_run(run, statuses, timeout=120):
+    """Reload ``run`` until it reaches one of ``statuses``."""
+
+    def reached():
+        run.refresh_from_db()
+        return run.status in statuses
+
+    try:
+        wait_until(reached, timeout, message=f"run to reach {statuses}")
+    except AssertionError:
+        events = "\n".join(f"{e.kind} {e.to_status} {e.message}" for e in run.events.order_by("id"))
+        raise AssertionError(f"run is {run.status}: {run.status_message}\n{events}") from None
+    return run
