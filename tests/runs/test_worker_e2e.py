@@ -21,8 +21,15 @@ def start(api, params):
 
 
 def test_a_training_run_goes_end_to_end_and_the_version_is_in_mlflow(celery_worker, mlflow_server, api):
-    run = start(api, {"dataset": "breast_cancer", "algorithm": "random_forest",
-                      "hyperparameters": {"n_estimators": 30, "max_depth": 5}, "model_name": "bc-forest"})
+    run = start(
+        api,
+        {
+            "dataset": "breast_cancer",
+            "algorithm": "random_forest",
+            "hyperparameters": {"n_estimators": 30, "max_depth": 5},
+            "model_name": "bc-forest",
+        },
+    )
     wait_for_run(run, FINAL)
     assert run.status == RunStatus.SUCCEEDED, run.status_message
     assert run.progress == 100 and run.attempts == 1 and run.external_id == run.idempotency_key
@@ -46,9 +53,16 @@ def test_a_training_run_goes_end_to_end_and_the_version_is_in_mlflow(celery_work
 
 
 def test_cancel_from_the_api_kills_the_training_process(celery_worker, api, settings):
-    run = start(api, {"dataset": "synthetic_classification", "algorithm": "gradient_boosting",
-                      "dataset_options": {"n_samples": 80000, "n_features": 20},
-                      "hyperparameters": {"n_estimators": 500}, "model_name": "slow-gb"})
+    run = start(
+        api,
+        {
+            "dataset": "synthetic_classification",
+            "algorithm": "gradient_boosting",
+            "dataset_options": {"n_samples": 80000, "n_features": 20},
+            "hyperparameters": {"n_estimators": 500},
+            "model_name": "slow-gb",
+        },
+    )
 
     def training():
         run.refresh_from_db()
@@ -65,8 +79,16 @@ def test_cancel_from_the_api_kills_the_training_process(celery_worker, api, sett
 
 def test_a_failure_in_the_job_fails_the_run_with_the_reason(celery_worker, mlflow_server, api, settings):
     (settings.DATA_ROOT / "houses.csv").write_text("rooms,area\n3,70\n4,95\n")
-    run = start(api, {"dataset": "houses.csv", "target_column": "price", "task": "regression",
-                      "algorithm": "ridge", "model_name": "houses"})
+    run = start(
+        api,
+        {
+            "dataset": "houses.csv",
+            "target_column": "price",
+            "task": "regression",
+            "algorithm": "ridge",
+            "model_name": "houses",
+        },
+    )
     wait_for_run(run, FINAL)
     assert run.status == RunStatus.FAILED
     assert run.status_message == "Column 'price' is not in houses.csv (columns: rooms, area)."
@@ -81,9 +103,15 @@ def test_a_run_stuck_in_submitting_is_submitted_again_by_the_poller(celery_worke
 
     run_id = uuid.uuid4()
     run = Run.objects.create(
-        id=run_id, team=team, created_by=ds, kind="train", backend="local", status=RunStatus.SUBMITTING,
+        id=run_id,
+        team=team,
+        created_by=ds,
+        kind="train",
+        backend="local",
+        status=RunStatus.SUBMITTING,
         params={"dataset": "wine", "algorithm": "knn", "model_name": "wine-knn"},
-        idempotency_key=f"atr-{run_id.hex}", next_poll_at=timezone.now(),
+        idempotency_key=f"atr-{run_id.hex}",
+        next_poll_at=timezone.now(),
     )
     wait_for_run(run, FINAL)
     assert run.status == RunStatus.SUCCEEDED, run.status_message

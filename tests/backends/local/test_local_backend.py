@@ -24,13 +24,24 @@ def backend(mlflow_server, tmp_path):
 
 
 def spec(key, **changes):
-    base = {"key": key, "model_name": f"m-{key}", "dataset": "iris", "algorithm": "logistic_regression",
-            "task": "classification", "hyperparameters": {"max_iter": 300}, "tags": {"team": "alpha"}}
+    base = {
+        "key": key,
+        "model_name": f"m-{key}",
+        "dataset": "iris",
+        "algorithm": "logistic_regression",
+        "task": "classification",
+        "hyperparameters": {"max_iter": 300},
+        "tags": {"team": "alpha"},
+    }
     return TrainingSpec(**{**base, **changes})
 
 
-SLOW = {"dataset": "synthetic_classification", "algorithm": "gradient_boosting",
-        "dataset_options": {"n_samples": 60000, "n_features": 20}, "hyperparameters": {"n_estimators": 400}}
+SLOW = {
+    "dataset": "synthetic_classification",
+    "algorithm": "gradient_boosting",
+    "dataset_options": {"n_samples": 60000, "n_features": 20},
+    "hyperparameters": {"n_estimators": 400},
+}
 
 
 def poll_until(backend, key, predicate, timeout=120):
@@ -120,8 +131,14 @@ def test_cancel_kills_the_subprocess(backend, mlflow_server):
 def test_a_missing_column_fails_with_a_readable_reason_and_no_version(backend, mlflow_server):
     (backend.data_root / "sales.csv").write_text("a,b\n1,2\n3,4\n")
     key = backend.submit_training(
-        spec("atr-nocol", dataset="sales.csv", target_column="price", task="regression", algorithm="ridge",
-             hyperparameters={})
+        spec(
+            "atr-nocol",
+            dataset="sales.csv",
+            target_column="price",
+            task="regression",
+            algorithm="ridge",
+            hyperparameters={},
+        )
     )
     status, _ = poll_until(backend, key, lambda s: s.state.is_terminal)
     assert status.state is JobState.FAILED

@@ -1,0 +1,216 @@
+import uuid
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from apps.accounts.models import Role
+from apps.runs.models import Run, RunEvent, RunStatus
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def make_run(ds, team, train_params):
+    def make(status=RunStatus.PENDING, user=None, team_=None, **fields):
+        run_id = uuid.uuid4()
+        return Run.objects.create(
+            id=run_id,
+            team=team_ or team,
+            created_by=user or ds,
+            kind="train",
+            backend="local",
+            params=train_params,
+            status=status,
+            idempotency_key=f"atr-{run_id.hex}",
+            **fields,
+        )
+
+    return make
+
+
+PAGES = ["/runs/", "/runs/new/", "/section/catalog/", "/account/tokens/"]
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_anonymous_visitors_are_sent_to_login(client, url):
+    response = client.get(url)
+    assert response.status_code == 302 and response.url.startswith("/login/")
+
+
+def test_run_pages_of_another_team_answer_404(client, make_user, other_team, make_run):
+    run = make_run()
+    client.force_login(make_user("outsider", teams=[other_team]))
+    assert client.get(f"/runs/{run.pk}/").status_code == 404
+    assert client.post(f"/runs/{run.pk}/cancel/").status_code == 404
+    run.refresh_from_db()
+    assert run.status == RunStatus.PENDING
+
+
+def test_manager_cannot_open_the_training_form_or_cancel(client, make_user, make_run):
+    run = make_run(RunStatus.RUNNING)
+    client.force_login(make_user("boss", role=Role.MANAGER))
+    assert client.get("/runs/new/").status_code == 403
+    assert client.post("/runs/new/", {"model_name": "x"}).status_code == 403
+    assert client.post(f"/runs/{run.pk}/cancel/").status_code == 403
+    page = client.get(f"/runs/{run.pk}/")
+    assert page.status_code == 200 and b"Cancel run" not in page.content
+    assert b"Start a training run" not in client.get("/runs/").content
+
+
+def test_the_form_starts_a_run_and_redirects_to_it(ds_client, team, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = ds_client.post(
+            "/runs/new/",
+            {
+                "team": team.pk,
+                "backend": "local",
+                "model_name": "bc",
+                "dataset": "breast_cancer",
+                "algorithm": "random_forest",
+                "hyperparameters": '{"n_estimators": 10}',
+            },
+        )
+    run = Run.objects.get()
+    assert response.status_code == 302 and response.url == f"/runs/{run.pk}/"
+    assert run.params == {
+        "dataset": "breast_cancer",
+        "algorithm": "random_forest",
+        "hyperparameters": {"n_estimators": 10},
+        "model_name": "bc",
+    }
+    assert len(callbacks) == 1
+
+
+def test_form_errors_stand_beside_their_fields(ds_client, team):
+    response = ds_client.post(
+        "/runs/new/",
+        {
+            "team": team.pk,
+            "backend": "local",
+            "model_name": "bad name!",
+            "dataset": "iris",
+            "algorithm": "random_forest",
+            "hyperparameters": '{"n_estimators": 0}',
+        },
+    )
+    assert response.status_code == 400
+    form = response.context["form"]
+    assert form.errors["model_name"][0].startswith("Required: letters, digits")
+    assert form.errors["hyperparameters"][0].startswith("n_estimators: The 'n_estimators' parameter")
+    assert 'class="field invalid"' in response.content.decode()
+    response = ds_client.post(
+        "/runs/new/", {"team": team.pk, "backend": "local", "model_name": "m", "dataset": "nope", "algorithm": "knn"}
+    )
+    assert "Unknown dataset 'nope'" in response.context["form"].errors["dataset"][0]
+    assert not Run.objects.exists()
+
+
+def test_form_rejects_bad_json_and_unavailable_backends(ds_client, team):
+    response = ds_client.post(
+        "/runs/new/",
+        {
+            "team": team.pk,
+            "backend": "local",
+            "model_name": "bc",
+            "dataset": "iris",
+            "algorithm": "knn",
+            "hyperparameters": "{oops",
+        },
+    )
+    assert "Not valid JSON" in response.context["form"].errors["hyperparameters"][0]
+    response = ds_client.post(
+        "/runs/new/",
+        {
+            "team": team.pk,
+            "backend": "databricks",
+            "model_name": "bc",
+            "dataset": "iris",
+            "algorithm": "knn",
+        },
+    )
+    assert "not available yet" in response.context["form"].errors["backend"][0]
+    assert not Run.objects.exists()
+
+
+def test_form_refuses_a_team_the_user_is_not_in(ds_client, other_team):
+    response = ds_client.post(
+        "/runs/new/",
+        {
+            "team": other_team.pk,
+            "backend": "local",
+            "model_name": "bc",
+            "dataset": "iris",
+            "algorithm": "knn",
+        },
+    )
+    assert response.status_code == 400 and "team" in response.context["form"].errors
+    assert not Run.objects.exists()
+
+
+def test_user_content_is_escaped(ds_client, make_run):
+    run = make_run(status_message="<script>alert(1)</script>")
+    RunEvent.objects.create(run=run, kind="log", message="<img src=x onerror=alert(2)>")
+    content = ds_client.get(f"/runs/{run.pk}/").content.decode()
+    assert "<script>alert(1)" not in content and "&lt;script&gt;alert(1)" in content
+    assert "<img src=x" not in content
+
+
+def test_status_partial_polls_only_while_the_run_is_live(ds_client, make_run):
+    live = make_run(RunStatus.RUNNING, progress=42.0)
+    partial = ds_client.get(f"/runs/{live.pk}/", HTTP_HX_REQUEST="true")
+    content = partial.content.decode()
+    assert 'hx-trigger="every 2s"' in content and "<html" not in content and "42%" in content
+    done = make_run(RunStatus.SUCCEEDED, outputs={"model_name": "m", "model_version": "7", "mlflow_run_id": "abc"})
+    content = ds_client.get(f"/runs/{done.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert "hx-trigger" not in content
+    assert 'data-testid="model-version">7<' in content
+
+
+def test_cancel_button_cancels_a_pending_run(ds_client, make_run):
+    run = make_run()
+    response = ds_client.post(f"/runs/{run.pk}/cancel/")
+    assert response.status_code == 302
+    run.refresh_from_db()
+    assert run.status == RunStatus.CANCELLED
+
+
+def test_list_filters_work_without_javascript(ds_client, ds, make_user, make_run):
+    make_run(RunStatus.FAILED, name="broken one")
+    make_run(RunStatus.SUCCEEDED, name="good one", user=make_user("colleague"))
+    page = ds_client.get("/runs/?status=failed").content.decode()
+    assert "broken one" in page and "good one" not in page
+    page = ds_client.get("/runs/?mine=on").content.decode()
+    assert "broken one" in page and "good one" not in page
+    partial = ds_client.get("/runs/?status=succeeded", HTTP_HX_REQUEST="true").content.decode()
+    assert "good one" in partial and "<html" not in partial
+
+
+def test_runs_list_renders_at_a_constant_number_of_queries(ds_client, make_user, make_run):
+    def queries():
+        with CaptureQueriesContext(connection) as ctx:
+            assert ds_client.get("/runs/").status_code == 200
+        return len(ctx.captured_queries)
+
+    make_run()
+    few = queries()
+    for i in range(20):
+        make_run(user=make_user(f"user{i}"))
+    assert queries() == few
+
+
+@pytest.mark.parametrize("section", ["catalog", "models", "approvals", "deployments", "monitoring", "costs"])
+def test_sections_not_built_yet_say_so(ds_client, section):
+    response = ds_client.get(f"/section/{section}/")
+    assert response.status_code == 200
+    assert b"Not built yet" in response.content
+
+
+def test_unknown_section_is_404(ds_client):
+    assert ds_client.get("/section/nothing/").status_code == 404
+
+
+def test_pages_load_htmx_and_never_a_cdn(ds_client):
+    content = ds_client.get("/runs/").content.decode()
+    assert "/static/django_htmx/htmx" in content and "X-CSRFToken" in content
+    assert "cdn" not in content.lower() and "unpkg" not in content
