@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.accounts",
     "apps.runs",
+    "apps.connections",
 ]
 
 MIDDLEWARE = [
@@ -110,6 +111,9 @@ SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# Fernet keys for cloud credentials at rest (first encrypts, all decrypt).
+ENCRYPTION_KEYS = env.list("ATRIUM_ENCRYPTION_KEYS", default=[])
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 

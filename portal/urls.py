@@ -17,6 +17,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/", include("apps.accounts.urls")),
     path("runs/", include("apps.runs.urls")),
+    path("connections/", include("apps.connections.urls")),
     path("section/<slug:section>/", core_views.section, name="section"),
     path("admin/", admin.site.urls),
     path("api/v1/auth/token/", obtain_token, name="api-token"),

@@ -15,3 +15,5 @@ os.environ.setdefault("ATRIUM_POLL_SECONDS", "1")
 os.environ.setdefault("ATRIUM_LOCAL_JOBS_DIR", str(TEST_VAR / "jobs"))
 os.environ.setdefault("ATRIUM_DATA_ROOT", str(TEST_VAR / "data"))
 (TEST_VAR / "data").mkdir(parents=True, exist_ok=True)
+# pytest-django runs with DEBUG off, where secrets need a real key.
+os.environ.setdefault("ATRIUM_ENCRYPTION_KEYS", "yPQ0bXbkBjzGbWc9GGn6bC2CyHVuvL_bYBlNQU3Jh1s=")

@@ -3,6 +3,7 @@ import hashlib
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils.functional import cached_property
 
 from apps.core.models import BaseModel
 
@@ -19,7 +20,7 @@ class Role(models.TextChoices):
 class User(AbstractUser):
     teams = models.ManyToManyField("Team", through="Membership", related_name="members", blank=True)
 
-    @property
+    @cached_property
     def is_portal_admin(self) -> bool:
         """Admins see every team's objects."""
         return self.is_superuser or self.groups.filter(name=Role.ADMIN).exists()

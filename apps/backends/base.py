@@ -161,6 +161,11 @@ class Backend(Protocol):
 
     kind: str
 
+    def check(self) -> list[dict]:
+        """Read-only checks of reachability and permissions, for "test
+        connection": ``[{"check": str, "ok": bool, "message": str}]``."""
+        ...
+
     # training jobs
     def submit_training(self, spec: TrainingSpec) -> str: ...
     def poll_training(self, external_id: str, *, log_cursor: int = 0) -> JobStatus: ...

@@ -23,16 +23,21 @@ NOT_YET = {
     "databricks": "The Databricks backend is not available yet.",
 }
 
+# Kinds that work only through a connection (an account with credentials).
+NEEDS_CONNECTION = {"sagemaker", "databricks"}
+
 
 def available_kinds() -> list[str]:
     return list(BACKENDS)
 
 
-def get_backend(kind: str) -> Backend:
+def get_backend(kind: str, *, config: dict | None = None, secrets: dict | None = None) -> Backend:
     if kind in NOT_YET:
         raise BackendUnavailable(NOT_YET[kind])
     try:
-        path = BACKENDS[kind]
+        backend_class = import_string(BACKENDS[kind])
     except KeyError:
         raise BackendUnavailable(f"Unknown backend {kind!r}.") from None
-    return import_string(path).from_settings()
+    if kind in NEEDS_CONNECTION:
+        return backend_class.from_connection(config or {}, secrets or {})
+    return backend_class.from_settings()

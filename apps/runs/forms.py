@@ -20,6 +20,12 @@ class TrainingForm(forms.Form):
 
     team = forms.ModelChoiceField(queryset=None, empty_label=None)
     backend = forms.ChoiceField(choices=list(registry.LABELS.items()), initial="local")
+    connection = forms.ModelChoiceField(
+        queryset=None,
+        required=False,
+        empty_label="None (local backend)",
+        help_text="Required for SageMaker and Databricks: the account to run in.",
+    )
     model_name = forms.CharField(max_length=100, help_text="Registered model name, e.g. churn-classifier.")
     dataset = forms.CharField(
         initial="breast_cancer",
@@ -40,9 +46,10 @@ class TrainingForm(forms.Form):
         help_text="JSON object of scikit-learn parameters.",
     )
 
-    def __init__(self, *args, teams, **kwargs):
+    def __init__(self, *args, teams, connections, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["team"].queryset = teams
+        self.fields["connection"].queryset = connections
 
     def clean_hyperparameters(self):
         raw = self.cleaned_data["hyperparameters"].strip()

@@ -36,6 +36,9 @@ class Run(BaseModel):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="runs")
     kind = models.CharField(max_length=30, choices=RunKind.choices)
     backend = models.CharField(max_length=30)
+    connection = models.ForeignKey(
+        "connections.Connection", null=True, blank=True, on_delete=models.PROTECT, related_name="runs"
+    )
     name = models.CharField(max_length=200, blank=True)
     params = models.JSONField(default=dict)
     status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.PENDING)

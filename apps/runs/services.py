@@ -16,8 +16,11 @@ from django.utils import timezone
 from apps.accounts.models import Team, User
 from apps.accounts.selectors import user_teams
 from apps.backends import registry
-from apps.backends.base import BackendError, JobState, TrainingSpec
+from apps.backends.base import Backend, BackendError, JobState, TrainingSpec
 from apps.backends.training import validate_request
+from apps.connections.models import Connection
+from apps.connections.selectors import connection_allowed
+from apps.connections.services import connection_backend
 from apps.core.errors import InvalidInput
 
 from .models import ACTIVE, TERMINAL, TRANSITIONS, Run, RunEvent, RunKind, RunStatus
@@ -63,16 +66,22 @@ def run_transition(*, run: Run, to: str, message: str = "", **fields) -> bool:
     return True
 
 
-def run_create(*, user: User, kind: str, backend: str, params: dict, team: Team | None = None, name: str = "") -> Run:
+def run_create(
+    *,
+    user: User,
+    kind: str,
+    params: dict,
+    backend: str = "local",
+    connection: Connection | None = None,
+    team: Team | None = None,
+    name: str = "",
+) -> Run:
     if not user.has_perm("runs.add_run"):
         raise PermissionDenied("Your role cannot start runs.")
     team = _team_for(user=user, team=team)
     if kind not in RunKind.values:
         raise InvalidInput.one("kind", f"Unknown kind {kind!r}. Choose one of {', '.join(RunKind.values)}.")
-    if backend in registry.NOT_YET:
-        raise InvalidInput.one("backend", registry.NOT_YET[backend])
-    if backend not in registry.available_kinds():
-        raise InvalidInput.one("backend", f"Unknown backend {backend!r}.")
+    backend = _check_backend(backend=backend, connection=connection, team=team)
     request, errors = validate_request(params, data_root=settings.DATA_ROOT)
     if errors:
         raise InvalidInput({"params": errors})
@@ -85,6 +94,7 @@ def run_create(*, user: User, kind: str, backend: str, params: dict, team: Team 
             created_by=user,
             kind=kind,
             backend=backend,
+            connection=connection,
             params=params,
             name=name[:200] or f"Train {request.model_name}",
             # Derived from the run, and valid as a SageMaker job name and a Databricks token.
@@ -95,6 +105,27 @@ def run_create(*, user: User, kind: str, backend: str, params: dict, team: Team 
         )
         transaction.on_commit(lambda: _enqueue("submit_run", run.pk))
     return run
+
+
+def _check_backend(*, backend: str, connection: Connection | None, team: Team) -> str:
+    """The backend kind to use: the connection's, or a kind that needs none."""
+    if connection is not None:
+        if not connection_allowed(connection=connection, team=team):
+            raise InvalidInput.one("connection", f"Team {team.name} may not use the connection {connection.name}.")
+        backend = connection.kind
+    if backend in registry.NOT_YET:
+        raise InvalidInput.one("backend", registry.NOT_YET[backend])
+    if backend not in registry.available_kinds():
+        raise InvalidInput.one("backend", f"Unknown backend {backend!r}.")
+    if backend in registry.NEEDS_CONNECTION and connection is None:
+        raise InvalidInput.one("connection", f"Choose a {registry.LABELS[backend]} connection.")
+    return backend
+
+
+def backend_for(run: Run) -> Backend:
+    if run.connection_id:
+        return connection_backend(run.connection)
+    return registry.get_backend(run.backend)
 
 
 def _team_for(*, user: User, team: Team | None) -> Team:
@@ -147,7 +178,7 @@ def _first_error(errors: dict, prefix: str = "") -> str:
 
 def run_submit(*, run_id) -> None:
     """Hand the run to its backend. Safe to call again for the same run."""
-    run = Run.objects.select_related("team").get(pk=run_id)
+    run = Run.objects.select_related("team", "connection").get(pk=run_id)
     if run.status == RunStatus.PENDING:
         watchdog = timezone.now() + SUBMIT_WATCHDOG
         if not run_transition(run=run, to=RunStatus.SUBMITTING, message="Submitting", next_poll_at=watchdog):
@@ -155,7 +186,7 @@ def run_submit(*, run_id) -> None:
     elif not (run.status == RunStatus.SUBMITTING or (run.status == RunStatus.CANCELLING and not run.external_id)):
         return  # already submitted: a redelivered task has nothing to do
     Run.objects.filter(pk=run.pk).update(attempts=F("attempts") + 1)
-    backend = registry.get_backend(run.backend)
+    backend = backend_for(run)
     external_id = backend.submit_training(training_spec_for(run))  # no transaction open here
     next_poll = timezone.now() + timedelta(seconds=settings.RUN_POLL_SECONDS)
     if run_transition(
@@ -180,10 +211,10 @@ def run_fail(*, run_id, message: str) -> None:
 
 
 def run_poll(*, run_id) -> None:
-    run = Run.objects.get(pk=run_id)
+    run = Run.objects.select_related("connection").get(pk=run_id)
     if run.status not in {RunStatus.RUNNING, RunStatus.CANCELLING} or not run.external_id:
         return
-    backend = registry.get_backend(run.backend)
+    backend = backend_for(run)
     try:
         job = backend.poll_training(run.external_id, log_cursor=run.log_cursor)
     except BackendError as exc:
@@ -242,10 +273,10 @@ def run_cancel(*, run: Run, user: User) -> Run:
 
 def run_cancel_backend(*, run_id) -> None:
     """Worker side of a cancel: stop the job, then poll at once to see it end."""
-    run = Run.objects.get(pk=run_id)
+    run = Run.objects.select_related("connection").get(pk=run_id)
     if run.status != RunStatus.CANCELLING or not run.external_id:
         return  # not submitted yet: run_submit cancels right after submitting
-    registry.get_backend(run.backend).cancel_training(run.external_id)
+    backend_for(run).cancel_training(run.external_id)
     Run.objects.filter(pk=run.pk).update(next_poll_at=timezone.now())
     run_poll(run_id=run.pk)
 

@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from apps.accounts.selectors import user_teams
+from apps.connections.selectors import connections_for
 from apps.core.errors import InvalidInput
 from apps.core.htmx import render_page_or_partial
 
@@ -41,13 +42,19 @@ def run_new(request):
     if not request.user.has_perm("runs.add_run"):
         raise PermissionDenied("Your role cannot start runs.")
     teams = user_teams(user=request.user)
-    form = TrainingForm(request.POST or None, teams=teams, initial={"team": teams.first()})
+    form = TrainingForm(
+        request.POST or None,
+        teams=teams,
+        connections=connections_for(user=request.user),
+        initial={"team": teams.first(), "backend": request.GET.get("backend", "local")},
+    )
     if request.method == "POST" and form.is_valid():
         try:
             run = services.run_create(
                 user=request.user,
                 kind=RunKind.TRAIN,
                 backend=form.cleaned_data["backend"],
+                connection=form.cleaned_data["connection"],
                 team=form.cleaned_data["team"],
                 params=form.params(),
             )

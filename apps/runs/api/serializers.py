@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from apps.accounts.models import Team
+from apps.connections.models import Connection
 
 from ..models import Run, RunEvent, RunKind
 
@@ -53,7 +54,10 @@ class RunCreateSerializer(serializers.Serializer):
     """Shape only; the run service checks the params (one place for the rules)."""
 
     kind = serializers.ChoiceField(choices=RunKind.choices)
-    backend = serializers.CharField(max_length=30)
+    backend = serializers.CharField(max_length=30, required=False, default="local")
+    connection = serializers.SlugRelatedField(
+        slug_field="name", queryset=Connection.objects.all(), required=False, default=None, allow_null=True
+    )
     params = serializers.DictField()
     name = serializers.CharField(max_length=200, required=False, default="")
     team = serializers.SlugRelatedField(

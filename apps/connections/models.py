@@ -1,0 +1,57 @@
+from django.conf import settings
+from django.db import models
+
+from apps.core.models import BaseModel
+
+# Which configuration and secret fields each kind takes (the form and the API
+# follow these; the backend's ``from_connection`` reads them).
+FIELDS = {
+    "sagemaker": {
+        "config": ["region", "endpoint_url", "role_arn", "execution_role_arn", "bucket"],
+        "secrets": ["access_key_id", "secret_access_key"],
+        "required": ["region"],
+    },
+    "databricks": {
+        "config": ["host"],
+        "secrets": ["token"],
+        "required": ["host", "token"],
+    },
+}
+
+
+class Connection(BaseModel):
+    """A cloud account the portal works in. Secrets are stored encrypted
+    (apps.core.crypto) and are never shown back, returned or logged."""
+
+    class Kind(models.TextChoices):
+        SAGEMAKER = "sagemaker", "AWS SageMaker"
+        DATABRICKS = "databricks", "Databricks"
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    config = models.JSONField(default=dict, blank=True)
+    secrets_ciphertext = models.TextField(blank=True, editable=False)
+    teams = models.ManyToManyField("accounts.Team", related_name="connections", blank=True)
+    is_sandbox = models.BooleanField(default=False, help_text="Points at a local stand-in, not a real cloud.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    last_test_at = models.DateTimeField(null=True, blank=True)
+    last_test_report = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def __repr__(self):  # never the secrets
+        return f"<Connection {self.name} ({self.kind})>"
+
+    @property
+    def secret_names(self) -> list[str]:
+        return FIELDS[self.kind]["secrets"]
+
+    @property
+    def last_test_ok(self) -> bool | None:
+        if not self.last_test_report:
+            return None
+        return all(check["ok"] for check in self.last_test_report)

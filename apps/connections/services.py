@@ -1,0 +1,119 @@
+"""Every write to a connection, and the one place its secrets are opened."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils import timezone
+
+from apps.accounts.models import Team, User
+from apps.backends import registry
+from apps.backends.base import Backend, BackendError
+from apps.core.crypto import decrypt_json, encrypt_json
+from apps.core.errors import InvalidInput
+
+from .models import FIELDS, Connection
+
+logger = logging.getLogger(__name__)
+URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$")
+REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+
+
+def _require_admin(user: User) -> None:
+    if not user.is_portal_admin:
+        raise PermissionDenied("Only admins manage connections.")
+
+
+def _clean(kind: str, config: dict, secrets: dict, *, keep: dict) -> tuple[dict, dict]:
+    if kind not in FIELDS:
+        raise InvalidInput.one("kind", f"Unknown kind {kind!r}. Choose one of {', '.join(FIELDS)}.")
+    fields = FIELDS[kind]
+    errors: dict[str, list[str]] = {}
+    for key in sorted(set(config) - set(fields["config"])):
+        errors[key] = ["Unknown setting."]
+    for key in sorted(set(secrets) - set(fields["secrets"])):
+        errors[key] = ["Unknown secret."]
+    config = {key: str(value).strip() for key, value in config.items() if key in fields["config"] and value}
+    # A blank secret keeps the stored one: secrets are never sent back to be re-entered.
+    secrets = {**keep, **{key: str(value) for key, value in secrets.items() if key in fields["secrets"] and value}}
+    for key in fields["required"]:
+        if not (config.get(key) or secrets.get(key)):
+            errors.setdefault(key, []).append("Required.")
+    for key in ("endpoint_url", "host"):
+        if config.get(key) and not URL.match(config[key]):
+            errors.setdefault(key, []).append("Must be an http(s) URL.")
+    if config.get("region") and not REGION.match(config["region"]):
+        errors.setdefault("region", []).append("Not an AWS region name (e.g. eu-west-1).")
+    if bool(secrets.get("access_key_id")) != bool(secrets.get("secret_access_key")) and kind == "sagemaker":
+        errors.setdefault("secret_access_key", []).append("Give both the access key id and the secret, or neither.")
+    if errors:
+        raise InvalidInput(errors)
+    return config, secrets
+
+
+@transaction.atomic
+def connection_create(
+    *, user: User, name: str, kind: str, config: dict, secrets: dict, teams: list[Team], is_sandbox: bool = False
+) -> Connection:
+    _require_admin(user)
+    if not name or Connection.objects.filter(name=name).exists():
+        raise InvalidInput.one("name", "Required, and unique." if name else "Required.")
+    config, secrets = _clean(kind, config, secrets, keep={})
+    connection = Connection.objects.create(
+        name=name,
+        kind=kind,
+        config=config,
+        is_sandbox=is_sandbox,
+        secrets_ciphertext=encrypt_json(secrets),
+        created_by=user,
+    )
+    connection.teams.set(teams)
+    logger.info("connection %s (%s) created by %s", connection.name, kind, user.username)
+    return connection
+
+
+@transaction.atomic
+def connection_update(
+    *, user: User, connection: Connection, config: dict, secrets: dict, teams: list[Team]
+) -> Connection:
+    _require_admin(user)
+    config, secrets = _clean(connection.kind, config, secrets, keep=connection_secrets(connection))
+    connection.config = config
+    connection.secrets_ciphertext = encrypt_json(secrets)
+    connection.save(update_fields=["config", "secrets_ciphertext", "updated_at"])
+    connection.teams.set(teams)
+    logger.info("connection %s updated by %s", connection.name, user.username)
+    return connection
+
+
+def connection_secrets(connection: Connection) -> dict:
+    return decrypt_json(connection.secrets_ciphertext)
+
+
+def connection_backend(connection: Connection) -> Backend:
+    return registry.get_backend(connection.kind, config=connection.config, secrets=connection_secrets(connection))
+
+
+def connection_test(*, user: User, connection: Connection) -> list[dict]:
+    """Run the backend's read-only checks; report what works and what the
+    credentials lack. Messages are scrubbed of every stored secret."""
+    _require_admin(user)
+    secrets = connection_secrets(connection)
+    try:
+        report = connection_backend(connection).check()
+    except BackendError as exc:
+        report = [{"check": "connect", "ok": False, "message": exc.message}]
+    report = [{**item, "message": scrub(item.get("message", ""), secrets)} for item in report]
+    Connection.objects.filter(pk=connection.pk).update(last_test_at=timezone.now(), last_test_report=report)
+    connection.last_test_report = report
+    return report
+
+
+def scrub(text: str, secrets: dict) -> str:
+    for value in secrets.values():
+        if value and len(value) >= 4:
+            text = text.replace(value, "***")
+    return text

@@ -1,0 +1,109 @@
+import logging
+
+import pytest
+
+from apps.accounts.models import Role
+from apps.connections.models import Connection
+from apps.connections.services import connection_create, connection_secrets, connection_update
+from apps.core.errors import InvalidInput
+
+pytestmark = pytest.mark.django_db
+
+TOKEN = "dapi-very-secret-token-0123456789"
+
+
+@pytest.fixture
+def admin(make_user):
+    return make_user("root", role=Role.ADMIN, teams=[])
+
+
+@pytest.fixture
+def databricks(admin, team):
+    return connection_create(
+        user=admin,
+        name="dbx",
+        kind="databricks",
+        config={"host": "http://127.0.0.1:9"},
+        secrets={"token": TOKEN},
+        teams=[team],
+    )
+
+
+def test_secrets_are_encrypted_at_rest(databricks):
+    stored = Connection.objects.values_list("secrets_ciphertext", flat=True).get(pk=databricks.pk)
+    assert TOKEN not in stored and stored.startswith("gAAAA")  # a Fernet token
+    assert connection_secrets(databricks) == {"token": TOKEN}
+    assert TOKEN not in repr(databricks)
+
+
+def test_a_blank_secret_keeps_the_stored_one(admin, databricks, team):
+    connection_update(
+        user=admin, connection=databricks, config={"host": "http://127.0.0.1:10"}, secrets={"token": ""}, teams=[team]
+    )
+    assert connection_secrets(databricks) == {"token": TOKEN}
+
+
+def test_only_admins_manage_connections(make_user, team, client, databricks):
+    from django.core.exceptions import PermissionDenied
+
+    scientist = make_user("sci")
+    with pytest.raises(PermissionDenied):
+        connection_create(
+            user=scientist,
+            name="x",
+            kind="databricks",
+            config={"host": "http://h"},
+            secrets={"token": "t0000"},
+            teams=[team],
+        )
+    client.force_login(scientist)
+    for url in ["/connections/", "/connections/new/databricks/", f"/connections/{databricks.pk}/"]:
+        assert client.get(url).status_code == 403
+    assert client.post(f"/connections/{databricks.pk}/test/").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("kind", "config", "secrets", "field"),
+    [
+        ("databricks", {"host": "not a url"}, {"token": "t0000"}, "host"),
+        ("databricks", {"host": "https://x.cloud.databricks.com"}, {}, "token"),
+        ("sagemaker", {"region": "moon-1"}, {}, "region"),
+        ("sagemaker", {"region": "eu-west-1"}, {"access_key_id": "AKIA0000"}, "secret_access_key"),
+        ("sagemaker", {"region": "eu-west-1", "colour": "red"}, {}, "colour"),
+    ],
+)
+def test_bad_settings_are_refused_and_nothing_is_saved(admin, kind, config, secrets, field):
+    with pytest.raises(InvalidInput) as error:
+        connection_create(user=admin, name="bad", kind=kind, config=config, secrets=secrets, teams=[])
+    assert field in error.value.errors
+    assert not Connection.objects.exists()
+
+
+def test_the_edit_page_never_shows_a_secret(client, admin, databricks, caplog):
+    caplog.set_level(logging.DEBUG)
+    client.force_login(admin)
+    page = client.get(f"/connections/{databricks.pk}/").content.decode()
+    assert TOKEN not in page and "Leave blank to keep" in page
+    response = client.post(
+        "/connections/new/databricks/",
+        {"name": "dbx2", "host": "http://127.0.0.1:11", "token": "dapi-another-secret-9876"},
+    )
+    assert response.status_code == 302
+    assert "dapi-another-secret-9876" not in client.get(response.url).content.decode()
+    assert TOKEN not in caplog.text and "dapi-another-secret-9876" not in caplog.text
+
+
+def test_runs_may_use_only_connections_granted_to_their_team(api, admin, other_team, train_params):
+    connection_create(
+        user=admin,
+        name="theirs",
+        kind="databricks",
+        config={"host": "http://127.0.0.1:9"},
+        secrets={"token": TOKEN},
+        teams=[other_team],
+    )
+    response = api.post(
+        "/api/v1/runs/", {"kind": "train", "connection": "theirs", "params": train_params}, format="json"
+    )
+    assert response.status_code == 400
+    assert "may not use" in response.json()["connection"][0] or "not available" in str(response.json())
