@@ -29,6 +29,16 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 
 class RunKind(models.TextChoices):
     TRAIN = "train", "Training"
+    DEPLOY = "deploy", "Deploy endpoint"
+    TRAFFIC = "traffic", "Shift traffic"
+    ROLLBACK = "rollback", "Roll back endpoint"
+    UNDEPLOY = "undeploy", "Delete endpoint"
+    PROVISION = "provision", "Provision"
+    TEARDOWN = "teardown", "Tear down"
+
+
+# Kinds whose backend work can be stopped midway (the others are short).
+CANCELLABLE_KINDS = frozenset({RunKind.TRAIN})
 
 
 class Run(BaseModel):
@@ -72,7 +82,9 @@ class Run(BaseModel):
 
     @property
     def can_cancel(self) -> bool:
-        return self.status in {RunStatus.PENDING, RunStatus.SUBMITTING, RunStatus.RUNNING}
+        if self.status == RunStatus.PENDING:
+            return True
+        return self.status in {RunStatus.SUBMITTING, RunStatus.RUNNING} and self.kind in CANCELLABLE_KINDS
 
     @property
     def duration(self):

@@ -16,14 +16,14 @@ from django.utils import timezone
 from apps.accounts.models import Team, User
 from apps.accounts.selectors import user_teams
 from apps.backends import registry
-from apps.backends.base import Backend, BackendError, JobState, TrainingSpec
-from apps.backends.training import validate_request
+from apps.backends.base import Backend, BackendError, JobState
 from apps.connections.models import Connection
 from apps.connections.selectors import connection_allowed
 from apps.connections.services import connection_backend
 from apps.core.errors import InvalidInput
 
 from .models import ACTIVE, TERMINAL, TRANSITIONS, Run, RunEvent, RunKind, RunStatus
+from .operations import OPERATIONS
 
 logger = logging.getLogger(__name__)
 
@@ -82,8 +82,9 @@ def run_create(
     if kind not in RunKind.values:
         raise InvalidInput.one("kind", f"Unknown kind {kind!r}. Choose one of {', '.join(RunKind.values)}.")
     backend = _check_backend(backend=backend, connection=connection, team=team)
-    request, errors = validate_request(params, data_root=settings.DATA_ROOT)
-    if errors:
+    if not isinstance(params, dict):
+        raise InvalidInput.one("params", "Must be an object.")
+    if errors := OPERATIONS[kind].validate(params):
         raise InvalidInput({"params": errors})
 
     run_id = uuid.uuid4()
@@ -96,7 +97,7 @@ def run_create(
             backend=backend,
             connection=connection,
             params=params,
-            name=name[:200] or f"Train {request.model_name}",
+            name=name[:200] or _default_name(kind, params),
             # Derived from the run, and valid as a SageMaker job name and a Databricks token.
             idempotency_key=f"atr-{run_id.hex}",
         )
@@ -105,6 +106,11 @@ def run_create(
         )
         transaction.on_commit(lambda: _enqueue("submit_run", run.pk))
     return run
+
+
+def _default_name(kind: str, params: dict) -> str:
+    subject = params.get("model_name") or params.get("endpoint") or params.get("name") or ""
+    return f"{RunKind(kind).label} {subject}".strip()[:200]
 
 
 def _check_backend(*, backend: str, connection: Connection | None, team: Team) -> str:
@@ -145,37 +151,6 @@ def _enqueue(task_name: str, run_id) -> None:
     getattr(tasks, task_name).delay(str(run_id))
 
 
-def training_spec_for(run: Run) -> TrainingSpec:
-    request, errors = validate_request(run.params, data_root=settings.DATA_ROOT)
-    if errors:
-        # The data changed since the run was created (e.g. a file was removed).
-        raise BackendError(_first_error(errors), permanent=True)
-    return TrainingSpec(
-        key=run.idempotency_key,
-        model_name=request.model_name,
-        dataset=request.dataset,
-        algorithm=request.algorithm,
-        task=request.task,
-        hyperparameters=request.hyperparameters,
-        target_column=request.target_column,
-        dataset_options=request.dataset_options,
-        instance_type=run.params.get("instance_type"),
-        tags={
-            "team": run.team.slug,
-            "run": str(run.pk),
-            "model": request.model_name,
-            "project": run.params.get("project", "default"),
-        },
-    )
-
-
-def _first_error(errors: dict, prefix: str = "") -> str:
-    field, value = next(iter(errors.items()))
-    if isinstance(value, dict):
-        return _first_error(value, f"{prefix}{field}.")
-    return f"{prefix}{field}: {value[0]}"
-
-
 def run_submit(*, run_id) -> None:
     """Hand the run to its backend. Safe to call again for the same run."""
     run = Run.objects.select_related("team", "connection").get(pk=run_id)
@@ -187,7 +162,7 @@ def run_submit(*, run_id) -> None:
         return  # already submitted: a redelivered task has nothing to do
     Run.objects.filter(pk=run.pk).update(attempts=F("attempts") + 1)
     backend = backend_for(run)
-    external_id = backend.submit_training(training_spec_for(run))  # no transaction open here
+    external_id = OPERATIONS[run.kind].submit(backend, run)  # no transaction open here
     next_poll = timezone.now() + timedelta(seconds=settings.RUN_POLL_SECONDS)
     if run_transition(
         run=run,
@@ -200,7 +175,8 @@ def run_submit(*, run_id) -> None:
     run.refresh_from_db()
     if run.status == RunStatus.CANCELLING:  # cancelled while we were submitting
         Run.objects.filter(pk=run.pk).update(external_id=external_id, next_poll_at=timezone.now())
-        backend.cancel_training(external_id)
+        run.external_id = external_id
+        OPERATIONS[run.kind].cancel(backend, run)
 
 
 def run_fail(*, run_id, message: str) -> None:
@@ -216,7 +192,7 @@ def run_poll(*, run_id) -> None:
         return
     backend = backend_for(run)
     try:
-        job = backend.poll_training(run.external_id, log_cursor=run.log_cursor)
+        job = OPERATIONS[run.kind].poll(backend, run)
     except BackendError as exc:
         if exc.permanent:
             run_transition(run=run, to=RunStatus.FAILED, message=exc.message)
@@ -261,6 +237,10 @@ def run_cancel(*, run: Run, user: User) -> Run:
     if run.status == RunStatus.PENDING:
         moved = run_transition(run=run, to=RunStatus.CANCELLED, message=f"Cancelled by {user.username}")
     elif run.status in {RunStatus.SUBMITTING, RunStatus.RUNNING}:
+        if not OPERATIONS[run.kind].cancellable:
+            raise InvalidInput.one(
+                "status", f"A {run.get_kind_display().lower()} run cannot be cancelled once started."
+            )
         moved = run_transition(run=run, to=RunStatus.CANCELLING, message=f"Cancel requested by {user.username}")
         if moved:
             transaction.on_commit(lambda: _enqueue("cancel_run", run.pk))
@@ -276,7 +256,7 @@ def run_cancel_backend(*, run_id) -> None:
     run = Run.objects.select_related("connection").get(pk=run_id)
     if run.status != RunStatus.CANCELLING or not run.external_id:
         return  # not submitted yet: run_submit cancels right after submitting
-    backend_for(run).cancel_training(run.external_id)
+    OPERATIONS[run.kind].cancel(backend_for(run), run)
     Run.objects.filter(pk=run.pk).update(next_poll_at=timezone.now())
     run_poll(run_id=run.pk)
 

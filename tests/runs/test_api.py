@@ -171,3 +171,47 @@ def test_openapi_schema_lists_the_runs_api(client):
     assert response.status_code == 200
     paths = response.json()["paths"]
     assert {"/api/v1/runs/", "/api/v1/runs/{id}/", "/api/v1/runs/{id}/cancel/", "/api/v1/auth/token/"} <= set(paths)
+
+
+@pytest.mark.parametrize(
+    ("kind", "params", "field"),
+    [
+        ("deploy", {"endpoint": "bad name!", "variants": []}, "endpoint"),
+        ("deploy", {"endpoint": "ep", "variants": []}, "variants"),
+        ("deploy", {"endpoint": "ep", "variants": [{"name": "a"}]}, "variants.0"),
+        (
+            "deploy",
+            {
+                "endpoint": "ep",
+                "variants": [
+                    {"name": "a", "model_name": "m", "model_version": "1", "instance_type": "CPU", "weight": 70},
+                    {"name": "b", "model_name": "m", "model_version": "2", "instance_type": "CPU", "weight": 20},
+                ],
+            },
+            "weights",
+        ),
+        ("traffic", {"endpoint": "ep", "weights": {"a": 90, "b": 20}}, "weights"),
+        ("traffic", {"endpoint": "ep", "weights": {"a": -10, "b": 110}}, "weights"),
+        ("provision", {"resource": "workspace", "name": "no spaces please"}, "name"),
+        ("teardown", {}, "resource_id"),
+    ],
+)
+def test_bad_operation_params_are_refused(api, kind, params, field):
+    response = api.post("/api/v1/runs/", {"kind": kind, "backend": "local", "params": params}, format="json")
+    assert response.status_code == 400
+    assert field in response.json()["params"]
+    assert not Run.objects.exists()
+
+
+def test_a_started_deploy_cannot_be_cancelled_but_a_pending_one_can(api):
+    params = {
+        "endpoint": "ep",
+        "variants": [{"name": "a", "model_name": "m", "model_version": "1", "instance_type": "CPU"}],
+    }
+    first = api.post("/api/v1/runs/", {"kind": "deploy", "params": params}, format="json").json()
+    second = api.post("/api/v1/runs/", {"kind": "deploy", "params": params}, format="json").json()
+    assert first["name"] == "Deploy endpoint ep"
+    Run.objects.filter(pk=first["id"]).update(status=RunStatus.RUNNING)
+    response = api.post(f"/api/v1/runs/{first['id']}/cancel/")
+    assert response.status_code == 400 and "cannot be cancelled" in response.json()["status"][0]
+    assert api.post(f"/api/v1/runs/{second['id']}/cancel/").json()["status"] == "cancelled"
