@@ -107,3 +107,17 @@ def test_runs_may_use_only_connections_granted_to_their_team(api, admin, other_t
     )
     assert response.status_code == 400
     assert "may not use" in response.json()["connection"][0] or "not available" in str(response.json())
+
+
+def test_make_run_seeds_two_sandbox_connections_for_the_demo_team(monkeypatch):
+    from django.core.management import call_command
+
+    monkeypatch.setenv("DEMO_PASSWORD", "demo-pass-1")
+    call_command("seed_demo")
+    call_command("seed_sandbox_connections")
+    call_command("seed_sandbox_connections")  # idempotent
+    sandboxes = {c.name: c for c in Connection.objects.filter(is_sandbox=True)}
+    assert set(sandboxes) == {"SageMaker sandbox", "Databricks sandbox"}
+    assert sandboxes["SageMaker sandbox"].config["endpoint_url"].startswith("http://127.0.0.1:")
+    assert all(c.teams.filter(slug="demo").exists() for c in sandboxes.values())
+    assert connection_secrets(sandboxes["Databricks sandbox"]) == {"token": "dapi-sandbox"}
