@@ -11,7 +11,10 @@ import time
 import uuid
 from pathlib import Path
 
+import psutil
 import pytest
+
+from tests.environment import TEST_ROOT, TEST_VAR
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -227,10 +230,14 @@ def celery_worker(django_db_setup, django_db_blocker, mlflow_server, tmp_path_fa
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _clean_jobs_dir():
-    jobs = Path(os.environ["ATRIUM_LOCAL_JOBS_DIR"])
-    shutil.rmtree(jobs, ignore_errors=True)
+def _session_var():
+    """Remove this session's var/ folder afterwards, and those of dead sessions."""
+    for folder in TEST_ROOT.glob("session-*"):
+        pid = int(folder.name.removeprefix("session-"))
+        if folder != TEST_VAR and not psutil.pid_exists(pid):
+            shutil.rmtree(folder, ignore_errors=True)
     yield
+    shutil.rmtree(TEST_VAR, ignore_errors=True)
 
 
 def wait_for_run(run, statuses, timeout=120):
