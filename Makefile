@@ -9,6 +9,10 @@ export DEBUG ?= 1
 # honcho sets PORT for each process itself, so the web port travels as WEB_PORT.
 export WEB_PORT := $(PORT)
 export MLFLOW_PORT DEMO_PASSWORD
+# The cloud stand-ins (apps/backends/sandbox) behind the two sandbox connections.
+export AWS_SANDBOX_PORT ?= 5001
+export DATABRICKS_SANDBOX_PORT ?= 5002
+export DATABRICKS_SANDBOX_TOKEN ?= dapi-sandbox
 export MLFLOW_TRACKING_URI ?= http://127.0.0.1:$(MLFLOW_PORT)
 
 .PHONY: run test install install-dev lint
@@ -28,9 +32,10 @@ install-dev: $(VENV)/.dev
 
 ## Install, migrate, create demo data, then run web, worker, beat and MLflow in the foreground (Ctrl-C stops all).
 run: install
-	mkdir -p var/mlflow/artifacts
+	mkdir -p var/mlflow/artifacts var/sandbox
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_sandbox_connections
 	@echo "Atrium on http://127.0.0.1:$(PORT)  ·  MLflow on $(MLFLOW_TRACKING_URI)"
 	$(VENV)/bin/honcho -f Procfile start
 

@@ -8,19 +8,14 @@ from .base import Backend, BackendUnavailable
 
 BACKENDS: dict[str, str] = {
     "local": "apps.backends.local.backend.LocalBackend",
+    "sagemaker": "apps.backends.sagemaker.backend.SageMakerBackend",
+    "databricks": "apps.backends.databricks.backend.DatabricksBackend",
 }
 
 LABELS: dict[str, str] = {
     "local": "Local (scikit-learn + MLflow)",
     "sagemaker": "AWS SageMaker",
     "databricks": "Databricks",
-}
-
-# Kinds the design has but this build does not implement yet: choosing one
-# gives this message, never a pretend success.
-NOT_YET = {
-    "sagemaker": "The AWS SageMaker backend is not available yet.",
-    "databricks": "The Databricks backend is not available yet.",
 }
 
 # Kinds that work only through a connection (an account with credentials).
@@ -32,8 +27,6 @@ def available_kinds() -> list[str]:
 
 
 def get_backend(kind: str, *, config: dict | None = None, secrets: dict | None = None) -> Backend:
-    if kind in NOT_YET:
-        raise BackendUnavailable(NOT_YET[kind])
     try:
         backend_class = import_string(BACKENDS[kind])
     except KeyError:

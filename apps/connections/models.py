@@ -7,12 +7,29 @@ from apps.core.models import BaseModel
 # follow these; the backend's ``from_connection`` reads them).
 FIELDS = {
     "sagemaker": {
-        "config": ["region", "endpoint_url", "role_arn", "execution_role_arn", "bucket"],
-        "secrets": ["access_key_id", "secret_access_key"],
-        "required": ["region"],
+        "config": [
+            "region",
+            "endpoint_url",
+            "role_arn",
+            "external_id",
+            "execution_role_arn",
+            "output_s3_uri",
+            "rollback_alarms",
+        ],
+        "secrets": ["access_key_id", "secret_access_key", "session_token"],
+        "required": ["region", "execution_role_arn", "output_s3_uri"],
     },
     "databricks": {
-        "config": ["host"],
+        "config": [
+            "host",
+            "catalog",
+            "schema",
+            "account_id",
+            "dbu_price",
+            "python_file",
+            "node_type_id",
+            "existing_cluster_id",
+        ],
         "secrets": ["token"],
         "required": ["host", "token"],
     },

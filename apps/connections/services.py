@@ -19,6 +19,7 @@ from .models import FIELDS, Connection
 
 logger = logging.getLogger(__name__)
 URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$")
+LIST_SETTINGS = {"rollback_alarms"}
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 
 
@@ -36,7 +37,7 @@ def _clean(kind: str, config: dict, secrets: dict, *, keep: dict) -> tuple[dict,
         errors[key] = ["Unknown setting."]
     for key in sorted(set(secrets) - set(fields["secrets"])):
         errors[key] = ["Unknown secret."]
-    config = {key: str(value).strip() for key, value in config.items() if key in fields["config"] and value}
+    config = {key: _setting(key, value) for key, value in config.items() if key in fields["config"] and value}
     # A blank secret keeps the stored one: secrets are never sent back to be re-entered.
     secrets = {**keep, **{key: str(value) for key, value in secrets.items() if key in fields["secrets"] and value}}
     for key in fields["required"]:
@@ -52,6 +53,13 @@ def _clean(kind: str, config: dict, secrets: dict, *, keep: dict) -> tuple[dict,
     if errors:
         raise InvalidInput(errors)
     return config, secrets
+
+
+def _setting(key: str, value) -> str | list[str]:
+    if key in LIST_SETTINGS:
+        items = value if isinstance(value, list) else str(value).split(",")
+        return [str(item).strip() for item in items if str(item).strip()]
+    return str(value).strip()
 
 
 @transaction.atomic

@@ -53,7 +53,8 @@ def connection_new(request, kind: str):
 def connection_edit(request, pk):
     _admin_only(request)
     connection = get_object_or_404(Connection, pk=pk)
-    initial = {"name": connection.name, "teams": connection.teams.all(), **connection.config}
+    config = {k: ", ".join(v) if isinstance(v, list) else v for k, v in connection.config.items()}
+    initial = {"name": connection.name, "teams": connection.teams.all(), **config}
     form = ConnectionForm(request.POST or None, kind=connection.kind, connection=connection, initial=initial)
     if request.method == "POST" and form.is_valid():
         config, secrets = form.split()

@@ -119,8 +119,6 @@ def _check_backend(*, backend: str, connection: Connection | None, team: Team) -
         if not connection_allowed(connection=connection, team=team):
             raise InvalidInput.one("connection", f"Team {team.name} may not use the connection {connection.name}.")
         backend = connection.kind
-    if backend in registry.NOT_YET:
-        raise InvalidInput.one("backend", registry.NOT_YET[backend])
     if backend not in registry.available_kinds():
         raise InvalidInput.one("backend", f"Unknown backend {backend!r}.")
     if backend in registry.NEEDS_CONNECTION and connection is None:

@@ -56,10 +56,12 @@ def test_out_of_range_forest_is_refused(api, train_params):
 
 
 @pytest.mark.parametrize("backend", ["sagemaker", "databricks"])
-def test_cloud_backends_say_not_available_yet(api, train_params, backend):
+def test_cloud_backends_need_a_connection(api, train_params, backend):
     response = create(api, train_params, backend=backend)
     assert response.status_code == 400
-    assert "not available yet" in response.json()["backend"][0]
+    errors = response.json()
+    message = (errors.get("connection") or errors.get("backend"))[0]
+    assert "connection" in message or "not available yet" in message
     assert not Run.objects.exists()
 
 

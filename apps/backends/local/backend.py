@@ -1,7 +1,8 @@
 """The local backend: training in a subprocess on this machine, tracked and
-registered in MLflow. Endpoints, provisioning, registry writes and costs on
-the local backend arrive with the cloud-backends issue; until then they raise
-``BackendUnavailable`` with a clear message."""
+registered in MLflow. Endpoints are local model servers (``endpoints.py``,
+``serving.py``), the registry is MLflow's (``registry.py``), a workspace is an
+MLflow experiment and a data folder (``provisioning.py``), and costs are the
+CPU-hours of training at an operator-set rate (``costs.py``)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,25 @@ import subprocess
 import sys
 from contextlib import contextmanager, suppress
 from dataclasses import asdict
+from datetime import date
+from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import psutil
 
-from ..base import BackendError, BackendUnavailable, JobState, JobStatus, TrainingSpec
+from ..base import (
+    BackendError,
+    CostRecord,
+    EndpointSpec,
+    EndpointStatus,
+    JobState,
+    JobStatus,
+    ModelRef,
+    ModelVersionInfo,
+    ResourceSpec,
+    TrainingSpec,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
@@ -93,49 +108,98 @@ class LocalBackend:
         except (ProcessLookupError, psutil.NoSuchProcess):
             pass
 
-    # --- what the local backend does not do yet -----------------------------------
+    # --- resources, endpoints, registry, costs -------------------------------------
+    # (each in its own module, imported on first use: MLflow loads only when needed)
 
-    def _not_yet(self, what: str):
-        raise BackendUnavailable(f"{what} on the local backend is not available yet.")
+    cpu_hour_rate: float = 0.0  # price of a CPU-hour of local training; 0.0: local compute is free (costs.py)
+    cost_currency: str = "USD"
 
-    def provision(self, spec):
-        self._not_yet("Provisioning")
+    @cached_property
+    def _provisioner(self):
+        from .provisioning import LocalProvisioner
 
-    def poll_provision(self, external_id):
-        self._not_yet("Provisioning")
+        return LocalProvisioner(jobs_dir=self.jobs_dir, data_root=self.data_root, tracking_uri=self.tracking_uri)
 
-    def teardown(self, external_id):
-        self._not_yet("Teardown")
+    @cached_property
+    def _endpoints(self):
+        from .endpoints import EndpointManager
 
-    def deploy_endpoint(self, spec):
-        self._not_yet("Endpoints")
+        return EndpointManager(jobs_dir=self.jobs_dir, tracking_uri=self.tracking_uri, python=self.python)
 
-    def get_endpoint(self, name):
-        self._not_yet("Endpoints")
+    @cached_property
+    def _registry(self):
+        from .registry import LocalRegistry
 
-    def update_traffic(self, name, weights):
-        self._not_yet("Endpoints")
+        return LocalRegistry(self.tracking_uri)
 
-    def rollback_endpoint(self, name):
-        self._not_yet("Endpoints")
+    def check(self) -> list[dict]:
+        """Read-only checks: MLflow answers, the jobs folder is writable, the data folder exists."""
+        from .registry import LocalRegistry
 
-    def delete_endpoint(self, name):
-        self._not_yet("Endpoints")
+        results = [LocalRegistry(self.tracking_uri).check()]
+        jobs = self.jobs_dir if self.jobs_dir.exists() else self.jobs_dir.parent
+        writable = jobs.is_dir() and os.access(jobs, os.W_OK | os.X_OK)
+        results.append(
+            {
+                "check": "jobs folder",
+                "ok": writable,
+                "message": f"{self.jobs_dir} is {'' if writable else 'not '}writable",
+            }
+        )
+        found = self.data_root.is_dir()
+        results.append(
+            {"check": "data folder", "ok": found, "message": f"{self.data_root} {'exists' if found else 'is missing'}"}
+        )
+        return results
 
-    def invoke(self, name, payload):
-        self._not_yet("Invocation")
+    def provision(self, spec: ResourceSpec) -> str:
+        return self._provisioner.provision(spec)
 
-    def list_model_versions(self, model_name):
-        self._not_yet("Registry reads")
+    def poll_provision(self, external_id: str) -> JobStatus:
+        return self._provisioner.poll_provision(external_id)
 
-    def set_alias(self, model, alias):
-        self._not_yet("Registry writes")
+    def teardown(self, external_id: str) -> None:
+        self._provisioner.teardown(external_id)
 
-    def set_approval_status(self, model, status):
-        self._not_yet("Registry writes")
+    def deploy_endpoint(self, spec: EndpointSpec) -> str:
+        return self._endpoints.deploy(spec)
 
-    def get_costs(self, *, start, end, tags=None):
-        self._not_yet("Costs")
+    def get_endpoint(self, name: str) -> EndpointStatus:
+        return self._endpoints.get(name)
+
+    def update_traffic(self, name: str, weights: dict[str, int]) -> None:
+        self._endpoints.update_traffic(name, weights)
+
+    def rollback_endpoint(self, name: str) -> None:
+        self._endpoints.rollback(name)
+
+    def delete_endpoint(self, name: str) -> None:
+        self._endpoints.delete(name)
+
+    def invoke(self, name: str, payload: dict[str, Any], *, variant: str | None = None) -> dict[str, Any]:
+        """``variant`` sends the request to that variant, whatever the weights."""
+        return self._endpoints.invoke(name, payload, variant=variant)
+
+    def list_model_versions(self, model_name: str) -> list[ModelVersionInfo]:
+        return self._registry.list_model_versions(model_name)
+
+    def set_alias(self, model: ModelRef, alias: str) -> None:
+        self._registry.set_alias(model, alias)
+
+    def set_approval_status(self, model: ModelRef, status: str) -> None:
+        self._registry.set_approval_status(model, status)
+
+    def get_costs(self, *, start: date, end: date, tags: dict[str, str] | None = None) -> list[CostRecord]:
+        from .costs import local_costs
+
+        return local_costs(
+            self.jobs_dir,
+            start=start,
+            end=end,
+            tags=tags,
+            cpu_hour_rate=self.cpu_hour_rate,
+            currency=self.cost_currency,
+        )
 
     # --- helpers ---------------------------------------------------------------
 

@@ -19,6 +19,8 @@ import warnings
 from contextlib import suppress
 from pathlib import Path
 
+import psutil
+
 from apps.backends.training import TrainingRequest, estimator_class, evaluate, fit_with_progress, load_dataset
 
 RUN_KEY_TAG = "atrium.run_key"
@@ -33,6 +35,7 @@ class JobFiles:
         return json.loads((self.dir / "spec.json").read_text())
 
     def write_status(self, state: str, progress: float, message: str = "", outputs: dict | None = None):
+        now = time.time()
         tmp = self.dir / "status.json.tmp"
         tmp.write_text(
             json.dumps(
@@ -41,7 +44,10 @@ class JobFiles:
                     "progress": round(progress, 1),
                     "message": message,
                     "outputs": outputs or {},
-                    "updated": time.time(),
+                    "updated": now,
+                    # timings for the cost report: when this process started, and when it ended
+                    "started": psutil.Process().create_time(),
+                    "finished": now if state in {"succeeded", "failed", "cancelled"} else None,
                 }
             )
         )

@@ -15,7 +15,7 @@ SANDBOXES = {
             "region": "us-east-1",
             "endpoint_url": f"http://127.0.0.1:{os.environ.get('AWS_SANDBOX_PORT', 5001)}",
             "execution_role_arn": "arn:aws:iam::123456789012:role/atrium-sagemaker",
-            "bucket": "atrium-sandbox",
+            "output_s3_uri": "s3://atrium-sandbox/outputs",
         },
         {"access_key_id": "sandbox", "secret_access_key": "sandbox-secret"},
     ),

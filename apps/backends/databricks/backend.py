@@ -1,0 +1,645 @@
+"""The Databricks backend, through databricks-sdk's ``WorkspaceClient``.
+
+* Training: one-time runs (``jobs/runs/submit``) of a ``spark_python_task``
+  whose parameters carry the ``TrainingSpec`` as JSON; the run's
+  ``idempotency_token`` is the spec's key, so a redelivered submit returns the
+  same run. Databricks reports no progress, so it is estimated from the time
+  spent RUNNING; logs are the task's stdout (``runs/get-output``).
+* Registry: Unity Catalog model versions and aliases. Unity Catalog has no
+  approval status: ``set_approval_status`` raises a permanent ``BackendError``
+  saying to use an alias instead.
+* Endpoints: Model Serving with ``served_entities`` (``workload_type`` from the
+  variant's ``instance_type``, checked against the SDK's
+  ``ServingModelWorkloadType``) and ``traffic_config`` routes for canaries and
+  rollbacks.
+* Costs: the account's billable usage CSV (``billable_usage.download``), the
+  one usage read the SDK offers without a SQL warehouse. It reports DBUs, not
+  money: with ``dbu_price`` configured amounts are DBUs x price in
+  ``currency``, otherwise the amount is in DBUs (currency ``"DBU"``).
+
+The client is built from configuration only (host and token), so tests and the
+sandbox point it at the stand-in (apps/backends/sandbox/databricks.py) by URL.
+The token is never logged or put in a message.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import time
+from collections import defaultdict
+from contextlib import contextmanager, suppress
+from dataclasses import asdict
+from datetime import date
+from typing import Any
+
+import requests
+from databricks.sdk import AccountClient, WorkspaceClient
+from databricks.sdk import errors as dberrors
+from databricks.sdk.config import Config
+from databricks.sdk.service import compute, jobs, serving
+
+from ..base import (
+    BackendError,
+    BackendUnavailable,
+    CostRecord,
+    EndpointSpec,
+    EndpointStatus,
+    JobState,
+    JobStatus,
+    ModelRef,
+    ModelVersionInfo,
+    TrainingSpec,
+)
+
+IDEMPOTENCY_TOKEN_MAX = 64
+TASK_KEY = "train"
+PAYLOAD_KEYS = ("dataframe_records", "dataframe_split", "inputs", "instances")
+
+_PENDING = {"PENDING", "QUEUED", "BLOCKED", "WAITING_FOR_RETRY"}
+_RUNNING = {"RUNNING", "TERMINATING"}
+_FINISHED = {"TERMINATED", "SKIPPED", "INTERNAL_ERROR"}
+_CANCELLED_RESULTS = {"CANCELED", "UPSTREAM_CANCELED"}
+
+
+def workload_types() -> list[str]:
+    """The workload types Model Serving takes, as the SDK knows them."""
+    return [member.value for member in serving.ServingModelWorkloadType]
+
+
+def workload_size(instance_count: int) -> str:
+    """Serving scales by concurrency, not instances: Small (4), Medium (16), Large (64)."""
+    if instance_count <= 1:
+        return "Small"
+    return "Medium" if instance_count <= 4 else "Large"
+
+
+def idempotency_token(key: str) -> str:
+    """The spec key, or (over the API's 64 characters) a stable shortening of it."""
+    if len(key) <= IDEMPOTENCY_TOKEN_MAX:
+        return key
+    return f"{key[:47]}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
+class DatabricksBackend:
+    kind = "databricks"
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        token: str,
+        catalog: str = "main",
+        schema: str = "default",
+        python_file: str = "/Workspace/Shared/atrium/train_job.py",
+        spark_version: str = "15.4.x-cpu-ml-scala2.12",
+        node_type_id: str = "i3.xlarge",
+        existing_cluster_id: str | None = None,
+        account_id: str | None = None,
+        account_host: str | None = None,
+        dbu_price: float | None = None,
+        currency: str = "USD",
+        expected_run_seconds: float = 600.0,
+        retry_timeout_seconds: int = 30,
+        http_timeout_seconds: int = 30,
+    ):
+        if not host or not token:
+            raise BackendError("A Databricks connection needs a host and a token.", permanent=True)
+        self.host = host.rstrip("/")
+        self._token = token
+        self.catalog = catalog
+        self.schema = schema
+        self.python_file = python_file
+        self.spark_version = spark_version
+        self.node_type_id = node_type_id
+        self.existing_cluster_id = existing_cluster_id
+        self.account_id = account_id
+        self.account_host = account_host
+        self.dbu_price = dbu_price
+        self.currency = currency
+        self.expected_run_seconds = expected_run_seconds
+        self._timeouts = {"retry_timeout_seconds": retry_timeout_seconds, "http_timeout_seconds": http_timeout_seconds}
+        self._client: WorkspaceClient | None = None
+
+    @classmethod
+    def from_connection(cls, config: dict, secrets: dict) -> DatabricksBackend:
+        options = {
+            key: config[key]
+            for key in (
+                "catalog",
+                "schema",
+                "python_file",
+                "spark_version",
+                "node_type_id",
+                "existing_cluster_id",
+                "account_id",
+                "account_host",
+                "currency",
+            )
+            if config.get(key)
+        }
+        for key in ("dbu_price", "expected_run_seconds"):
+            if config.get(key) not in (None, ""):
+                options[key] = float(config[key])
+        return cls(host=config.get("host", ""), token=secrets.get("token", ""), **options)
+
+    def __repr__(self) -> str:  # never the token
+        return f"DatabricksBackend(host={self.host!r})"
+
+    @property
+    def client(self) -> WorkspaceClient:
+        if self._client is None:
+            with _errors("connect"):
+                self._client = WorkspaceClient(config=self._config(self.host))
+        return self._client
+
+    def _config(self, host: str, **extra) -> Config:
+        """SDK configuration from our settings only (PAT auth, bounded retries)."""
+        return Config(
+            host=host,
+            token=self._token,
+            auth_type="pat",
+            product="atrium",
+            product_version="1",
+            **self._timeouts,
+            **extra,
+        )
+
+    # --- checks ----------------------------------------------------------------
+
+    def check(self) -> list[dict]:
+        results = []
+        for name, call in (
+            ("authentication", lambda: f"signed in as {self.client.current_user.me().user_name}"),
+            (
+                "unity catalog",
+                lambda: _readable(self.client.registered_models.list(max_results=1), "registered models"),
+            ),
+            ("model serving", lambda: _readable(self.client.serving_endpoints.list(), "serving endpoints")),
+        ):
+            try:
+                with _errors(name):
+                    message = call()
+                results.append({"check": name, "ok": True, "message": message})
+            except BackendError as exc:
+                results.append({"check": name, "ok": False, "message": exc.message})
+        return results
+
+    # --- training --------------------------------------------------------------
+
+    def submit_training(self, spec: TrainingSpec) -> str:
+        payload = {**asdict(spec), "registered_model": self._full_name(spec.model_name)}
+        cluster = {}
+        if self.existing_cluster_id:
+            cluster["existing_cluster_id"] = self.existing_cluster_id
+        else:
+            cluster["new_cluster"] = compute.ClusterSpec(
+                spark_version=self.spark_version,
+                node_type_id=spec.instance_type or self.node_type_id,
+                num_workers=0,
+                spark_conf={"spark.master": "local[*]", "spark.databricks.cluster.profile": "singleNode"},
+                custom_tags={"ResourceClass": "SingleNode", **spec.tags},
+            )
+        task = jobs.SubmitTask(
+            task_key=TASK_KEY,
+            spark_python_task=jobs.SparkPythonTask(
+                python_file=self.python_file, parameters=["--spec", json.dumps(payload, sort_keys=True)]
+            ),
+            **cluster,
+        )
+        with _errors("submit the training run"):
+            waiter = self.client.jobs.submit(
+                run_name=f"atrium {spec.model_name} {spec.key}",
+                idempotency_token=idempotency_token(spec.key),
+                tasks=[task],
+            )
+        return str(waiter.run_id)
+
+    def poll_training(self, external_id: str, *, log_cursor: int = 0) -> JobStatus:
+        run_id = _run_id(external_id)
+        with _errors(f"read run {run_id}"):
+            run = self.client.jobs.get_run(run_id)
+        run_state = run.state or jobs.RunState()
+        life = run_state.life_cycle_state.value if run_state.life_cycle_state else "PENDING"
+        result = run_state.result_state.value if run_state.result_state else ""
+        cloud_message = run_state.state_message or ""
+
+        output = self._output(run) if life not in _PENDING else None
+        lines = (output.logs or "").splitlines() if output else []
+        logs, cursor = lines[log_cursor:], max(log_cursor, len(lines))
+
+        if life in _PENDING:
+            return JobStatus(JobState.PENDING, 0.0, cloud_message, logs, cursor)
+        if life in _RUNNING:
+            return JobStatus(JobState.RUNNING, self._progress(run), cloud_message, logs, cursor)
+        outputs = {"databricks_run_id": run.run_id, "run_page_url": run.run_page_url or ""}
+        if life == "TERMINATED" and result in {"SUCCESS", "SUCCESS_WITH_FAILURES"}:
+            return JobStatus(JobState.SUCCEEDED, 1.0, cloud_message, logs, cursor, outputs)
+        if result in _CANCELLED_RESULTS or (run_state.user_cancelled_or_timedout and result != "TIMEDOUT"):
+            return JobStatus(JobState.CANCELLED, 0.0, cloud_message or "Cancelled", logs, cursor, outputs)
+        reason = cloud_message or f"The Databricks run ended {life}/{result or 'no result'}."
+        if output and output.error and output.error not in reason:
+            reason = f"{reason} {output.error}"
+        return JobStatus(JobState.FAILED, 0.0, reason, logs, cursor, outputs)
+
+    def cancel_training(self, external_id: str) -> None:
+        run_id = _run_id(external_id)
+        with _errors(f"cancel run {run_id}"):
+            self.client.jobs.cancel_run(run_id)
+
+    def _output(self, run: jobs.Run) -> jobs.RunOutput | None:
+        """The task's output (stdout tail, error); logs are a nicety, so a failure here never fails a poll."""
+        task_run = next((t.run_id for t in run.tasks or [] if t.task_key == TASK_KEY), None)
+        if task_run is None:
+            return None
+        try:
+            return self.client.jobs.get_run_output(task_run)
+        except (dberrors.DatabricksError, requests.RequestException, TimeoutError):
+            return None
+
+    def _progress(self, run: jobs.Run) -> float:
+        """Databricks reports no progress: approach 0.95 as RUNNING time passes."""
+        started = (run.start_time or 0) / 1000 + (run.setup_duration or 0) / 1000
+        elapsed = max(0.0, time.time() - started) if started else 0.0
+        return round(0.05 + 0.9 * (1 - math.exp(-elapsed / self.expected_run_seconds)), 3)
+
+    # --- provisioning ------------------------------------------------------------
+
+    def provision(self, spec):
+        raise BackendUnavailable("Provisioning on Databricks is not available: the workspace is the resource.")
+
+    def poll_provision(self, external_id):
+        raise BackendUnavailable("Provisioning on Databricks is not available: the workspace is the resource.")
+
+    def teardown(self, external_id):
+        raise BackendUnavailable("Teardown on Databricks is not available: the workspace is the resource.")
+
+    # --- endpoints -----------------------------------------------------------------
+
+    def deploy_endpoint(self, spec: EndpointSpec) -> str:
+        if not spec.variants:
+            raise BackendError("An endpoint needs at least one variant.", permanent=True)
+        new_entities = [self._entity_input(v) for v in spec.variants]
+        existing = self._get_detailed(spec.name, missing_ok=True)
+        if existing is None:
+            weights = _normalise({v.name: v.weight for v in spec.variants})
+            config = serving.EndpointCoreConfigInput(
+                name=spec.name, served_entities=new_entities, traffic_config=_traffic(weights)
+            )
+            tags = [serving.EndpointTag(key=k, value=v) for k, v in sorted(spec.tags.items())]
+            # ResourceAlreadyExists: a redelivered deploy, the endpoint is ours
+            with _errors(f"create endpoint {spec.name}"), suppress(dberrors.ResourceAlreadyExists):
+                self.client.serving_endpoints.create(name=spec.name, config=config, tags=tags)
+            return spec.name
+
+        wanted = {(e.name, e.entity_name, e.entity_version) for e in new_entities}
+        for config in (existing.pending_config, existing.config):
+            if config and {(e.name, e.entity_name, e.entity_version) for e in config.served_entities or []} >= wanted:
+                return spec.name  # already deployed (or deploying): a redelivered task changes nothing
+        if existing.pending_config is not None:
+            raise BackendError(f"Endpoint {spec.name} is still being updated; try again shortly.", permanent=False)
+
+        current = existing.config
+        new_names = {e.name for e in new_entities}
+        previous = _primary(current, exclude=new_names)
+        entities = list(new_entities)
+        if spec.rollout in ("canary", "linear") and previous is not None:
+            canary = max(1, min(99, spec.canary_percent))
+            new_weights = _normalise({v.name: v.weight for v in spec.variants}, total=canary)
+            weights = {**new_weights, previous.name: 100 - canary}
+            entities.append(_as_input(previous))
+        else:
+            weights = _normalise({v.name: v.weight for v in spec.variants})
+            if previous is not None:  # kept at 0% (scaled to zero) so a rollback has somewhere to go
+                weights[previous.name] = 0
+                entities.append(_as_input(previous, scale_to_zero=True))
+        self._put_config(spec.name, entities, weights)
+        return spec.name
+
+    def get_endpoint(self, name: str) -> EndpointStatus:
+        endpoint = self._get_detailed(name)
+        state = endpoint.state or serving.EndpointState()
+        ready = state.ready == serving.EndpointStateReady.READY
+        update = state.config_update
+        weights = _weights(endpoint.config)
+        messages = [
+            e.state.deployment_state_message
+            for config in (endpoint.pending_config, endpoint.config)
+            if config
+            for e in config.served_entities or []
+            if e.state and e.state.deployment_state_message
+        ]
+        message = messages[0] if messages else ""
+        if update in (
+            serving.EndpointStateConfigUpdate.UPDATE_FAILED,
+            serving.EndpointStateConfigUpdate.UPDATE_CANCELED,
+        ):
+            status = "failed" if not ready else "in_service"
+            message = message or f"The last configuration update ended {update.value}."
+            if ready:
+                message = f"Update {update.value}; still serving the previous configuration. {message}".strip()
+        elif update == serving.EndpointStateConfigUpdate.IN_PROGRESS:
+            status = "updating" if ready else "creating"
+        else:
+            status = "in_service" if ready else "failed"
+        return EndpointStatus(name=name, state=status, weights=weights, message=message)
+
+    def update_traffic(self, name: str, weights: dict[str, int]) -> None:
+        endpoint = self._get_detailed(name)
+        if endpoint.pending_config is not None:
+            raise BackendError(f"Endpoint {name} is still being updated; try again shortly.", permanent=False)
+        if endpoint.config is None:
+            raise BackendError(f"Endpoint {name} is not ready yet.", permanent=False)
+        entities = endpoint.config.served_entities or []
+        names = {e.name for e in entities}
+        unknown = set(weights) - names
+        if unknown:
+            raise BackendError(
+                f"Unknown variant(s) {', '.join(sorted(unknown))} on endpoint {name}; "
+                f"it serves {', '.join(sorted(names))}.",
+                permanent=True,
+            )
+        if any(w < 0 for w in weights.values()) or sum(weights.values()) != 100:
+            raise BackendError("Traffic weights must be non-negative and add up to 100.", permanent=True)
+        if _weights(endpoint.config) == {n: weights.get(n, 0) for n in names}:
+            return
+        full = {n: weights.get(n, 0) for n in names}
+        self._put_config(name, [_as_input(e) for e in entities], full)
+
+    def rollback_endpoint(self, name: str) -> None:
+        """Route all traffic back to the served entity that was deployed before
+        the newest one, and drop the newest."""
+        endpoint = self._get_detailed(name)
+        if endpoint.pending_config is not None:
+            raise BackendError(f"Endpoint {name} is still being updated; try again shortly.", permanent=False)
+        entities = sorted(
+            (endpoint.config.served_entities or []) if endpoint.config else [],
+            key=lambda e: (e.creation_timestamp or 0, e.name or ""),
+        )
+        if len(entities) < 2:
+            raise BackendError(f"Endpoint {name} has no previous model version to roll back to.", permanent=True)
+        previous = entities[-2]
+        self._put_config(name, [_as_input(previous)], {previous.name: 100})
+
+    def delete_endpoint(self, name: str) -> None:
+        with _errors(f"delete endpoint {name}"), suppress(dberrors.NotFound):  # already gone
+            self.client.serving_endpoints.delete(name)
+
+    def invoke(self, name: str, payload: dict[str, Any]) -> dict[str, Any]:
+        keys = [k for k in PAYLOAD_KEYS if k in payload]
+        if len(keys) != 1 or set(payload) - set(PAYLOAD_KEYS):
+            raise BackendError(f"The payload needs exactly one of: {', '.join(PAYLOAD_KEYS)}.", permanent=True)
+        key = keys[0]
+        value = payload[key]
+        if key == "dataframe_split":
+            value = serving.DataframeSplitInput.from_dict(value)
+        with _errors(f"invoke endpoint {name}"):
+            response = self.client.serving_endpoints.query(name, **{key: value})
+        return {"predictions": response.predictions, "served_model": response.served_model_name or ""}
+
+    def _entity_input(self, variant) -> serving.ServedEntityInput:
+        try:
+            workload = serving.ServingModelWorkloadType(variant.instance_type)
+        except ValueError:
+            raise BackendError(
+                f"Unknown Databricks workload type {variant.instance_type!r}. Valid: {', '.join(workload_types())}.",
+                permanent=True,
+            ) from None
+        return serving.ServedEntityInput(
+            name=variant.name,
+            entity_name=self._full_name(variant.model.name),
+            entity_version=str(variant.model.version),
+            workload_type=workload,
+            workload_size=workload_size(variant.instance_count),
+            scale_to_zero_enabled=False,
+        )
+
+    def _get_detailed(self, name: str, *, missing_ok: bool = False) -> serving.ServingEndpointDetailed | None:
+        with _errors(f"read endpoint {name}"):
+            try:
+                return self.client.serving_endpoints.get(name)
+            except dberrors.NotFound:
+                if missing_ok:
+                    return None
+                raise
+
+    def _put_config(self, name: str, entities: list[serving.ServedEntityInput], weights: dict[str, int]) -> None:
+        with _errors(f"update endpoint {name}"):
+            self.client.serving_endpoints.update_config(
+                name, served_entities=entities, traffic_config=_traffic(weights)
+            )
+
+    # --- registry ----------------------------------------------------------------------
+
+    def list_model_versions(self, model_name: str) -> list[ModelVersionInfo]:
+        full = self._full_name(model_name)
+        with _errors(f"read model {full}"):
+            model = self.client.registered_models.get(full, include_aliases=True)
+            versions = list(self.client.model_versions.list(full))
+        aliases: dict[int, list[str]] = defaultdict(list)
+        for alias in model.aliases or []:
+            aliases[alias.version_num].append(alias.alias_name)
+        return [
+            ModelVersionInfo(
+                name=full,
+                version=str(v.version),
+                source_run_id=v.run_id or "",
+                aliases=sorted(aliases.get(v.version, [])),
+                approval_status="",
+                artifact_uri=v.source or v.storage_location or "",
+                created_at=v.created_at / 1000 if v.created_at else None,
+                tags={"status": v.status.value} if v.status else {},
+            )
+            for v in sorted(versions, key=lambda v: v.version or 0, reverse=True)
+        ]
+
+    def set_alias(self, model: ModelRef, alias: str) -> None:
+        full = self._full_name(model.name)
+        with _errors(f"set alias {alias} on {full}"):
+            self.client.registered_models.set_alias(full, alias, int(model.version))
+
+    def set_approval_status(self, model: ModelRef, status: str) -> None:
+        raise BackendError(
+            "Unity Catalog model versions have no approval status. "
+            "Mark the approved version with an alias (for example 'champion') instead.",
+            permanent=True,
+        )
+
+    def register_model_version(self, model_name: str, source: str, *, run_id: str = "") -> ModelRef:
+        """Register an MLflow model (``source`` is its URI) as a new Unity
+        Catalog version, the way MLflow's UC registry does. Not part of the
+        Protocol: Databricks training jobs register their own models."""
+        full = self._full_name(model_name)
+        catalog_name, schema_name, name = full.split(".")
+        api = self.client.api_client
+        with _errors(f"register a version of {full}"):
+            with suppress(dberrors.ResourceAlreadyExists):
+                self.client.registered_models.create(catalog_name=catalog_name, schema_name=schema_name, name=name)
+            created = api.do(
+                "POST",
+                "/api/2.0/mlflow/unity-catalog/model-versions/create",
+                body={"name": full, "source": source, "run_id": run_id},
+            )
+            version = created["model_version"]["version"]
+            api.do(
+                "POST", "/api/2.0/mlflow/unity-catalog/model-versions/finalize", body={"name": full, "version": version}
+            )
+        return ModelRef(name=full, version=str(version))
+
+    def _full_name(self, name: str) -> str:
+        """Unity Catalog's three-level name; bare names go to the configured catalog and schema."""
+        parts = name.split(".")
+        if len(parts) == 3 and all(parts):
+            return name
+        if len(parts) == 1 and name:
+            return f"{self.catalog}.{self.schema}.{name}"
+        raise BackendError(
+            f"Invalid Unity Catalog model name {name!r}: use name or catalog.schema.name.", permanent=True
+        )
+
+    # --- costs ---------------------------------------------------------------------
+
+    def get_costs(self, *, start: date, end: date, tags: dict[str, str] | None = None) -> list[CostRecord]:
+        account_id = self.account_id or self.client.config.account_id
+        if not account_id:
+            raise BackendError(
+                "Reading Databricks costs needs the account id (connection setting 'account_id').", permanent=True
+            )
+        with _errors("read billable usage"):
+            account = AccountClient(config=self._config(self.account_host or self.host, account_id=account_id))
+            response = account.billable_usage.download(f"{start:%Y-%m}", f"{end:%Y-%m}")
+            text = response.contents.read().decode("utf-8") if response.contents else ""
+        wanted = tags or {}
+        totals: dict[tuple, float] = defaultdict(float)
+        for row in csv.DictReader(io.StringIO(text)):
+            day = date.fromisoformat(row["timestamp"][:10])
+            if not start <= day <= end:
+                continue
+            row_tags = _parse_tags(row.get("clusterCustomTags", ""))
+            if any(row_tags.get(k) != v for k, v in wanted.items()):
+                continue
+            totals[(day, row.get("sku", ""), tuple(sorted(row_tags.items())))] += float(row.get("dbus") or 0)
+        price, currency = (self.dbu_price, self.currency) if self.dbu_price is not None else (1.0, "DBU")
+        return [
+            CostRecord(day=day, amount=round(dbus * price, 6), currency=currency, tags=dict(tag_items), service=sku)
+            for (day, sku, tag_items), dbus in sorted(totals.items())
+        ]
+
+
+# --- helpers -------------------------------------------------------------------------
+
+
+@contextmanager
+def _errors(action: str):
+    """SDK and HTTP failures as ``BackendError``: throttling, server errors and
+    an unreachable host are transient; bad input, missing things and denied
+    access are permanent."""
+    try:
+        yield
+    except BackendError:
+        raise
+    except (dberrors.PermissionDenied, dberrors.Unauthenticated) as exc:
+        raise BackendError(f"access denied: could not {action}: {_message(exc)}", permanent=True) from None
+    except (
+        dberrors.TooManyRequests,
+        dberrors.TemporarilyUnavailable,
+        dberrors.InternalError,
+        dberrors.DeadlineExceeded,
+        dberrors.Aborted,
+    ) as exc:
+        raise BackendError(f"Databricks is busy or unavailable ({action}): {_message(exc)}", permanent=False) from None
+    except dberrors.ResourceConflict as exc:
+        permanent = isinstance(exc, (dberrors.ResourceAlreadyExists, dberrors.AlreadyExists))
+        raise BackendError(f"Could not {action}: {_message(exc)}", permanent=permanent) from None
+    except dberrors.DatabricksError as exc:
+        # 400 / 404 / 501 and anything without a retryable status
+        raise BackendError(f"Could not {action}: {_message(exc)}", permanent=True) from None
+    except (requests.ConnectionError, requests.Timeout, TimeoutError, ConnectionError) as exc:
+        cause = exc.__cause__ if isinstance(exc, TimeoutError) and exc.__cause__ else exc
+        detail = _message(cause) if isinstance(cause, dberrors.DatabricksError) else type(cause).__name__
+        raise BackendError(f"Databricks did not answer in time ({action}): {detail}", permanent=False) from None
+    except ValueError as exc:  # the SDK's configuration checks
+        raise BackendError(f"Could not {action}: {exc}", permanent=True) from None
+
+
+def _message(exc: dberrors.DatabricksError) -> str:
+    code = getattr(exc, "error_code", "") or ""
+    text = str(exc) or type(exc).__name__
+    return f"{text} ({code})" if code and code not in text else text
+
+
+def _run_id(external_id: str) -> int:
+    try:
+        return int(external_id)
+    except (TypeError, ValueError):
+        raise BackendError(f"Invalid Databricks run id {external_id!r}.", permanent=True) from None
+
+
+def _readable(items, what: str) -> str:
+    next(iter(items), None)  # one page is enough to prove access
+    return f"{what} readable"
+
+
+def _traffic(weights: dict[str, int]) -> serving.TrafficConfig:
+    return serving.TrafficConfig(
+        routes=[serving.Route(served_entity_name=name, traffic_percentage=int(pct)) for name, pct in weights.items()]
+    )
+
+
+def _weights(config) -> dict[str, int]:
+    if config is None or config.traffic_config is None:
+        return {}
+    return {
+        (r.served_entity_name or r.served_model_name): r.traffic_percentage for r in config.traffic_config.routes or []
+    }
+
+
+def _normalise(weights: dict[str, int], total: int = 100) -> dict[str, int]:
+    """Scale weights to add up to ``total`` (largest remainder)."""
+    raw_total = sum(max(0, w) for w in weights.values())
+    if raw_total <= 0:
+        weights = {name: 1 for name in weights}
+        raw_total = len(weights)
+    exact = {name: max(0, w) * total / raw_total for name, w in weights.items()}
+    result = {name: int(value) for name, value in exact.items()}
+    leftover = total - sum(result.values())
+    for name in sorted(exact, key=lambda n: exact[n] - result[n], reverse=True)[:leftover]:
+        result[name] += 1
+    return result
+
+
+def _primary(config, *, exclude: set[str]) -> serving.ServedEntityOutput | None:
+    """The served entity taking most traffic (newest on a tie), not among ``exclude``."""
+    if config is None:
+        return None
+    weights = _weights(config)
+    candidates = [e for e in config.served_entities or [] if e.name not in exclude]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda e: (weights.get(e.name, 0), e.creation_timestamp or 0))
+
+
+def _as_input(entity: serving.ServedEntityOutput, *, scale_to_zero: bool | None = None) -> serving.ServedEntityInput:
+    return serving.ServedEntityInput(
+        name=entity.name,
+        entity_name=entity.entity_name,
+        entity_version=entity.entity_version,
+        workload_type=entity.workload_type,
+        workload_size=entity.workload_size,
+        scale_to_zero_enabled=entity.scale_to_zero_enabled if scale_to_zero is None else scale_to_zero,
+    )
+
+
+def _parse_tags(value: str) -> dict[str, str]:
+    """Billable usage tags: a JSON object, or (older files) its members without braces."""
+    value = (value or "").strip()
+    if not value:
+        return {}
+    try:
+        parsed = json.loads(value if value.startswith("{") else "{" + value + "}")
+    except json.JSONDecodeError:
+        return {}
+    return {str(k): str(v) for k, v in parsed.items()} if isinstance(parsed, dict) else {}

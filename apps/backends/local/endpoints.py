@@ -1,0 +1,306 @@
+"""Local endpoints: one model server process per endpoint (``serving.py``).
+
+Everything about an endpoint is in ``<jobs_dir>/_endpoints/<name>/`` ("_"
+never starts a job key, so it cannot clash with a training job), readable by
+any worker process:
+
+- ``state.json`` (written here): the variants (registered model versions),
+  the traffic weights, a ``history`` of earlier configurations for rollback,
+  and a ``generation`` counter the server compares with what it serves;
+- ``server.json`` (written by the server): its port once the models are
+  loaded, or the error that stopped it;
+- ``pid``: pid and start time of the server, as for training jobs, so a
+  recycled pid is never mistaken for it; ``server.log``: its output.
+
+The server re-reads ``state.json`` on every request, so traffic changes and
+rollbacks need no restart and apply from the next request on. Deploying is
+idempotent by name: the same spec again starts nothing; a different spec
+updates the running server in place (the old configuration goes to the
+history); a server that died is started again. ``rollout`` is recorded but
+a local server applies a configuration at once: the portal runs a canary as
+a series of ``update_traffic`` calls.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from ..base import BackendError, EndpointSpec, EndpointStatus, ModelRef
+from .backend import PROJECT_ROOT, SAFE_KEY, LocalBackend, _locked
+from .registry import LocalRegistry
+from .serving import VARIANT_HEADER
+
+STOP_GRACE_SECONDS = 5.0
+HEALTH_TIMEOUT = 2.0
+INVOKE_TIMEOUT = 60.0
+HISTORY_LIMIT = 20
+
+
+class EndpointManager:
+    def __init__(self, *, jobs_dir: Path, tracking_uri: str, python: str):
+        self.root = Path(jobs_dir) / "_endpoints"
+        self.tracking_uri = tracking_uri
+        self.python = python
+
+    # --- the Backend operations ------------------------------------------------
+
+    def deploy(self, spec: EndpointSpec) -> str:
+        folder = self._folder(spec.name)
+        variants = [_variant_dict(v) for v in spec.variants]
+        names = [v["name"] for v in variants]
+        if not variants:
+            raise BackendError(f"Endpoint {spec.name} needs at least one variant.", permanent=True)
+        if len(set(names)) != len(names):
+            raise BackendError(f"Variant names must be unique (got {', '.join(names)}).", permanent=True)
+        for name in names:
+            if not SAFE_KEY.match(name):
+                raise BackendError(f"Invalid variant name {name!r}.", permanent=True)
+        if len(spec.variants) == 1:
+            weights = {names[0]: 100}  # one variant takes all the traffic, whatever its weight says
+        else:
+            weights = _valid_weights({v.name: v.weight for v in spec.variants}, names, spec.name)
+        registry = LocalRegistry(self.tracking_uri)
+        for variant in spec.variants:  # a clear error now rather than a server that fails to start
+            registry.check_model_version(ModelRef(variant.model.name, str(variant.model.version)))
+
+        folder.mkdir(parents=True, exist_ok=True)
+        with self._lock(spec.name):
+            state = _read(folder / "state.json")
+            config = {"variants": variants, "weights": weights}
+            running = LocalBackend._process(folder) is not None
+            if state and _config(state) == config:
+                if running:
+                    return spec.name  # already deployed: start nothing
+            elif state:
+                state["history"] = [*state.get("history", []), _config(state)][-HISTORY_LIMIT:]
+            state = {
+                "name": spec.name,
+                "tracking_uri": self.tracking_uri,
+                "rollout": spec.rollout,
+                "tags": spec.tags,
+                "history": state.get("history", []),
+                "generation": state.get("generation", 0) + 1,
+                "created": state.get("created", time.time()),
+                "updated": time.time(),
+                **config,
+            }
+            _write(folder / "state.json", state)
+            if not running:
+                self._start(folder)
+        return spec.name
+
+    def get(self, name: str) -> EndpointStatus:
+        folder = self._folder(name)
+        state = _read(folder / "state.json")
+        if not state:
+            raise BackendError(f"No local endpoint {name}.", permanent=True)
+        weights = state["weights"]
+        server = _read(folder / "server.json")
+        if server.get("error"):
+            return EndpointStatus(name, "failed", weights, f"The model server failed: {server['error']}")
+        if LocalBackend._process(folder) is None:
+            # re-read: the server may have written its error just before exiting
+            server = _read(folder / "server.json")
+            if server.get("error"):
+                return EndpointStatus(name, "failed", weights, f"The model server failed: {server['error']}")
+            return EndpointStatus(name, "failed", weights, _exit_message(folder / "server.log"))
+        if not server.get("port"):
+            return EndpointStatus(name, "creating", weights, "Loading the models")
+        health = self._health(server["port"])
+        if health is None:  # busy loading the models of a new configuration
+            return EndpointStatus(name, "updating", weights, "Waiting for the model server to answer")
+        if health.get("generation") != state["generation"]:
+            if health.get("error"):
+                return EndpointStatus(name, "failed", weights, health["error"])
+            return EndpointStatus(name, "updating", weights, "Applying the new configuration")
+        return EndpointStatus(name, "in_service", weights, f"Serving on http://127.0.0.1:{server['port']}")
+
+    def update_traffic(self, name: str, weights: dict[str, int]) -> None:
+        folder = self._existing(name)
+        with self._lock(name):
+            state = self._state(folder, name)
+            names = [v["name"] for v in state["variants"]]
+            new = _valid_weights(weights, names, name)
+            if new == state["weights"]:
+                return
+            self._apply(folder, state, {"variants": state["variants"], "weights": new})
+
+    def rollback(self, name: str) -> None:
+        folder = self._existing(name)
+        with self._lock(name):
+            state = self._state(folder, name)
+            if not state.get("history"):
+                raise BackendError(f"Endpoint {name} has no earlier configuration to roll back to.", permanent=True)
+            previous = state["history"].pop()
+            self._apply(folder, state, previous, keep_history=False)
+
+    def delete(self, name: str) -> None:
+        """Stop the server and remove the endpoint; deleting nothing is not an error."""
+        folder = self._folder(name)
+        if not folder.exists():
+            return
+        with self._lock(name):
+            process = LocalBackend._process(folder)
+            if process is not None:
+                _stop(process)
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def invoke(self, name: str, payload: dict[str, Any], *, variant: str | None = None) -> dict[str, Any]:
+        import requests
+
+        if not isinstance(payload, dict):
+            raise BackendError("The payload must be a JSON object.", permanent=True)
+        folder = self._existing(name)
+        port = _read(folder / "server.json").get("port")
+        if not port:
+            raise BackendError(f"Endpoint {name} is not in service yet.", permanent=False)
+        headers = {VARIANT_HEADER: variant} if variant else {}
+        try:
+            response = requests.post(
+                f"http://127.0.0.1:{port}/invocations", json=payload, headers=headers, timeout=INVOKE_TIMEOUT
+            )
+        except requests.RequestException as exc:
+            if LocalBackend._process(folder) is None:
+                raise BackendError(f"Endpoint {name} is not running: deploy it again.", permanent=True)
+            raise BackendError(f"Invoking endpoint {name} failed: {exc}", permanent=False)
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"message": response.text[:500]}
+        if response.status_code >= 400:
+            message = f"Endpoint {name} rejected the request: {body.get('message', response.reason)}"
+            raise BackendError(message, permanent=response.status_code < 500)
+        return body
+
+    # --- helpers ---------------------------------------------------------------
+
+    def _folder(self, name: str) -> Path:
+        if not isinstance(name, str) or not SAFE_KEY.match(name):
+            raise BackendError(f"Invalid endpoint name {name!r}.", permanent=True)
+        return self.root / name
+
+    def _existing(self, name: str) -> Path:
+        folder = self._folder(name)
+        if not (folder / "state.json").exists():
+            raise BackendError(f"No local endpoint {name}.", permanent=True)
+        return folder
+
+    def _state(self, folder: Path, name: str) -> dict:
+        state = _read(folder / "state.json")
+        if not state:
+            raise BackendError(f"No local endpoint {name}.", permanent=True)
+        return state
+
+    def _lock(self, name: str):
+        self.root.mkdir(parents=True, exist_ok=True)
+        return _locked(self.root / f".{name}.lock")  # beside the folder: delete removes the folder
+
+    def _apply(self, folder: Path, state: dict, config: dict, *, keep_history: bool = True) -> None:
+        if keep_history:
+            state["history"] = [*state.get("history", []), _config(state)][-HISTORY_LIMIT:]
+        state.update(config, generation=state["generation"] + 1, updated=time.time())
+        _write(folder / "state.json", state)
+
+    def _start(self, folder: Path) -> None:
+        (folder / "server.json").unlink(missing_ok=True)
+        with open(folder / "server.log", "ab") as log:
+            process = subprocess.Popen(
+                [self.python, "-m", "apps.backends.local.serving", str(folder)],
+                cwd=PROJECT_ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # own process group: outlives the worker that deployed it
+                env={**os.environ, "MLFLOW_TRACKING_URI": self.tracking_uri, "PYTHONUNBUFFERED": "1"},
+            )
+        create_time = psutil.Process(process.pid).create_time()
+        (folder / "pid").write_text(f"{process.pid} {create_time}")
+
+    @staticmethod
+    def _health(port: int) -> dict | None:
+        import requests
+
+        try:
+            response = requests.get(f"http://127.0.0.1:{port}/health", timeout=HEALTH_TIMEOUT)
+        except requests.RequestException:
+            return None
+        return response.json() if response.ok else None
+
+
+def _variant_dict(variant) -> dict:
+    data = asdict(variant)
+    data.pop("weight")
+    data["model"]["version"] = str(data["model"]["version"])
+    return data
+
+
+def _config(state: dict) -> dict:
+    return {"variants": state["variants"], "weights": state["weights"]}
+
+
+def _valid_weights(weights: dict, names: list[str], endpoint: str) -> dict[str, int]:
+    """Weights for every variant (missing ones get 0), or a permanent error saying what is wrong."""
+    if not isinstance(weights, dict) or not weights:
+        raise BackendError(f"Traffic weights for {endpoint} must map variant names to integers.", permanent=True)
+    unknown = sorted(set(weights) - set(names))
+    if unknown:
+        raise BackendError(
+            f"Endpoint {endpoint} has no variant {', '.join(unknown)} (variants: {', '.join(names)}).", permanent=True
+        )
+    for variant, weight in weights.items():
+        if isinstance(weight, bool) or not isinstance(weight, int) or weight < 0:
+            raise BackendError(
+                f"The weight of {variant} must be a non-negative integer (got {weight!r}).", permanent=True
+            )
+    total = sum(weights.values())
+    if total != 100:
+        raise BackendError(
+            f"Traffic weights for {endpoint} must add up to 100 (they add up to {total}).", permanent=True
+        )
+    return {name: weights.get(name, 0) for name in names}
+
+
+def _exit_message(log_path: Path) -> str:
+    try:
+        with open(log_path, "rb") as handle:
+            handle.seek(max(0, log_path.stat().st_size - 4096))
+            tail = handle.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        tail = ""
+    last = next((line for line in reversed(tail.splitlines()) if line.strip()), "")
+    reason = "The model server exited unexpectedly"
+    return f"{reason}: {last}" if last else reason + "."
+
+
+def _stop(process: psutil.Process) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=STOP_GRACE_SECONDS)
+    except psutil.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=STOP_GRACE_SECONDS)
+    except (ProcessLookupError, psutil.NoSuchProcess):
+        pass
+
+
+def _read(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def _write(path: Path, payload: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload))
+    tmp.replace(path)  # atomic: the server and other workers never read half a file

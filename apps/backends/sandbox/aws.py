@@ -1,0 +1,548 @@
+"""A STAND-IN for AWS, not AWS: moto's server with the few server-side
+extensions the SageMaker backend's flows need where moto is incomplete.
+
+It speaks the real wire protocol, so boto3 reaches it through ``endpoint_url``
+(or ``AWS_ENDPOINT_URL``) alone; the backend has no sandbox branch.
+
+Extensions (patched into moto's SageMaker backend in this process before the
+server starts; moto's server runs in the same process):
+
+* Training jobs pass through ``InProgress`` (SecondaryStatus ``Starting`` then
+  ``Training``) before ``Completed`` over a few DescribeTrainingJob polls. A
+  job whose hyperparameters mention ``sandbox_fail`` (key or value, also inside
+  a JSON value) ends ``Failed`` with a FailureReason. A second CreateTrainingJob
+  with the same name answers ``ResourceInUse`` as AWS does. StopTrainingJob
+  (missing in moto) goes ``Stopping`` -> ``Stopped``.
+* Endpoints pass ``Creating`` / ``Updating`` -> ``InService`` over polls.
+  UpdateEndpoint (missing in moto) accepts a DeploymentConfig (blue/green with
+  ALL_AT_ONCE, CANARY or LINEAR traffic routing, auto-rollback alarms), checks
+  it like AWS and reports it back as ``LastDeploymentConfig``.
+* Endpoint configs check instance types against botocore's service model
+  (moto's own list predates ml.inf2, ml.g5 and others).
+* Neo compilation jobs pass ``INPROGRESS`` -> ``COMPLETED`` over polls.
+* Model packages: AddTags/ListTags/DeleteTags work on model-package ARNs, tags
+  replace same-key tags, and UpdateModelPackage keeps what it is not given
+  (moto cleared the approval status and customer metadata).
+
+Fault knob (a WSGI middleware around moto's app), for tests and demos:
+
+* ``POST /_sandbox/faults`` with ``{"throttle": N}`` answers the next N AWS
+  calls with a ``ThrottlingException`` (HTTP 400); ``AwsStandIn.throttle(N)``
+  does the same in-process.
+* Any access key id starting with ``AKIADENIED`` is refused with
+  ``AccessDeniedException``.
+
+Canned data goes through moto's own endpoints: ``seed_costs`` posts to
+``/moto-api/static/ce/cost-and-usage-results`` (GetCostAndUsage answers from
+that queue) and ``seed_invocations`` to
+``/moto-api/static/sagemaker/endpoint-results`` (InvokeEndpoint answers).
+
+State lives in this process; it does not survive a restart.
+
+Run it: ``python -m apps.backends.sandbox.aws --port 5010``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import signal
+import threading
+import urllib.request
+import weakref
+from typing import Any
+
+DENIED_KEY_PREFIX = "AKIADENIED"
+FAIL_MARKER = "sandbox_fail"
+TRAINING_POLLS = 2  # DescribeTrainingJob answers InProgress this many times (Starting, then Training)
+ENDPOINT_POLLS = 2  # DescribeEndpoint answers Creating/Updating this many times
+COMPILATION_POLLS = 1
+FAULTS_PATH = "/_sandbox/faults"
+
+_progress: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # moto object -> our bookkeeping
+_installed = False
+_install_lock = threading.Lock()
+
+
+# --- the SageMaker extensions ------------------------------------------------------
+
+
+def install_extensions() -> None:
+    """Patch moto's SageMaker backend and responses (idempotent)."""
+    global _installed
+    with _install_lock:
+        if _installed:
+            return
+        _patch_training()
+        _patch_endpoints()
+        _patch_compilation()
+        _patch_model_packages()
+        _installed = True
+
+
+def _fail_reason(hyper_parameters: dict | None) -> str | None:
+    for key, value in (hyper_parameters or {}).items():
+        if key == FAIL_MARKER:
+            return str(value) or "failure requested"
+        if FAIL_MARKER in str(value):
+            try:
+                nested = json.loads(value)
+            except (TypeError, ValueError):
+                return "failure requested"
+            if isinstance(nested, dict) and FAIL_MARKER in nested:
+                return str(nested[FAIL_MARKER])
+            return "failure requested"
+    return None
+
+
+def _patch_training() -> None:
+    from moto.core.responses import EmptyResult
+    from moto.core.utils import utcnow
+    from moto.sagemaker.exceptions import ResourceInUseException, ValidationError
+    from moto.sagemaker.models import FakeTrainingJob, SageMakerModelBackend
+    from moto.sagemaker.responses import SageMakerResponse
+
+    original_create = SageMakerModelBackend.create_training_job
+    original_describe = SageMakerModelBackend.describe_training_job
+
+    def create_training_job(self, training_job_name, hyper_parameters, *args, **kwargs):
+        if training_job_name in self.training_jobs:
+            raise ResourceInUseException(
+                "Training job names must be unique within an AWS account and region, and a training job "
+                f"with this name already exists ({self.training_jobs[training_job_name].arn})"
+            )
+        job = original_create(self, training_job_name, hyper_parameters, *args, **kwargs)
+        job.training_job_status = "InProgress"
+        job.secondary_status = "Starting"
+        job.training_end_time = None
+        job.final_metric_data_list = []
+        _progress[job] = {"polls": 0, "fail": _fail_reason(hyper_parameters), "stop": False}
+        return job
+
+    def transition(job, status, message):
+        now = utcnow()
+        if job.secondary_status_transitions:
+            job.secondary_status_transitions[-1]["EndTime"] = now
+        job.secondary_status_transitions.append({"Status": status, "StartTime": now, "StatusMessage": message})
+        job.secondary_status = status
+        job.last_modified_time = now
+
+    def advance(job: FakeTrainingJob) -> None:
+        state = _progress.get(job)
+        if state is None or job.training_job_status not in ("InProgress", "Stopping"):
+            return
+        state["polls"] += 1
+        if state["stop"]:
+            job.training_job_status = "Stopped"
+            transition(job, "Stopped", "Training job stopped")
+            job.training_end_time = utcnow()
+        elif state["polls"] <= TRAINING_POLLS:
+            if state["polls"] >= 2 and job.secondary_status == "Starting":
+                transition(job, "Training", "Training image download completed. Training in progress.")
+        elif state["fail"]:
+            job.training_job_status = "Failed"
+            job.failure_reason = f"AlgorithmError: {state['fail']}"
+            transition(job, "Failed", job.failure_reason)
+            job.training_end_time = utcnow()
+        else:
+            transition(job, "Uploading", "Uploading generated training model")
+            job.training_job_status = "Completed"
+            transition(job, "Completed", "Training job completed")
+            job.training_end_time = utcnow()
+            job.final_metric_data_list = [{"MetricName": "validation:accuracy", "Value": 0.95, "Timestamp": utcnow()}]
+
+    def describe_training_job(self, training_job_name):
+        job = self.training_jobs.get(training_job_name)
+        if job is not None:
+            advance(job)
+        return original_describe(self, training_job_name)
+
+    def stop_training_job(self, training_job_name):
+        job = self.training_jobs.get(training_job_name)
+        if job is None:
+            raise ValidationError(message=f"Requested resource not found: training job {training_job_name}")
+        if job.training_job_status != "InProgress":
+            raise ValidationError(message=f"The training job is {job.training_job_status}; it cannot be stopped.")
+        job.training_job_status = "Stopping"
+        transition(job, "Stopping", "Stopping the training job")
+        _progress.setdefault(job, {"polls": 0, "fail": None, "stop": True})["stop"] = True
+
+    def stop_training_job_response(self):
+        self.sagemaker_backend.stop_training_job(self._get_param("TrainingJobName"))
+        return EmptyResult()
+
+    SageMakerModelBackend.create_training_job = create_training_job
+    SageMakerModelBackend.describe_training_job = describe_training_job
+    SageMakerModelBackend.stop_training_job = stop_training_job
+    SageMakerResponse.stop_training_job = stop_training_job_response
+
+
+ROUTING_TYPES = ("ALL_AT_ONCE", "CANARY", "LINEAR")
+
+
+def _check_deployment_config(config: dict | None) -> None:
+    from moto.sagemaker.exceptions import ValidationError
+
+    if not config:
+        return
+    policy = config.get("BlueGreenUpdatePolicy")
+    if policy is not None:
+        routing = policy.get("TrafficRoutingConfiguration") or {}
+        kind = routing.get("Type")
+        if kind not in ROUTING_TYPES:
+            raise ValidationError(
+                message=f"Value '{kind}' at 'trafficRoutingConfiguration.type' failed to satisfy constraint: "
+                f"Member must satisfy enum value set: {list(ROUTING_TYPES)}"
+            )
+        if kind == "CANARY" and not routing.get("CanarySize"):
+            raise ValidationError(message="CanarySize is required for CANARY traffic routing.")
+        if kind == "LINEAR" and not routing.get("LinearStepSize"):
+            raise ValidationError(message="LinearStepSize is required for LINEAR traffic routing.")
+        for size in (routing.get("CanarySize"), routing.get("LinearStepSize")):
+            if size and size.get("Type") not in ("INSTANCE_COUNT", "CAPACITY_PERCENT"):
+                raise ValidationError(message=f"Invalid capacity size type {size.get('Type')!r}.")
+    for alarm in (config.get("AutoRollbackConfiguration") or {}).get("Alarms") or []:
+        if not alarm.get("AlarmName"):
+            raise ValidationError(message="Each auto-rollback alarm needs an AlarmName.")
+
+
+def _patch_endpoints() -> None:
+    from moto.core.responses import ActionResult
+    from moto.core.utils import utcnow
+    from moto.sagemaker.exceptions import ValidationError
+    from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, SageMakerModelBackend
+    from moto.sagemaker.responses import SageMakerResponse
+
+    original_create = SageMakerModelBackend.create_endpoint
+
+    def validate_instance_type(self, instance_type):
+        import botocore.session
+
+        model = botocore.session.get_session().get_service_model("sagemaker")
+        valid = model.shape_for("ProductionVariantInstanceType").enum
+        if instance_type not in valid:
+            raise ValidationError(
+                message=f"Value '{instance_type}' at 'instanceType' failed to satisfy constraint: "
+                "Member must satisfy enum value set: ProductionVariantInstanceType"
+            )
+
+    FakeEndpointConfig.validate_instance_type = validate_instance_type
+    original_describe = SageMakerModelBackend.describe_endpoint
+
+    def create_endpoint(self, endpoint_name, endpoint_config_name, tags):
+        if endpoint_name in self.endpoints:
+            raise ValidationError(
+                message=f'Cannot create already existing endpoint "{self.endpoints[endpoint_name].arn}".'
+            )
+        endpoint = original_create(self, endpoint_name, endpoint_config_name, tags)
+        endpoint.endpoint_status = "Creating"
+        _progress[endpoint] = {"polls": 0, "pending": None}
+        return endpoint
+
+    def advance(endpoint: FakeEndpoint) -> None:
+        state = _progress.get(endpoint)
+        if state is None or endpoint.endpoint_status not in ("Creating", "Updating"):
+            return
+        state["polls"] += 1
+        if state["polls"] <= ENDPOINT_POLLS:
+            return
+        pending = state.pop("pending", None)
+        if pending:
+            config_name, variants, deployment_config = pending
+            endpoint.endpoint_config_name = config_name
+            endpoint.production_variants = endpoint._process_production_variants(variants)
+            endpoint.last_deployment_config = deployment_config
+        endpoint.endpoint_status = "InService"
+        endpoint.last_modified_time = utcnow()
+
+    def describe_endpoint(self, endpoint_name):
+        endpoint = self.endpoints.get(endpoint_name)
+        if endpoint is not None:
+            advance(endpoint)
+        return original_describe(self, endpoint_name)
+
+    def update_endpoint(self, endpoint_name, endpoint_config_name, deployment_config, retain_deployment_config):
+        endpoint = self.endpoints.get(endpoint_name)
+        if endpoint is None:
+            arn = FakeEndpoint.arn_formatter(endpoint_name, self.account_id, self.region_name)
+            raise ValidationError(message=f'Could not find endpoint "{arn}".')
+        if endpoint.endpoint_status != "InService":
+            raise ValidationError(message=f'Cannot update in-progress endpoint "{endpoint.arn}".')
+        config = self.endpoint_configs.get(endpoint_config_name)
+        if config is None:
+            arn = FakeEndpointConfig.arn_formatter(endpoint_config_name, self.account_id, self.region_name)
+            raise ValidationError(message=f'Could not find endpoint configuration "{arn}".')
+        _check_deployment_config(deployment_config)
+        if retain_deployment_config and not deployment_config:
+            deployment_config = getattr(endpoint, "last_deployment_config", None)
+        endpoint.endpoint_status = "Updating"
+        endpoint.last_modified_time = utcnow()
+        _progress[endpoint] = {
+            "polls": 0,
+            "pending": (endpoint_config_name, config.production_variants, deployment_config),
+        }
+        return endpoint
+
+    def update_endpoint_response(self):
+        endpoint = self.sagemaker_backend.update_endpoint(
+            endpoint_name=self._get_param("EndpointName"),
+            endpoint_config_name=self._get_param("EndpointConfigName"),
+            deployment_config=self._get_param("DeploymentConfig"),
+            retain_deployment_config=self._get_param("RetainDeploymentConfig", False),
+        )
+        return ActionResult({"EndpointArn": endpoint.arn})
+
+    SageMakerModelBackend.create_endpoint = create_endpoint
+    SageMakerModelBackend.describe_endpoint = describe_endpoint
+    SageMakerModelBackend.update_endpoint = update_endpoint
+    SageMakerResponse.update_endpoint = update_endpoint_response
+
+
+def _patch_compilation() -> None:
+    from moto.core.utils import utcnow
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    original_create = SageMakerModelBackend.create_compilation_job
+    original_describe = SageMakerModelBackend.describe_compilation_job
+
+    def create_compilation_job(self, compilation_job_name, *args, **kwargs):
+        arn = original_create(self, compilation_job_name, *args, **kwargs)
+        job = self.compilation_jobs[compilation_job_name]
+        job.compilation_job_status = "INPROGRESS"
+        job.compilation_end_time = None
+        _progress[job] = {"polls": 0}
+        return arn
+
+    def describe_compilation_job(self, compilation_job_name):
+        job = self.compilation_jobs.get(compilation_job_name)
+        state = _progress.get(job) if job is not None else None
+        if state is not None and job.compilation_job_status == "INPROGRESS":
+            state["polls"] += 1
+            if state["polls"] > COMPILATION_POLLS:
+                job.compilation_job_status = "COMPLETED"
+                job.compilation_end_time = job.last_modified_time = utcnow()
+        return original_describe(self, compilation_job_name)
+
+    SageMakerModelBackend.create_compilation_job = create_compilation_job
+    SageMakerModelBackend.describe_compilation_job = describe_compilation_job
+
+
+def _patch_model_packages() -> None:
+    from moto.sagemaker.exceptions import ValidationError
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    original_resource = SageMakerModelBackend._get_resource_from_arn
+    original_update = SageMakerModelBackend.update_model_package
+
+    def _get_resource_from_arn(self, arn):
+        if ":model-package/" in arn:
+            package = self.model_packages.get(self.model_package_name_mapping.get(arn, arn))
+            if package is None:
+                raise ValidationError(message=f"Could not find model package {arn}")
+            if package.tags is None:
+                package.tags = []
+            return package
+        return original_resource(self, arn)
+
+    def add_tags(self, arn, tags):
+        resource = self._get_resource_from_arn(arn)
+        keys = {tag["Key"] for tag in tags}
+        resource.tags = [tag for tag in (resource.tags or []) if tag["Key"] not in keys] + list(tags)
+        return resource.tags
+
+    def update_model_package(
+        self,
+        model_package_arn,
+        model_approval_status,
+        approval_description,
+        customer_metadata_properties,
+        customer_metadata_properties_to_remove,
+        additional_inference_specifications_to_add,
+    ):
+        package = self.model_packages.get(self.model_package_name_mapping.get(model_package_arn, model_package_arn))
+        if package is not None:
+            model_approval_status = model_approval_status or package.model_approval_status
+            approval_description = approval_description or package.approval_description
+            customer_metadata_properties = {
+                **(package.customer_metadata_properties or {}),
+                **(customer_metadata_properties or {}),
+            }
+        return original_update(
+            self,
+            model_package_arn,
+            model_approval_status,
+            approval_description,
+            customer_metadata_properties,
+            customer_metadata_properties_to_remove,
+            additional_inference_specifications_to_add,
+        )
+
+    SageMakerModelBackend._get_resource_from_arn = _get_resource_from_arn
+    SageMakerModelBackend.add_tags = add_tags
+    SageMakerModelBackend.update_model_package = update_model_package
+
+
+# --- faults ------------------------------------------------------------------------
+
+_ACCESS_KEY = re.compile(r"Credential=([^/,\s]+)/")
+
+
+class Faults:
+    """What the middleware does to the next calls."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._throttle = 0
+
+    def throttle(self, calls: int) -> None:
+        with self._lock:
+            self._throttle = max(0, int(calls))
+
+    def take_throttle(self) -> bool:
+        with self._lock:
+            if self._throttle > 0:
+                self._throttle -= 1
+                return True
+            return False
+
+
+class FaultMiddleware:
+    def __init__(self, app, faults: Faults):
+        self.app = app
+        self.faults = faults
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path == FAULTS_PATH:
+            return self._control(environ, start_response)
+        if path.startswith("/moto-api"):
+            return self.app(environ, start_response)
+        match = _ACCESS_KEY.search(environ.get("HTTP_AUTHORIZATION", ""))
+        if match and match.group(1).startswith(DENIED_KEY_PREFIX):
+            json_style = _is_json(environ)
+            code = "AccessDeniedException" if json_style else "AccessDenied"
+            message = f"User: arn:aws:iam::123456789012:user/{match.group(1)} is not authorized to perform this action"
+            return _error(start_response, environ, 400 if json_style else 403, code, message)
+        if self.faults.take_throttle():
+            code = "ThrottlingException" if _is_json(environ) else "Throttling"
+            return _error(start_response, environ, 400, code, "Rate exceeded")
+        return self.app(environ, start_response)
+
+    def _control(self, environ, start_response):
+        if environ.get("REQUEST_METHOD") == "POST":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+            if "throttle" in body:
+                self.faults.throttle(body["throttle"])
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps({"throttle": self.faults._throttle}).encode()]
+
+
+def _is_json(environ) -> bool:
+    return bool(environ.get("HTTP_X_AMZ_TARGET")) or "json" in environ.get("CONTENT_TYPE", "")
+
+
+def _error(start_response, environ, status: int, code: str, message: str):
+    reason = {400: "Bad Request", 403: "Forbidden"}[status]
+    if _is_json(environ) or environ.get("PATH_INFO", "").endswith("/invocations"):
+        body = json.dumps({"__type": code, "message": message}).encode()
+        headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", code)]
+    else:
+        body = (
+            "<ErrorResponse><Error><Type>Sender</Type>"
+            f"<Code>{code}</Code><Message>{message}</Message></Error>"
+            "<RequestId>sandbox</RequestId></ErrorResponse>"
+        ).encode()
+        headers = [("Content-Type", "text/xml")]
+    start_response(f"{status} {reason}", [*headers, ("Content-Length", str(len(body)))])
+    return [body]
+
+
+# --- the server --------------------------------------------------------------------
+
+
+class AwsStandIn:
+    """moto's threaded server with the extensions and the fault middleware."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, quiet: bool = True):
+        import logging
+
+        from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
+
+        install_extensions()
+        self.faults = Faults()
+        faults = self.faults
+
+        class _Server(ThreadedMotoServer):
+            def _server_entry(self) -> None:
+                app = FaultMiddleware(DomainDispatcherApplication(create_backend_app), faults)
+                self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
+                self._server_ready_event.set()
+                self._server.serve_forever()
+
+        if quiet:  # werkzeug's access log, one line a call
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self._server = _Server(ip_address=host, port=port, verbose=False)
+        self.url = ""
+
+    def start(self) -> str:
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.url = f"http://{host}:{port}"
+        return self.url
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def throttle(self, calls: int) -> None:
+        self.faults.throttle(calls)
+
+    def reset(self) -> None:
+        _post(self.url, "/moto-api/reset", {})
+
+    def __enter__(self) -> AwsStandIn:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _post(url: str, path: str, payload: dict) -> int:
+    request = urllib.request.Request(  # noqa: S310 - our own stand-in's URL
+        url + path, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - our own stand-in's URL
+        return response.status
+
+
+def seed_costs(url: str, results: list[dict[str, Any]], account_id: str = "123456789012") -> None:
+    """Queue GetCostAndUsage answers (each a full response: ResultsByTime, ...)."""
+    _post(url, "/moto-api/static/ce/cost-and-usage-results", {"account_id": account_id, "results": results})
+
+
+def seed_invocations(url: str, results: list[dict[str, Any]], region: str = "us-east-1") -> None:
+    """Queue InvokeEndpoint answers: ``{"Body": str, "ContentType": str, "InvokedProductionVariant": str}``."""
+    _post(url, "/moto-api/static/sagemaker/endpoint-results", {"region": region, "results": results})
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run the AWS stand-in (moto with Atrium's extensions).")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5010)
+    args = parser.parse_args(argv)
+    stand_in = AwsStandIn(args.host, args.port, quiet=False)
+    url = stand_in.start()
+    print(f"AWS stand-in (moto) listening on {url}; use it as the connection's endpoint URL.", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    stand_in.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""In a real browser: Debian's headless chromium driven by Playwright, against
+pytest-django's live server, a real Celery worker (with beat) and a real MLflow
+server. Nothing is mocked."""
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, skip_or_fail
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = ROOT / "var" / "test" / "screenshots"
+PASSWORD = "pw-Secret-123"  # the conftest's make_user password
+TERMINAL_LABELS = ["Succeeded", "Failed", "Cancelled"]
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    if not Path(CHROMIUM).exists():
+        skip_or_fail("needs Debian's chromium")
+    # Playwright's sync API runs an asyncio loop in this thread; the ORM calls the
+    # test makes meanwhile are still plain synchronous code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def log_in(page, base_url, username):
+    page.goto(f"{base_url}/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{base_url}/runs/")
+
+
+def test_start_a_training_run_and_watch_it_finish_live(browser, live_server, celery_worker, ds):
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    log_in(page, live_server.url, ds.username)
+
+    page.get_by_role("link", name="Runs", exact=True).click()
+    expect(page.get_by_role("heading", name="Runs")).to_be_visible()
+    page.get_by_role("link", name="Start a training run").click()
+    page.get_by_label("Model name", exact=True).fill("bc-browser")
+    page.get_by_label("Dataset", exact=True).fill("breast_cancer")
+    page.get_by_label("Algorithm", exact=True).select_option("random_forest")
+    page.get_by_label("Hyperparameters", exact=True).fill('{"n_estimators": 20}')
+    page.get_by_role("button", name="Start training").click()
+
+    page.wait_for_url(f"{live_server.url}/runs/*/")
+    status = page.locator("[data-testid=run-status]")
+    section = page.locator("#run-status")
+    first_seen = status.inner_text()
+    assert first_seen not in TERMINAL_LABELS, f"run already {first_seen} on arrival: nothing left to watch"
+    assert section.get_attribute("hx-trigger") == "every 2s"
+    expect(page.get_by_role("button", name="Cancel run")).to_be_visible()
+    # A marker only this document has: a full reload would wipe it.
+    page.evaluate("window.__atriumNoReload = true")
+
+    page.wait_for_function(
+        "labels => labels.includes(document.querySelector('[data-testid=run-status]')?.textContent.trim())",
+        arg=TERMINAL_LABELS,
+        timeout=120_000,
+        polling=500,
+    )
+    assert status.inner_text() == "Succeeded", page.locator("ol.log").inner_text()
+    assert page.evaluate("window.__atriumNoReload") is True, "the page was reloaded instead of updated in place"
+    expect(page.locator("[data-testid=model-version]")).to_have_text("1")
+    expect(page.locator(".outputs")).to_contain_text("bc-browser")
+    expect(page.get_by_role("button", name="Cancel run")).to_have_count(0)  # swapped out with the status
+    # Terminal: the swapped-in partial carries no trigger, so polling has stopped.
+    assert section.get_attribute("hx-trigger") is None
+    assert section.get_attribute("hx-get") is None
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "run.png"), full_page=True)
+    context.close()
+
+
+def test_the_runs_list_and_its_filters_work_without_javascript(browser, live_server, ds, make_user, team):
+    from apps.runs.models import Run, RunStatus
+
+    colleague = make_user("colleague")
+
+    def make_run(user, name, status):
+        run_id = uuid.uuid4()
+        return Run.objects.create(
+            id=run_id,
+            team=team,
+            created_by=user,
+            kind="train",
+            backend="local",
+            name=name,
+            status=status,
+            params={"dataset": "iris", "algorithm": "knn", "model_name": name},
+            idempotency_key=f"atr-{run_id.hex}",
+        )
+
+    done = make_run(ds, "mine-succeeded", RunStatus.SUCCEEDED)
+    make_run(ds, "mine-failed", RunStatus.FAILED)
+    make_run(colleague, "theirs-succeeded", RunStatus.SUCCEEDED)
+
+    context = browser.new_context(java_script_enabled=False)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    log_in(page, live_server.url, ds.username)
+
+    def names():
+        return sorted(page.locator("table.runs tbody td:first-child a").all_inner_texts())
+
+    assert names() == ["mine-failed", "mine-succeeded", "theirs-succeeded"]
+
+    filter_button = page.get_by_role("button", name="Filter")  # inside <noscript>: only shown without JS
+    assert filter_button.is_visible()
+    page.locator("select[name=status]").select_option("succeeded")
+    filter_button.click()
+    page.wait_for_url("**/runs/?*status=succeeded*")
+    assert names() == ["mine-succeeded", "theirs-succeeded"]
+
+    page.get_by_label("Mine only").check()
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_url("**/runs/?*mine=on*")
+    assert names() == ["mine-succeeded"]
+    # The form keeps what was chosen, so the next submit refines rather than resets.
+    assert page.locator("select[name=status]").input_value() == "succeeded"
+
+    page.get_by_role("link", name="mine-succeeded").click()
+    page.wait_for_url(f"{live_server.url}{done.get_absolute_url()}")
+    assert page.locator("[data-testid=run-status]").inner_text() == "Succeeded"
+    context.close()
