@@ -223,6 +223,7 @@ def celery_worker(django_db_setup, django_db_blocker, mlflow_server, tmp_path_fa
         )
     wait_until(lambda: b"ready" in log_path.read_bytes() or process.poll() is not None, 60, message="the worker")
     assert process.poll() is None, log_path.read_text()[-3000:]
+    process.log_path = log_path  # tests read what the worker logged (e.g. that no secret is in it)
     yield process
     _stop(process)
     if os.environ.get("ATRIUM_SHOW_WORKER_LOG"):

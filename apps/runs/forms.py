@@ -19,12 +19,15 @@ class TrainingForm(forms.Form):
     """The HTML face of a training request; the service does the checking."""
 
     team = forms.ModelChoiceField(queryset=None, empty_label=None)
-    backend = forms.ChoiceField(choices=list(registry.LABELS.items()), initial="local")
     connection = forms.ModelChoiceField(
         queryset=None,
         required=False,
-        empty_label="None (local backend)",
-        help_text="Required for SageMaker and Databricks: the account to run in.",
+        label="Run on",
+        empty_label="This machine (local: scikit-learn + MLflow)",
+        help_text="Or a cloud connection your team may use (SageMaker, Databricks).",
+    )
+    instance_type = forms.CharField(
+        required=False, help_text="Cloud only, e.g. ml.m5.large or ml.g5.xlarge; blank for the default."
     )
     model_name = forms.CharField(max_length=100, help_text="Registered model name, e.g. churn-classifier.")
     dataset = forms.CharField(
@@ -66,7 +69,7 @@ class TrainingForm(forms.Form):
     def params(self) -> dict:
         data = self.cleaned_data
         params = {key: data[key] for key in ("dataset", "algorithm", "hyperparameters", "model_name")}
-        for optional in ("target_column", "task"):
+        for optional in ("target_column", "task", "instance_type"):
             if data[optional]:
                 params[optional] = data[optional]
         return params

@@ -9,7 +9,7 @@ EVENTS_SHOWN = 500
 
 
 def run_list(*, user: User, status: str = "", kind: str = "", backend: str = "", mine: bool = False) -> QuerySet[Run]:
-    runs = team_scoped(Run.objects.select_related("team", "created_by"), user=user)
+    runs = team_scoped(Run.objects.select_related("team", "created_by", "connection"), user=user)
     if status:
         runs = runs.filter(status=status)
     if kind:
@@ -22,7 +22,7 @@ def run_list(*, user: User, status: str = "", kind: str = "", backend: str = "",
 
 
 def run_visible(*, user: User) -> QuerySet[Run]:
-    return team_scoped(Run.objects.select_related("team", "created_by"), user=user)
+    return team_scoped(Run.objects.select_related("team", "created_by", "connection"), user=user)
 
 
 def run_recent_events(*, run: Run, limit: int = EVENTS_SHOWN) -> list[RunEvent]:

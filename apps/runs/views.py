@@ -1,3 +1,5 @@
+import json
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -46,14 +48,13 @@ def run_new(request):
         request.POST or None,
         teams=teams,
         connections=connections_for(user=request.user),
-        initial={"team": teams.first(), "backend": request.GET.get("backend", "local")},
+        initial={"team": teams.first()},
     )
     if request.method == "POST" and form.is_valid():
         try:
             run = services.run_create(
                 user=request.user,
                 kind=RunKind.TRAIN,
-                backend=form.cleaned_data["backend"],
                 connection=form.cleaned_data["connection"],
                 team=form.cleaned_data["team"],
                 params=form.params(),
@@ -72,7 +73,12 @@ def _visible_run(request, pk):
 @login_required
 def run_detail(request, pk):
     run = _visible_run(request, pk)
-    context = {"run": run, "events": selectors.run_recent_events(run=run), "mlflow_ui_url": settings.MLFLOW_UI_URL}
+    context = {
+        "run": run,
+        "params_json": json.dumps(run.params, indent=2),
+        "events": selectors.run_recent_events(run=run),
+        "mlflow_ui_url": settings.MLFLOW_UI_URL,
+    }
     return render_page_or_partial(request, page="runs/detail.html", partial="runs/_status.html", context=context)
 
 

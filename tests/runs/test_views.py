@@ -64,7 +64,6 @@ def test_the_form_starts_a_run_and_redirects_to_it(ds_client, team, django_captu
             "/runs/new/",
             {
                 "team": team.pk,
-                "backend": "local",
                 "model_name": "bc",
                 "dataset": "breast_cancer",
                 "algorithm": "random_forest",
@@ -87,7 +86,6 @@ def test_form_errors_stand_beside_their_fields(ds_client, team):
         "/runs/new/",
         {
             "team": team.pk,
-            "backend": "local",
             "model_name": "bad name!",
             "dataset": "iris",
             "algorithm": "random_forest",
@@ -99,38 +97,33 @@ def test_form_errors_stand_beside_their_fields(ds_client, team):
     assert form.errors["model_name"][0].startswith("Required: letters, digits")
     assert form.errors["hyperparameters"][0].startswith("n_estimators: The 'n_estimators' parameter")
     assert 'class="field invalid"' in response.content.decode()
-    response = ds_client.post(
-        "/runs/new/", {"team": team.pk, "backend": "local", "model_name": "m", "dataset": "nope", "algorithm": "knn"}
-    )
+    response = ds_client.post("/runs/new/", {"team": team.pk, "model_name": "m", "dataset": "nope", "algorithm": "knn"})
     assert "Unknown dataset 'nope'" in response.context["form"].errors["dataset"][0]
     assert not Run.objects.exists()
 
 
-def test_form_rejects_bad_json_and_unavailable_backends(ds_client, team):
+def test_form_rejects_bad_json_and_connections_the_team_may_not_use(ds_client, team, other_team, make_user):
+    from apps.connections.services import connection_create
+
     response = ds_client.post(
         "/runs/new/",
-        {
-            "team": team.pk,
-            "backend": "local",
-            "model_name": "bc",
-            "dataset": "iris",
-            "algorithm": "knn",
-            "hyperparameters": "{oops",
-        },
+        {"team": team.pk, "model_name": "bc", "dataset": "iris", "algorithm": "knn", "hyperparameters": "{oops"},
     )
     assert "Not valid JSON" in response.context["form"].errors["hyperparameters"][0]
+    admin = make_user("root", role=Role.ADMIN, teams=[])
+    theirs = connection_create(
+        user=admin,
+        name="theirs",
+        kind="databricks",
+        config={"host": "http://127.0.0.1:9"},
+        secrets={"token": "dapi-x-1234"},
+        teams=[other_team],
+    )
     response = ds_client.post(
         "/runs/new/",
-        {
-            "team": team.pk,
-            "backend": "databricks",
-            "model_name": "bc",
-            "dataset": "iris",
-            "algorithm": "knn",
-        },
+        {"team": team.pk, "connection": theirs.pk, "model_name": "bc", "dataset": "iris", "algorithm": "knn"},
     )
-    errors = response.context["form"].errors
-    assert "connection" in (errors.get("connection") or errors.get("backend"))[0] or "not available" in str(errors)
+    assert response.status_code == 400 and "connection" in response.context["form"].errors
     assert not Run.objects.exists()
 
 
@@ -139,7 +132,6 @@ def test_form_refuses_a_team_the_user_is_not_in(ds_client, other_team):
         "/runs/new/",
         {
             "team": other_team.pk,
-            "backend": "local",
             "model_name": "bc",
             "dataset": "iris",
             "algorithm": "knn",

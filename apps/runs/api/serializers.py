@@ -15,6 +15,7 @@ class RunEventSerializer(serializers.ModelSerializer):
 class RunSerializer(serializers.ModelSerializer):
     team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    connection = serializers.SlugRelatedField(slug_field="name", read_only=True)
 
     class Meta:
         model = Run
@@ -23,6 +24,7 @@ class RunSerializer(serializers.ModelSerializer):
             "name",
             "kind",
             "backend",
+            "connection",
             "team",
             "created_by",
             "status",
