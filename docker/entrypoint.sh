@@ -15,23 +15,6 @@ if [ -z "$role" ]; then
   esac
 fi
 
-if [ "$role" != mlflow ]; then
-  # Settings put STATIC_ROOT at $ATRIUM_VAR_DIR/staticfiles, which is on the
-  # shared volume at run time, while collectstatic ran at build time into
-  # /app/var/staticfiles. Point the volume's path at this image's copy, so each
-  # container serves the static files of its own image (and an upgrade never
-  # serves stale ones). Done before any Python process imports the settings.
-  var_dir="${ATRIUM_VAR_DIR:-/app/var}"
-  built=/app/var/staticfiles
-  if [ "$var_dir/staticfiles" != "$built" ]; then
-    mkdir -p "$var_dir"
-    if [ -d "$var_dir/staticfiles" ] && [ ! -L "$var_dir/staticfiles" ]; then
-      rm -rf "$var_dir/staticfiles"
-    fi
-    ln -sfnT "$built" "$var_dir/staticfiles" 2>/dev/null || [ -L "$var_dir/staticfiles" ]
-  fi
-fi
-
 if [ "$role" = web ]; then
   python /app/manage.py migrate --noinput
 fi
