@@ -105,6 +105,28 @@ def train_params():
     return {**TRAIN_PARAMS, "hyperparameters": dict(TRAIN_PARAMS["hyperparameters"])}
 
 
+@pytest.fixture
+def make_run(ds, team, train_params):
+    """A run row as the engine would have it, without the engine (no task is sent)."""
+    from apps.runs.models import Run, RunStatus
+
+    def make(status=RunStatus.PENDING, *, user=None, team_=None, backend="local", **fields):
+        run_id = uuid.uuid4()
+        fields.setdefault("params", train_params)
+        return Run.objects.create(
+            id=run_id,
+            team=team_ or team,
+            created_by=user or ds,
+            kind="train",
+            backend=backend,
+            status=status,
+            idempotency_key=f"atr-{run_id.hex}",
+            **fields,
+        )
+
+    return make
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache():
     from django.core.cache import cache

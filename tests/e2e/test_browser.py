@@ -2,7 +2,6 @@
 pytest-django's live server, a real Celery worker (with beat) and a real MLflow
 server. Nothing is mocked."""
 
-import uuid
 from pathlib import Path
 
 import pytest
@@ -98,28 +97,14 @@ def test_start_a_training_run_and_watch_it_finish_live(browser, live_server, cel
     context.close()
 
 
-def test_the_runs_list_and_its_filters_work_without_javascript(browser, live_server, ds, make_user, team):
-    from apps.runs.models import Run, RunStatus
+def test_the_runs_list_and_its_filters_work_without_javascript(browser, live_server, ds, make_user, make_run):
+    from apps.runs.models import RunStatus
 
     colleague = make_user("colleague")
 
-    def make_run(user, name, status):
-        run_id = uuid.uuid4()
-        return Run.objects.create(
-            id=run_id,
-            team=team,
-            created_by=user,
-            kind="train",
-            backend="local",
-            name=name,
-            status=status,
-            params={"dataset": "iris", "algorithm": "knn", "model_name": name},
-            idempotency_key=f"atr-{run_id.hex}",
-        )
-
-    done = make_run(ds, "mine-succeeded", RunStatus.SUCCEEDED)
-    make_run(ds, "mine-failed", RunStatus.FAILED)
-    make_run(colleague, "theirs-succeeded", RunStatus.SUCCEEDED)
+    done = make_run(RunStatus.SUCCEEDED, name="mine-succeeded")
+    make_run(RunStatus.FAILED, name="mine-failed")
+    make_run(RunStatus.SUCCEEDED, name="theirs-succeeded", user=colleague)
 
     context = browser.new_context(java_script_enabled=False)
     context.set_default_timeout(15_000)

@@ -7,26 +7,6 @@ from apps.runs.models import Run, RunEvent, RunStatus
 from apps.runs.services import InvalidTransition, run_transition
 
 
-@pytest.fixture
-def make_run(ds, team, train_params):
-    def make(status=RunStatus.PENDING):
-        import uuid
-
-        run_id = uuid.uuid4()
-        return Run.objects.create(
-            id=run_id,
-            team=team,
-            created_by=ds,
-            kind="train",
-            backend="local",
-            params=train_params,
-            status=status,
-            idempotency_key=f"atr-{run_id.hex}",
-        )
-
-    return make
-
-
 @pytest.mark.parametrize(
     ("start", "to"),
     [

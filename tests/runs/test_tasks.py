@@ -1,6 +1,5 @@
 """The task layer's retry rules, with Celery running tasks in-process."""
 
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -25,17 +24,8 @@ def flaky(monkeypatch, settings):
 
 
 @pytest.fixture
-def run(ds, team, train_params):
-    run_id = uuid.uuid4()
-    return Run.objects.create(
-        id=run_id,
-        team=team,
-        created_by=ds,
-        kind="train",
-        backend="flaky",
-        params=train_params,
-        idempotency_key=f"atr-{run_id.hex}",
-    )
+def run(make_run):
+    return make_run(backend="flaky")
 
 
 def test_throttling_is_retried_and_then_succeeds(flaky, run):

@@ -1,5 +1,3 @@
-import uuid
-
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -8,25 +6,6 @@ from apps.accounts.models import Role
 from apps.runs.models import Run, RunEvent, RunStatus
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def make_run(ds, team, train_params):
-    def make(status=RunStatus.PENDING, user=None, team_=None, **fields):
-        run_id = uuid.uuid4()
-        return Run.objects.create(
-            id=run_id,
-            team=team_ or team,
-            created_by=user or ds,
-            kind="train",
-            backend="local",
-            params=train_params,
-            status=status,
-            idempotency_key=f"atr-{run_id.hex}",
-            **fields,
-        )
-
-    return make
 
 
 PAGES = ["/runs/", "/runs/new/", "/section/catalog/", "/account/tokens/"]

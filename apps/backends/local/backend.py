@@ -6,21 +6,15 @@ CPU-hours of training at an operator-set rate (``costs.py``)."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
-import signal
-import subprocess
 import sys
-from contextlib import contextmanager, suppress
 from dataclasses import asdict
 from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Any
-
-import psutil
 
 from ..base import (
     BackendError,
@@ -34,8 +28,8 @@ from ..base import (
     ResourceSpec,
     TrainingSpec,
 )
+from . import processes
 
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
 SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 CANCEL_GRACE_SECONDS = 5.0
 
@@ -62,7 +56,7 @@ class LocalBackend:
     def submit_training(self, spec: TrainingSpec) -> str:
         job_dir = self._job_dir(spec.key)
         job_dir.mkdir(parents=True, exist_ok=True)
-        with _locked(job_dir / ".lock"):
+        with processes.locked(job_dir / ".lock"):
             state = self._read_status(job_dir).get("state")
             if self._process_alive(job_dir) or state in {"succeeded", "cancelled"}:
                 return spec.key  # already submitted: a redelivered task creates nothing new
@@ -97,16 +91,9 @@ class LocalBackend:
     def cancel_training(self, external_id: str) -> None:
         job_dir = self._job_dir(external_id)
         (job_dir / "cancelled").touch()
-        process = self._process(job_dir)
-        if process is None:
-            return
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=CANCEL_GRACE_SECONDS)
-        except psutil.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-        except (ProcessLookupError, psutil.NoSuchProcess):
-            pass
+        process = processes.find(job_dir)
+        if process is not None:
+            processes.stop(process, CANCEL_GRACE_SECONDS)
 
     # --- resources, endpoints, registry, costs -------------------------------------
     # (each in its own module, imported on first use: MLflow loads only when needed)
@@ -220,59 +207,20 @@ class LocalBackend:
 
     def _start(self, job_dir: Path) -> None:
         (job_dir / "status.json").unlink(missing_ok=True)
-        with open(job_dir / "log.txt", "ab") as log:
-            process = subprocess.Popen(
-                [self.python, "-m", "apps.backends.local.train_job", str(job_dir)],
-                cwd=PROJECT_ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # own process group: survives the worker, dies with a cancel
-                env={**os.environ, "MLFLOW_TRACKING_URI": self.tracking_uri, "PYTHONUNBUFFERED": "1"},
-            )
-        create_time = psutil.Process(process.pid).create_time()
-        (job_dir / "pid").write_text(f"{process.pid} {create_time}")
+        processes.spawn(
+            python=self.python,
+            module="apps.backends.local.train_job",
+            folder=job_dir,
+            log_name="log.txt",
+            tracking_uri=self.tracking_uri,
+        )
 
     @staticmethod
     def _read_status(job_dir: Path) -> dict:
-        try:
-            return json.loads((job_dir / "status.json").read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return {}
-
-    @staticmethod
-    def _process(job_dir: Path) -> psutil.Process | None:
-        """The job's process if it still runs (the pid file also records its
-        start time, so a recycled pid is never mistaken for the job)."""
-        try:
-            pid, create_time = (job_dir / "pid").read_text().split()
-            process = psutil.Process(int(pid))
-            if abs(process.create_time() - float(create_time)) > 0.01:
-                return None
-            if process.status() == psutil.STATUS_ZOMBIE:
-                _reap(process.pid)
-                return None
-            return process
-        except (FileNotFoundError, ValueError, psutil.NoSuchProcess):
-            return None
+        return processes.read_json(job_dir / "status.json")
 
     def _process_alive(self, job_dir: Path) -> bool:
-        return self._process(job_dir) is not None
-
-
-@contextmanager
-def _locked(path: Path):
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _reap(pid: int) -> None:
-    with suppress(ChildProcessError):  # not our child: its own parent reaps it
-        os.waitpid(pid, os.WNOHANG)
+        return processes.find(job_dir) is not None
 
 
 def _read_lines(path: Path, offset: int) -> tuple[list[str], int]:

@@ -16,13 +16,13 @@ Endpoint servers are not counted.
 
 from __future__ import annotations
 
-import json
 import os
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from ..base import CostRecord
+from . import processes
 
 DEFAULT_CPU_HOUR_RATE = 0.0
 DEFAULT_CURRENCY = "USD"
@@ -42,8 +42,8 @@ def local_costs(
     wanted = tags or {}
     cpu_hours: dict[tuple[date, tuple], float] = defaultdict(float)
     for job_dir in _job_dirs(Path(jobs_dir)):
-        spec = _read(job_dir / "spec.json")
-        status = _read(job_dir / "status.json")
+        spec = processes.read_json(job_dir / "spec.json")
+        status = processes.read_json(job_dir / "status.json")
         started = status.get("started")
         ended = status.get("finished") or status.get("updated")
         if not spec or not started or not ended or ended <= started:
@@ -89,10 +89,3 @@ def _split_by_day(started: float, ended: float):
         until = min(midnight, finish)
         yield moment.date(), (until - moment).total_seconds()
         moment = until
-
-
-def _read(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}

@@ -23,24 +23,18 @@ a series of ``update_traffic`` calls.
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import signal
-import subprocess
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from ..base import BackendError, EndpointSpec, EndpointStatus, ModelRef
-from .backend import PROJECT_ROOT, SAFE_KEY, LocalBackend, _locked
+from . import processes
+from .backend import SAFE_KEY
 from .registry import LocalRegistry
 from .serving import VARIANT_HEADER
 
-STOP_GRACE_SECONDS = 5.0
 HEALTH_TIMEOUT = 2.0
 INVOKE_TIMEOUT = 60.0
 HISTORY_LIMIT = 20
@@ -75,9 +69,9 @@ class EndpointManager:
 
         folder.mkdir(parents=True, exist_ok=True)
         with self._lock(spec.name):
-            state = _read(folder / "state.json")
+            state = processes.read_json(folder / "state.json")
             config = {"variants": variants, "weights": weights}
-            running = LocalBackend._process(folder) is not None
+            running = processes.find(folder) is not None
             if state and _config(state) == config:
                 if running:
                     return spec.name  # already deployed: start nothing
@@ -94,23 +88,23 @@ class EndpointManager:
                 "updated": time.time(),
                 **config,
             }
-            _write(folder / "state.json", state)
+            processes.write_json(folder / "state.json", state)
             if not running:
                 self._start(folder)
         return spec.name
 
     def get(self, name: str) -> EndpointStatus:
         folder = self._folder(name)
-        state = _read(folder / "state.json")
+        state = processes.read_json(folder / "state.json")
         if not state:
             raise BackendError(f"No local endpoint {name}.", permanent=True)
         weights = state["weights"]
-        server = _read(folder / "server.json")
+        server = processes.read_json(folder / "server.json")
         if server.get("error"):
             return EndpointStatus(name, "failed", weights, f"The model server failed: {server['error']}")
-        if LocalBackend._process(folder) is None:
+        if processes.find(folder) is None:
             # re-read: the server may have written its error just before exiting
-            server = _read(folder / "server.json")
+            server = processes.read_json(folder / "server.json")
             if server.get("error"):
                 return EndpointStatus(name, "failed", weights, f"The model server failed: {server['error']}")
             return EndpointStatus(name, "failed", weights, _exit_message(folder / "server.log"))
@@ -150,9 +144,9 @@ class EndpointManager:
         if not folder.exists():
             return
         with self._lock(name):
-            process = LocalBackend._process(folder)
+            process = processes.find(folder)
             if process is not None:
-                _stop(process)
+                processes.stop(process)
             shutil.rmtree(folder, ignore_errors=True)
 
     def invoke(self, name: str, payload: dict[str, Any], *, variant: str | None = None) -> dict[str, Any]:
@@ -161,7 +155,7 @@ class EndpointManager:
         if not isinstance(payload, dict):
             raise BackendError("The payload must be a JSON object.", permanent=True)
         folder = self._existing(name)
-        port = _read(folder / "server.json").get("port")
+        port = processes.read_json(folder / "server.json").get("port")
         if not port:
             raise BackendError(f"Endpoint {name} is not in service yet.", permanent=False)
         headers = {VARIANT_HEADER: variant} if variant else {}
@@ -170,7 +164,7 @@ class EndpointManager:
                 f"http://127.0.0.1:{port}/invocations", json=payload, headers=headers, timeout=INVOKE_TIMEOUT
             )
         except requests.RequestException as exc:
-            if LocalBackend._process(folder) is None:
+            if processes.find(folder) is None:
                 raise BackendError(f"Endpoint {name} is not running: deploy it again.", permanent=True)
             raise BackendError(f"Invoking endpoint {name} failed: {exc}", permanent=False)
         try:
@@ -196,35 +190,30 @@ class EndpointManager:
         return folder
 
     def _state(self, folder: Path, name: str) -> dict:
-        state = _read(folder / "state.json")
+        state = processes.read_json(folder / "state.json")
         if not state:
             raise BackendError(f"No local endpoint {name}.", permanent=True)
         return state
 
     def _lock(self, name: str):
         self.root.mkdir(parents=True, exist_ok=True)
-        return _locked(self.root / f".{name}.lock")  # beside the folder: delete removes the folder
+        return processes.locked(self.root / f".{name}.lock")  # beside the folder: delete removes the folder
 
     def _apply(self, folder: Path, state: dict, config: dict, *, keep_history: bool = True) -> None:
         if keep_history:
             state["history"] = [*state.get("history", []), _config(state)][-HISTORY_LIMIT:]
         state.update(config, generation=state["generation"] + 1, updated=time.time())
-        _write(folder / "state.json", state)
+        processes.write_json(folder / "state.json", state)
 
     def _start(self, folder: Path) -> None:
         (folder / "server.json").unlink(missing_ok=True)
-        with open(folder / "server.log", "ab") as log:
-            process = subprocess.Popen(
-                [self.python, "-m", "apps.backends.local.serving", str(folder)],
-                cwd=PROJECT_ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # own process group: outlives the worker that deployed it
-                env={**os.environ, "MLFLOW_TRACKING_URI": self.tracking_uri, "PYTHONUNBUFFERED": "1"},
-            )
-        create_time = psutil.Process(process.pid).create_time()
-        (folder / "pid").write_text(f"{process.pid} {create_time}")
+        processes.spawn(
+            python=self.python,
+            module="apps.backends.local.serving",
+            folder=folder,
+            log_name="server.log",
+            tracking_uri=self.tracking_uri,
+        )
 
     @staticmethod
     def _health(port: int) -> dict | None:
@@ -280,27 +269,3 @@ def _exit_message(log_path: Path) -> str:
     last = next((line for line in reversed(tail.splitlines()) if line.strip()), "")
     reason = "The model server exited unexpectedly"
     return f"{reason}: {last}" if last else reason + "."
-
-
-def _stop(process: psutil.Process) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=STOP_GRACE_SECONDS)
-    except psutil.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=STOP_GRACE_SECONDS)
-    except (ProcessLookupError, psutil.NoSuchProcess):
-        pass
-
-
-def _read(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
-
-
-def _write(path: Path, payload: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload))
-    tmp.replace(path)  # atomic: the server and other workers never read half a file

@@ -11,12 +11,12 @@ the experiment (MLflow keeps it in its trash) and removes the folder.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 from ..base import BackendError, JobState, JobStatus, ResourceSpec
-from .backend import SAFE_KEY, _locked
+from . import processes
+from .backend import SAFE_KEY
 from .registry import mlflow_client, mlflow_errors
 
 KINDS = ("workspace",)
@@ -42,14 +42,14 @@ class LocalProvisioner:
                 f"Invalid workspace name {name!r}: letters, digits, '-' and '_' only, at most 100.", permanent=True
             )
         self.records.mkdir(parents=True, exist_ok=True)
-        with _locked(self.records / f"{spec.key}.lock"):
-            record = _read(record_path)
+        with processes.locked(self.records / f"{spec.key}.lock"):
+            record = processes.read_json(record_path)
             if record.get("state") == "succeeded":
                 return spec.key  # already provisioned
             experiment_id = self._ensure_experiment(EXPERIMENT_PREFIX + name, spec.tags)
             path = self.data_root / "workspaces" / name
             path.mkdir(parents=True, exist_ok=True)
-            _write(
+            processes.write_json(
                 record_path,
                 {
                     "key": spec.key,
@@ -63,7 +63,7 @@ class LocalProvisioner:
         return spec.key
 
     def poll_provision(self, external_id: str) -> JobStatus:
-        record = _read(self._record_path(external_id))
+        record = processes.read_json(self._record_path(external_id))
         if not record:
             raise BackendError(f"No local resource {external_id}.", permanent=True)
         if record.get("state") == "succeeded":
@@ -78,8 +78,8 @@ class LocalProvisioner:
         record_path = self._record_path(external_id)
         if not record_path.exists():
             raise BackendError(f"No local resource {external_id}.", permanent=True)
-        with _locked(self.records / f"{external_id}.lock"):
-            record = _read(record_path)
+        with processes.locked(self.records / f"{external_id}.lock"):
+            record = processes.read_json(record_path)
             if record.get("state") == "deleted":
                 return
             experiment_id = record.get("outputs", {}).get("experiment_id")
@@ -91,7 +91,7 @@ class LocalProvisioner:
                         client.delete_experiment(experiment_id)
             path = self.data_root / "workspaces" / record["name"]
             shutil.rmtree(path, ignore_errors=True)
-            _write(record_path, {**record, "state": "deleted"})
+            processes.write_json(record_path, {**record, "state": "deleted"})
 
     # --- helpers ---------------------------------------------------------------
 
@@ -131,16 +131,3 @@ def _get_experiment(client, experiment_id: str):
         if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
             return None
         raise
-
-
-def _read(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
-
-
-def _write(path: Path, payload: dict) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload))
-    tmp.replace(path)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import psutil
 
+from apps.backends.local.processes import write_json
 from apps.backends.training import TrainingRequest, estimator_class, evaluate, fit_with_progress, load_dataset
 
 RUN_KEY_TAG = "atrium.run_key"
@@ -36,22 +37,17 @@ class JobFiles:
 
     def write_status(self, state: str, progress: float, message: str = "", outputs: dict | None = None):
         now = time.time()
-        tmp = self.dir / "status.json.tmp"
-        tmp.write_text(
-            json.dumps(
-                {
-                    "state": state,
-                    "progress": round(progress, 1),
-                    "message": message,
-                    "outputs": outputs or {},
-                    "updated": now,
-                    # timings for the cost report: when this process started, and when it ended
-                    "started": psutil.Process().create_time(),
-                    "finished": now if state in {"succeeded", "failed", "cancelled"} else None,
-                }
-            )
-        )
-        tmp.replace(self.dir / "status.json")  # atomic: a poll never reads half a file
+        status = {
+            "state": state,
+            "progress": round(progress, 1),
+            "message": message,
+            "outputs": outputs or {},
+            "updated": now,
+            # timings for the cost report: when this process started, and when it ended
+            "started": psutil.Process().create_time(),
+            "finished": now if state in {"succeeded", "failed", "cancelled"} else None,
+        }
+        write_json(self.dir / "status.json", status)  # atomic: a poll never reads half a file
 
 
 def log(message: str) -> None:

@@ -1,0 +1,92 @@
+"""Detached processes and small state files, shared by the local backend's
+training jobs, model servers and workspaces.
+
+A process runs in its own process group, so it outlives the Celery worker that
+started it and a stop kills it with all its children. Its folder keeps a
+``pid`` file with the process's start time, so a recycled pid is never taken
+for it. State files are written atomically: a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+import psutil
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+STOP_GRACE_SECONDS = 5.0
+
+
+def spawn(*, python: str, module: str, folder: Path, log_name: str, tracking_uri: str) -> None:
+    """Start ``python -m module folder`` detached, logging to ``folder/log_name``."""
+    with open(folder / log_name, "ab") as log:
+        process = subprocess.Popen(
+            [python, "-m", module, str(folder)],
+            cwd=PROJECT_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # own process group: survives the worker, dies with a stop
+            env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "PYTHONUNBUFFERED": "1"},
+        )
+    create_time = psutil.Process(process.pid).create_time()
+    (folder / "pid").write_text(f"{process.pid} {create_time}")
+
+
+def find(folder: Path) -> psutil.Process | None:
+    """The folder's process if it still runs."""
+    try:
+        pid, create_time = (folder / "pid").read_text().split()
+        process = psutil.Process(int(pid))
+        if abs(process.create_time() - float(create_time)) > 0.01:
+            return None
+        if process.status() == psutil.STATUS_ZOMBIE:
+            with suppress(ChildProcessError):  # not our child: its own parent reaps it
+                os.waitpid(process.pid, os.WNOHANG)
+            return None
+        return process
+    except (FileNotFoundError, ValueError, psutil.NoSuchProcess):
+        return None
+
+
+def stop(process: psutil.Process, grace: float = STOP_GRACE_SECONDS) -> None:
+    """SIGTERM the process group, SIGKILL it if it is still there after ``grace``."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=grace)
+    except psutil.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        with suppress(psutil.TimeoutExpired):
+            process.wait(timeout=grace)
+    except (ProcessLookupError, psutil.NoSuchProcess):
+        pass
+
+
+@contextmanager
+def locked(path: Path):
+    """An exclusive lock between processes (workers on one machine)."""
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def write_json(path: Path, payload: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload))
+    tmp.replace(path)  # atomic
