@@ -67,8 +67,9 @@ class TrainingSpec:
 
 @dataclass(frozen=True)
 class JobStatus:
-    """A snapshot of a job. ``logs`` are the lines after ``log_cursor`` as
-    passed to ``poll``; ``log_cursor`` is where the next poll starts."""
+    """A snapshot of a job. ``progress`` is a percentage (0–100). ``logs`` are
+    the lines after ``log_cursor`` as passed to ``poll``; ``log_cursor`` is
+    where the next poll starts."""
 
     state: JobState
     progress: float = 0.0

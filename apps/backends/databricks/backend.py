@@ -12,6 +12,10 @@
   variant's ``instance_type``, checked against the SDK's
   ``ServingModelWorkloadType``) and ``traffic_config`` routes for canaries and
   rollbacks.
+* Provisioning: a ``workspace`` is a Unity Catalog schema, a workspace folder
+  and an MLflow experiment in it, tagged with the spec's tags and key (which
+  is how a repeated provision recognises its own objects). The resource id
+  ``workspace:<name>`` is all teardown needs.
 * Costs: the account's billable usage CSV (``billable_usage.download``), the
   one usage read the SDK offers without a SQL warehouse. It reports DBUs, not
   money: with ``dbu_price`` configured amounts are DBUs x price in
@@ -29,10 +33,11 @@ import hashlib
 import io
 import json
 import math
+import re
 import time
 from collections import defaultdict
 from contextlib import contextmanager, suppress
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
 
@@ -40,11 +45,10 @@ import requests
 from databricks.sdk import AccountClient, WorkspaceClient
 from databricks.sdk import errors as dberrors
 from databricks.sdk.config import Config
-from databricks.sdk.service import compute, jobs, serving
+from databricks.sdk.service import compute, jobs, ml, serving, workspace
 
 from ..base import (
     BackendError,
-    BackendUnavailable,
     CostRecord,
     EndpointSpec,
     EndpointStatus,
@@ -52,6 +56,7 @@ from ..base import (
     JobStatus,
     ModelRef,
     ModelVersionInfo,
+    ResourceSpec,
     TrainingSpec,
 )
 
@@ -63,6 +68,13 @@ _PENDING = {"PENDING", "QUEUED", "BLOCKED", "WAITING_FOR_RETRY"}
 _RUNNING = {"RUNNING", "TERMINATING"}
 _FINISHED = {"TERMINATED", "SKIPPED", "INTERNAL_ERROR"}
 _CANCELLED_RESULTS = {"CANCELED", "UPSTREAM_CANCELED"}
+
+RESOURCE_KINDS = ("workspace",)
+WORKSPACE_ROOT = "/Workspace/Shared/atrium"
+EXPERIMENT_LEAF = "experiment"
+KEY_TAG = "atrium_resource_key"  # on the schema (property) and the experiment (tag): whose object it is
+RESOURCE_TAG = "atrium_resource"
+RESOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
 def workload_types() -> list[str]:
@@ -237,7 +249,7 @@ class DatabricksBackend:
             return JobStatus(JobState.RUNNING, self._progress(run), cloud_message, logs, cursor)
         outputs = {"databricks_run_id": run.run_id, "run_page_url": run.run_page_url or ""}
         if life == "TERMINATED" and result in {"SUCCESS", "SUCCESS_WITH_FAILURES"}:
-            return JobStatus(JobState.SUCCEEDED, 1.0, cloud_message, logs, cursor, outputs)
+            return JobStatus(JobState.SUCCEEDED, 100.0, cloud_message, logs, cursor, outputs)
         if result in _CANCELLED_RESULTS or (run_state.user_cancelled_or_timedout and result != "TIMEDOUT"):
             return JobStatus(JobState.CANCELLED, 0.0, cloud_message or "Cancelled", logs, cursor, outputs)
         reason = cloud_message or f"The Databricks run ended {life}/{result or 'no result'}."
@@ -261,21 +273,112 @@ class DatabricksBackend:
             return None
 
     def _progress(self, run: jobs.Run) -> float:
-        """Databricks reports no progress: approach 0.95 as RUNNING time passes."""
+        """Databricks reports no progress: approach 95% as RUNNING time passes."""
         started = (run.start_time or 0) / 1000 + (run.setup_duration or 0) / 1000
         elapsed = max(0.0, time.time() - started) if started else 0.0
-        return round(0.05 + 0.9 * (1 - math.exp(-elapsed / self.expected_run_seconds)), 3)
+        return round(5 + 90 * (1 - math.exp(-elapsed / self.expected_run_seconds)), 1)
 
     # --- provisioning ------------------------------------------------------------
 
-    def provision(self, spec):
-        raise BackendUnavailable("Provisioning on Databricks is not available: the workspace is the resource.")
+    def provision(self, spec: ResourceSpec) -> str:
+        """A ``workspace``: the Unity Catalog schema ``<catalog>.<name>``, the
+        folder ``/Workspace/Shared/atrium/<name>`` and an MLflow experiment in
+        it, all carrying the spec's tags and its key (``atrium_resource_key``).
+        Everything is created in the call; a repeated call finds its own objects
+        (by that key) and creates nothing new. An object of that name that is
+        not this spec's is a permanent error, never adopted."""
+        if spec.kind not in RESOURCE_KINDS:
+            raise BackendError(
+                f"Databricks cannot provision {spec.kind!r} resources; supported: {', '.join(RESOURCE_KINDS)}.",
+                permanent=True,
+            )
+        ws = _WorkspaceNames(self.catalog, _resource_name(spec.parameters.get("name")))
+        tags = {**{str(k): str(v) for k, v in spec.tags.items()}, RESOURCE_TAG: spec.kind, KEY_TAG: spec.key}
+        self._ensure_schema(ws, tags, spec.key)
+        with _errors(f"create folder {ws.folder}"):  # mkdirs succeeds on an existing folder
+            self.client.workspace.mkdirs(ws.folder)
+        self._ensure_experiment(ws, tags, spec.key)
+        return ws.resource_id
 
-    def poll_provision(self, external_id):
-        raise BackendUnavailable("Provisioning on Databricks is not available: the workspace is the resource.")
+    def poll_provision(self, external_id: str) -> JobStatus:
+        ws = _WorkspaceNames.parse(self.catalog, external_id)
+        with _errors(f"read workspace {ws.name}"):
+            schema = _missing_ok(lambda: self.client.schemas.get(ws.schema))
+            folder = _missing_ok(lambda: self.client.workspace.get_status(ws.folder))
+            experiment = self._experiment(ws)
+        if folder is not None and folder.object_type != workspace.ObjectType.DIRECTORY:
+            folder = None
+        found = {"schema": schema is not None, "folder": folder is not None, "experiment": experiment is not None}
+        if not any(found.values()):
+            raise BackendError(
+                f"No Databricks workspace {external_id}: none of its schema, folder or experiment exists "
+                "(never provisioned, or torn down).",
+                permanent=True,
+            )
+        if not all(found.values()):
+            missing = ", ".join(what for what, ok in found.items() if not ok)
+            return JobStatus(JobState.RUNNING, round(100 * sum(found.values()) / 3, 1), f"Waiting for: {missing}")
+        outputs = {"schema": ws.schema, "folder": ws.folder, "experiment_id": experiment.experiment_id}
+        return JobStatus(JobState.SUCCEEDED, 100.0, "Ready", outputs=outputs)
 
-    def teardown(self, external_id):
-        raise BackendUnavailable("Teardown on Databricks is not available: the workspace is the resource.")
+    def teardown(self, external_id: str) -> None:
+        """Delete the experiment, the folder (recursively) and the schema
+        (``force``: with whatever is in it). What is already gone is skipped, so
+        a second teardown does nothing. A schema or experiment of that name
+        that Atrium did not make is left alone (permanent error)."""
+        ws = _WorkspaceNames.parse(self.catalog, external_id)
+        with _errors(f"read workspace {ws.name}"):
+            schema = _missing_ok(lambda: self.client.schemas.get(ws.schema))
+            experiment = self._experiment(ws)
+        for what, key in (
+            (f"Schema {ws.schema}", (schema.properties or {}).get(KEY_TAG) if schema else "-"),
+            (f"Experiment {ws.experiment}", _experiment_tags(experiment).get(KEY_TAG) if experiment else "-"),
+        ):
+            if not key:
+                raise BackendError(f"{what} was not made by Atrium; not tearing {external_id} down.", permanent=True)
+        if experiment is not None:
+            with _errors(f"delete experiment {ws.experiment}"), suppress(dberrors.NotFound):
+                self.client.experiments.delete_experiment(experiment.experiment_id)
+        with _errors(f"delete folder {ws.folder}"), suppress(dberrors.NotFound):
+            self.client.workspace.delete(ws.folder, recursive=True)
+        if schema is not None:
+            with _errors(f"delete schema {ws.schema}"), suppress(dberrors.NotFound):
+                self.client.schemas.delete(ws.schema, force=True)
+
+    def _ensure_schema(self, ws: _WorkspaceNames, tags: dict[str, str], key: str) -> None:
+        with _errors(f"create schema {ws.schema}"):
+            try:
+                self.client.schemas.create(
+                    name=ws.name, catalog_name=self.catalog, comment=f"Atrium workspace {ws.name}", properties=tags
+                )
+                return
+            except (dberrors.ResourceAlreadyExists, dberrors.AlreadyExists):
+                existing = self.client.schemas.get(ws.schema)
+        _owned((existing.properties or {}).get(KEY_TAG), key, f"Schema {ws.schema}")
+
+    def _ensure_experiment(self, ws: _WorkspaceNames, tags: dict[str, str], key: str) -> str:
+        with _errors(f"create experiment {ws.experiment}"):
+            existing = self._experiment(ws)
+            if existing is None:
+                try:
+                    created = self.client.experiments.create_experiment(
+                        ws.experiment, tags=[ml.ExperimentTag(key=k, value=v) for k, v in sorted(tags.items())]
+                    )
+                    return created.experiment_id
+                except (dberrors.ResourceAlreadyExists, dberrors.AlreadyExists):
+                    existing = self._experiment(ws)  # created concurrently (a redelivered task)
+        if existing is None:
+            raise BackendError(f"Experiment {ws.experiment} exists but cannot be read yet.", permanent=False)
+        _owned(_experiment_tags(existing).get(KEY_TAG), key, f"Experiment {ws.experiment}")
+        return existing.experiment_id
+
+    def _experiment(self, ws: _WorkspaceNames) -> ml.Experiment | None:
+        """The workspace's active experiment, or None (missing or deleted)."""
+        found = _missing_ok(lambda: self.client.experiments.get_by_name(ws.experiment))
+        experiment = found.experiment if found is not None else None
+        if experiment is None or (experiment.lifecycle_stage or "active") == "deleted":
+            return None
+        return experiment
 
     # --- endpoints -----------------------------------------------------------------
 
@@ -576,6 +679,77 @@ def _run_id(external_id: str) -> int:
         return int(external_id)
     except (TypeError, ValueError):
         raise BackendError(f"Invalid Databricks run id {external_id!r}.", permanent=True) from None
+
+
+@dataclass(frozen=True)
+class _WorkspaceNames:
+    """Where a provisioned workspace's objects live; all of it follows from the
+    name, so the resource id is just ``workspace:<name>``."""
+
+    catalog: str
+    name: str
+
+    @classmethod
+    def parse(cls, catalog: str, external_id: str) -> _WorkspaceNames:
+        kind, _, name = str(external_id or "").partition(":")
+        if kind not in RESOURCE_KINDS or not RESOURCE_NAME.match(name):
+            raise BackendError(
+                f"Unknown Databricks resource id {external_id!r} (expected workspace:<name>).", permanent=True
+            )
+        return cls(catalog, name)
+
+    @property
+    def resource_id(self) -> str:
+        return f"workspace:{self.name}"
+
+    @property
+    def schema(self) -> str:
+        return f"{self.catalog}.{self.name}"
+
+    @property
+    def folder(self) -> str:
+        return f"{WORKSPACE_ROOT}/{self.name}"
+
+    @property
+    def experiment(self) -> str:
+        """The experiment's name: its workspace path, in the folder. Databricks
+        names experiments without the ``/Workspace`` prefix (looking one up by
+        name with the prefix finds nothing), so the name goes without it."""
+        return f"{self.folder.removeprefix('/Workspace')}/{EXPERIMENT_LEAF}"
+
+
+def _resource_name(value) -> str:
+    """A workspace name as Unity Catalog stores it (lower case)."""
+    name = str(value or "").strip().lower()
+    if not RESOURCE_NAME.match(name):
+        raise BackendError(
+            f"Invalid workspace name {value!r}: letters, digits, '-' and '_', at most 63, "
+            "starting with a letter or digit.",
+            permanent=True,
+        )
+    return name
+
+
+def _missing_ok(call):
+    """The call's answer, or None when Databricks says the object does not exist."""
+    try:
+        return call()
+    except dberrors.NotFound:
+        return None
+
+
+def _owned(found_key: str | None, key: str, what: str) -> None:
+    """Raise unless the object carries ``key``: an object of that name is never adopted."""
+    if found_key == key:
+        return
+    owner = f"resource {found_key}" if found_key else "nothing Atrium made"
+    raise BackendError(
+        f"{what} already exists and belongs to {owner}, not to this resource; choose another name.", permanent=True
+    )
+
+
+def _experiment_tags(experiment: ml.Experiment) -> dict[str, str]:
+    return {t.key: t.value for t in experiment.tags or [] if t.key}
 
 
 def _readable(items, what: str) -> str:

@@ -23,6 +23,16 @@ What it answers:
   (``/api/2.0/mlflow/unity-catalog/model-versions/create`` then ``/finalize``);
   the stand-in skips the artifact upload to ``storage_location`` and serves
   from ``source``.
+* Workspace resources, as Atrium's workspace provisioning uses them: Unity
+  Catalog schemas (create / get / delete, ``force`` deleting the models in
+  them), workspace folders (``workspace/mkdirs``, ``get-status``, ``delete``
+  with ``recursive``) and MLflow experiments (create / get / get-by-name /
+  delete). Experiments are workspace objects: one is created in an existing
+  folder, a recursive folder delete deletes the experiments in it, and a
+  deleted experiment keeps its id (``lifecycle_stage`` "deleted") but frees its
+  name. As on Databricks, workspace paths may carry the ``/Workspace`` prefix
+  but experiment names are stored without it, and ``get-by-name`` matches the
+  stored name only. Any catalog name is accepted.
 * Billable usage: ``GET /api/2.0/accounts/{account_id}/usage/download`` returns
   the legacy billable-usage CSV (the one usage read the SDK offers without a
   SQL warehouse and system tables). Rows are seeded (``seed_usage`` /
@@ -64,7 +74,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from databricks.sdk.service import catalog, jobs, serving
+from databricks.sdk.service import catalog, jobs, ml, serving, workspace
 
 FAIL_MARKER = "standin-fail"
 WORKSPACE_ID = "1234567890123456"
@@ -86,6 +96,8 @@ USAGE_COLUMNS = [
     "tags",
 ]
 USER = "stand-in@example.com"
+WORKSPACE_ROOTS = ("/", "/Shared", "/Users")
+UC_NAME = re.compile(r"^[^./\s\x00-\x1f]{1,255}$")
 
 
 class ApiError(Exception):
@@ -100,6 +112,10 @@ def not_found(message: str) -> ApiError:
 
 def invalid(message: str) -> ApiError:
     return ApiError(400, "INVALID_PARAMETER_VALUE", message)
+
+
+def already_exists(message: str) -> ApiError:
+    return ApiError(409, "RESOURCE_ALREADY_EXISTS", message)
 
 
 def _now_ms() -> int:
@@ -201,7 +217,17 @@ class DatabricksStandIn:
     # --- state ---------------------------------------------------------------------
 
     def _empty_state(self) -> dict[str, Any]:
-        return {"next_id": 1000, "runs": {}, "tokens": {}, "endpoints": {}, "models": {}, "usage": []}
+        return {
+            "next_id": 1000,
+            "runs": {},
+            "tokens": {},
+            "endpoints": {},
+            "models": {},
+            "usage": [],
+            "schemas": {},
+            "folders": {path: {"object_id": index + 1, "created_at": 0} for index, path in enumerate(WORKSPACE_ROOTS)},
+            "experiments": {},
+        }
 
     def _load_state(self) -> dict[str, Any]:
         if self.state_path and self.state_path.is_file():
@@ -252,6 +278,16 @@ class DatabricksStandIn:
             ("POST", r"^/api/2\.0/mlflow/unity-catalog/model-versions/create$", "mlflow_version_create"),
             ("POST", r"^/api/2\.0/mlflow/unity-catalog/model-versions/finalize$", "mlflow_version_finalize"),
             ("GET", r"^/api/2\.0/accounts/(?P<account>[^/]+)/usage/download$", "usage_download"),
+            ("POST", r"^/api/2\.1/unity-catalog/schemas$", "schema_create"),
+            ("GET", r"^/api/2\.1/unity-catalog/schemas/(?P<full>[^/]+)$", "schema_get"),
+            ("DELETE", r"^/api/2\.1/unity-catalog/schemas/(?P<full>[^/]+)$", "schema_delete"),
+            ("POST", r"^/api/2\.0/workspace/mkdirs$", "workspace_mkdirs"),
+            ("GET", r"^/api/2\.0/workspace/get-status$", "workspace_get_status"),
+            ("POST", r"^/api/2\.0/workspace/delete$", "workspace_delete"),
+            ("POST", r"^/api/2\.0/mlflow/experiments/create$", "experiment_create"),
+            ("GET", r"^/api/2\.0/mlflow/experiments/get$", "experiment_get"),
+            ("GET", r"^/api/2\.0/mlflow/experiments/get-by-name$", "experiment_get_by_name"),
+            ("POST", r"^/api/2\.0/mlflow/experiments/delete$", "experiment_delete"),
         ]
     ]
     UNAUTHENTICATED = {"well_known", "faults", "post_usage"}
@@ -848,6 +884,196 @@ class DatabricksStandIn:
         version["status"] = "READY"
         return self._mlflow_version_json(model, version)
 
+    # --- unity catalog schemas ---------------------------------------------------------------
+
+    def _schema(self, full: str) -> dict:
+        schema = self.state["schemas"].get(full.lower())
+        if schema is None:
+            raise not_found(f"Schema '{full}' does not exist.")
+        return schema
+
+    def _schema_json(self, schema: dict) -> dict:
+        return catalog.SchemaInfo(
+            full_name=schema["full_name"],
+            catalog_name=schema["catalog_name"],
+            name=schema["name"],
+            comment=schema.get("comment"),
+            properties=schema.get("properties") or None,
+            schema_id=schema["schema_id"],
+            owner=USER,
+            created_by=USER,
+            updated_by=USER,
+            created_at=schema["created_at"],
+            updated_at=schema["created_at"],
+            metastore_id=WORKSPACE_ID,
+            catalog_type=catalog.CatalogType.MANAGED_CATALOG,
+            storage_location=f"s3://stand-in/catalogs/{schema['catalog_name']}/schemas/{schema['schema_id']}",
+        ).as_dict()
+
+    def _schema_create(self, payload, **_):
+        info = catalog.SchemaInfo.from_dict(payload)
+        if not info.catalog_name or not info.name:
+            raise invalid("catalog_name and name are required.")
+        if not UC_NAME.match(info.name):
+            raise invalid(f"Invalid schema name {info.name!r}: no '.', ' ', '/' or control characters.")
+        name = info.name.lower()  # Unity Catalog stores names in lower case
+        full = f"{info.catalog_name.lower()}.{name}"
+        if full in self.state["schemas"]:
+            raise already_exists(f"Schema '{name}' already exists")
+        properties = info.properties or {}
+        if any(not isinstance(v, str) for v in properties.values()):
+            raise invalid("Schema properties must be strings.")
+        self.state["schemas"][full] = {
+            "full_name": full,
+            "catalog_name": info.catalog_name.lower(),
+            "name": name,
+            "comment": info.comment,
+            "properties": dict(properties),
+            "schema_id": str(uuid.uuid4()),
+            "created_at": _now_ms(),
+        }
+        return self._schema_json(self.state["schemas"][full])
+
+    def _schema_get(self, full, **_):
+        return self._schema_json(self._schema(full))
+
+    def _schema_delete(self, full, query, **_):
+        schema = self._schema(full)
+        models = [m for m in self.state["models"] if m.lower().startswith(schema["full_name"] + ".")]
+        if models and query.get("force") != "true":
+            raise ApiError(
+                400,
+                "SCHEMA_NOT_EMPTY",
+                f"Cannot delete schema '{schema['full_name']}': it contains {len(models)} object(s).",
+            )
+        for model in models:
+            del self.state["models"][model]
+        del self.state["schemas"][schema["full_name"]]
+        return {}
+
+    # --- workspace folders ---------------------------------------------------------------------
+
+    def _active_experiment_named(self, name: str) -> dict | None:
+        return next(
+            (e for e in self.state["experiments"].values() if e["name"] == name and e["lifecycle_stage"] == "active"),
+            None,
+        )
+
+    def _workspace_mkdirs(self, payload, **_):
+        path = _workspace_path(payload.get("path"))
+        prefix = ""
+        for part in path.strip("/").split("/"):
+            prefix = f"{prefix}/{part}"
+            if self._active_experiment_named(prefix) is not None:
+                raise already_exists(f"Path ({prefix}) already exists and is not a directory.")
+            if prefix not in self.state["folders"]:
+                self.state["folders"][prefix] = {"object_id": self._new_id(), "created_at": _now_ms()}
+        return {}
+
+    def _workspace_get_status(self, query, **_):
+        path = _workspace_path(query.get("path"))
+        folder = self.state["folders"].get(path)
+        if folder is not None:
+            return workspace.ObjectInfo(
+                path=path,
+                object_type=workspace.ObjectType.DIRECTORY,
+                object_id=folder["object_id"],
+                resource_id=str(folder["object_id"]),
+                created_at=folder["created_at"],
+                modified_at=folder["created_at"],
+            ).as_dict()
+        experiment = self._active_experiment_named(path)
+        if experiment is not None:  # the SDK's ObjectType does not list this one
+            return {
+                "path": path,
+                "object_type": "MLFLOW_EXPERIMENT",
+                "object_id": int(experiment["experiment_id"]),
+                "resource_id": experiment["experiment_id"],
+            }
+        raise not_found(f"Path ({path}) doesn't exist.")
+
+    def _workspace_delete(self, payload, **_):
+        path = _workspace_path(payload.get("path"))
+        if path in WORKSPACE_ROOTS:
+            raise invalid(f"Cannot delete {path}.")
+        experiment = self._active_experiment_named(path)
+        if experiment is not None:
+            experiment.update(lifecycle_stage="deleted", last_update_time=_now_ms())
+            return {}
+        if path not in self.state["folders"]:
+            raise not_found(f"Path ({path}) doesn't exist.")
+        inside = path + "/"
+        folders = [p for p in self.state["folders"] if p.startswith(inside)]
+        experiments = [
+            e
+            for e in self.state["experiments"].values()
+            if e["lifecycle_stage"] == "active" and e["name"].startswith(inside)
+        ]
+        if (folders or experiments) and not payload.get("recursive"):
+            raise ApiError(400, "DIRECTORY_NOT_EMPTY", f"Folder ({path}) is not empty.")
+        for folder in [*folders, path]:
+            del self.state["folders"][folder]
+        for experiment in experiments:
+            experiment.update(lifecycle_stage="deleted", last_update_time=_now_ms())
+        return {}
+
+    # --- mlflow experiments ----------------------------------------------------------------------
+
+    def _experiment(self, experiment_id) -> dict:
+        experiment = self.state["experiments"].get(str(experiment_id or ""))
+        if experiment is None:
+            raise not_found(f"Could not find experiment with ID {experiment_id}")
+        return experiment
+
+    def _experiment_json(self, experiment: dict) -> dict:
+        info = ml.Experiment(
+            experiment_id=experiment["experiment_id"],
+            name=experiment["name"],
+            artifact_location=experiment["artifact_location"],
+            lifecycle_stage=experiment["lifecycle_stage"],
+            creation_time=experiment["creation_time"],
+            last_update_time=experiment["last_update_time"],
+            tags=[ml.ExperimentTag(key=k, value=v) for k, v in sorted(experiment["tags"].items())] or None,
+        )
+        return {"experiment": info.as_dict()}
+
+    def _experiment_create(self, payload, **_):
+        request = ml.Experiment.from_dict(payload)
+        if not request.name or not request.name.startswith("/"):
+            raise invalid(f"Got an invalid experiment name {request.name!r}: it must be an absolute workspace path.")
+        name = _workspace_path(request.name)
+        if name in self.state["folders"] or self._active_experiment_named(name) is not None:
+            raise already_exists(f"Node named '{name.rsplit('/', 1)[-1]}' already exists")
+        parent = name.rsplit("/", 1)[0] or "/"
+        if parent not in self.state["folders"]:
+            raise not_found(f"Parent directory {parent} does not exist.")
+        experiment_id = str(self._new_id())
+        self.state["experiments"][experiment_id] = {
+            "experiment_id": experiment_id,
+            "name": name,
+            "artifact_location": request.artifact_location or f"dbfs:/databricks/mlflow-tracking/{experiment_id}",
+            "lifecycle_stage": "active",
+            "creation_time": _now_ms(),
+            "last_update_time": _now_ms(),
+            "tags": {t.key: t.value or "" for t in request.tags or [] if t.key},
+        }
+        return ml.CreateExperimentResponse(experiment_id=experiment_id).as_dict()
+
+    def _experiment_get(self, query, **_):
+        return self._experiment_json(self._experiment(query.get("experiment_id")))
+
+    def _experiment_get_by_name(self, query, **_):
+        name = query.get("experiment_name") or ""
+        experiment = self._active_experiment_named(name)  # the stored name only, as on Databricks
+        if experiment is None:
+            raise not_found(f"Node {name} does not exist.")
+        return self._experiment_json(experiment)
+
+    def _experiment_delete(self, payload, **_):
+        experiment = self._experiment(payload.get("experiment_id"))
+        experiment.update(lifecycle_stage="deleted", last_update_time=_now_ms())
+        return {}
+
     # --- billable usage ---------------------------------------------------------------------
 
     def _add_usage(self, *, day: str, dbus: float, tags: dict, sku: str, cluster_id: str, node_type: str) -> None:
@@ -888,6 +1114,19 @@ class DatabricksStandIn:
                 ]
             )
         return "text/csv", out.getvalue().encode(), {}
+
+
+def _workspace_path(value) -> str:
+    """A workspace path as stored: absolute, without ``/Workspace`` or a trailing slash."""
+    path = str(value or "")
+    if not path.startswith("/"):
+        raise invalid(f"Path ({path}) must be absolute.")
+    if path == "/Workspace" or path.startswith("/Workspace/"):
+        path = path[len("/Workspace") :]
+    path = re.sub(r"/+", "/", path).rstrip("/") or "/"
+    if any(part in (".", "..") for part in path.split("/")):
+        raise invalid(f"Path ({path}) must not contain '.' or '..'.")
+    return path
 
 
 def _month(value: str) -> tuple[int, int]:
@@ -964,7 +1203,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--token", default=os.environ.get("DATABRICKS_STANDIN_TOKEN", "dapi-stand-in"))
     parser.add_argument("--denied-token", default="dapi-denied")
     parser.add_argument("--account-id", default=DEFAULT_ACCOUNT_ID)
-    parser.add_argument("--state", default=None, help="JSON file keeping runs, endpoints and models across restarts")
+    parser.add_argument(
+        "--state",
+        default=None,
+        help="JSON file keeping runs, endpoints, models, schemas, folders and experiments across restarts",
+    )
     args = parser.parse_args(argv)
     standin = DatabricksStandIn(
         token=args.token,

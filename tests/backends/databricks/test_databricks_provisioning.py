@@ -176,6 +176,5 @@ def test_stand_in_restart_keeps_the_workspace(tmp_path):
         assert {k: len(second.state[k]) for k in counts} == counts
         backend.teardown(resource_id)
 
-    with DatabricksStandIn(token=TOKEN, port=port, state_path=state):
-        with pytest.raises(BackendError):
-            backend.poll_provision(resource_id)  # the teardown was kept too
+    with DatabricksStandIn(token=TOKEN, port=port, state_path=state), pytest.raises(BackendError):
+        backend.poll_provision(resource_id)  # the teardown was kept too
