@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, ClassVar
@@ -75,7 +76,8 @@ def logged_iris_model(tmp_path_factory):
         experiment = mlflow.create_experiment("contract", artifact_location=(root / "artifacts").as_uri())
         X, y = load_iris(return_X_y=True, as_frame=True)
         model = LogisticRegression(max_iter=500).fit(X, y)
-        with mlflow.start_run(experiment_id=experiment) as run:
+        with mlflow.start_run(experiment_id=experiment) as run, warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # MLflow's hint about integer columns in the signature
             info = mlflow.sklearn.log_model(model, name="model", input_example=X.head(2))
         source = mlflow.get_logged_model(info.model_id).artifact_location
     finally:

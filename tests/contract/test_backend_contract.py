@@ -21,7 +21,6 @@ from apps.backends.base import BackendError, CostRecord, JobState, ModelRef
 from apps.runs import tasks
 from apps.runs.models import Run, RunEvent, RunStatus
 from apps.runs.operations import OPERATIONS
-from apps.runs.services import backend_for
 from tests.conftest import wait_for_run
 
 from .conftest import EXPECTED_PREDICTIONS, iris_records
@@ -59,33 +58,32 @@ def short_id() -> str:
 class Trained:
     model: str
     versions: list[str]
-    keys: list[str]  # the runs' idempotency keys (the cloud jobs' names/tokens)
 
 
 _trained: dict[str, Trained] = {}
 
 
-def train_two_versions(api, target) -> Trained:
+def train_two_versions(api, target) -> tuple[Trained, list[Run]]:
     model = f"iris-contract-{short_id()}"
     runs = [
         start(api, target, "train", target.train_params(model, max_iter=max_iter)) for max_iter in (200, 300)
     ]  # at the same time: the worker has two processes
     for run in runs:
         succeeded(run)
-    trained = Trained(model, target.registered_versions(model, runs), [run.idempotency_key for run in runs])
+    trained = Trained(model, target.registered_versions(model, runs))
     _trained[target.name] = trained
-    return trained
+    return trained, runs
 
 
 def two_versions(api, target) -> Trained:
-    return _trained.get(target.name) or train_two_versions(api, target)
+    return _trained.get(target.name) or train_two_versions(api, target)[0]
 
 
 # --- the flow ---------------------------------------------------------------------------
 
 
-def test_train_two_versions_and_set_approval_and_alias(celery_worker, api, target):
-    trained = train_two_versions(api, target)
+def test_train_versions_approve_alias_and_redeliver_the_submit(celery_worker, api, target):
+    trained, runs = train_two_versions(api, target)
     v1, v2 = trained.versions
     assert v1 != v2
     backend = target.backend()
@@ -107,22 +105,19 @@ def test_train_two_versions_and_set_approval_and_alias(celery_worker, api, targe
     listed = {info.version: info for info in backend.list_model_versions(trained.model)}
     assert listed[v2].aliases == ["champion"] and listed[v1].aliases == []
 
-
-def test_a_redelivered_submit_creates_no_second_training_job(celery_worker, api, target):
-    model = f"iris-redeliver-{short_id()}"
-    run = succeeded(start(api, target, "train", target.train_params(model)))
+    # A redelivered submit (the broker, after success), and a worker that died after submitting but
+    # before recording it (past the engine: the backend itself must find its job), create no second job.
+    run = runs[0]
     jobs = target.training_jobs(run.idempotency_key)
     assert len(jobs) == 1, jobs
-
-    tasks.submit_run.apply(args=[str(run.pk)])  # the broker redelivers the submit after success
-    # and a worker that died after submitting, before recording it: the backend itself must find its job
-    assert OPERATIONS["train"].submit(backend_for(run), run) == run.external_id
-
+    tasks.submit_run.apply(args=[str(run.pk)])
+    assert OPERATIONS["train"].submit(target.backend(), run) == run.external_id
     assert target.training_jobs(run.idempotency_key) == jobs
     run.refresh_from_db()
     assert (run.status, run.attempts) == (RunStatus.SUCCEEDED, 1)
     moves = list(run.events.filter(kind=RunEvent.Kind.TRANSITION).values_list("to_status", flat=True))
     assert moves == ["pending", "submitting", "running", "succeeded"]
+    assert {info.version for info in backend.list_model_versions(trained.model)} == {v1, v2}
 
 
 def test_deploy_canary_invoke_rollback_undeploy(celery_worker, api, target, request):
@@ -146,7 +141,7 @@ def test_deploy_canary_invoke_rollback_undeploy(celery_worker, api, target, requ
     resources = target.endpoint_resources(endpoint)
     assert len(resources) == 1, resources
     tasks.submit_run.apply(args=[str(deploy.pk)])
-    assert OPERATIONS["deploy"].submit(backend_for(deploy), deploy) == endpoint
+    assert OPERATIONS["deploy"].submit(target.backend(), deploy) == endpoint
     assert target.endpoint_resources(endpoint) == resources
     assert backend.get_endpoint(endpoint).state == "in_service"
 
@@ -176,13 +171,6 @@ def test_deploy_canary_invoke_rollback_undeploy(celery_worker, api, target, requ
 def test_provision_then_teardown_a_workspace(celery_worker, api, target):
     name = f"ws-{target.name}-{short_id()}"
     provision = finish(start(api, target, "provision", {"resource": "workspace", "name": name}))
-    if provision.status == RunStatus.FAILED and "not available" in provision.status_message:
-        # Databricks provisioning is being added to apps/backends/databricks/ (and its stand-in) by another
-        # change; until it lands, the run must fail at once with the backend's clear, permanent reason.
-        assert target.name == "databricks", provision.status_message
-        assert provision.status_message.startswith("Provisioning on Databricks is not available")
-        assert provision.attempts == 1
-        return
     assert provision.status == RunStatus.SUCCEEDED, provision.status_message
     resource_id = provision.outputs["resource_id"]
     assert resource_id
@@ -261,7 +249,7 @@ def test_a_restarted_databricks_stand_in_lets_the_run_resume_by_polling(
     from .conftest import DATABRICKS_TOKEN, DatabricksTarget
 
     state, port = tmp_path / "standin.json", free_port()
-    slow = {"token": DATABRICKS_TOKEN, "port": port, "state_path": state, "pending_polls": 2, "running_polls": 4}
+    slow = {"token": DATABRICKS_TOKEN, "port": port, "state_path": state, "pending_polls": 2, "running_polls": 3}
     first = DatabricksStandIn(**slow).start()
     config = {"host": first.url, "catalog": "atrium", "schema": "restart"}
     connection_create(
@@ -283,7 +271,7 @@ def test_a_restarted_databricks_stand_in_lets_the_run_resume_by_polling(
     job = next(iter(first.state["runs"].values()))
     assert job["life_cycle_state"] != "TERMINATED"  # stopped mid-run
 
-    time.sleep(4)  # polls find it down (the SDK retries connection errors, then the engine polls again later)
+    time.sleep(3)  # polls find it down (the SDK retries connection errors, then the engine polls again later)
     with DatabricksStandIn(**slow) as second:  # same port, same state file
         succeeded(run, timeout=90)
         assert [r["run_id"] for r in second.state["runs"].values()] == [job["run_id"]]  # no second job

@@ -247,11 +247,12 @@ def group_name(model_name: str) -> str:
 
 
 def aws_tags(tags: dict[str, str]) -> list[dict[str, str]]:
-    """Cost-allocation tags (team, project, model, run) in AWS form."""
+    """Cost-allocation tags (team, project, model, run) in AWS form. Empty values
+    are left out: CloudFormation (unlike SageMaker) refuses a tag without a value."""
     return [
         {"Key": str(key)[:128], "Value": TAG_VALUE_BAD.sub("_", str(value))[:256]}
         for key, value in sorted(tags.items())
-        if str(key)
+        if str(key) and str(value)
     ]
 
 
