@@ -36,6 +36,7 @@ run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	$(PY) manage.py seed_sandbox_connections
+	$(PY) manage.py load_catalog
 	@echo "Atrium on http://127.0.0.1:$(PORT)  ·  MLflow on $(MLFLOW_TRACKING_URI)"
 	$(VENV)/bin/honcho -f Procfile start
 

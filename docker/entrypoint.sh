@@ -17,6 +17,7 @@ fi
 
 if [ "$role" = web ]; then
   python /app/manage.py migrate --noinput
+  python /app/manage.py load_catalog /app/catalog
 fi
 
 exec "$@"

@@ -38,6 +38,9 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.runs",
     "apps.connections",
+    "apps.catalog",
+    "apps.registry",
+    "apps.notifications",
 ]
 
 MIDDLEWARE = [
@@ -118,6 +121,9 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 ENCRYPTION_KEYS = env.list("ATRIUM_ENCRYPTION_KEYS", default=[])
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="atrium@localhost")
+# The portal's public address, for links in e-mails.
+PORTAL_URL = env("PORTAL_URL", default="http://127.0.0.1:8000")
 
 # --- REST API ---------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -163,6 +169,12 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 RUN_POLL_SECONDS = env.float("ATRIUM_POLL_SECONDS", default=2.0)
 CELERY_BEAT_SCHEDULE = {
     "poll-due-runs": {"task": "apps.runs.tasks.poll_due_runs", "schedule": RUN_POLL_SECONDS},
+    # Models (apps/registry): re-read changed models, everything now and then (runs link their versions at once).
+    "registry-sync": {
+        "task": "apps.registry.tasks.sync_registries",
+        "schedule": env.float("ATRIUM_REGISTRY_SYNC_SECONDS", default=60.0),
+    },
+    "registry-sync-full": {"task": "apps.registry.tasks.sync_registries", "schedule": 900.0, "kwargs": {"full": True}},
 }
 
 if REDIS_URL:

@@ -5,11 +5,16 @@ from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
 from apps.accounts.api.views import obtain_token
+from apps.catalog.api.views import TemplateViewSet
 from apps.core import views as core_views
+from apps.registry.api.views import ModelVersionViewSet, RegisteredModelViewSet
 from apps.runs.api.views import RunViewSet
 
 router = DefaultRouter()
 router.register("runs", RunViewSet, basename="run")
+router.register("models", RegisteredModelViewSet, basename="registered-model")
+router.register("model-versions", ModelVersionViewSet, basename="model-version")
+router.register("templates", TemplateViewSet, basename="template")
 
 urlpatterns = [
     path("", core_views.home, name="home"),
@@ -18,6 +23,9 @@ urlpatterns = [
     path("account/", include("apps.accounts.urls")),
     path("runs/", include("apps.runs.urls")),
     path("connections/", include("apps.connections.urls")),
+    path("catalog/", include("apps.catalog.urls")),
+    path("models/", include("apps.registry.urls")),
+    path("notifications/", include("apps.notifications.urls")),
     path("section/<slug:section>/", core_views.section, name="section"),
     path("admin/", admin.site.urls),
     path("api/v1/auth/token/", obtain_token, name="api-token"),

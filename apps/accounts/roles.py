@@ -5,11 +5,15 @@ from django.contrib.auth.models import Group, Permission
 
 from .models import Role
 
+# Everyone reads their teams' runs and models; data scientists and admins
+# start runs, and set aliases and tags on models and archive versions.
+_READ = ["runs.view_run", "registry.view_registeredmodel"]
+_WRITE = ["runs.add_run", "runs.change_run", "registry.change_registeredmodel"]
 ROLE_PERMISSIONS: dict[str, list[str]] = {
-    Role.DATA_SCIENTIST: ["runs.view_run", "runs.add_run", "runs.change_run"],
-    Role.APPROVER: ["runs.view_run"],
-    Role.MANAGER: ["runs.view_run"],
-    Role.ADMIN: ["runs.view_run", "runs.add_run", "runs.change_run"],
+    Role.DATA_SCIENTIST: [*_READ, *_WRITE],
+    Role.APPROVER: _READ,
+    Role.MANAGER: _READ,
+    Role.ADMIN: [*_READ, *_WRITE],
 }
 
 

@@ -49,6 +49,14 @@ class JobState(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class ModelRef:
+    """A registered model version, as the backend's registry names it."""
+
+    name: str
+    version: str
+
+
+@dataclass(frozen=True)
 class TrainingSpec:
     """What to train. ``key`` is the idempotency key derived from the run:
     submitting the same key twice must never create a second job."""
@@ -79,6 +87,42 @@ class JobStatus:
     outputs: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class TuningSpec:
+    """A hyperparameter search: ``max_trials`` trainings with hyperparameters
+    drawn from ``search_space``; the best by ``objective`` is registered.
+    ``search_space`` maps a hyperparameter to {"type": "int" | "float" |
+    "categorical", "low", "high", "log", "values"}."""
+
+    key: str
+    model_name: str
+    dataset: str
+    algorithm: str
+    task: str
+    search_space: dict[str, dict[str, Any]]
+    max_trials: int = 10
+    objective: str = ""  # a metric training reports; "" for accuracy / r2
+    target_column: str | None = None
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+    instance_type: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    direction: str = ""  # "maximize" | "minimize"; "" for the objective's own (rmse, mae: minimize)
+
+
+@dataclass(frozen=True)
+class BatchSpec:
+    """Score every row of a dataset with a registered model version."""
+
+    key: str
+    model: ModelRef
+    dataset: str
+    target_column: str | None = None  # dropped from the features if present
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+    output: str = ""  # where predictions go; "" for the backend's default place
+    instance_type: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
 # --- provisioning -----------------------------------------------------------
 
 
@@ -94,20 +138,16 @@ class ResourceSpec:
 
 
 @dataclass(frozen=True)
-class ModelRef:
-    """A registered model version, as the backend's registry names it."""
-
-    name: str
-    version: str
-
-
-@dataclass(frozen=True)
 class EndpointVariant:
     name: str
     model: ModelRef
     instance_type: str
     instance_count: int = 1
     weight: int = 100
+
+
+# Hardware a user may ask an endpoint for; each backend names its instance type.
+DEPLOY_TARGETS = ("cpu", "gpu", "inferentia")
 
 
 @dataclass(frozen=True)
@@ -143,6 +183,37 @@ class ModelVersionInfo:
     created_at: float | None = None  # epoch seconds
 
 
+# registry mirror (apps/registry): listing models and the details of one version
+
+
+@dataclass(frozen=True)
+class RegisteredModelInfo:
+    """A registered model as its registry lists it. ``fingerprint`` changes
+    whenever anything about the model or its versions may have changed ("" when
+    the backend cannot tell: the mirror then always reads its versions)."""
+
+    name: str
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    updated_at: float | None = None  # epoch seconds
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True)
+class ModelVersionDetails:
+    """What a version's list entry does not carry: the training run's params,
+    the input schema ([{"name", "type"}]), the dataset, the stage, who
+    registered it. ``tags`` is set only by backends whose version list has none."""
+
+    params: dict[str, str] = field(default_factory=dict)
+    input_schema: list[dict[str, Any]] = field(default_factory=list)
+    dataset: str = ""
+    stage: str = ""
+    created_by: str = ""
+    description: str = ""
+    tags: dict[str, str] | None = None
+
+
 # --- costs ----------------------------------------------------------------------
 
 
@@ -172,12 +243,25 @@ class Backend(Protocol):
     def poll_training(self, external_id: str, *, log_cursor: int = 0) -> JobStatus: ...
     def cancel_training(self, external_id: str) -> None: ...
 
+    # hyperparameter search and batch inference: jobs like training
+    def submit_tuning(self, spec: TuningSpec) -> str: ...
+    def poll_tuning(self, external_id: str, *, log_cursor: int = 0) -> JobStatus: ...
+    def cancel_tuning(self, external_id: str) -> None: ...
+    def submit_batch(self, spec: BatchSpec) -> str: ...
+    def poll_batch(self, external_id: str, *, log_cursor: int = 0) -> JobStatus: ...
+    def cancel_batch(self, external_id: str) -> None: ...
+
     # resources
     def provision(self, spec: ResourceSpec) -> str: ...
     def poll_provision(self, external_id: str) -> JobStatus: ...
     def teardown(self, external_id: str) -> None: ...
 
     # endpoints
+    def instance_type_for(self, target: str) -> str:
+        """This backend's default instance type for a DEPLOY_TARGETS entry;
+        a permanent BackendError if it has no such hardware."""
+        ...
+
     def deploy_endpoint(self, spec: EndpointSpec) -> str: ...
     def get_endpoint(self, name: str) -> EndpointStatus: ...
     def update_traffic(self, name: str, weights: dict[str, int]) -> None: ...
@@ -189,6 +273,13 @@ class Backend(Protocol):
     def list_model_versions(self, model_name: str) -> list[ModelVersionInfo]: ...
     def set_alias(self, model: ModelRef, alias: str) -> None: ...
     def set_approval_status(self, model: ModelRef, status: str) -> None: ...
+
+    # registry mirror (apps/registry)
+    def list_registered_models(self) -> list[RegisteredModelInfo]: ...
+    def model_version_details(self, model: ModelRef) -> ModelVersionDetails: ...
+    def delete_alias(self, model_name: str, alias: str) -> None: ...
+    def set_version_tag(self, model: ModelRef, key: str, value: str) -> None: ...
+    def delete_version_tag(self, model: ModelRef, key: str) -> None: ...
 
     # costs
     def get_costs(self, *, start: date, end: date, tags: dict[str, str] | None = None) -> list[CostRecord]: ...

@@ -278,3 +278,23 @@ def evaluate(estimator, X_test, y_test, task: str) -> dict[str, float]:
     if len(np.unique(y_test)) == 2 and hasattr(estimator, "predict_proba"):
         scores["roc_auc"] = float(metrics.roc_auc_score(y_test, estimator.predict_proba(X_test)[:, 1]))
     return scores
+
+
+# --- hyperparameter search objectives ---------------------------------------------------
+
+# What a search may optimise: the metrics ``evaluate`` reports for each task (roc_auc: binary only).
+OBJECTIVES = {CLASSIFICATION: ("accuracy", "f1_macro", "roc_auc"), REGRESSION: ("r2", "rmse", "mae")}
+OBJECTIVE_ALIASES = {"f1": "f1_macro", "auc": "roc_auc"}
+LOWER_IS_BETTER = {"rmse", "mae"}
+DIRECTIONS = ("maximize", "minimize")
+
+
+def objective_for(task: str, objective: str | None) -> str:
+    """The metric a search optimises: ``objective`` (aliases resolved), or the task's first."""
+    objective = OBJECTIVE_ALIASES.get(objective or "", objective or "")
+    return objective or OBJECTIVES[task][0]
+
+
+def minimizes(objective: str, direction: str | None) -> bool:
+    """Whether a lower ``objective`` is better: ``direction`` if given, else the metric's own."""
+    return direction == "minimize" if direction else objective in LOWER_IS_BETTER

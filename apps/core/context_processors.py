@@ -1,4 +1,6 @@
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
+
+from apps.notifications.selectors import unread_count
 
 SECTIONS = [
     ("catalog", "Catalogue"),
@@ -9,19 +11,33 @@ SECTIONS = [
     ("monitoring", "Monitoring"),
     ("costs", "Costs"),
 ]
-BUILT = {"runs": "runs:list"}
+# Built sections: nav key -> URL name (its namespace marks the section active).
+BUILT = {"catalog": "catalog:list", "runs": "runs:list", "models": "registry:models"}
 
 
 def navigation(request):
+    if not request.user.is_authenticated:
+        return {}
     match = request.resolver_match
-    active = (match.kwargs.get("section") or match.namespace) if match else ""
+    namespace = match.namespace if match else ""
+    active = (match.kwargs.get("section") if match else "") or next(
+        (key for key, name in BUILT.items() if name.split(":")[0] == namespace), namespace
+    )
     return {
+        "unread_notifications": unread_count(user=request.user),
         "nav_items": [
             {
                 "label": label,
-                "url": reverse(BUILT[key]) if key in BUILT else reverse("section", args=[key]),
+                "url": _section_url(key),
                 "active": key == active,
             }
             for key, label in SECTIONS
-        ]
+        ],
     }
+
+
+def _section_url(key: str) -> str:
+    try:
+        return reverse(BUILT[key])
+    except (KeyError, NoReverseMatch):  # not in this build: its "not built yet" page
+        return reverse("section", args=[key])

@@ -7,8 +7,6 @@ from .context_processors import SECTIONS
 # Sections the portal has in its design but not in this build. Their pages say
 # so plainly; they never show invented data.
 PLANNED = {
-    "catalog": "The service catalogue (templates with generated forms, dry-run, multi-step runs).",
-    "models": "The model registry across MLflow, SageMaker and Unity Catalog.",
     "approvals": "Promotion reviews for model versions.",
     "deployments": "Endpoints on CPU, GPU and AWS Inferentia with canary rollout and rollback.",
     "monitoring": "Drift and performance dashboards.",

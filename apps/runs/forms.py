@@ -9,7 +9,9 @@ from .models import RunKind, RunStatus
 
 
 class RunFilterForm(forms.Form):
-    status = forms.ChoiceField(choices=[("", "Any state"), *RunStatus.choices], required=False)
+    status = forms.ChoiceField(
+        choices=[("", "Any state"), ("open", "Open (not finished)"), *RunStatus.choices], required=False
+    )
     kind = forms.ChoiceField(choices=[("", "Any kind"), *RunKind.choices], required=False)
     backend = forms.ChoiceField(choices=[("", "Any backend"), *registry.LABELS.items()], required=False)
     mine = forms.BooleanField(required=False, label="Mine only")

@@ -29,16 +29,19 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 
 class RunKind(models.TextChoices):
     TRAIN = "train", "Training"
+    TUNE = "tune", "Hyperparameter search"
+    BATCH = "batch", "Batch inference"
     DEPLOY = "deploy", "Deploy endpoint"
     TRAFFIC = "traffic", "Shift traffic"
     ROLLBACK = "rollback", "Roll back endpoint"
     UNDEPLOY = "undeploy", "Delete endpoint"
     PROVISION = "provision", "Provision"
     TEARDOWN = "teardown", "Tear down"
+    TEMPLATE = "template", "Template"
 
 
 # Kinds whose backend work can be stopped midway (the others are short).
-CANCELLABLE_KINDS = frozenset({RunKind.TRAIN})
+CANCELLABLE_KINDS = frozenset({RunKind.TRAIN, RunKind.TUNE, RunKind.BATCH, RunKind.TEMPLATE})
 
 
 class Run(BaseModel):
@@ -62,12 +65,18 @@ class Run(BaseModel):
     next_poll_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Template runs: the exact template version used, and the run this one retries.
+    template_version = models.ForeignKey(
+        "catalog.TemplateVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="runs"
+    )
+    retry_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries")
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["team", "-created_at"]),
             models.Index(fields=["status", "next_poll_at"]),
+            models.Index(fields=["created_by", "status"]),
         ]
 
     def __str__(self):
@@ -93,6 +102,76 @@ class Run(BaseModel):
         return (self.finished_at or self.updated_at) - self.started_at
 
 
+class StepStatus(models.TextChoices):
+    PENDING = "pending"
+    SUBMITTING = "submitting"
+    RUNNING = "running"
+    WAITING = "waiting"  # a gate: waits for a person to decide
+    CANCELLING = "cancelling"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+STEP_TERMINAL = frozenset({StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.CANCELLED})
+
+STEP_TRANSITIONS: dict[str, frozenset[str]] = {
+    StepStatus.PENDING: frozenset(
+        {StepStatus.SUBMITTING, StepStatus.WAITING, StepStatus.CANCELLED, StepStatus.FAILED, StepStatus.SUCCEEDED}
+    ),
+    StepStatus.SUBMITTING: frozenset({StepStatus.RUNNING, StepStatus.FAILED, StepStatus.CANCELLING}),
+    StepStatus.RUNNING: frozenset({StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.CANCELLING}),
+    StepStatus.WAITING: frozenset({StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.CANCELLED}),
+    StepStatus.CANCELLING: frozenset({StepStatus.CANCELLED, StepStatus.FAILED, StepStatus.SUCCEEDED}),
+}
+
+
+class RunStep(BaseModel):
+    """One step of a template run: a backend operation (or a gate) whose
+    inputs were resolved from the run's parameters and earlier steps' outputs."""
+
+    APPROVAL = "approval"  # the gate action: no backend, a person decides
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField()
+    key = models.SlugField(max_length=50)  # the step's id in the template
+    name = models.CharField(max_length=200)
+    action = models.CharField(max_length=30)  # a RunKind of a single operation, or APPROVAL
+    inputs = models.JSONField(default=dict)  # as the template wrote them, with ${{ }} references
+    params = models.JSONField(default=dict, blank=True)  # resolved when the step starts
+    status = models.CharField(max_length=20, choices=StepStatus.choices, default=StepStatus.PENDING)
+    status_message = models.TextField(blank=True)
+    progress = models.FloatField(default=0.0)
+    attempts = models.PositiveIntegerField(default=0)
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    external_id = models.CharField(max_length=500, blank=True)
+    log_cursor = models.PositiveIntegerField(default=0)
+    outputs = models.JSONField(default=dict, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # A retry carries the steps that had succeeded over, without redoing them.
+    reused_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "position"]
+        constraints = [models.UniqueConstraint(fields=["run", "position"], name="runstep_unique_position")]
+
+    def __str__(self):
+        return f"{self.position + 1}. {self.name}"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in STEP_TERMINAL
+
+    @property
+    def is_gate(self) -> bool:
+        return self.action == self.APPROVAL
+
+
 class RunEvent(models.Model):
     """Append-only history: every transition and every log line."""
 
@@ -103,6 +182,7 @@ class RunEvent(models.Model):
 
     id = models.BigAutoField(primary_key=True)  # ordered, cheap to page through
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
+    step = models.ForeignKey(RunStep, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
     created_at = models.DateTimeField(auto_now_add=True)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     from_status = models.CharField(max_length=20, blank=True)

@@ -1,21 +1,25 @@
-"""What each kind of run asks of its backend.
+"""What each kind of run (or template step) asks of its backend.
 
-The run engine (services.py) is the same for every kind: submit once with the
-run's idempotency key, then poll until the backend says the work is over. An
-operation says how a kind checks its params, submits, polls and cancels.
+The run engine is the same for every kind: submit once with the idempotency
+key, then poll until the backend says the work is over. An operation says how
+a kind checks its params, submits, polls and cancels. It works on a ``Job`` --
+the part of a run or of a run step that the backend needs -- so a single-kind
+run and a step of a template run go through the same code.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 from django.conf import settings
 
 from apps.backends.base import (
+    DEPLOY_TARGETS,
     Backend,
     BackendError,
+    BatchSpec,
     EndpointSpec,
     EndpointVariant,
     JobState,
@@ -23,8 +27,17 @@ from apps.backends.base import (
     ModelRef,
     ResourceSpec,
     TrainingSpec,
+    TuningSpec,
 )
-from apps.backends.training import validate_request
+from apps.backends.training import (
+    DIRECTIONS,
+    OBJECTIVES,
+    dataset_names,
+    is_file_dataset,
+    objective_for,
+    resolve_data_path,
+    validate_request,
+)
 
 from .models import CANCELLABLE_KINDS, Run, RunKind
 
@@ -32,14 +45,38 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")  # valid for SageMaker and
 ROLLOUTS = ("all_at_once", "canary", "linear")
 
 
-def run_tags(run: Run) -> dict[str, str]:
+@dataclass(frozen=True)
+class Job:
+    """What an operation needs: the idempotency key, the inputs, where the
+    backend job is and how far its log has been read, and the tags to put on
+    everything it creates."""
+
+    key: str
+    params: dict
+    external_id: str = ""
+    log_cursor: int = 0
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def run_tags(run: Run, params: dict | None = None) -> dict[str, str]:
     """Cost-allocation tags the backend puts on everything it creates."""
+    params = run.params if params is None else params
     return {
         "team": run.team.slug,
         "run": str(run.pk),
-        "project": str(run.params.get("project", "default")),
-        "model": str(run.params.get("model_name", "")),
+        "project": str(params.get("project") or run.params.get("project") or "default"),
+        "model": str(params.get("model_name", "")),
     }
+
+
+def job_of(run: Run) -> Job:
+    return Job(
+        key=run.idempotency_key,
+        params=run.params,
+        external_id=run.external_id,
+        log_cursor=run.log_cursor,
+        tags=run_tags(run),
+    )
 
 
 def first_error(errors: dict, prefix: str = "") -> str:
@@ -78,13 +115,13 @@ class Operation:
         """Errors per field; empty when the params are good."""
         raise NotImplementedError
 
-    def submit(self, backend: Backend, run: Run) -> str:
+    def submit(self, backend: Backend, job: Job) -> str:
         raise NotImplementedError
 
-    def poll(self, backend: Backend, run: Run) -> JobStatus:
+    def poll(self, backend: Backend, job: Job) -> JobStatus:
         raise NotImplementedError
 
-    def cancel(self, backend: Backend, run: Run) -> None:
+    def cancel(self, backend: Backend, job: Job) -> None:
         raise BackendError(f"A {self.kind} run cannot be cancelled once submitted.", permanent=True)
 
 
@@ -94,12 +131,12 @@ class Train(Operation):
     def validate(self, params):
         return validate_request(params, data_root=settings.DATA_ROOT)[1]
 
-    def spec(self, run: Run) -> TrainingSpec:
-        request, errors = validate_request(run.params, data_root=settings.DATA_ROOT)
+    def spec(self, job: Job) -> TrainingSpec:
+        request, errors = validate_request(job.params, data_root=settings.DATA_ROOT)
         if errors:  # the data changed since the run was created (e.g. a file was removed)
             raise BackendError(first_error(errors), permanent=True)
         return TrainingSpec(
-            key=run.idempotency_key,
+            key=job.key,
             model_name=request.model_name,
             dataset=request.dataset,
             algorithm=request.algorithm,
@@ -107,25 +144,176 @@ class Train(Operation):
             hyperparameters=request.hyperparameters,
             target_column=request.target_column,
             dataset_options=request.dataset_options,
-            instance_type=run.params.get("instance_type"),
-            tags=run_tags(run),
+            instance_type=job.params.get("instance_type"),
+            tags=job.tags,
         )
 
-    def submit(self, backend, run):
-        return backend.submit_training(self.spec(run))
+    def submit(self, backend, job):
+        return backend.submit_training(self.spec(job))
 
-    def poll(self, backend, run):
-        return backend.poll_training(run.external_id, log_cursor=run.log_cursor)
+    def poll(self, backend, job):
+        return backend.poll_training(job.external_id, log_cursor=job.log_cursor)
 
-    def cancel(self, backend, run):
-        backend.cancel_training(run.external_id)
+    def cancel(self, backend, job):
+        backend.cancel_training(job.external_id)
+
+
+SPACE_TYPES = ("int", "float", "categorical")
+MAX_TRIALS = 100
+TUNE_FIELDS = {"search_space", "max_trials", "objective", "direction"}
+
+
+def _space_errors(space: Any) -> list[str]:
+    """What is wrong with one hyperparameter's range ([] when it is good)."""
+    if not isinstance(space, dict) or space.get("type") not in SPACE_TYPES:
+        return [f"Give {{'type': one of {', '.join(SPACE_TYPES)}, ...}}."]
+    if space["type"] == "categorical":
+        values = space.get("values")
+        return [] if isinstance(values, list) and values else ["'values' must be a non-empty list."]
+    low, high = space.get("low"), space.get("high")
+    number = int if space["type"] == "int" else (int, float)
+    if not all(isinstance(v, number) and not isinstance(v, bool) for v in (low, high)) or low > high:
+        return [f"'low' and 'high' must be {space['type']}s with low <= high."]
+    if space.get("log") and low <= 0:
+        return ["A log scale needs low > 0."]
+    return []
+
+
+def _corners(search_space: dict) -> list[dict]:
+    """Hyperparameter sets at the edges of the space, for scikit-learn's own checks."""
+    low = {n: s["values"][0] if s["type"] == "categorical" else s["low"] for n, s in search_space.items()}
+    high = {n: s["values"][-1] if s["type"] == "categorical" else s["high"] for n, s in search_space.items()}
+    every = [{n: v} for n, s in search_space.items() if s["type"] == "categorical" for v in s["values"]]
+    return [low, high, *every]
+
+
+class Tune(Train):
+    """A hyperparameter search: trainings over a search space, the best registered.
+
+    Params: those of a training (without ``hyperparameters``), plus
+    ``search_space`` ({name: {"type": "int" | "float" | "categorical", "low",
+    "high", "log", "values"}}), ``max_trials`` (1-100, default 10),
+    ``objective`` (a metric of the task; default accuracy / r2) and
+    ``direction`` ("maximize" | "minimize"; default the metric's own).
+    Errors are per field, and per hyperparameter under ``search_space``.
+    """
+
+    kind = RunKind.TUNE
+
+    def validate(self, params):
+        space = params.get("search_space")
+        base = {k: v for k, v in params.items() if k not in TUNE_FIELDS}
+        request, errors = validate_request(base, data_root=settings.DATA_ROOT)
+        if not isinstance(space, dict) or not space:
+            errors["search_space"] = ["Give at least one hyperparameter and its range."]
+        elif problems := {str(name): found for name, s in space.items() if (found := _space_errors(s))}:
+            errors["search_space"] = problems
+        elif "algorithm" not in errors and "dataset" not in errors and "task" not in errors:
+            for corner in _corners(space):
+                found = validate_request({**base, "hyperparameters": corner}, data_root=settings.DATA_ROOT)[1]
+                if bad := found.get("hyperparameters"):  # scikit-learn refuses a value at an edge of a range
+                    errors["search_space"] = {name: messages for name, messages in bad.items()}
+                    break
+        trials = params.get("max_trials", 10)
+        if not isinstance(trials, int) or isinstance(trials, bool) or not 1 <= trials <= MAX_TRIALS:
+            errors["max_trials"] = [f"From 1 to {MAX_TRIALS}."]
+        task = request.task if request else params.get("task")
+        if task in OBJECTIVES:
+            objective = params.get("objective") or ""
+            if not isinstance(objective, str) or objective_for(task, objective) not in OBJECTIVES[task]:
+                errors["objective"] = [f"A {task} metric: {', '.join(OBJECTIVES[task])}."]
+        if params.get("direction", "") not in ("", *DIRECTIONS):
+            errors["direction"] = [f"One of {', '.join(DIRECTIONS)}, or empty for the metric's own."]
+        return errors
+
+    def spec(self, job: Job) -> TuningSpec:
+        base = {k: v for k, v in job.params.items() if k not in TUNE_FIELDS}
+        request, errors = validate_request(base, data_root=settings.DATA_ROOT)
+        if errors:
+            raise BackendError(first_error(errors), permanent=True)
+        return TuningSpec(
+            key=job.key,
+            model_name=request.model_name,
+            dataset=request.dataset,
+            algorithm=request.algorithm,
+            task=request.task,
+            search_space=job.params["search_space"],
+            max_trials=int(job.params.get("max_trials", 10)),
+            objective=objective_for(request.task, job.params.get("objective")),
+            target_column=request.target_column,
+            dataset_options=request.dataset_options,
+            instance_type=job.params.get("instance_type"),
+            tags=job.tags,
+            direction=str(job.params.get("direction") or ""),
+        )
+
+    def submit(self, backend, job):
+        return backend.submit_tuning(self.spec(job))
+
+    def poll(self, backend, job):
+        return backend.poll_tuning(job.external_id, log_cursor=job.log_cursor)
+
+    def cancel(self, backend, job):
+        backend.cancel_tuning(job.external_id)
+
+
+def _dataset_problem(dataset: str) -> str:
+    if dataset.startswith(("s3://", "dbfs:/", "/Volumes/")):
+        return ""  # rows in cloud storage: the cloud backend reads them
+    if not is_file_dataset(dataset):
+        return "" if dataset in dataset_names() else f"Unknown dataset {dataset!r}: {', '.join(dataset_names())}."
+    try:
+        path = resolve_data_path(dataset, settings.DATA_ROOT)
+    except ValueError as exc:
+        return str(exc)
+    return "" if path.is_file() else f"File not found: {dataset}"
+
+
+class Batch(Operation):
+    """Batch inference: every row of a dataset scored by a registered model version."""
+
+    kind = RunKind.BATCH
+
+    def validate(self, params):
+        errors = {}
+        for key in ("model_name", "model_version", "dataset"):
+            if not isinstance(params.get(key), (str, int)) or not str(params.get(key)).strip():
+                errors[key] = ["Required."]
+        if "dataset" not in errors and (problem := _dataset_problem(str(params["dataset"]))):
+            errors["dataset"] = [problem]
+        output = params.get("output") or ""
+        if not isinstance(output, str) or ".." in output or output.startswith("/"):
+            errors["output"] = ["A relative path below the data folder."]
+        elif output and "://" not in output and not output.lower().endswith((".csv", ".parquet")):
+            errors["output"] = ["A .csv or .parquet file (or an s3:// prefix on SageMaker)."]
+        return errors
+
+    def submit(self, backend, job):
+        params = job.params
+        spec = BatchSpec(
+            key=job.key,
+            model=ModelRef(name=str(params["model_name"]), version=str(params["model_version"])),
+            dataset=str(params["dataset"]),
+            target_column=params.get("target_column"),
+            dataset_options=params.get("dataset_options") or {},
+            output=params.get("output") or "",
+            instance_type=params.get("instance_type"),
+            tags=job.tags,
+        )
+        return backend.submit_batch(spec)
+
+    def poll(self, backend, job):
+        return backend.poll_batch(job.external_id, log_cursor=job.log_cursor)
+
+    def cancel(self, backend, job):
+        backend.cancel_batch(job.external_id)
 
 
 class EndpointOperation(Operation):
     """Endpoint changes finish when the endpoint is back in service."""
 
-    def poll(self, backend, run):
-        endpoint = backend.get_endpoint(run.external_id)
+    def poll(self, backend, job):
+        endpoint = backend.get_endpoint(job.external_id)
         outputs = {"endpoint": endpoint.name, "weights": endpoint.weights}
         if endpoint.state == "in_service":
             return JobStatus(state=JobState.SUCCEEDED, progress=100, outputs=outputs)
@@ -148,9 +336,13 @@ class Deploy(EndpointOperation):
             if not isinstance(variant, dict):
                 errors[f"variants.{index}"] = ["Must be an object."]
                 continue
-            for key in ("name", "model_name", "model_version", "instance_type"):
+            for key in ("name", "model_name", "model_version"):
                 if not isinstance(variant.get(key), (str, int)) or not str(variant.get(key)).strip():
                     problems.append(f"'{key}' is required.")
+            if "instance_type" not in variant and variant.get("target") not in DEPLOY_TARGETS:
+                problems.append(f"Give 'instance_type', or 'target': one of {', '.join(DEPLOY_TARGETS)}.")
+            elif "instance_type" in variant and not str(variant["instance_type"]).strip():
+                problems.append("'instance_type' is required.")
             count = variant.get("instance_count", 1)
             if not isinstance(count, int) or not 1 <= count <= 100:
                 problems.append("'instance_count' must be from 1 to 100.")
@@ -163,13 +355,15 @@ class Deploy(EndpointOperation):
             errors["rollout"] = [f"One of {', '.join(ROLLOUTS)}."]
         return errors
 
-    def submit(self, backend, run):
-        params = run.params
+    def submit(self, backend, job):
+        params = job.params
         variants = [
             EndpointVariant(
                 name=str(v["name"]),
                 model=ModelRef(name=str(v["model_name"]), version=str(v["model_version"])),
-                instance_type=str(v["instance_type"]),
+                instance_type=str(v["instance_type"])
+                if "instance_type" in v
+                else backend.instance_type_for(v["target"]),
                 instance_count=int(v.get("instance_count", 1)),
                 weight=int(v.get("weight", 100 // len(params["variants"]))),
             )
@@ -180,7 +374,7 @@ class Deploy(EndpointOperation):
             variants=variants,
             rollout=params.get("rollout", "all_at_once"),
             canary_percent=int(params.get("canary_percent", 10)),
-            tags=run_tags(run),
+            tags=job.tags,
         )
         return backend.deploy_endpoint(spec)
 
@@ -194,9 +388,9 @@ class Traffic(EndpointOperation):
             errors["weights"] = problems
         return errors
 
-    def submit(self, backend, run):
-        backend.update_traffic(run.params["endpoint"], dict(run.params["weights"]))
-        return run.params["endpoint"]
+    def submit(self, backend, job):
+        backend.update_traffic(job.params["endpoint"], dict(job.params["weights"]))
+        return job.params["endpoint"]
 
 
 class Rollback(EndpointOperation):
@@ -205,9 +399,9 @@ class Rollback(EndpointOperation):
     def validate(self, params):
         return _endpoint_errors(params)
 
-    def submit(self, backend, run):
-        backend.rollback_endpoint(run.params["endpoint"])
-        return run.params["endpoint"]
+    def submit(self, backend, job):
+        backend.rollback_endpoint(job.params["endpoint"])
+        return job.params["endpoint"]
 
 
 class Undeploy(Operation):
@@ -216,12 +410,12 @@ class Undeploy(Operation):
     def validate(self, params):
         return _endpoint_errors(params)
 
-    def submit(self, backend, run):
-        backend.delete_endpoint(run.params["endpoint"])
-        return run.params["endpoint"]
+    def submit(self, backend, job):
+        backend.delete_endpoint(job.params["endpoint"])
+        return job.params["endpoint"]
 
-    def poll(self, backend, run):
-        return JobStatus(state=JobState.SUCCEEDED, progress=100, outputs={"deleted": run.params["endpoint"]})
+    def poll(self, backend, job):
+        return JobStatus(state=JobState.SUCCEEDED, progress=100, outputs={"deleted": job.params["endpoint"]})
 
 
 class Provision(Operation):
@@ -238,17 +432,15 @@ class Provision(Operation):
             errors["parameters"] = ["Must be an object."]
         return errors
 
-    def submit(self, backend, run):
-        parameters = {"name": run.params["name"], **run.params.get("parameters", {})}
-        spec = ResourceSpec(
-            key=run.idempotency_key, kind=run.params["resource"], parameters=parameters, tags=run_tags(run)
-        )
+    def submit(self, backend, job):
+        parameters = {"name": job.params["name"], **job.params.get("parameters", {})}
+        spec = ResourceSpec(key=job.key, kind=job.params["resource"], parameters=parameters, tags=job.tags)
         return backend.provision(spec)
 
-    def poll(self, backend, run):
-        status = backend.poll_provision(run.external_id)
+    def poll(self, backend, job):
+        status = backend.poll_provision(job.external_id)
         if status.state is JobState.SUCCEEDED:
-            return replace(status, outputs={**status.outputs, "resource_id": run.external_id})
+            return replace(status, outputs={**status.outputs, "resource_id": job.external_id})
         return status
 
 
@@ -260,14 +452,15 @@ class Teardown(Operation):
             return {"resource_id": ["Required: the resource_id a provision run returned."]}
         return {}
 
-    def submit(self, backend, run):
-        backend.teardown(run.params["resource_id"])
-        return run.params["resource_id"]
+    def submit(self, backend, job):
+        backend.teardown(job.params["resource_id"])
+        return job.params["resource_id"]
 
-    def poll(self, backend, run):
-        return JobStatus(state=JobState.SUCCEEDED, progress=100, outputs={"torn_down": run.params["resource_id"]})
+    def poll(self, backend, job):
+        return JobStatus(state=JobState.SUCCEEDED, progress=100, outputs={"torn_down": job.params["resource_id"]})
 
 
 OPERATIONS: dict[str, Operation] = {
-    op.kind: op for op in (Train(), Deploy(), Traffic(), Rollback(), Undeploy(), Provision(), Teardown())
+    op.kind: op
+    for op in (Train(), Tune(), Batch(), Deploy(), Traffic(), Rollback(), Undeploy(), Provision(), Teardown())
 }

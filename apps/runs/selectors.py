@@ -3,14 +3,16 @@ from django.db.models import QuerySet
 from apps.accounts.models import User
 from apps.accounts.selectors import team_scoped
 
-from .models import Run, RunEvent
+from .models import TERMINAL, Run, RunEvent
 
 EVENTS_SHOWN = 500
 
 
 def run_list(*, user: User, status: str = "", kind: str = "", backend: str = "", mine: bool = False) -> QuerySet[Run]:
     runs = team_scoped(Run.objects.select_related("team", "created_by", "connection"), user=user)
-    if status:
+    if status == "open":
+        runs = runs.exclude(status__in=TERMINAL)
+    elif status:
         runs = runs.filter(status=status)
     if kind:
         runs = runs.filter(kind=kind)

@@ -21,9 +21,12 @@ from apps.connections.models import Connection
 from apps.connections.selectors import connection_allowed
 from apps.connections.services import connection_backend
 from apps.core.errors import InvalidInput
+from apps.notifications.services import notify_run_finished
+from apps.registry.services import version_link_run
 
-from .models import ACTIVE, TERMINAL, TRANSITIONS, Run, RunEvent, RunKind, RunStatus
-from .operations import OPERATIONS
+from . import steps
+from .models import ACTIVE, CANCELLABLE_KINDS, TERMINAL, TRANSITIONS, Run, RunEvent, RunKind, RunStatus
+from .operations import OPERATIONS, job_of
 
 logger = logging.getLogger(__name__)
 
@@ -60,9 +63,13 @@ def run_transition(*, run: Run, to: str, message: str = "", **fields) -> bool:
         if not Run.objects.filter(pk=run.pk, status=old).update(status=to, updated_at=now, **fields):
             return False
         RunEvent.objects.create(run=run, kind=RunEvent.Kind.TRANSITION, from_status=old, to_status=to, message=message)
-    run.status = to
-    for name, value in fields.items():
-        setattr(run, name, value)
+        run.status = to
+        for name, value in fields.items():
+            setattr(run, name, value)
+        if to in TERMINAL:
+            notify_run_finished(run=run)
+        if to == RunStatus.SUCCEEDED:
+            version_link_run(run=run)  # a version the run registered shows in Models at once
     return True
 
 
@@ -76,10 +83,8 @@ def run_create(
     team: Team | None = None,
     name: str = "",
 ) -> Run:
-    if not user.has_perm("runs.add_run"):
-        raise PermissionDenied("Your role cannot start runs.")
-    team = _team_for(user=user, team=team)
-    if kind not in RunKind.values:
+    team = _check_can_start(user=user, team=team)
+    if kind not in RunKind.values or kind == RunKind.TEMPLATE:
         raise InvalidInput.one("kind", f"Unknown kind {kind!r}. Choose one of {', '.join(RunKind.values)}.")
     backend = _check_backend(backend=backend, connection=connection, team=team)
     if not isinstance(params, dict):
@@ -104,8 +109,84 @@ def run_create(
         RunEvent.objects.create(
             run=run, kind=RunEvent.Kind.TRANSITION, to_status=RunStatus.PENDING, message=f"Created by {user.username}"
         )
-        transaction.on_commit(lambda: _enqueue("submit_run", run.pk))
+        transaction.on_commit(lambda: enqueue("submit_run", run.pk))
     return run
+
+
+def template_run_create(
+    *,
+    user: User,
+    version,
+    params: dict,
+    backend: str = "local",
+    connection: Connection | None = None,
+    team: Team | None = None,
+    name: str = "",
+    retry_of: Run | None = None,
+) -> Run:
+    """A run of a template version: one step per template step. The caller
+    has validated ``params`` against the version's schema."""
+    team = _check_can_start(user=user, team=team)
+    backend = _check_backend(backend=backend, connection=connection, team=team)
+    reuse = _reusable_steps(retry_of) if retry_of else {}
+    run_id = uuid.uuid4()
+    with transaction.atomic():
+        run = Run.objects.create(
+            id=run_id,
+            team=team,
+            created_by=user,
+            kind=RunKind.TEMPLATE,
+            backend=backend,
+            connection=connection,
+            params=params,
+            name=name[:200] or f"{version.template.name} v{version.number}"[:200],
+            idempotency_key=f"atr-{run_id.hex}",
+            template_version=version,
+            retry_of=retry_of,
+        )
+        steps.steps_create(run=run, steps=version.steps, reuse=reuse)
+        origin = f"Retry of run {str(retry_of.pk)[:8]} by" if retry_of else "Created by"
+        RunEvent.objects.create(
+            run=run, kind=RunEvent.Kind.TRANSITION, to_status=RunStatus.PENDING, message=f"{origin} {user.username}"
+        )
+        transaction.on_commit(lambda: enqueue("submit_run", run.pk))
+    return run
+
+
+def _reusable_steps(run: Run) -> dict:
+    """The steps of ``run`` that succeeded before the first one that did not:
+    a retry carries them over instead of redoing them."""
+    reusable = {}
+    for step in run.steps.order_by("position"):
+        if step.status != "succeeded":
+            break
+        reusable[step.key] = step
+    return reusable
+
+
+def run_retry(*, run: Run, user: User) -> Run:
+    """Retry a failed or cancelled template run from its first unfinished
+    step, with the same version, inputs and backend, as a new linked run."""
+    if run.kind != RunKind.TEMPLATE or run.template_version_id is None:
+        raise InvalidInput.one("kind", "Only template runs can be retried from a step; start a new run instead.")
+    if run.status not in {RunStatus.FAILED, RunStatus.CANCELLED}:
+        raise InvalidInput.one("status", f"The run is {run.status}; only a failed or cancelled run can be retried.")
+    return template_run_create(
+        user=user,
+        version=run.template_version,
+        params=run.params,
+        backend=run.backend,
+        connection=run.connection,
+        team=run.team,
+        name=run.name,
+        retry_of=run,
+    )
+
+
+def _check_can_start(*, user: User, team: Team | None) -> Team:
+    if not user.has_perm("runs.add_run"):
+        raise PermissionDenied("Your role cannot start runs.")
+    return _team_for(user=user, team=team)
 
 
 def _default_name(kind: str, params: dict) -> str:
@@ -143,7 +224,7 @@ def _team_for(*, user: User, team: Team | None) -> Team:
     return team
 
 
-def _enqueue(task_name: str, run_id) -> None:
+def enqueue(task_name: str, run_id) -> None:
     from . import tasks
 
     getattr(tasks, task_name).delay(str(run_id))
@@ -152,6 +233,9 @@ def _enqueue(task_name: str, run_id) -> None:
 def run_submit(*, run_id) -> None:
     """Hand the run to its backend. Safe to call again for the same run."""
     run = Run.objects.select_related("team", "connection").get(pk=run_id)
+    if run.kind == RunKind.TEMPLATE:
+        steps.run_advance(run_id=run.pk)
+        return
     if run.status == RunStatus.PENDING:
         watchdog = timezone.now() + SUBMIT_WATCHDOG
         if not run_transition(run=run, to=RunStatus.SUBMITTING, message="Submitting", next_poll_at=watchdog):
@@ -160,7 +244,7 @@ def run_submit(*, run_id) -> None:
         return  # already submitted: a redelivered task has nothing to do
     Run.objects.filter(pk=run.pk).update(attempts=F("attempts") + 1)
     backend = backend_for(run)
-    external_id = OPERATIONS[run.kind].submit(backend, run)  # no transaction open here
+    external_id = OPERATIONS[run.kind].submit(backend, job_of(run))  # no transaction open here
     next_poll = timezone.now() + timedelta(seconds=settings.RUN_POLL_SECONDS)
     if run_transition(
         run=run,
@@ -174,7 +258,7 @@ def run_submit(*, run_id) -> None:
     if run.status == RunStatus.CANCELLING:  # cancelled while we were submitting
         Run.objects.filter(pk=run.pk).update(external_id=external_id, next_poll_at=timezone.now())
         run.external_id = external_id
-        OPERATIONS[run.kind].cancel(backend, run)
+        OPERATIONS[run.kind].cancel(backend, job_of(run))
 
 
 def run_fail(*, run_id, message: str) -> None:
@@ -186,11 +270,14 @@ def run_fail(*, run_id, message: str) -> None:
 
 def run_poll(*, run_id) -> None:
     run = Run.objects.select_related("connection").get(pk=run_id)
+    if run.kind == RunKind.TEMPLATE:
+        steps.run_advance(run_id=run.pk)
+        return
     if run.status not in {RunStatus.RUNNING, RunStatus.CANCELLING} or not run.external_id:
         return
     backend = backend_for(run)
     try:
-        job = OPERATIONS[run.kind].poll(backend, run)
+        job = OPERATIONS[run.kind].poll(backend, job_of(run))
     except BackendError as exc:
         if exc.permanent:
             run_transition(run=run, to=RunStatus.FAILED, message=exc.message)
@@ -234,14 +321,16 @@ def run_cancel(*, run: Run, user: User) -> Run:
     moved = False
     if run.status == RunStatus.PENDING:
         moved = run_transition(run=run, to=RunStatus.CANCELLED, message=f"Cancelled by {user.username}")
+        if moved:
+            steps.steps_abandon(run=run)
     elif run.status in {RunStatus.SUBMITTING, RunStatus.RUNNING}:
-        if not OPERATIONS[run.kind].cancellable:
+        if run.kind not in CANCELLABLE_KINDS:
             raise InvalidInput.one(
                 "status", f"A {run.get_kind_display().lower()} run cannot be cancelled once started."
             )
         moved = run_transition(run=run, to=RunStatus.CANCELLING, message=f"Cancel requested by {user.username}")
         if moved:
-            transaction.on_commit(lambda: _enqueue("cancel_run", run.pk))
+            transaction.on_commit(lambda: enqueue("cancel_run", run.pk))
     if not moved:
         run.refresh_from_db()
         if run.status not in {RunStatus.CANCELLING, RunStatus.CANCELLED}:
@@ -252,9 +341,12 @@ def run_cancel(*, run: Run, user: User) -> Run:
 def run_cancel_backend(*, run_id) -> None:
     """Worker side of a cancel: stop the job, then poll at once to see it end."""
     run = Run.objects.select_related("connection").get(pk=run_id)
+    if run.kind == RunKind.TEMPLATE:
+        steps.run_cancel_steps(run_id=run.pk)
+        return
     if run.status != RunStatus.CANCELLING or not run.external_id:
         return  # not submitted yet: run_submit cancels right after submitting
-    OPERATIONS[run.kind].cancel(backend_for(run), run)
+    OPERATIONS[run.kind].cancel(backend_for(run), job_of(run))
     Run.objects.filter(pk=run.pk).update(next_poll_at=timezone.now())
     run_poll(run_id=run.pk)
 

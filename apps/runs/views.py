@@ -13,7 +13,7 @@ from apps.connections.selectors import connections_for
 from apps.core.errors import InvalidInput
 from apps.core.htmx import render_page_or_partial
 
-from . import selectors, services
+from . import selectors, services, steps
 from .forms import RunFilterForm, TrainingForm
 from .models import RunKind
 
@@ -77,6 +77,7 @@ def run_detail(request, pk):
         "run": run,
         "params_json": json.dumps(run.params, indent=2),
         "events": selectors.run_recent_events(run=run),
+        "steps": list(run.steps.select_related("decided_by")) if run.kind == RunKind.TEMPLATE else [],
         "mlflow_ui_url": settings.MLFLOW_UI_URL,
     }
     return render_page_or_partial(request, page="runs/detail.html", partial="runs/_status.html", context=context)
@@ -92,4 +93,35 @@ def run_cancel(request, pk):
         messages.error(request, " ".join(exc.errors["status"]))
     else:
         messages.info(request, "Cancel requested.")
+    return redirect(run)
+
+
+@login_required
+@require_POST
+def run_retry(request, pk):
+    """Retry a failed template run from its failed step, as a new linked run."""
+    run = _visible_run(request, pk)
+    try:
+        retry = services.run_retry(run=run, user=request.user)
+    except InvalidInput as exc:
+        messages.error(request, " ".join(message for messages_ in exc.errors.values() for message in messages_))
+        return redirect(run)
+    messages.success(request, "Retrying from the first step that did not succeed.")
+    return redirect(retry)
+
+
+@login_required
+@require_POST
+def step_decide(request, pk, step_pk):
+    run = _visible_run(request, pk)
+    step = get_object_or_404(run.steps.select_related("run"), pk=step_pk)
+    try:
+        steps.step_decide(
+            step=step,
+            user=request.user,
+            approve=request.POST.get("decision") == "approve",
+            comment=request.POST.get("comment", "")[:1000],
+        )
+    except steps.StepDecisionError as exc:
+        messages.error(request, str(exc))
     return redirect(run)

@@ -20,7 +20,7 @@ import pytest
 from apps.backends.base import BackendError, CostRecord, JobState, ModelRef
 from apps.runs import tasks
 from apps.runs.models import Run, RunEvent, RunStatus
-from apps.runs.operations import OPERATIONS
+from apps.runs.operations import OPERATIONS, job_of
 from tests.conftest import wait_for_run
 
 from .conftest import EXPECTED_PREDICTIONS, iris_records
@@ -111,7 +111,7 @@ def test_train_versions_approve_alias_and_redeliver_the_submit(celery_worker, ap
     jobs = target.training_jobs(run.idempotency_key)
     assert len(jobs) == 1, jobs
     tasks.submit_run.apply(args=[str(run.pk)])
-    assert OPERATIONS["train"].submit(target.backend(), run) == run.external_id
+    assert OPERATIONS["train"].submit(target.backend(), job_of(run)) == run.external_id
     assert target.training_jobs(run.idempotency_key) == jobs
     run.refresh_from_db()
     assert (run.status, run.attempts) == (RunStatus.SUCCEEDED, 1)
@@ -141,7 +141,7 @@ def test_deploy_canary_invoke_rollback_undeploy(celery_worker, api, target, requ
     resources = target.endpoint_resources(endpoint)
     assert len(resources) == 1, resources
     tasks.submit_run.apply(args=[str(deploy.pk)])
-    assert OPERATIONS["deploy"].submit(target.backend(), deploy) == endpoint
+    assert OPERATIONS["deploy"].submit(target.backend(), job_of(deploy)) == endpoint
     assert target.endpoint_resources(endpoint) == resources
     assert backend.get_endpoint(endpoint).state == "in_service"
 

@@ -8,7 +8,7 @@ from apps.runs.models import Run, RunEvent, RunStatus
 pytestmark = pytest.mark.django_db
 
 
-PAGES = ["/runs/", "/runs/new/", "/section/catalog/", "/account/tokens/"]
+PAGES = ["/runs/", "/runs/new/", "/section/approvals/", "/account/tokens/"]
 
 
 @pytest.mark.parametrize("url", PAGES)
@@ -171,7 +171,7 @@ def test_runs_list_renders_at_a_constant_number_of_queries(ds_client, make_user,
     assert queries() == few
 
 
-@pytest.mark.parametrize("section", ["catalog", "models", "approvals", "deployments", "monitoring", "costs"])
+@pytest.mark.parametrize("section", ["approvals", "deployments", "monitoring", "costs"])
 def test_sections_not_built_yet_say_so(ds_client, section):
     response = ds_client.get(f"/section/{section}/")
     assert response.status_code == 200

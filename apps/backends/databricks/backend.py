@@ -49,15 +49,19 @@ from databricks.sdk.service import compute, jobs, ml, serving, workspace
 
 from ..base import (
     BackendError,
+    BatchSpec,
     CostRecord,
     EndpointSpec,
     EndpointStatus,
     JobState,
     JobStatus,
     ModelRef,
+    ModelVersionDetails,
     ModelVersionInfo,
+    RegisteredModelInfo,
     ResourceSpec,
     TrainingSpec,
+    TuningSpec,
 )
 
 IDEMPOTENCY_TOKEN_MAX = 64
@@ -180,6 +184,17 @@ class DatabricksBackend:
             **extra,
         )
 
+    # searches and batch scoring are job runs like training: the same polling and cancel
+    def poll_tuning(self, external_id: str, *, log_cursor: int = 0) -> JobStatus:
+        return self.poll_training(external_id, log_cursor=log_cursor)
+
+    poll_batch = poll_tuning
+
+    def cancel_tuning(self, external_id: str) -> None:
+        self._cancel_run(external_id)
+
+    cancel_batch = cancel_tuning
+
     # --- checks ----------------------------------------------------------------
 
     def check(self) -> list[dict]:
@@ -204,6 +219,21 @@ class DatabricksBackend:
 
     def submit_training(self, spec: TrainingSpec) -> str:
         payload = {**asdict(spec), "registered_model": self._full_name(spec.model_name)}
+        return self._submit_job("train", payload, key=spec.key, subject=spec.model_name, spec=spec)
+
+    def submit_tuning(self, spec: TuningSpec) -> str:
+        """A search runs as one job run of the same script, in its "tune" mode
+        (trials on the job's cluster, the best registered in Unity Catalog)."""
+        payload = {**asdict(spec), "registered_model": self._full_name(spec.model_name)}
+        return self._submit_job("tune", payload, key=spec.key, subject=spec.model_name, spec=spec)
+
+    def submit_batch(self, spec: BatchSpec) -> str:
+        """Scoring runs as a job run of the same script in its "batch" mode,
+        reading the model from Unity Catalog."""
+        payload = {**asdict(spec), "registered_model": self._full_name(spec.model.name)}
+        return self._submit_job("batch", payload, key=spec.key, subject=spec.model.name, spec=spec)
+
+    def _submit_job(self, mode: str, payload: dict, *, key: str, subject: str, spec) -> str:
         cluster = {}
         if self.existing_cluster_id:
             cluster["existing_cluster_id"] = self.existing_cluster_id
@@ -215,18 +245,17 @@ class DatabricksBackend:
                 spark_conf={"spark.master": "local[*]", "spark.databricks.cluster.profile": "singleNode"},
                 custom_tags={"ResourceClass": "SingleNode", **spec.tags},
             )
+        parameters = ["--spec", json.dumps(payload, sort_keys=True)]
+        if mode != "train":
+            parameters = ["--mode", mode, *parameters]
         task = jobs.SubmitTask(
             task_key=TASK_KEY,
-            spark_python_task=jobs.SparkPythonTask(
-                python_file=self.python_file, parameters=["--spec", json.dumps(payload, sort_keys=True)]
-            ),
+            spark_python_task=jobs.SparkPythonTask(python_file=self.python_file, parameters=parameters),
             **cluster,
         )
-        with _errors("submit the training run"):
+        with _errors(f"submit the {mode} run"):
             waiter = self.client.jobs.submit(
-                run_name=f"atrium {spec.model_name} {spec.key}",
-                idempotency_token=idempotency_token(spec.key),
-                tasks=[task],
+                run_name=f"atrium {mode} {subject} {key}", idempotency_token=idempotency_token(key), tasks=[task]
             )
         return str(waiter.run_id)
 
@@ -258,6 +287,9 @@ class DatabricksBackend:
         return JobStatus(JobState.FAILED, 0.0, reason, logs, cursor, outputs)
 
     def cancel_training(self, external_id: str) -> None:
+        self._cancel_run(external_id)
+
+    def _cancel_run(self, external_id: str) -> None:
         run_id = _run_id(external_id)
         with _errors(f"cancel run {run_id}"):
             self.client.jobs.cancel_run(run_id)
@@ -381,6 +413,16 @@ class DatabricksBackend:
         return experiment
 
     # --- endpoints -----------------------------------------------------------------
+
+    DEFAULT_WORKLOADS = {"cpu": "CPU", "gpu": "GPU_SMALL"}
+
+    def instance_type_for(self, target: str) -> str:
+        if target not in self.DEFAULT_WORKLOADS:
+            raise BackendError(
+                f"Databricks Model Serving has no {target} workload type (it offers {', '.join(workload_types())}).",
+                permanent=True,
+            )
+        return self.DEFAULT_WORKLOADS[target]
 
     def deploy_endpoint(self, spec: EndpointSpec) -> str:
         if not spec.variants:
@@ -602,6 +644,74 @@ class DatabricksBackend:
         raise BackendError(
             f"Invalid Unity Catalog model name {name!r}: use name or catalog.schema.name.", permanent=True
         )
+
+    # --- registry mirror (apps/registry) ---------------------------------------------
+
+    def list_registered_models(self) -> list[RegisteredModelInfo]:
+        """The Unity Catalog models of the connection's catalog and schema. The
+        fingerprint is the model's update time (or "" where it has none)."""
+        prefix = f"{self.catalog}.{self.schema}."
+        with _errors(f"list the models of {self.catalog}.{self.schema}"):
+            found = list(self.client.registered_models.list(catalog_name=self.catalog, schema_name=self.schema))
+        return [
+            RegisteredModelInfo(
+                name=m.full_name,
+                description=m.comment or "",
+                updated_at=(m.updated_at or m.created_at or 0) / 1000 or None,
+                fingerprint=str(m.updated_at or ""),
+            )
+            for m in found
+            if m.full_name and m.full_name.startswith(prefix)
+        ]
+
+    def model_version_details(self, model: ModelRef) -> ModelVersionDetails:
+        """Tags (MLflow's Unity Catalog API), the creator, and the params of
+        the MLflow run behind the version when the workspace still has it."""
+        full = self._full_name(model.name)
+        api = self.client.api_client
+        with _errors(f"read {full} version {model.version}"):
+            version = self.client.model_versions.get(full, int(model.version))
+            found = api.do(
+                "GET",
+                "/api/2.0/mlflow/unity-catalog/model-versions/get",
+                query={"name": full, "version": str(model.version)},
+            ).get("model_version", {})
+            params = {}
+            if version.run_id:
+                with suppress(dberrors.NotFound):
+                    run = self.client.experiments.get_run(version.run_id).run
+                    params = {p.key: p.value for p in (run.data.params if run and run.data else None) or []}
+        return ModelVersionDetails(
+            params=params,
+            dataset=params.get("dataset", ""),
+            stage=version.status.value if version.status else "",
+            created_by=version.created_by or "",
+            description=version.comment or "",
+            tags={t["key"]: t.get("value", "") for t in found.get("tags") or []},
+        )
+
+    def delete_alias(self, model_name: str, alias: str) -> None:
+        full = self._full_name(model_name)
+        with _errors(f"remove alias {alias} from {full}"):
+            self.client.registered_models.delete_alias(full, alias)
+
+    def set_version_tag(self, model: ModelRef, key: str, value: str) -> None:
+        full = self._full_name(model.name)
+        with _errors(f"tag {full} version {model.version}"):
+            self.client.api_client.do(
+                "POST",
+                "/api/2.0/mlflow/unity-catalog/model-versions/set-tag",
+                body={"name": full, "version": str(model.version), "key": key, "value": value},
+            )
+
+    def delete_version_tag(self, model: ModelRef, key: str) -> None:
+        full = self._full_name(model.name)
+        with _errors(f"remove tag {key} from {full} version {model.version}"):
+            self.client.api_client.do(
+                "DELETE",
+                "/api/2.0/mlflow/unity-catalog/model-versions/delete-tag",
+                query={"name": full, "version": str(model.version), "key": key},
+            )
 
     # --- costs ---------------------------------------------------------------------
 

@@ -18,15 +18,19 @@ from typing import Any
 
 from ..base import (
     BackendError,
+    BatchSpec,
     CostRecord,
     EndpointSpec,
     EndpointStatus,
     JobState,
     JobStatus,
     ModelRef,
+    ModelVersionDetails,
     ModelVersionInfo,
+    RegisteredModelInfo,
     ResourceSpec,
     TrainingSpec,
+    TuningSpec,
 )
 from . import processes
 
@@ -54,6 +58,10 @@ class LocalBackend:
     # --- training --------------------------------------------------------------
 
     def submit_training(self, spec: TrainingSpec) -> str:
+        return self._submit(spec, module="apps.backends.local.train_job")
+
+    def _submit(self, spec, *, module: str) -> str:
+        """Start the job ``module`` for ``spec`` unless its key already has one."""
         job_dir = self._job_dir(spec.key)
         job_dir.mkdir(parents=True, exist_ok=True)
         with processes.locked(job_dir / ".lock"):
@@ -61,7 +69,7 @@ class LocalBackend:
             if self._process_alive(job_dir) or state in {"succeeded", "cancelled"}:
                 return spec.key  # already submitted: a redelivered task creates nothing new
             self._write_spec(job_dir, spec)
-            self._start(job_dir)
+            self._start(job_dir, module)
         return spec.key
 
     def poll_training(self, external_id: str, *, log_cursor: int = 0) -> JobStatus:
@@ -94,6 +102,17 @@ class LocalBackend:
         process = processes.find(job_dir)
         if process is not None:
             processes.stop(process, CANCEL_GRACE_SECONDS)
+
+    # --- hyperparameter search and batch inference: jobs like training -------------
+
+    def submit_tuning(self, spec: TuningSpec) -> str:
+        return self._submit(spec, module="apps.backends.local.tune_job")
+
+    def submit_batch(self, spec: BatchSpec) -> str:
+        return self._submit(spec, module="apps.backends.local.batch_job")
+
+    poll_tuning = poll_batch = poll_training
+    cancel_tuning = cancel_batch = cancel_training
 
     # --- resources, endpoints, registry, costs -------------------------------------
     # (each in its own module, imported on first use: MLflow loads only when needed)
@@ -148,6 +167,15 @@ class LocalBackend:
     def teardown(self, external_id: str) -> None:
         self._provisioner.teardown(external_id)
 
+    def instance_type_for(self, target: str) -> str:
+        if target != "cpu":
+            raise BackendError(
+                f"The local backend serves models on this machine's CPU; for {target}, use a SageMaker "
+                "or Databricks connection.",
+                permanent=True,
+            )
+        return "local-cpu"
+
     def deploy_endpoint(self, spec: EndpointSpec) -> str:
         return self._endpoints.deploy(spec)
 
@@ -176,6 +204,22 @@ class LocalBackend:
     def set_approval_status(self, model: ModelRef, status: str) -> None:
         self._registry.set_approval_status(model, status)
 
+    # registry mirror (apps/registry)
+    def list_registered_models(self) -> list[RegisteredModelInfo]:
+        return self._registry.list_registered_models()
+
+    def model_version_details(self, model: ModelRef) -> ModelVersionDetails:
+        return self._registry.model_version_details(model)
+
+    def delete_alias(self, model_name: str, alias: str) -> None:
+        self._registry.delete_alias(model_name, alias)
+
+    def set_version_tag(self, model: ModelRef, key: str, value: str) -> None:
+        self._registry.set_version_tag(model, key, value)
+
+    def delete_version_tag(self, model: ModelRef, key: str) -> None:
+        self._registry.delete_version_tag(model, key)
+
     def get_costs(self, *, start: date, end: date, tags: dict[str, str] | None = None) -> list[CostRecord]:
         from .costs import local_costs
 
@@ -195,7 +239,7 @@ class LocalBackend:
             raise BackendError(f"Invalid job key {key!r}.", permanent=True)
         return self.jobs_dir / key
 
-    def _write_spec(self, job_dir: Path, spec: TrainingSpec) -> None:
+    def _write_spec(self, job_dir: Path, spec) -> None:
         experiment = f"atrium-{spec.tags.get('team', 'default')}"
         payload = {
             **asdict(spec),
@@ -205,11 +249,11 @@ class LocalBackend:
         }
         (job_dir / "spec.json").write_text(json.dumps(payload))
 
-    def _start(self, job_dir: Path) -> None:
+    def _start(self, job_dir: Path, module: str) -> None:
         (job_dir / "status.json").unlink(missing_ok=True)
         processes.spawn(
             python=self.python,
-            module="apps.backends.local.train_job",
+            module=module,
             folder=job_dir,
             log_name="log.txt",
             tracking_uri=self.tracking_uri,

@@ -9,9 +9,10 @@ models are permanent, anything else (the server down, a timeout) transient.
 
 from __future__ import annotations
 
+import json
 from contextlib import contextmanager
 
-from ..base import BackendError, ModelRef, ModelVersionInfo
+from ..base import BackendError, ModelRef, ModelVersionDetails, ModelVersionInfo, RegisteredModelInfo
 
 APPROVAL_TAG = "atrium.approval_status"
 APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
@@ -128,3 +129,94 @@ class LocalRegistry:
         """Raise a permanent ``BackendError`` if the version is not registered."""
         with mlflow_errors(f"Looking up {model.name} version {model.version}"):
             self.client.get_model_version(model.name, str(model.version))
+
+    # --- registry mirror (apps/registry) ------------------------------------------
+
+    def list_registered_models(self) -> list[RegisteredModelInfo]:
+        """Every registered model. The fingerprint is MLflow's last-updated time,
+        the aliases, the tags and the latest version numbers."""
+        models, token = [], None
+        with mlflow_errors("Listing registered models"):
+            while True:
+                page = self.client.search_registered_models(max_results=1000, page_token=token)
+                models.extend(page)
+                token = page.token
+                if not token:
+                    break
+        return [
+            RegisteredModelInfo(
+                name=m.name,
+                description=m.description or "",
+                tags=dict(m.tags or {}),
+                updated_at=m.last_updated_timestamp / 1000 if m.last_updated_timestamp else None,
+                fingerprint=json.dumps(
+                    [
+                        m.last_updated_timestamp,
+                        sorted((m.aliases or {}).items()),
+                        sorted((m.tags or {}).items()),
+                        sorted(str(v.version) for v in m.latest_versions or []),
+                    ]
+                ),
+            )
+            for m in models
+        ]
+
+    def model_version_details(self, model: ModelRef) -> ModelVersionDetails:
+        """The training run's params and dataset, the logged model's input schema."""
+        from mlflow.exceptions import MlflowException
+
+        with mlflow_errors(f"Reading {model.name} version {model.version}"):
+            version = self.client.get_model_version(model.name, str(model.version))
+            params, dataset, user = {}, "", version.user_id or ""
+            if version.run_id:
+                try:
+                    run = self.client.get_run(version.run_id)
+                except MlflowException as exc:
+                    if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                        raise
+                else:
+                    params = dict(run.data.params)
+                    inputs = run.inputs.dataset_inputs if run.inputs else []
+                    dataset = inputs[0].dataset.name if inputs else params.get("dataset", "")
+                    user = user or run.info.user_id or ""
+        stage = version.current_stage if version.current_stage not in (None, "None") else ""
+        return ModelVersionDetails(
+            params=params,
+            input_schema=self._input_schema(version.source or ""),
+            dataset=dataset,
+            stage=stage,
+            created_by=user,
+            description=version.description or "",
+        )
+
+    def _input_schema(self, source: str) -> list[dict]:
+        """The input columns of the model's signature ([] when it has none or cannot be read)."""
+        import mlflow.artifacts
+        import yaml
+        from mlflow.exceptions import MlflowException
+
+        try:
+            location = source
+            if source.startswith("models:/m-"):  # an MLflow 3 logged model
+                location = self.client.get_logged_model(source.removeprefix("models:/")).artifact_location
+            path = mlflow.artifacts.download_artifacts(
+                artifact_uri=f"{location.rstrip('/')}/MLmodel", tracking_uri=self.client.tracking_uri
+            )
+            with open(path) as file:
+                signature = (yaml.safe_load(file) or {}).get("signature") or {}
+            columns = json.loads(signature.get("inputs") or "[]")
+        except (MlflowException, OSError, ValueError, yaml.YAMLError):
+            return []
+        return [{"name": c.get("name", ""), "type": c.get("type", "")} for c in columns if isinstance(c, dict)]
+
+    def delete_alias(self, model_name: str, alias: str) -> None:
+        with mlflow_errors(f"Removing alias {alias!r} from {model_name}"):
+            self.client.delete_registered_model_alias(model_name, alias)
+
+    def set_version_tag(self, model: ModelRef, key: str, value: str) -> None:
+        with mlflow_errors(f"Tagging {model.name} version {model.version}"):
+            self.client.set_model_version_tag(model.name, str(model.version), key, value)
+
+    def delete_version_tag(self, model: ModelRef, key: str) -> None:
+        with mlflow_errors(f"Removing tag {key!r} from {model.name} version {model.version}"):
+            self.client.delete_model_version_tag(model.name, str(model.version), key)

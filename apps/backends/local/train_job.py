@@ -74,13 +74,12 @@ def existing_version(client, model_name: str, run_id: str):
     return versions[0] if versions else None
 
 
-def train(files: JobFiles) -> dict:
-    spec = files.spec()
+def load(files: JobFiles, spec: dict, hyperparameters: dict) -> tuple[TrainingRequest, object, object]:
     request = TrainingRequest(
         dataset=spec["dataset"],
         algorithm=spec["algorithm"],
         task=spec["task"],
-        hyperparameters=spec["hyperparameters"],
+        hyperparameters=hyperparameters,
         model_name=spec["model_name"],
         target_column=spec.get("target_column"),
         dataset_options=spec.get("dataset_options") or {},
@@ -89,13 +88,13 @@ def train(files: JobFiles) -> dict:
     log(f"Loading dataset {request.dataset}")
     X, y = load_dataset(request, data_root=Path(spec["data_root"]))
     log(f"Loaded {X.shape[0]} rows x {X.shape[1]} features")
+    return request, X, y
 
+
+def start_mlflow_run(files: JobFiles, spec: dict):
+    """The job's MLflow run, found again by its key if this job ran before."""
     import mlflow
-    import sklearn
-    import skops
-    import skops.io
     from mlflow import MlflowClient
-    from sklearn.model_selection import train_test_split
 
     mlflow.set_tracking_uri(spec["tracking_uri"])
     client = MlflowClient()
@@ -103,11 +102,61 @@ def train(files: JobFiles) -> dict:
     run_id = find_or_create_mlflow_run(client, experiment.experiment_id, spec["key"], spec.get("tags", {}))
     _current.update(client=client, run_id=run_id)
     files.write_status("running", 5, "Training", outputs={"mlflow_run_id": run_id})
+    return client, experiment, run_id
+
+
+def log_and_register(files: JobFiles, spec: dict, estimator, X_train, model_name: str, run_id: str):
+    """Log the fitted estimator to the active MLflow run and register it."""
+    import mlflow
+    import sklearn
+    import skops
+    import skops.io
+
+    files.write_status("running", 90, "Logging the model", outputs={"mlflow_run_id": run_id})
+    info = mlflow.sklearn.log_model(
+        estimator,
+        name="model",
+        input_example=X_train.head(5),
+        # skops (no pickle) format; the only types to trust are those of the
+        # estimator this process just trained, never a file from elsewhere.
+        skops_trusted_types=skops.io.get_untrusted_types(data=skops.io.dumps(estimator)),
+        # Known requirements: skips MLflow's slow inference in a subprocess.
+        pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"skops=={skops.__version__}"],
+    )
+    files.write_status("running", 95, "Registering the model", outputs={"mlflow_run_id": run_id})
+    version = mlflow.register_model(info.model_uri, model_name, tags={RUN_KEY_TAG: spec["key"]})
+    log(f"Registered {model_name} version {version.version}")
+    return version
+
+
+def outputs_of(client, experiment, run_id: str, model_name: str, version) -> dict:
+    return {
+        "mlflow_run_id": run_id,
+        "experiment_id": experiment.experiment_id,
+        "model_name": model_name,
+        "model_version": str(version.version),
+        "model_uri": f"models:/{model_name}/{version.version}",
+        "metrics": client.get_run(run_id).data.metrics,
+    }
+
+
+def split(X, y, task: str):
+    from sklearn.model_selection import train_test_split
+
+    stratify = y if task == "classification" else None
+    return train_test_split(X, y, test_size=0.2, random_state=42, stratify=stratify)
+
+
+def train(files: JobFiles) -> dict:
+    import mlflow
+
+    spec = files.spec()
+    request, X, y = load(files, spec, spec["hyperparameters"])
+    client, experiment, run_id = start_mlflow_run(files, spec)
 
     version = existing_version(client, request.model_name, run_id)
     if version is None:
-        stratify = y if request.task == "classification" else None
-        X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=42, stratify=stratify)
+        X_train, X_test, y_train, y_test = split(X, y, request.task)
         estimator = estimator_class(request.algorithm, request.task)(**request.hyperparameters)
         with mlflow.start_run(run_id=run_id):
             mlflow.log_params({"dataset": request.dataset, "algorithm": request.algorithm, **request.hyperparameters})
@@ -121,36 +170,17 @@ def train(files: JobFiles) -> dict:
             scores = evaluate(estimator, X_test, y_test, request.task)
             mlflow.log_metrics(scores)
             log("Metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in scores.items()))
-            files.write_status("running", 90, "Logging the model", outputs={"mlflow_run_id": run_id})
-            info = mlflow.sklearn.log_model(
-                estimator,
-                name="model",
-                input_example=X_train.head(5),
-                # skops (no pickle) format; the only types to trust are those of the
-                # estimator this process just trained, never a file from elsewhere.
-                skops_trusted_types=skops.io.get_untrusted_types(data=skops.io.dumps(estimator)),
-                # Known requirements: skips MLflow's slow inference in a subprocess.
-                pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"skops=={skops.__version__}"],
-            )
-            files.write_status("running", 95, "Registering the model", outputs={"mlflow_run_id": run_id})
-            version = mlflow.register_model(info.model_uri, request.model_name, tags={RUN_KEY_TAG: spec["key"]})
-            log(f"Registered {request.model_name} version {version.version}")
+            version = log_and_register(files, spec, estimator, X_train, request.model_name, run_id)
     else:
         log(f"{request.model_name} version {version.version} already registered from this run")
         client.set_terminated(run_id, "FINISHED")
-
-    metrics = client.get_run(run_id).data.metrics
-    return {
-        "mlflow_run_id": run_id,
-        "experiment_id": experiment.experiment_id,
-        "model_name": request.model_name,
-        "model_version": str(version.version),
-        "model_uri": f"models:/{request.model_name}/{version.version}",
-        "metrics": metrics,
-    }
+    return outputs_of(client, experiment, run_id, request.model_name, version)
 
 
-def main(job_dir: str) -> int:
+def main(job_dir: str, work=None) -> int:
+    """Run ``work(files)`` (training unless told otherwise) as a job: its
+    outputs, or a readable failure, go to status.json; SIGTERM cancels."""
+    work = work or train
     files = JobFiles(Path(job_dir))
     warnings.filterwarnings("ignore", category=UserWarning)  # keep the run log readable
 
@@ -164,7 +194,7 @@ def main(job_dir: str) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     try:
-        outputs = train(files)
+        outputs = work(files)
     except Exception as exc:  # the job's last word: a readable reason, not a traceback
         message = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ValueError) else str(exc)
         log(f"Failed: {message}")

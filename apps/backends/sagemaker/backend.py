@@ -58,6 +58,7 @@ from typing import Any
 
 from ..base import (
     BackendError,
+    BatchSpec,
     CostRecord,
     EndpointSpec,
     EndpointStatus,
@@ -65,9 +66,12 @@ from ..base import (
     JobState,
     JobStatus,
     ModelRef,
+    ModelVersionDetails,
     ModelVersionInfo,
+    RegisteredModelInfo,
     ResourceSpec,
     TrainingSpec,
+    TuningSpec,
 )
 
 logger = logging.getLogger(__name__)
@@ -256,6 +260,15 @@ def aws_tags(tags: dict[str, str]) -> list[dict[str, str]]:
     ]
 
 
+def _json_object(text: str) -> dict:
+    """A JSON object kept in a hyperparameter, or {} (registry mirror)."""
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def _short_hash(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
@@ -383,8 +396,9 @@ class SageMakerBackend:
 
     # --- training -------------------------------------------------------------------------
 
-    def submit_training(self, spec: TrainingSpec) -> str:
-        name = aws_name(spec.key, "job key")
+    def training_request(self, spec: TrainingSpec) -> dict:
+        """CreateTrainingJob's arguments for ``spec`` (but its name and tags);
+        a tuning job's trials use the same."""
         instance = spec.instance_type or self.config.get("default_instance_type") or "ml.m5.large"
         self.validate_instance_type(instance, use="training")
         gpu = is_gpu(instance)
@@ -402,25 +416,62 @@ class SageMakerBackend:
         }
         if any(len(value) > 2500 for value in hyperparameters.values()):
             raise BackendError("The training parameters are too long for SageMaker (2500 characters).", permanent=True)
+        return {
+            "HyperParameters": {k: v for k, v in hyperparameters.items() if v},
+            "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
+            "RoleArn": self._role(),
+            "OutputDataConfig": {"S3OutputPath": f"{self._output_uri()}/training"},
+            "ResourceConfig": {"InstanceType": instance, "InstanceCount": 1, "VolumeSizeInGB": 30},
+            "StoppingCondition": {"MaxRuntimeInSeconds": int(self.config.get("max_runtime_seconds", 86400))},
+        }
+
+    def submit_training(self, spec: TrainingSpec) -> str:
+        name = aws_name(spec.key, "job key")
+        request = self.training_request(spec)
         from botocore.exceptions import ClientError
 
         with aws("Start the SageMaker training job"):
             try:
-                self.sm.create_training_job(
-                    TrainingJobName=name,
-                    HyperParameters={k: v for k, v in hyperparameters.items() if v},
-                    AlgorithmSpecification={"TrainingImage": image, "TrainingInputMode": "File"},
-                    RoleArn=self._role(),
-                    OutputDataConfig={"S3OutputPath": f"{self._output_uri()}/training"},
-                    ResourceConfig={"InstanceType": instance, "InstanceCount": 1, "VolumeSizeInGB": 30},
-                    StoppingCondition={"MaxRuntimeInSeconds": int(self.config.get("max_runtime_seconds", 86400))},
-                    Tags=aws_tags(spec.tags),
-                )
+                self.sm.create_training_job(TrainingJobName=name, Tags=aws_tags(spec.tags), **request)
             except ClientError as exc:
                 if _error_code(exc) != "ResourceInUse":
                     raise
                 self.sm.describe_training_job(TrainingJobName=name)  # the job of an earlier submit: reuse it
         return name
+
+    # batch inference: a SageMaker batch transform (batch.py)
+
+    def submit_batch(self, spec: BatchSpec) -> str:
+        from .batch import submit_batch
+
+        return submit_batch(self, spec)
+
+    def poll_batch(self, external_id: str, *, log_cursor: int = 0) -> JobStatus:
+        from .batch import poll_batch
+
+        return poll_batch(self, external_id, log_cursor=log_cursor)
+
+    def cancel_batch(self, external_id: str) -> None:
+        from .batch import cancel_batch
+
+        cancel_batch(self, external_id)
+
+    # hyperparameter search: a SageMaker tuning job (tuning.py)
+
+    def submit_tuning(self, spec: TuningSpec) -> str:
+        from .tuning import submit_tuning
+
+        return submit_tuning(self, spec)
+
+    def poll_tuning(self, external_id: str, *, log_cursor: int = 0) -> JobStatus:
+        from .tuning import poll_tuning
+
+        return poll_tuning(self, external_id, log_cursor=log_cursor)
+
+    def cancel_tuning(self, external_id: str) -> None:
+        from .tuning import cancel_tuning
+
+        cancel_tuning(self, external_id)
 
     def poll_training(self, external_id: str, *, log_cursor: int = 0) -> JobStatus:
         with aws("Read the SageMaker training job"):
@@ -582,7 +633,86 @@ class SageMakerBackend:
         with aws("Set the model's approval status in SageMaker"):
             self.sm.update_model_package(ModelPackageArn=self._package_arn(model), ModelApprovalStatus=value)
 
+    # --- registry mirror (apps/registry) ------------------------------------------------
+
+    def list_registered_models(self) -> list[RegisteredModelInfo]:
+        """Every model package group, with its tags. No fingerprint: a group
+        does not say when its packages last changed, so the mirror reads them."""
+        groups, token = [], None
+        with aws("List the model package groups in SageMaker"):
+            while True:
+                page = self.sm.list_model_package_groups(MaxResults=100, **({"NextToken": token} if token else {}))
+                groups += page.get("ModelPackageGroupSummaryList", [])
+                token = page.get("NextToken")
+                if not token:
+                    break
+            infos = []
+            for group in groups:
+                tags = self.sm.list_tags(ResourceArn=group["ModelPackageGroupArn"]).get("Tags", [])
+                created = group.get("CreationTime")
+                infos.append(
+                    RegisteredModelInfo(
+                        name=group["ModelPackageGroupName"],
+                        description=group.get("ModelPackageGroupDescription", ""),
+                        tags={t["Key"]: t["Value"] for t in tags},
+                        updated_at=created.timestamp() if created else None,
+                    )
+                )
+        return infos
+
+    def model_version_details(self, model: ModelRef) -> ModelVersionDetails:
+        """The training job's hyperparameters and input; SageMaker keeps no input schema."""
+        from botocore.exceptions import ClientError
+
+        with aws("Describe the model package in SageMaker"):
+            package = self.sm.describe_model_package(ModelPackageName=self._package_arn(model))
+            job_name = (package.get("CustomerMetadataProperties") or {}).get("training_job", "")
+            job = {}
+            if job_name:
+                try:
+                    job = self.sm.describe_training_job(TrainingJobName=job_name)
+                except ClientError as exc:
+                    if _error_code(exc) not in ("ValidationException", "ResourceNotFound"):
+                        raise
+        params = dict(job.get("HyperParameters") or {})
+        params.update(_json_object(params.pop("hyperparameters", "")))
+        channels = job.get("InputDataConfig") or []
+        source = channels[0].get("DataSource", {}).get("S3DataSource", {}).get("S3Uri", "") if channels else ""
+        return ModelVersionDetails(
+            params={k: str(v) for k, v in params.items()},
+            dataset=params.get("dataset") or source,
+            stage=(package.get("ModelLifeCycle") or {}).get("Stage", ""),
+            created_by=(package.get("CreatedBy") or {}).get("UserProfileName", ""),
+            description=package.get("ModelPackageDescription", ""),
+        )
+
+    def delete_alias(self, model_name: str, alias: str) -> None:
+        key = ALIAS_TAG + alias
+        with aws("Remove the model alias in SageMaker"):
+            for package in self._packages(group_name(model_name)):
+                arn = package["ModelPackageArn"]
+                if any(t["Key"] == key for t in self.sm.list_tags(ResourceArn=arn).get("Tags", [])):
+                    self.sm.delete_tags(ResourceArn=arn, TagKeys=[key])
+
+    def set_version_tag(self, model: ModelRef, key: str, value: str) -> None:
+        if key.startswith(ALIAS_TAG) or key.startswith("aws:"):
+            raise BackendError(f"The tag key {key!r} is reserved.", permanent=True)
+        with aws("Tag the model package in SageMaker"):
+            self.sm.add_tags(ResourceArn=self._package_arn(model), Tags=[{"Key": key, "Value": value}])
+
+    def delete_version_tag(self, model: ModelRef, key: str) -> None:
+        with aws("Remove the model package tag in SageMaker"):
+            self.sm.delete_tags(ResourceArn=self._package_arn(model), TagKeys=[key])
+
     # --- endpoints --------------------------------------------------------------------------
+
+    # cpu/gpu/inferentia -> a general-purpose, a single-GPU and an Inferentia2 type (the latter compiled with Neo)
+    DEFAULT_INSTANCE_TYPES = {"cpu": "ml.m5.large", "gpu": "ml.g5.xlarge", "inferentia": "ml.inf2.xlarge"}
+
+    def instance_type_for(self, target: str) -> str:
+        if target not in self.DEFAULT_INSTANCE_TYPES:
+            raise BackendError(f"Unknown target {target!r}: one of cpu, gpu, inferentia.", permanent=True)
+        return self.validate_instance_type(self.DEFAULT_INSTANCE_TYPES[target], use="endpoint")
 
     def deploy_endpoint(self, spec: EndpointSpec) -> str:
         name = aws_name(spec.name, "endpoint name")

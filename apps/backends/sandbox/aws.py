@@ -20,6 +20,12 @@ server starts; moto's server runs in the same process):
 * Endpoint configs check instance types against botocore's service model
   (moto's own list predates ml.inf2, ml.g5 and others).
 * Neo compilation jobs pass ``INPROGRESS`` -> ``COMPLETED`` over polls.
+* Hyperparameter tuning jobs (moto marks them Completed at once, with a
+  made-up best job) start one real training job per trial, with the static
+  hyperparameters plus values drawn from the parameter ranges, stay
+  ``InProgress`` until those end, then name the best trial. Trial metrics are
+  FABRICATED by the stand-in (a number derived from the trial's
+  hyperparameters): nothing is trained here.
 * Model packages: AddTags/ListTags/DeleteTags work on model-package ARNs, tags
   replace same-key tags, and UpdateModelPackage keeps what it is not given
   (moto cleared the approval status and customer metadata).
@@ -78,6 +84,8 @@ def install_extensions() -> None:
         _patch_endpoints()
         _patch_compilation()
         _patch_model_packages()
+        _patch_tuning()
+        _patch_registry_deletes()
         _installed = True
 
 
@@ -176,6 +184,131 @@ def _patch_training() -> None:
     SageMakerModelBackend.describe_training_job = describe_training_job
     SageMakerModelBackend.stop_training_job = stop_training_job
     SageMakerResponse.stop_training_job = stop_training_job_response
+
+
+def _trial_values(ranges: dict, index: int) -> dict[str, str]:
+    """Deterministic draws from the tuning job's ranges for trial ``index``."""
+    import random
+
+    draw = random.Random(index)
+    values = {}
+    for item in ranges.get("IntegerParameterRanges", []):
+        values[item["Name"]] = str(draw.randint(int(item["MinValue"]), int(item["MaxValue"])))
+    for item in ranges.get("ContinuousParameterRanges", []):
+        values[item["Name"]] = f"{draw.uniform(float(item['MinValue']), float(item['MaxValue'])):.6g}"
+    for item in ranges.get("CategoricalParameterRanges", []):
+        values[item["Name"]] = draw.choice(item["Values"])
+    return values
+
+
+def _fabricated_score(values: dict[str, str]) -> float:
+    import hashlib
+
+    digest = hashlib.sha256(json.dumps(values, sort_keys=True).encode()).digest()
+    return round(0.8 + digest[0] / 255 * 0.19, 4)
+
+
+def _patch_tuning() -> None:
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    original_create = SageMakerModelBackend.create_hyper_parameter_tuning_job
+    original_describe = SageMakerModelBackend.describe_hyper_parameter_tuning_job
+
+    def create(self, hyper_parameter_tuning_job_name, hyper_parameter_tuning_job_config, *args, **kwargs):
+        arn = original_create(self, hyper_parameter_tuning_job_name, hyper_parameter_tuning_job_config, *args, **kwargs)
+        job = self.hyper_parameter_tuning_jobs[hyper_parameter_tuning_job_name]
+        definition = job.training_job_definition or {}
+        trials = []
+        for index in range(int(hyper_parameter_tuning_job_config["ResourceLimits"]["MaxNumberOfTrainingJobs"])):
+            values = _trial_values(hyper_parameter_tuning_job_config.get("ParameterRanges", {}), index)
+            name = f"{hyper_parameter_tuning_job_name[:27]}-{index + 1:03d}"
+            self.create_training_job(
+                name,
+                {**definition.get("StaticHyperParameters", {}), **values},
+                definition["AlgorithmSpecification"],
+                definition["RoleArn"],
+                definition.get("InputDataConfig", []),
+                definition["OutputDataConfig"],
+                definition["ResourceConfig"],
+                None,
+                definition["StoppingCondition"],
+                kwargs.get("tags") or (args[3] if len(args) > 3 else []) or [],
+                False,
+                False,
+                False,
+                None,
+                None,
+                None,
+                None,
+                None,
+            )
+            trials.append((name, values))
+        job.hyper_parameter_tuning_job_status = "InProgress"
+        job.hyper_parameter_tuning_end_time = None
+        _progress[job] = {"trials": trials}
+        return arn
+
+    def describe(self, hyper_parameter_tuning_job_name):
+        job = self.hyper_parameter_tuning_jobs.get(hyper_parameter_tuning_job_name)
+        state = _progress.get(job) if job is not None else None
+        if state and job.hyper_parameter_tuning_job_status == "InProgress":
+            statuses = {}
+            for name, _ in state["trials"]:
+                statuses[name] = self.describe_training_job(name)["TrainingJobStatus"]  # advances it
+            counts = {s: list(statuses.values()).count(s) for s in ("Completed", "InProgress", "Failed", "Stopped")}
+            job.training_job_status_counters = {
+                "Completed": counts["Completed"],
+                "InProgress": counts["InProgress"],
+                "RetryableError": 0,
+                "NonRetryableError": counts["Failed"],
+                "Stopped": counts["Stopped"],
+            }
+            if not counts["InProgress"]:
+                _finish_tuning(self, job, state["trials"], statuses)
+        return original_describe(self, hyper_parameter_tuning_job_name)
+
+    SageMakerModelBackend.create_hyper_parameter_tuning_job = create
+    SageMakerModelBackend.describe_hyper_parameter_tuning_job = describe
+
+
+def _finish_tuning(backend, job, trials, statuses) -> None:
+    from moto.core.utils import utcnow
+
+    objective = job.hyper_parameter_tuning_job_config.get("HyperParameterTuningJobObjective", {})
+    done = [(name, values) for name, values in trials if statuses[name] == "Completed"]
+    job.hyper_parameter_tuning_end_time = utcnow()
+    if not done:
+        job.hyper_parameter_tuning_job_status = "Failed"
+        job.failure_reason = "No training job of the tuning job completed."
+        return
+    maximize = objective.get("Type", "Maximize") == "Maximize"
+    scored = [(name, values, _fabricated_score(values)) for name, values in done]
+    name, values, score = (max if maximize else min)(scored, key=lambda trial: trial[2])
+    for trial_name, _, trial_score in scored:
+        backend.training_jobs[trial_name].final_metric_data_list = [
+            {
+                "MetricName": objective.get("MetricName", "validation:accuracy"),
+                "Value": trial_score,
+                "Timestamp": utcnow(),
+            }
+        ]
+    training = backend.training_jobs[name]
+    job.best_training_job = {
+        "TrainingJobName": name,
+        "TrainingJobArn": training.arn,
+        "TuningJobName": job.hyper_parameter_tuning_job_name,
+        "CreationTime": training.creation_time,
+        "TrainingJobStatus": "Completed",
+        "TunedHyperParameters": values,
+        "FinalHyperParameterTuningJobObjectiveMetric": {
+            "Type": objective.get("Type", "Maximize"),
+            "MetricName": objective.get("MetricName", ""),
+            "Value": score,
+        },
+        "ObjectiveStatus": "Succeeded",
+    }
+    job.OverallBestTrainingJob = job.best_training_job
+    job.hyper_parameter_tuning_job_status = "Completed"
 
 
 ROUTING_TYPES = ("ALL_AT_ONCE", "CANARY", "LINEAR")
@@ -383,6 +516,43 @@ def _patch_model_packages() -> None:
     SageMakerModelBackend.update_model_package = update_model_package
 
 
+def _patch_registry_deletes() -> None:
+    """DeleteModelPackage and DeleteModelPackageGroup (missing in moto), as AWS
+    answers them: a group with packages left cannot be deleted. The models
+    mirror's tests delete upstream with these."""
+    from moto.core.responses import EmptyResult
+    from moto.sagemaker.exceptions import ValidationError
+    from moto.sagemaker.models import SageMakerModelBackend
+    from moto.sagemaker.responses import SageMakerResponse
+
+    def delete_model_package(self, model_package_name):
+        arn = self.model_package_name_mapping.get(model_package_name, model_package_name)
+        if self.model_packages.pop(arn, None) is None:
+            raise ValidationError(message=f"Model package {model_package_name} does not exist.")
+        for key in [key for key, value in self.model_package_name_mapping.items() if value == arn]:
+            del self.model_package_name_mapping[key]
+
+    def delete_model_package_group(self, model_package_group_name):
+        if model_package_group_name not in self.model_package_groups:
+            raise ValidationError(message=f"Model package group {model_package_group_name} does not exist.")
+        if any(p.model_package_group_name == model_package_group_name for p in self.model_packages.values()):
+            raise ValidationError(message="The model package group still has model packages; delete them first.")
+        del self.model_package_groups[model_package_group_name]
+
+    def delete_model_package_response(self):
+        self.sagemaker_backend.delete_model_package(self._get_param("ModelPackageName"))
+        return EmptyResult()
+
+    def delete_model_package_group_response(self):
+        self.sagemaker_backend.delete_model_package_group(self._get_param("ModelPackageGroupName"))
+        return EmptyResult()
+
+    SageMakerModelBackend.delete_model_package = delete_model_package
+    SageMakerModelBackend.delete_model_package_group = delete_model_package_group
+    SageMakerResponse.delete_model_package = delete_model_package_response
+    SageMakerResponse.delete_model_package_group = delete_model_package_group_response
+
+
 # --- faults ------------------------------------------------------------------------
 
 _ACCESS_KEY = re.compile(r"Credential=([^/,\s]+)/")
@@ -519,6 +689,13 @@ def _post(url: str, path: str, payload: dict) -> int:
         return response.status
 
 
+def create_bucket(url: str, bucket: str) -> None:
+    """Create an S3 bucket in the stand-in (moto answers 200 if it exists)."""
+    request = urllib.request.Request(f"{url}/{bucket}", method="PUT")  # noqa: S310 - our own stand-in's URL
+    request.add_header("Authorization", "AWS4-HMAC-SHA256 Credential=sandbox/20260101/us-east-1/s3/aws4_request")
+    urllib.request.urlopen(request, timeout=10).close()  # noqa: S310 - our own stand-in's URL
+
+
 def seed_costs(url: str, results: list[dict[str, Any]], account_id: str = "123456789012") -> None:
     """Queue GetCostAndUsage answers (each a full response: ResultsByTime, ...)."""
     _post(url, "/moto-api/static/ce/cost-and-usage-results", {"account_id": account_id, "results": results})
@@ -533,9 +710,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run the AWS stand-in (moto with Atrium's extensions).")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5010)
+    parser.add_argument("--bucket", action="append", default=[], help="an S3 bucket to create at start (repeatable)")
     args = parser.parse_args(argv)
     stand_in = AwsStandIn(args.host, args.port, quiet=False)
     url = stand_in.start()
+    for bucket in args.bucket:  # e.g. the sandbox connection's output bucket, as an operator would have made it
+        create_bucket(url, bucket)
     print(f"AWS stand-in (moto) listening on {url}; use it as the connection's endpoint URL.", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -277,6 +277,10 @@ class DatabricksStandIn:
             ("DELETE", r"^/api/2\.1/unity-catalog/models/(?P<full>[^/]+)/aliases/(?P<alias>[^/]+)$", "alias_delete"),
             ("POST", r"^/api/2\.0/mlflow/unity-catalog/model-versions/create$", "mlflow_version_create"),
             ("POST", r"^/api/2\.0/mlflow/unity-catalog/model-versions/finalize$", "mlflow_version_finalize"),
+            # registry mirror: version tags the way MLflow's Unity Catalog client reads and writes them
+            ("GET", r"^/api/2\.0/mlflow/unity-catalog/model-versions/get$", "mlflow_version_get"),
+            ("POST", r"^/api/2\.0/mlflow/unity-catalog/model-versions/set-tag$", "mlflow_version_set_tag"),
+            ("DELETE", r"^/api/2\.0/mlflow/unity-catalog/model-versions/delete-tag$", "mlflow_version_delete_tag"),
             ("GET", r"^/api/2\.0/accounts/(?P<account>[^/]+)/usage/download$", "usage_download"),
             ("POST", r"^/api/2\.1/unity-catalog/schemas$", "schema_create"),
             ("GET", r"^/api/2\.1/unity-catalog/schemas/(?P<full>[^/]+)$", "schema_get"),
@@ -883,6 +887,31 @@ class DatabricksStandIn:
         version = self._version(full, payload.get("version"))
         version["status"] = "READY"
         return self._mlflow_version_json(model, version)
+
+    # registry mirror: model version tags (MLflow's Unity Catalog API)
+
+    def _mlflow_version_get(self, query, **_):
+        full = query.get("name") or ""
+        model = self._model(full)
+        version = self._version(full, query.get("version"))
+        found = self._mlflow_version_json(model, version)
+        found["model_version"]["tags"] = [{"key": k, "value": v} for k, v in sorted(version.get("tags", {}).items())]
+        return found
+
+    def _mlflow_version_set_tag(self, payload, **_):
+        version = self._version(payload.get("name") or "", payload.get("version"))
+        if not payload.get("key"):
+            raise invalid("key is required.")
+        version.setdefault("tags", {})[payload["key"]] = str(payload.get("value", ""))
+        return {}
+
+    def _mlflow_version_delete_tag(self, payload, query, **_):
+        args = {**query, **payload}
+        version = self._version(args.get("name") or "", args.get("version"))
+        if args.get("key") not in version.get("tags", {}):
+            raise not_found(f"Tag '{args.get('key')}' does not exist on this model version.")
+        del version["tags"][args["key"]]
+        return {}
 
     # --- unity catalog schemas ---------------------------------------------------------------
 

@@ -3,13 +3,45 @@ from rest_framework import serializers
 from apps.accounts.models import Team
 from apps.connections.models import Connection
 
-from ..models import Run, RunEvent, RunKind
+from ..models import Run, RunEvent, RunKind, RunStep
 
 
 class RunEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = RunEvent
-        fields = ["id", "created_at", "kind", "from_status", "to_status", "message"]
+        fields = ["id", "created_at", "kind", "step", "from_status", "to_status", "message"]
+
+
+class RunStepSerializer(serializers.ModelSerializer):
+    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = RunStep
+        fields = [
+            "id",
+            "position",
+            "key",
+            "name",
+            "action",
+            "status",
+            "status_message",
+            "progress",
+            "attempts",
+            "external_id",
+            "params",
+            "outputs",
+            "reused_from",
+            "decided_by",
+            "decided_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class StepDecisionSerializer(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=["approve", "reject"])
+    comment = serializers.CharField(max_length=1000, required=False, default="", allow_blank=True)
 
 
 class RunSerializer(serializers.ModelSerializer):
@@ -34,6 +66,8 @@ class RunSerializer(serializers.ModelSerializer):
             "external_id",
             "params",
             "outputs",
+            "template_version",
+            "retry_of",
             "created_at",
             "started_at",
             "finished_at",
@@ -43,9 +77,10 @@ class RunSerializer(serializers.ModelSerializer):
 
 class RunDetailSerializer(RunSerializer):
     events = serializers.SerializerMethodField()
+    steps = RunStepSerializer(many=True, read_only=True)
 
     class Meta(RunSerializer.Meta):
-        fields = [*RunSerializer.Meta.fields, "events"]
+        fields = [*RunSerializer.Meta.fields, "steps", "events"]
         read_only_fields = fields
 
     def get_events(self, run) -> list[dict]:

@@ -5,10 +5,18 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
-from .. import selectors, services
+from apps.core.errors import InvalidInput
+
+from .. import selectors, services, steps
 from ..forms import RunFilterForm
 from ..models import Run
-from .serializers import RunCreateSerializer, RunDetailSerializer, RunSerializer
+from .serializers import (
+    RunCreateSerializer,
+    RunDetailSerializer,
+    RunSerializer,
+    RunStepSerializer,
+    StepDecisionSerializer,
+)
 
 
 class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -43,3 +51,29 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         run = get_object_or_404(selectors.run_visible(user=request.user), pk=pk)
         services.run_cancel(run=run, user=request.user)
         return Response(RunSerializer(run).data)
+
+    @extend_schema(request=None, responses={201: RunSerializer})
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        """Retry a failed template run from its first unfinished step (a new, linked run)."""
+        run = get_object_or_404(selectors.run_visible(user=request.user), pk=pk)
+        return Response(RunSerializer(services.run_retry(run=run, user=request.user)).data, status=201)
+
+    @extend_schema(request=StepDecisionSerializer, responses={200: RunStepSerializer})
+    @action(detail=True, methods=["post"], url_path=r"steps/(?P<step_id>[0-9a-f-]{36})/decide")
+    def decide(self, request, pk=None, step_id=None):
+        """Release or reject a step waiting for a decision (admins, until Approvals exists)."""
+        run = get_object_or_404(selectors.run_visible(user=request.user), pk=pk)
+        step = get_object_or_404(run.steps.select_related("run"), pk=step_id)
+        body = StepDecisionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            steps.step_decide(
+                step=step,
+                user=request.user,
+                approve=body.validated_data["decision"] == "approve",
+                comment=body.validated_data["comment"],
+            )
+        except steps.StepDecisionError as exc:
+            raise InvalidInput.one("status", str(exc)) from exc
+        return Response(RunStepSerializer(step).data)

@@ -22,6 +22,7 @@ from apps.backends.base import (
     ResourceSpec,
     TrainingSpec,
 )
+from apps.backends.local import processes
 from apps.backends.local.backend import LocalBackend
 from tests.conftest import wait_until
 
@@ -272,6 +273,11 @@ def test_costs_price_the_training_cpu_hours(backend, trained):
     finally:
         backend.cpu_hour_rate = LocalBackend.cpu_hour_rate
     assert [(r.day, r.tags, r.service) for r in records][-1] == (day, {"team": "alpha"}, "local-training")
-    assert 0.01 < sum(r.amount for r in records) < 10  # two jobs of a few seconds each
+    # One cent for every second each job's process ran, as its status file records it.
+    ran = sum(
+        status["finished"] - status["started"]
+        for status in (processes.read_json(backend.jobs_dir / key / "status.json") for key in ("ctr-a", "ctr-b"))
+    )
+    assert sum(r.amount for r in records) == pytest.approx(ran * 0.01, abs=1e-5)
     assert backend.get_costs(**week, tags={"team": "beta"}) == []
     assert backend.get_costs(start=day + timedelta(days=1), end=day + timedelta(days=2)) == []

@@ -1,0 +1,42 @@
+"""Plotly figure builders. Views pass the figure (a plain dict) to the
+template with ``json_script``; static/js/charts.js draws every
+``[data-chart]`` element with plotly.js served from the plotly package."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+LAYOUT = {
+    "margin": {"l": 50, "r": 20, "t": 30, "b": 40},
+    "height": 300,
+    "paper_bgcolor": "rgba(0,0,0,0)",
+    "plot_bgcolor": "rgba(0,0,0,0)",
+    "font": {"size": 12},
+}
+
+
+def _figure(data: list[dict], **layout) -> dict:
+    # Plain dicts in plotly.js's own schema: plotly's graph_objects would
+    # validate every point on every request (slow on a model with 1,000 versions).
+    return {"data": data, "layout": {**LAYOUT, **layout}}
+
+
+def line_chart(*, x: Sequence, y: Sequence, title: str, x_title: str, y_title: str, labels: Sequence = ()) -> dict:
+    """One series over categories (e.g. a metric over model versions)."""
+    trace = {"type": "scatter", "x": list(x), "y": list(y), "mode": "lines+markers"}
+    if labels:
+        trace.update(text=list(labels), hovertemplate="%{text}: %{y}<extra></extra>")
+    return _figure(
+        [trace],
+        title={"text": title},
+        xaxis={"title": {"text": x_title}, "type": "category"},
+        yaxis={"title": {"text": y_title}},
+    )
+
+
+def grouped_bar_chart(*, categories: Sequence[str], series: dict[str, Sequence[float | None]], title: str) -> dict:
+    """One bar per series (e.g. a version) in each category (e.g. a metric)."""
+    traces = [
+        {"type": "bar", "name": name, "x": list(categories), "y": list(values)} for name, values in series.items()
+    ]
+    return _figure(traces, title={"text": title}, barmode="group")

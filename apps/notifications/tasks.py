@@ -1,0 +1,10 @@
+"""Thin Celery entry points."""
+
+from celery import shared_task
+
+from . import services
+
+
+@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def send_notification_emails(ids: list[str], subject: str):
+    return services.notification_emails_send(ids=ids, subject=subject)

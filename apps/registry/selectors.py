@@ -1,0 +1,133 @@
+"""Reads of the model mirror, scoped by team. Lists run a constant number of
+queries: the page, its count, and one prefetch of the aliases shown."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from django.db.models import Exists, F, FloatField, OuterRef, Prefetch, QuerySet, TextField
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
+
+from apps.accounts.models import User
+from apps.accounts.selectors import team_scoped
+
+from .models import ModelAlias, ModelVersion, RegisteredModel, SyncState
+from .sync import metric_direction
+
+METRIC_NAME = re.compile(r"^[\w.:/ -]{1,100}$")
+SORTS = ("recent", "name", "metric")
+MAX_COMPARE = 5
+
+
+@dataclass(frozen=True)
+class ModelFilters:
+    q: str = ""
+    tag: str = ""  # "key" or "key=value"
+    team: str = ""  # a team slug
+    backend: str = ""
+    alias: str = ""
+    stage: str = ""
+    approval: str = ""
+    sort: str = "recent"
+    metric: str = ""  # with sort=metric
+    deleted: bool = False  # include models deleted upstream
+
+
+def _aliases():
+    return Prefetch(
+        "aliases", queryset=ModelAlias.objects.select_related("version").only("alias", "model_id", "version__version")
+    )
+
+
+def model_visible(*, user: User) -> QuerySet[RegisteredModel]:
+    return team_scoped(RegisteredModel.objects.select_related("team", "connection"), user=user)
+
+
+def model_list(*, user: User, filters: ModelFilters) -> QuerySet[RegisteredModel]:
+    models = model_visible(user=user).defer("fingerprint", "description").prefetch_related(_aliases())
+    if not filters.deleted:
+        models = models.filter(deleted_upstream=False)
+    if filters.q:
+        models = models.filter(name__icontains=filters.q)
+    if filters.tag:
+        key, _, value = filters.tag.partition("=")
+        models = models.alias(_tag=Cast(KeyTextTransform(key.strip(), "tags"), TextField()))
+        models = models.filter(_tag=value.strip()) if value.strip() else models.filter(_tag__isnull=False)
+    if filters.team:
+        models = models.filter(team__slug=filters.team)
+    if filters.backend:
+        models = models.filter(backend=filters.backend)
+    if filters.alias:
+        models = models.filter(Exists(ModelAlias.objects.filter(model=OuterRef("pk"), alias=filters.alias)))
+    for field, value in (("stage", filters.stage), ("approval_status", filters.approval)):
+        if value:
+            versions = ModelVersion.objects.filter(model=OuterRef("pk"), deleted_upstream=False, **{field: value})
+            models = models.filter(Exists(versions))
+    return _sorted(models, filters)
+
+
+def _sorted(models: QuerySet, filters: ModelFilters) -> QuerySet:
+    if filters.sort == "name":
+        return models.order_by("name")
+    if filters.sort == "metric" and filters.metric and METRIC_NAME.match(filters.metric):
+        value = Cast(KeyTextTransform(filters.metric, "latest_metrics"), FloatField())
+        models = models.annotate(_metric=value)
+        if metric_direction(filters.metric) == "max":
+            return models.order_by(F("_metric").desc(nulls_last=True), "name")
+        return models.order_by(F("_metric").asc(nulls_last=True), "name")
+    return models.order_by("-latest_version_at", "name")
+
+
+def version_list(*, model: RegisteredModel) -> QuerySet[ModelVersion]:
+    return (
+        model.versions.defer("params", "input_schema", "description")
+        .select_related("run")
+        .prefetch_related(Prefetch("aliases", queryset=ModelAlias.objects.only("alias", "version_id")))
+        .order_by("-number")
+    )
+
+
+def metric_series(*, model: RegisteredModel, metric: str) -> list[tuple[str, float]]:
+    """(version, value) of ``metric`` for every live version, oldest first: one query."""
+    if not metric:
+        return []
+    rows = (
+        model.versions.filter(deleted_upstream=False)
+        .annotate(_value=KeyTextTransform(metric, "metrics"))
+        .filter(_value__isnull=False)
+        .order_by("number")
+        .values_list("version", "_value")
+    )
+    series = []
+    for version, value in rows:
+        try:
+            series.append((version, float(value)))
+        except (TypeError, ValueError):
+            continue
+    return series
+
+
+def version_get(*, model: RegisteredModel, version: str) -> ModelVersion | None:
+    return (
+        model.versions.select_related("run", "run__created_by", "model", "model__connection")
+        .prefetch_related("aliases")
+        .filter(version=version)
+        .first()
+    )
+
+
+def versions_for_compare(*, model: RegisteredModel, versions: list[str]) -> list[ModelVersion]:
+    found = {v.version: v for v in model.versions.prefetch_related("aliases").filter(version__in=versions)}
+    return [found[v] for v in dict.fromkeys(versions) if v in found]
+
+
+def sync_states() -> list[SyncState]:
+    return list(SyncState.objects.order_by("source"))
+
+
+def team_choices(*, user: User):
+    from apps.accounts.selectors import user_teams
+
+    return user_teams(user=user).only("slug", "name")

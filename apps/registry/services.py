@@ -1,0 +1,203 @@
+"""Every write to the model mirror. The backend is the record: a write goes to
+the backend first and, only when it succeeded, to the mirror; a failed write
+changes nothing and raises ``WriteFailed`` with the backend's reason."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+
+from apps.accounts.models import User
+from apps.backends.base import BackendError
+from apps.core.errors import InvalidInput
+from apps.runs.models import Run, RunStatus
+
+from .models import ModelAlias, ModelVersion, RegisteredModel
+from .sync import ARCHIVED_TAG, source_of
+
+logger = logging.getLogger(__name__)
+
+VIEW = "registry.view_registeredmodel"
+CHANGE = "registry.change_registeredmodel"
+# Valid in MLflow, SageMaker tags and Unity Catalog alike; "latest" and v<N> are MLflow's own.
+ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+RESERVED_ALIAS = re.compile(r"^(latest|v\d+)$", re.IGNORECASE)
+TAG_KEY = re.compile(r"^[A-Za-z0-9_.:/=+@-]{1,128}$")
+TAG_VALUE = re.compile(r"^[\w .:/=+@-]{0,256}$")
+RESERVED_TAG_PREFIXES = ("atrium.", "atrium:", "aws:", "mlflow.")
+
+
+class WriteFailed(InvalidInput):
+    """The backend refused or could not be reached; nothing was changed."""
+
+    def __init__(self, message: str, *, permanent: bool):
+        super().__init__({"backend": [message]})
+        self.message = message
+        self.permanent = permanent
+
+
+# --- permissions --------------------------------------------------------------------
+
+
+def require_view(*, user: User) -> None:
+    if not user.has_perm(VIEW):
+        raise PermissionDenied("Your role cannot see models.")
+
+
+def can_change(*, user: User, model: RegisteredModel) -> bool:
+    if not user.has_perm(CHANGE):
+        return False
+    return user.is_portal_admin or user.teams.filter(pk=model.team_id).exists()
+
+
+def require_change(*, user: User, model: RegisteredModel) -> None:
+    if not user.has_perm(CHANGE):
+        raise PermissionDenied("Your role cannot change models.")
+    if not can_change(user=user, model=model):
+        raise PermissionDenied("Only data scientists of the team that owns this model can change it.")
+    if model.deleted_upstream:
+        raise InvalidInput.one("model", "This model was deleted in its registry; it can no longer be changed.")
+
+
+# --- write-through ------------------------------------------------------------------
+
+
+def _write(model: RegisteredModel, what: str, call) -> None:
+    """Call the backend; a failure becomes WriteFailed and nothing else happens."""
+    try:
+        call(source_of(model).backend())
+    except BackendError as exc:
+        logger.info("registry write refused (%s on %s): %s", what, model.name, exc.message)
+        where = "the local MLflow" if model.connection_id is None else model.connection.name
+        raise WriteFailed(f"Could not {what} in {where}: {exc.message}", permanent=exc.permanent) from None
+
+
+def _check_version(version: ModelVersion) -> None:
+    if version.deleted_upstream:
+        raise InvalidInput.one("version", "This version was deleted in its registry.")
+
+
+def version_set_alias(*, user: User, version: ModelVersion, alias: str) -> ModelVersion:
+    """Set ``alias`` on ``version``, moving it off whichever version had it."""
+    model = version.model
+    require_change(user=user, model=model)
+    _check_version(version)
+    alias = (alias or "").strip()
+    if not ALIAS.match(alias) or RESERVED_ALIAS.match(alias):
+        raise InvalidInput.one(
+            "alias", "Letters, digits and '_', starting with a letter, at most 63; not 'latest' nor v<number>."
+        )
+    if version.archived:
+        raise InvalidInput.one("alias", "This version is archived; unarchive it before giving it an alias.")
+    _write(model, f"set the alias {alias!r}", lambda backend: backend.set_alias(version.ref, alias))
+    ModelAlias.objects.update_or_create(model=model, alias=alias, defaults={"version": version})
+    logger.info("%s set alias %s on %s", user.username, alias, version)
+    return version
+
+
+def version_remove_alias(*, user: User, version: ModelVersion, alias: str) -> ModelVersion:
+    model = version.model
+    require_change(user=user, model=model)
+    if not ModelAlias.objects.filter(model=model, version=version, alias=alias).exists():
+        raise InvalidInput.one("alias", f"Version {version.version} has no alias {alias!r}.")
+    _write(model, f"remove the alias {alias!r}", lambda backend: backend.delete_alias(model.name, alias))
+    ModelAlias.objects.filter(model=model, version=version, alias=alias).delete()
+    return version
+
+
+def _check_tag(key: str, value: str | None = None) -> None:
+    errors = {}
+    if not TAG_KEY.match(key or ""):
+        errors["key"] = ["1 to 128 letters, digits or _ . : / = + @ -."]
+    elif key.lower().startswith(RESERVED_TAG_PREFIXES):
+        errors["key"] = ["Tags starting with atrium., aws: or mlflow. are the portal's or the registry's own."]
+    if value is not None and not TAG_VALUE.match(value):
+        errors["value"] = ["At most 256 letters, digits, spaces or _ . : / = + @ -."]
+    if errors:
+        raise InvalidInput(errors)
+
+
+def version_set_tag(*, user: User, version: ModelVersion, key: str, value: str) -> ModelVersion:
+    require_change(user=user, model=version.model)
+    _check_version(version)
+    key, value = (key or "").strip(), (value or "").strip()
+    _check_tag(key, value)
+    _write(version.model, f"set the tag {key!r}", lambda backend: backend.set_version_tag(version.ref, key, value))
+    version.tags = {**version.tags, key: value}
+    version.save(update_fields=["tags", "updated_at"])
+    return version
+
+
+def version_delete_tag(*, user: User, version: ModelVersion, key: str) -> ModelVersion:
+    require_change(user=user, model=version.model)
+    _check_version(version)
+    if key not in version.tags:
+        raise InvalidInput.one("key", f"Version {version.version} has no tag {key!r}.")
+    _check_tag(key)
+    _write(version.model, f"remove the tag {key!r}", lambda backend: backend.delete_version_tag(version.ref, key))
+    version.tags = {k: v for k, v in version.tags.items() if k != key}
+    version.save(update_fields=["tags", "updated_at"])
+    return version
+
+
+def version_archive(*, user: User, version: ModelVersion) -> ModelVersion:
+    """Archive = the tag ``atrium.archived=true`` in the registry (the same in
+    all three; MLflow 3 has no stages to use). An aliased version stays live."""
+    require_change(user=user, model=version.model)
+    _check_version(version)
+    aliases = list(version.aliases.values_list("alias", flat=True))
+    if aliases:
+        raise InvalidInput.one("version", f"Move the alias {', '.join(aliases)} to another version first.")
+    _write(
+        version.model, "archive the version", lambda backend: backend.set_version_tag(version.ref, ARCHIVED_TAG, "true")
+    )
+    version.tags = {**version.tags, ARCHIVED_TAG: "true"}
+    version.archived = True
+    version.save(update_fields=["tags", "archived", "updated_at"])
+    return version
+
+
+def version_unarchive(*, user: User, version: ModelVersion) -> ModelVersion:
+    require_change(user=user, model=version.model)
+    _check_version(version)
+    if not version.archived:
+        raise InvalidInput.one("version", "This version is not archived.")
+    _write(
+        version.model, "unarchive the version", lambda backend: backend.delete_version_tag(version.ref, ARCHIVED_TAG)
+    )
+    version.tags = {k: v for k, v in version.tags.items() if k != ARCHIVED_TAG}
+    version.archived = False
+    version.save(update_fields=["tags", "archived", "updated_at"])
+    return version
+
+
+# --- sync requests ------------------------------------------------------------------
+
+
+def model_request_sync(*, user: User, model: RegisteredModel) -> None:
+    require_view(user=user)
+    transaction.on_commit(lambda: _tasks().sync_model.delay(str(model.pk)))
+
+
+def registry_request_sync(*, user: User) -> None:
+    if not user.has_perm(CHANGE):
+        raise PermissionDenied("Your role cannot start a sync.")
+    transaction.on_commit(lambda: _tasks().sync_registries.delay(full=True))
+
+
+def version_link_run(*, run: Run) -> None:
+    """A portal run registered a version: mirror it and link it now (on commit).
+    The run engine calls this when a training run succeeds."""
+    name = (run.outputs or {}).get("model_group") or (run.outputs or {}).get("model_name")
+    if run.status != RunStatus.SUCCEEDED or not name or not (run.outputs or {}).get("model_version"):
+        return
+    transaction.on_commit(lambda: _tasks().sync_run_model.delay(str(run.pk)))
+
+
+def _tasks():
+    from . import tasks
+
+    return tasks

@@ -1,0 +1,170 @@
+"""Sync from a real MLflow server, the SageMaker stand-in (moto over HTTP) and
+the Databricks stand-in: created, changed and deleted upstream -> mirrored."""
+
+import pytest
+from django.utils import timezone
+
+from apps.registry.models import ModelAlias, ModelVersion, RegisteredModel
+from apps.registry.sync import Source, model_sync, source_sync
+
+pytestmark = pytest.mark.django_db
+
+
+def aliases_of(model):
+    return dict(ModelAlias.objects.filter(model=model).values_list("alias", "version__version"))
+
+
+def test_local_mlflow_created_changed_deleted(local_mlflow, mlflow_logged, model_name, make_run, team, isolate_sources):
+    client, run_id, source, register = mlflow_logged
+    run = make_run("succeeded", outputs={"model_name": model_name, "model_version": "1", "mlflow_run_id": run_id})
+    client.create_registered_model(model_name, description="Iris classifier")
+    register(model_name, tags={"atrium.run_key": run.idempotency_key})
+    local = Source(kind="local")
+    isolate_sources(local)
+
+    report = source_sync(source=local)
+    assert not report.errors
+    model = RegisteredModel.objects.get(source="local", name=model_name)
+    v1 = model.versions.get(version="1")
+    assert model.team == team and model.backend == "local" and model.connection is None
+    assert model.primary_metric == "accuracy" and model.latest_version_number == 1
+    assert v1.metrics == {"accuracy": 0.9, "log_loss": 0.3}
+    assert v1.params["dataset"] == "iris" and v1.dataset == "iris"
+    assert [c["name"] for c in v1.input_schema][:1] == ["sepal length (cm)"] and len(v1.input_schema) == 4
+    assert v1.run == run and v1.source_run_id == run_id and v1.artifact_uri == source
+
+    # changed upstream: a new version, an alias, a version tag
+    register(model_name)
+    client.set_registered_model_alias(model_name, "champion", "2")
+    client.set_model_version_tag(model_name, "1", "owner", "ops")
+    assert source_sync(source=local).models >= 1
+    assert aliases_of(model) == {"champion": "2"}
+    model.refresh_from_db()
+    assert model.latest_version_number == 2 and model.version_count == 2
+    assert model.versions.get(version="1").tags["owner"] == "ops"
+
+    # unchanged: skipped (its fingerprint is the same)
+    assert source_sync(source=local).skipped >= 1
+
+    # deleted upstream: a version, then the model
+    client.delete_model_version(model_name, "1")
+    source_sync(source=local)
+    assert model.versions.get(version="1").deleted_upstream
+    client.delete_registered_model(model_name)
+    source_sync(source=local)
+    model.refresh_from_db()
+    assert model.deleted_upstream and not aliases_of(model)
+
+
+def _package(sm, group, *, metrics, run=""):
+    metadata = {"training_job": "", **{f"metric:{k}": str(v) for k, v in metrics.items()}}
+    if run:
+        metadata["run"] = run
+    return sm.create_model_package(
+        ModelPackageGroupName=group,
+        ModelPackageDescription="registered upstream",
+        InferenceSpecification={
+            "Containers": [{"Image": "123.dkr.ecr.us-east-1.amazonaws.com/x:1", "ModelDataUrl": f"s3://b/{group}.tgz"}],
+            "SupportedContentTypes": ["application/json"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+        ModelApprovalStatus="PendingManualApproval",
+        CustomerMetadataProperties={k: v for k, v in metadata.items() if v},
+    )["ModelPackageArn"]
+
+
+def test_sagemaker_created_changed_deleted(sagemaker_connection, sm, model_name, team, isolate_sources):
+    source = Source(kind="sagemaker", connection=sagemaker_connection)
+    isolate_sources(source)
+    sm.create_model_package_group(ModelPackageGroupName=model_name, Tags=[{"Key": "project", "Value": "fraud"}])
+    first = _package(sm, model_name, metrics={"validation:accuracy": 0.8})
+
+    assert not source_sync(source=source).errors
+    model = RegisteredModel.objects.get(source=source.key, name=model_name)
+    assert model.team == team  # the connection's team: no portal run, no team tag
+    assert model.tags == {"project": "fraud"} and model.backend == "sagemaker"
+    assert model.versions.get(version="1").approval_status == "PendingManualApproval"
+    assert model.primary_metric == "validation:accuracy"
+
+    second = _package(sm, model_name, metrics={"validation:accuracy": 0.9})
+    sm.update_model_package(ModelPackageArn=first, ModelApprovalStatus="Approved")
+    sm.add_tags(ResourceArn=second, Tags=[{"Key": "atrium:alias:champion", "Value": "true"}])
+    source_sync(source=source)
+    assert model.versions.get(version="1").approval_status == "Approved"
+    assert aliases_of(model) == {"champion": "2"}
+    assert model.versions.get(version="2").metrics == {"validation:accuracy": 0.9}
+
+    sm.delete_model_package(ModelPackageName=first)
+    source_sync(source=source)
+    assert model.versions.get(version="1").deleted_upstream
+    sm.delete_model_package(ModelPackageName=second)
+    sm.delete_model_package_group(ModelPackageGroupName=model_name)
+    source_sync(source=source)
+    model.refresh_from_db()
+    assert model.deleted_upstream
+
+
+def test_databricks_created_changed_deleted(databricks_connection, logged_iris_model, model_name, isolate_sources):
+    from apps.connections.services import connection_backend
+
+    source = Source(kind="databricks", connection=databricks_connection)
+    isolate_sources(source)
+    backend = connection_backend(databricks_connection)
+    uri, mlflow_run_id = logged_iris_model
+    ref = backend.register_model_version(model_name, uri, run_id=mlflow_run_id)
+
+    assert not source_sync(source=source).errors
+    model = RegisteredModel.objects.get(source=source.key, name=ref.name)
+    assert ref.name.endswith(f".{model_name}") and model.backend == "databricks"
+    assert model.versions.get(version="1").source_run_id == mlflow_run_id
+
+    backend.register_model_version(model_name, uri, run_id=mlflow_run_id)
+    backend.set_alias(ref, "champion")  # on version 1, upstream
+    backend.set_version_tag(ref, "reviewed", "yes")
+    source_sync(source=source)
+    assert model.versions.count() == 2
+    assert aliases_of(model) == {"champion": "1"}
+    assert model.versions.get(version="1").tags["reviewed"] == "yes"
+
+    backend.client.registered_models.delete(ref.name)
+    source_sync(source=source)
+    model.refresh_from_db()
+    assert model.deleted_upstream and set(model.versions.values_list("deleted_upstream", flat=True)) == {True}
+
+
+def test_a_failing_source_is_reported_and_others_go_on(local_mlflow, admin, team, isolate_sources):
+    from apps.connections.services import connection_create
+    from apps.registry.models import SyncState
+    from apps.registry.sync import registry_sync
+
+    dead = connection_create(
+        user=admin,
+        name="dead-databricks",
+        kind="databricks",
+        config={"host": "http://127.0.0.1:9"},
+        secrets={"token": "dapi-x"},
+        teams=[team],
+    )
+    isolate_sources(Source(kind="databricks", connection=dead), Source(kind="local"))
+    reports = registry_sync()
+    assert reports["dead-databricks"].errors and not reports["Local MLflow"].errors
+    assert SyncState.objects.get(source=f"connection:{dead.pk}").ok is False
+
+
+def test_a_run_that_registered_a_version_links_to_it(local_mlflow, mlflow_logged, model_name, make_run, team):
+    from apps.registry.sync import run_model_sync, runs_unlinked_recent
+
+    client, run_id, source, register = mlflow_logged
+    register(model_name)
+
+    run = make_run(
+        "succeeded",
+        finished_at=timezone.now(),
+        outputs={"model_name": model_name, "model_version": "1", "mlflow_run_id": "elsewhere"},
+    )
+    assert run in runs_unlinked_recent()
+    model = run_model_sync(run=run)
+    assert model.team == team
+    assert ModelVersion.objects.get(model=model, version="1").run == run
+    assert run not in runs_unlinked_recent()
+    assert model_sync(source=Source(kind="local"), name=model_name).versions.get(version="1").run == run
