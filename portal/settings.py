@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "apps.catalog",
     "apps.registry",
     "apps.notifications",
+    "apps.audit",
 ]
 
 MIDDLEWARE = [

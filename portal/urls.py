@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
 from apps.accounts.api.views import obtain_token
+from apps.audit.api.views import AuditEventViewSet
 from apps.catalog.api.views import TemplateViewSet
 from apps.core import views as core_views
 from apps.registry.api.views import ModelVersionViewSet, RegisteredModelViewSet
@@ -15,6 +16,7 @@ router.register("runs", RunViewSet, basename="run")
 router.register("models", RegisteredModelViewSet, basename="registered-model")
 router.register("model-versions", ModelVersionViewSet, basename="model-version")
 router.register("templates", TemplateViewSet, basename="template")
+router.register("audit", AuditEventViewSet, basename="audit-event")
 
 urlpatterns = [
     path("", core_views.home, name="home"),
@@ -26,6 +28,7 @@ urlpatterns = [
     path("catalog/", include("apps.catalog.urls")),
     path("models/", include("apps.registry.urls")),
     path("notifications/", include("apps.notifications.urls")),
+    path("audit/", include("apps.audit.urls")),
     path("section/<slug:section>/", core_views.section, name="section"),
     path("admin/", admin.site.urls),
     path("api/v1/auth/token/", obtain_token, name="api-token"),

@@ -6,14 +6,16 @@ from django.contrib.auth.models import Group, Permission
 from .models import Role
 
 # Everyone reads their teams' runs and models; data scientists and admins
-# start runs, and set aliases and tags on models and archive versions.
+# start runs, and set aliases and tags on models and archive versions; those
+# who oversee (approvers, managers, admins) read the audit trail.
 _READ = ["runs.view_run", "registry.view_registeredmodel"]
 _WRITE = ["runs.add_run", "runs.change_run", "registry.change_registeredmodel"]
+_OVERSEE = ["audit.view_auditevent"]
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.DATA_SCIENTIST: [*_READ, *_WRITE],
-    Role.APPROVER: _READ,
-    Role.MANAGER: _READ,
-    Role.ADMIN: [*_READ, *_WRITE],
+    Role.APPROVER: [*_READ, *_OVERSEE],
+    Role.MANAGER: [*_READ, *_OVERSEE],
+    Role.ADMIN: [*_READ, *_WRITE, *_OVERSEE],
 }
 
 

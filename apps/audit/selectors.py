@@ -1,0 +1,29 @@
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+
+from apps.accounts.models import User
+
+from .models import AuditEvent
+
+VIEW = "audit.view_auditevent"
+
+
+def audit_visible(*, user: User) -> QuerySet[AuditEvent]:
+    """Admins read the whole trail; managers and approvers their teams' part of it."""
+    if not user.has_perm(VIEW):
+        raise PermissionDenied("Your role cannot read the audit trail.")
+    events = AuditEvent.objects.select_related("team")
+    if user.is_portal_admin:
+        return events
+    return events.filter(team__in=user.teams.all())
+
+
+def audit_list(*, user: User, filters: dict) -> QuerySet[AuditEvent]:
+    events = audit_visible(user=user)
+    if action := filters.get("action"):
+        events = events.filter(action__startswith=action)
+    if actor := filters.get("actor"):
+        events = events.filter(actor_name=actor)
+    if target := filters.get("target"):
+        events = events.filter(Q(target_id=target) | Q(target_label__icontains=target))
+    return events
