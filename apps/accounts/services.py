@@ -4,18 +4,26 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils.text import slugify
 
+from apps.audit.services import audit_record
+
 from .models import ApiToken, Membership, Role, Team, User
 
 
 def api_token_create(*, user: User, name: str = "") -> tuple[ApiToken, str]:
     """Returns the token row and the clear key, which is never stored."""
     key = "atr_" + secrets.token_urlsafe(32)
-    token = ApiToken.objects.create(user=user, name=name[:100], prefix=key[:12], key_hash=ApiToken.hash_key(key))
+    with transaction.atomic():
+        token = ApiToken.objects.create(user=user, name=name[:100], prefix=key[:12], key_hash=ApiToken.hash_key(key))
+        audit_record(actor=user, action="token.create", target=token, data={"prefix": token.prefix})
     return token, key
 
 
+@transaction.atomic
 def api_token_revoke(*, user: User, token_id) -> None:
-    ApiToken.objects.filter(user=user, pk=token_id).delete()
+    token = ApiToken.objects.filter(user=user, pk=token_id).first()
+    if token is not None:
+        audit_record(actor=user, action="token.revoke", target=token, data={"prefix": token.prefix})
+        token.delete()
 
 
 def team_get_or_create(*, name: str) -> Team:

@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
 from apps.accounts.models import Team, User
+from apps.audit.services import audit_record
 from apps.connections.models import Connection
 from apps.core.errors import InvalidInput
 from apps.runs.expressions import resolve
@@ -139,14 +140,21 @@ def template_edit(*, template: Template, text: str, user: User) -> TemplateVersi
     spec = spec_parse(text, source="edit")
     if spec["slug"] != template.slug:
         raise TemplateRefused("edit", [SpecError("/slug", "The slug names the template; it cannot change here.")])
-    template, _ = template_save(spec=spec, source=f"edited in the portal by {user.username}", user=user)
-    return template.current_version
+    with transaction.atomic():
+        template, _ = template_save(spec=spec, source=f"edited in the portal by {user.username}", user=user)
+        version = template.current_version
+        audit_record(
+            actor=user, action="template.edit", target=template, team=template.owner, data={"version": version.number}
+        )
+    return version
 
 
 def template_archive(*, template: Template, user: User) -> None:
     if not user.is_portal_admin:
         raise PermissionDenied("Only admins archive templates.")
-    Template.objects.filter(pk=template.pk).update(archived=True)
+    with transaction.atomic():
+        Template.objects.filter(pk=template.pk).update(archived=True)
+        audit_record(actor=user, action="template.archive", target=template, team=template.owner)
 
 
 def spec_as_yaml(spec: dict) -> str:

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.models import Team, User
+from apps.audit.services import audit_record
 from apps.backends import registry
 from apps.backends.base import Backend, BackendError
 from apps.core.crypto import decrypt_json, encrypt_json
@@ -79,6 +80,7 @@ def connection_create(
         created_by=user,
     )
     connection.teams.set(teams)
+    _audit(user, "connection.create", connection, config=config, secrets=secrets, teams=teams)
     logger.info("connection %s (%s) created by %s", connection.name, kind, user.username)
     return connection
 
@@ -88,13 +90,31 @@ def connection_update(
     *, user: User, connection: Connection, config: dict, secrets: dict, teams: list[Team]
 ) -> Connection:
     _require_admin(user)
-    config, secrets = _clean(connection.kind, config, secrets, keep=connection_secrets(connection))
+    stored = connection_secrets(connection)
+    config, secrets = _clean(connection.kind, config, secrets, keep=stored)
+    changed_secrets = sorted(key for key in secrets.keys() | stored.keys() if secrets.get(key) != stored.get(key))
     connection.config = config
     connection.secrets_ciphertext = encrypt_json(secrets)
     connection.save(update_fields=["config", "secrets_ciphertext", "updated_at"])
     connection.teams.set(teams)
+    _audit(user, "connection.update", connection, config=config, secrets=changed_secrets, teams=teams)
     logger.info("connection %s updated by %s", connection.name, user.username)
     return connection
+
+
+def _audit(user: User, action: str, connection: Connection, *, config: dict, secrets, teams: list[Team]) -> None:
+    """Settings and team grants as they now are; of the secrets, only which were set -- never a value."""
+    audit_record(
+        actor=user,
+        action=action,
+        target=connection,
+        data={
+            "kind": connection.kind,
+            "config": config,
+            "secrets_set": sorted(secrets),
+            "teams": sorted(team.slug for team in teams),
+        },
+    )
 
 
 def connection_secrets(connection: Connection) -> dict:

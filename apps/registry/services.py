@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
 from apps.accounts.models import User
+from apps.audit.services import audit_record
 from apps.backends.base import BackendError
 from apps.core.errors import InvalidInput
 from apps.runs.models import Run, RunStatus
@@ -75,6 +76,11 @@ def _write(model: RegisteredModel, what: str, call) -> None:
         raise WriteFailed(f"Could not {what} in {where}: {exc.message}", permanent=exc.permanent) from None
 
 
+def _audit(user: User, action: str, version: ModelVersion, **data) -> None:
+    data = {"version": version.version, **data}
+    audit_record(actor=user, action=f"model.{action}", target=version, team=version.model.team, data=data)
+
+
 def _check_version(version: ModelVersion) -> None:
     if version.deleted_upstream:
         raise InvalidInput.one("version", "This version was deleted in its registry.")
@@ -93,7 +99,11 @@ def version_set_alias(*, user: User, version: ModelVersion, alias: str) -> Model
     if version.archived:
         raise InvalidInput.one("alias", "This version is archived; unarchive it before giving it an alias.")
     _write(model, f"set the alias {alias!r}", lambda backend: backend.set_alias(version.ref, alias))
-    ModelAlias.objects.update_or_create(model=model, alias=alias, defaults={"version": version})
+    with transaction.atomic():
+        held = ModelAlias.objects.filter(model=model, alias=alias)
+        previous = held.values_list("version__version", flat=True).first()
+        ModelAlias.objects.update_or_create(model=model, alias=alias, defaults={"version": version})
+        _audit(user, "alias_set", version, alias=alias, moved_from=previous)
     logger.info("%s set alias %s on %s", user.username, alias, version)
     return version
 
@@ -104,7 +114,9 @@ def version_remove_alias(*, user: User, version: ModelVersion, alias: str) -> Mo
     if not ModelAlias.objects.filter(model=model, version=version, alias=alias).exists():
         raise InvalidInput.one("alias", f"Version {version.version} has no alias {alias!r}.")
     _write(model, f"remove the alias {alias!r}", lambda backend: backend.delete_alias(model.name, alias))
-    ModelAlias.objects.filter(model=model, version=version, alias=alias).delete()
+    with transaction.atomic():
+        ModelAlias.objects.filter(model=model, version=version, alias=alias).delete()
+        _audit(user, "alias_removed", version, alias=alias)
     return version
 
 
@@ -127,7 +139,9 @@ def version_set_tag(*, user: User, version: ModelVersion, key: str, value: str) 
     _check_tag(key, value)
     _write(version.model, f"set the tag {key!r}", lambda backend: backend.set_version_tag(version.ref, key, value))
     version.tags = {**version.tags, key: value}
-    version.save(update_fields=["tags", "updated_at"])
+    with transaction.atomic():
+        version.save(update_fields=["tags", "updated_at"])
+        _audit(user, "tag_set", version, key=key, value=value)
     return version
 
 
@@ -139,7 +153,9 @@ def version_delete_tag(*, user: User, version: ModelVersion, key: str) -> ModelV
     _check_tag(key)
     _write(version.model, f"remove the tag {key!r}", lambda backend: backend.delete_version_tag(version.ref, key))
     version.tags = {k: v for k, v in version.tags.items() if k != key}
-    version.save(update_fields=["tags", "updated_at"])
+    with transaction.atomic():
+        version.save(update_fields=["tags", "updated_at"])
+        _audit(user, "tag_removed", version, key=key)
     return version
 
 
@@ -156,7 +172,9 @@ def version_archive(*, user: User, version: ModelVersion) -> ModelVersion:
     )
     version.tags = {**version.tags, ARCHIVED_TAG: "true"}
     version.archived = True
-    version.save(update_fields=["tags", "archived", "updated_at"])
+    with transaction.atomic():
+        version.save(update_fields=["tags", "archived", "updated_at"])
+        _audit(user, "archived", version)
     return version
 
 
@@ -170,7 +188,9 @@ def version_unarchive(*, user: User, version: ModelVersion) -> ModelVersion:
     )
     version.tags = {k: v for k, v in version.tags.items() if k != ARCHIVED_TAG}
     version.archived = False
-    version.save(update_fields=["tags", "archived", "updated_at"])
+    with transaction.atomic():
+        version.save(update_fields=["tags", "archived", "updated_at"])
+        _audit(user, "unarchived", version)
     return version
 
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from apps.accounts.models import Team, User
 from apps.accounts.selectors import user_teams
+from apps.audit.services import audit_record
 from apps.backends import registry
 from apps.backends.base import Backend, BackendError, JobState
 from apps.connections.models import Connection
@@ -318,24 +319,31 @@ def _finish(run: Run, job) -> None:
 def run_cancel(*, run: Run, user: User) -> Run:
     if not user.has_perm("runs.change_run"):
         raise PermissionDenied("Your role cannot cancel runs.")
-    moved = False
-    if run.status == RunStatus.PENDING:
-        moved = run_transition(run=run, to=RunStatus.CANCELLED, message=f"Cancelled by {user.username}")
+    if run.status in {RunStatus.SUBMITTING, RunStatus.RUNNING} and run.kind not in CANCELLABLE_KINDS:
+        raise InvalidInput.one("status", f"A {run.get_kind_display().lower()} run cannot be cancelled once started.")
+    with transaction.atomic():  # the cancel and its audit record land together
+        moved = _cancel_move(run=run, user=user)
         if moved:
-            steps.steps_abandon(run=run)
-    elif run.status in {RunStatus.SUBMITTING, RunStatus.RUNNING}:
-        if run.kind not in CANCELLABLE_KINDS:
-            raise InvalidInput.one(
-                "status", f"A {run.get_kind_display().lower()} run cannot be cancelled once started."
-            )
-        moved = run_transition(run=run, to=RunStatus.CANCELLING, message=f"Cancel requested by {user.username}")
-        if moved:
-            transaction.on_commit(lambda: enqueue("cancel_run", run.pk))
+            audit_record(actor=user, action="run.cancel", target=run, team=run.team, data={"kind": run.kind})
     if not moved:
         run.refresh_from_db()
         if run.status not in {RunStatus.CANCELLING, RunStatus.CANCELLED}:
             raise InvalidInput.one("status", f"The run is {run.status} and cannot be cancelled.")
     return run
+
+
+def _cancel_move(*, run: Run, user: User) -> bool:
+    if run.status == RunStatus.PENDING:
+        moved = run_transition(run=run, to=RunStatus.CANCELLED, message=f"Cancelled by {user.username}")
+        if moved:
+            steps.steps_abandon(run=run)
+        return moved
+    if run.status in {RunStatus.SUBMITTING, RunStatus.RUNNING}:
+        moved = run_transition(run=run, to=RunStatus.CANCELLING, message=f"Cancel requested by {user.username}")
+        if moved:
+            transaction.on_commit(lambda: enqueue("cancel_run", run.pk))
+        return moved
+    return False
 
 
 def run_cancel_backend(*, run_id) -> None:

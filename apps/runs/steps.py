@@ -23,6 +23,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.accounts.models import User
+from apps.audit.services import audit_record
 from apps.backends.base import BackendError, JobState
 
 from . import services
@@ -354,16 +355,24 @@ def step_decide(*, step: RunStep, user: User, approve: bool, comment: str = "") 
     verdict = "Approved" if approve else "Rejected"
     message = f"{verdict} by {user.username}" + (f": {comment}" if comment else "")
     outputs = {"decision": verdict.lower(), "decided_by": user.username, "comment": comment}
-    moved = step_transition(
-        step=step,
-        to=StepStatus.SUCCEEDED if approve else StepStatus.FAILED,
-        message=message,
-        outputs=outputs,
-        decided_by=user,
-        decided_at=timezone.now(),
-    )
-    if not moved:
-        raise StepDecisionError("Someone else decided first.")
+    with transaction.atomic():  # the decision and its audit record land together
+        moved = step_transition(
+            step=step,
+            to=StepStatus.SUCCEEDED if approve else StepStatus.FAILED,
+            message=message,
+            outputs=outputs,
+            decided_by=user,
+            decided_at=timezone.now(),
+        )
+        if not moved:
+            raise StepDecisionError("Someone else decided first.")
+        audit_record(
+            actor=user,
+            action=f"run.step_{verdict.lower()}",
+            target=step.run,
+            team=step.run.team,
+            data={"step": step.key, "comment": comment},
+        )
     _schedule(step.run, 0)  # the poller picks the run up even if the task below is lost
     transaction.on_commit(lambda: services.enqueue("poll_run", step.run_id))
     return step

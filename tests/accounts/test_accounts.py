@@ -1,6 +1,7 @@
 import pytest
 
 from apps.accounts.models import ApiToken, Role, User
+from apps.audit.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -42,6 +43,8 @@ def test_token_page_shows_a_new_key_once_and_revokes(client, ds):
     token = ApiToken.objects.get(user=ds)
     client.post(f"/account/tokens/{token.pk}/revoke/")
     assert not ApiToken.objects.exists()
+    trail = list(AuditEvent.objects.order_by("id").values_list("actor_name", "action", "data"))
+    assert trail == [("ds", "token.create", {"prefix": key[:12]}), ("ds", "token.revoke", {"prefix": key[:12]})]
 
 
 def test_nobody_revokes_someone_elses_token(client, ds, make_user):
@@ -51,6 +54,7 @@ def test_nobody_revokes_someone_elses_token(client, ds, make_user):
     client.force_login(make_user("mallory"))
     client.post(f"/account/tokens/{token.pk}/revoke/")
     assert ApiToken.objects.filter(pk=token.pk).exists()
+    assert not AuditEvent.objects.filter(action="token.revoke").exists()
 
 
 def test_seed_demo_creates_the_four_demo_users(monkeypatch):

@@ -3,6 +3,7 @@
 import pytest
 
 from apps.accounts.models import Role
+from apps.audit.models import AuditEvent
 from apps.catalog.services import template_launch
 from apps.runs.models import Run, RunStatus, StepStatus
 
@@ -49,6 +50,9 @@ def test_only_an_admin_releases_a_gate(ds_client, client, gated_run, make_user, 
     client.post(url, {"decision": "reject"})
     gate.refresh_from_db()
     assert gate.status == StepStatus.SUCCEEDED
+    # One audit record, of the decision that was taken.
+    decisions = AuditEvent.objects.filter(target_id=str(gated_run.pk)).values_list("actor_name", "action", "data")
+    assert list(decisions) == [("root", "run.step_approved", {"step": "approve", "comment": "<b>ok</b>"})]
 
 
 def test_another_teams_run_is_404(client, gated_run, make_user, other_team):

@@ -3,6 +3,7 @@ import logging
 import pytest
 
 from apps.accounts.models import Role
+from apps.audit.models import AuditEvent
 from apps.connections.models import Connection
 from apps.connections.services import connection_create, connection_secrets, connection_update
 from apps.core.errors import InvalidInput
@@ -41,6 +42,23 @@ def test_a_blank_secret_keeps_the_stored_one(admin, databricks, team):
         user=admin, connection=databricks, config={"host": "http://127.0.0.1:10"}, secrets={"token": ""}, teams=[team]
     )
     assert connection_secrets(databricks) == {"token": TOKEN}
+    connection_update(
+        user=admin,
+        connection=databricks,
+        config={"host": "http://127.0.0.1:10"},
+        secrets={"token": "dapi-new-0000"},
+        teams=[],
+    )
+
+    # The audit trail says what changed and which secrets were set, never a secret's value.
+    trail = list(AuditEvent.objects.filter(target_id=str(databricks.pk)).order_by("id"))
+    assert [(e.action, e.data["secrets_set"], e.data["teams"]) for e in trail] == [
+        ("connection.create", ["token"], ["alpha"]),
+        ("connection.update", [], ["alpha"]),
+        ("connection.update", ["token"], []),
+    ]
+    assert trail[1].data["config"] == {"host": "http://127.0.0.1:10"}
+    assert not any(secret in str(e.data) for e in trail for secret in (TOKEN, "dapi-new-0000"))
 
 
 def test_only_admins_manage_connections(make_user, team, client, databricks):

@@ -3,6 +3,7 @@ Databricks stand-ins over HTTP), and a failing write leaves the mirror as it was
 
 import pytest
 
+from apps.audit.models import AuditEvent
 from apps.registry import services
 from apps.registry.models import ModelAlias
 from apps.registry.sync import Source, source_sync
@@ -44,6 +45,15 @@ def test_alias_moves_are_written_to_mlflow(local_mlflow, mlflow_logged, model_na
         services.version_set_alias(user=ds, version=v2, alias="challenger")
     assert "local MLflow" in failed.value.message and failed.value.permanent
     assert aliases_of(model) == {"champion": "2"}
+
+    # Each change that went through is in the audit trail, with the team that owns the model; the refused one is not.
+    trail = AuditEvent.objects.filter(team=model.team).order_by("id").values_list("actor_name", "action", "data")
+    assert list(trail) == [
+        ("ds", "model.alias_set", {"version": "1", "alias": "champion", "moved_from": None}),
+        ("ds", "model.alias_set", {"version": "2", "alias": "champion", "moved_from": "1"}),
+        ("ds", "model.tag_set", {"version": "1", "key": "owner", "value": "fraud team"}),
+        ("ds", "model.archived", {"version": "1"}),
+    ]
 
 
 def test_alias_moves_are_written_to_sagemaker(sagemaker_connection, sm, model_name, ds, isolate_sources):

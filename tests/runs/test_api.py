@@ -3,6 +3,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.accounts.models import ApiToken, Role
+from apps.audit.models import AuditEvent
 from apps.runs.models import Run, RunStatus
 
 pytestmark = pytest.mark.django_db
@@ -118,6 +119,8 @@ def test_cancel_a_pending_run(api, train_params):
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
     again = api.post(f"/api/v1/runs/{run_id}/cancel/")
     assert again.status_code == 200  # cancelling a cancelled run is a no-op
+    cancels = AuditEvent.objects.filter(action="run.cancel", target_id=run_id)
+    assert list(cancels.values_list("actor_name", "team__slug")) == [("ds", "alpha")]  # once, by whom, in which team
 
 
 def test_cancel_a_finished_run_is_a_clear_400(api, train_params):

@@ -8,4 +8,14 @@ class AuditEventSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AuditEvent
-        fields = ["id", "created_at", "actor_name", "team", "action", "target_type", "target_id", "target_label", "data"]
+        fields = [
+            "id",
+            "created_at",
+            "actor_name",
+            "team",
+            "action",
+            "target_type",
+            "target_id",
+            "target_label",
+            "data",
+        ]
