@@ -257,6 +257,8 @@ class Backend(Protocol):
     def teardown(self, external_id: str) -> None: ...
 
     # endpoints
+    deploy_targets: tuple[str, ...]  # the DEPLOY_TARGETS it has hardware for
+
     def instance_type_for(self, target: str) -> str:
         """This backend's default instance type for a DEPLOY_TARGETS entry;
         a permanent BackendError if it has no such hardware."""

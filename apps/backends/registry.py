@@ -26,6 +26,11 @@ def available_kinds() -> list[str]:
     return list(BACKENDS)
 
 
+def deploy_targets(kind: str) -> tuple[str, ...]:
+    """The DEPLOY_TARGETS (cpu, gpu, inferentia) a kind can serve on, known without a connection."""
+    return import_string(BACKENDS[kind]).deploy_targets
+
+
 def get_backend(kind: str, *, config: dict | None = None, secrets: dict | None = None) -> Backend:
     try:
         backend_class = import_string(BACKENDS[kind])

@@ -192,9 +192,12 @@ def _check_launch(
     return params, kind
 
 
-def template_plan(*, version: TemplateVersion, params: dict, run_context: dict | None = None) -> list[PlannedStep]:
-    """The steps a launch would run, inputs resolved as far as they can be
-    before anything runs. Pure: calls no backend and writes nothing."""
+def template_plan(
+    *, version: TemplateVersion, params: dict, backend_kind: str, run_context: dict | None = None
+) -> list[PlannedStep]:
+    """The steps a launch would run on a backend of ``backend_kind``, inputs
+    resolved as far as they can be before anything runs. Pure: calls no
+    backend and writes nothing."""
     context = {"parameters": params, "steps": {}, "run": run_context or {"id": "(new)", "name": "", "team": ""}}
     planned = []
     for position, step in enumerate(version.steps):
@@ -208,10 +211,9 @@ def template_plan(*, version: TemplateVersion, params: dict, run_context: dict |
         inputs = resolve(step.get("input", {}), context, on_unresolved=placeholder)
         problems = []
         if step["action"] != RunStep.APPROVAL and not pending:
-            problems = [
-                f"{key}: {', '.join(map(str, value))}"
-                for key, value in _flat(OPERATIONS[step["action"]].validate(inputs))
-            ]
+            operation = OPERATIONS[step["action"]]
+            errors = operation.validate(inputs) or operation.validate_for(inputs, backend_kind=backend_kind)
+            problems = [f"{key}: {', '.join(map(str, value))}" for key, value in _flat(errors)]
         planned.append(
             PlannedStep(
                 position=position,
@@ -249,8 +251,8 @@ def template_dry_run(
 
 def _checked_plan(*, template: Template, params: object, backend: str, connection: Connection | None):
     version = _launchable_version(template)
-    params, _ = _check_launch(version=version, params=params, backend=backend, connection=connection)
-    plan = template_plan(version=version, params=params)
+    params, kind = _check_launch(version=version, params=params, backend=backend, connection=connection)
+    plan = template_plan(version=version, params=params, backend_kind=kind)
     if problems := {f"steps.{step.key}": step.problems for step in plan if step.problems}:
         raise InvalidInput(problems)
     return params, plan

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from django.conf import settings
 
+from apps.backends import registry as backend_registry
 from apps.backends.base import (
     DEPLOY_TARGETS,
     Backend,
@@ -114,6 +115,11 @@ class Operation:
     def validate(self, params: dict) -> dict:
         """Errors per field; empty when the params are good."""
         raise NotImplementedError
+
+    def validate_for(self, params: dict, *, backend_kind: str) -> dict:
+        """What a backend of ``backend_kind`` cannot do of otherwise valid params
+        (known without calling it), so a launch is refused before anything is made."""
+        return {}
 
     def submit(self, backend: Backend, job: Job) -> str:
         raise NotImplementedError
@@ -353,6 +359,17 @@ class Deploy(EndpointOperation):
             errors["weights"] = problems
         if params.get("rollout", "all_at_once") not in ROLLOUTS:
             errors["rollout"] = [f"One of {', '.join(ROLLOUTS)}."]
+        return errors
+
+    def validate_for(self, params, *, backend_kind):
+        supported = backend_registry.deploy_targets(backend_kind)
+        errors = {}
+        for index, variant in enumerate(params.get("variants") or []):
+            wanted = variant.get("target") if isinstance(variant, dict) and "instance_type" not in variant else None
+            if wanted and wanted not in supported:
+                errors[f"variants.{index}"] = [
+                    f"{backend_registry.LABELS[backend_kind]} has no {wanted} hardware: choose {', '.join(supported)}."
+                ]
         return errors
 
     def submit(self, backend, job):

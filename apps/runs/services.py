@@ -90,7 +90,7 @@ def run_create(
     backend = _check_backend(backend=backend, connection=connection, team=team)
     if not isinstance(params, dict):
         raise InvalidInput.one("params", "Must be an object.")
-    if errors := OPERATIONS[kind].validate(params):
+    if errors := OPERATIONS[kind].validate(params) or OPERATIONS[kind].validate_for(params, backend_kind=backend):
         raise InvalidInput({"params": errors})
 
     run_id = uuid.uuid4()

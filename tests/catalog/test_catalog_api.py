@@ -102,6 +102,24 @@ def test_a_backend_the_template_does_not_support_is_refused(api, make_template):
     assert "local only" in str(response.json())
 
 
+def test_hardware_the_backend_does_not_have_is_refused_before_anything_is_made(api, shipped_catalog, no_backend_calls):
+    before = counts()
+    params = {"endpoint": "ep", "model_name": "m", "model_version": "1", "target": "inferentia"}
+    for url in ("/api/v1/templates/realtime-endpoint/dry-run/", "/api/v1/templates/realtime-endpoint/launch/"):
+        response = api.post(url, {"params": params}, format="json")
+        assert response.status_code == 400
+        assert response.json()["steps.deploy"] == [
+            "variants.0: Local (scikit-learn + MLflow) has no inferentia hardware: choose cpu."
+        ]
+    assert (
+        api.post(
+            "/api/v1/templates/realtime-endpoint/dry-run/", {"params": {**params, "target": "cpu"}}, format="json"
+        ).status_code
+        == 200
+    )
+    assert counts() == before and no_backend_calls == []
+
+
 def test_oversized_parameters_are_refused(api, make_template):
     make_template()
     before = counts()

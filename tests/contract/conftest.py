@@ -135,6 +135,10 @@ class Target:
     def endpoint_resources(self, name: str) -> list[Any]:
         raise NotImplementedError
 
+    def endpoint_instance_type(self, name: str) -> str:
+        """The hardware the cloud serves a one-variant endpoint on."""
+        raise NotImplementedError
+
     # canned answers
     def seed_invocations(self, predictions: list) -> None:
         """Local and Databricks answer with the real model; SageMaker (moto) with seeded answers."""
@@ -243,6 +247,11 @@ class SageMakerTarget(Target):
             found.append((endpoint["EndpointArn"], endpoint["EndpointConfigName"]))
         return found
 
+    def endpoint_instance_type(self, name):
+        config = self._sm().describe_endpoint(EndpointName=name)["EndpointConfigName"]
+        (variant,) = self._sm().describe_endpoint_config(EndpointConfigName=config)["ProductionVariants"]
+        return variant["InstanceType"]
+
     def seed_invocations(self, predictions):
         from apps.backends.sandbox.aws import seed_invocations
 
@@ -313,6 +322,10 @@ class DatabricksTarget(Target):
     def endpoint_resources(self, name):
         endpoint = self.stand_in.state["endpoints"].get(name)
         return [(endpoint["id"], endpoint["config_version"])] if endpoint else []
+
+    def endpoint_instance_type(self, name):
+        (entity,) = self.stand_in.state["endpoints"][name]["config"]["served_entities"]
+        return entity["workload_type"]
 
     def seed_costs(self, day, tags):
         self.stand_in.seed_usage([{"day": day.isoformat(), "dbus": 3.0, "tags": tags}])

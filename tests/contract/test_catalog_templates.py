@@ -106,3 +106,40 @@ def test_batch_inference_template(celery_worker, api, target, catalog):
         assert scored["input"].startswith("s3://") and scored["output"].startswith("s3://")
     else:
         assert scored["databricks_run_id"]
+
+
+# The hardware each backend serves the template's targets on; the others it refuses before anything is made.
+ENDPOINT_TARGETS = {
+    "local": {"cpu": None},  # a local model server: no hardware to choose
+    "sagemaker": {"gpu": "ml.g5.xlarge", "inferentia": "ml.inf2.xlarge"},
+    "databricks": {"gpu": "GPU_SMALL"},
+}
+
+
+def test_realtime_endpoint_template(celery_worker, api, target, catalog, request):
+    model = f"serve-{uuid.uuid4().hex[:6]}"
+    trained = {"model_name": model, "dataset": "iris", "algorithm": "logistic_regression"}
+    if target.train_instance_type:
+        trained["instance_type"] = target.train_instance_type
+    train = succeeded(launch(api, target, "tabular-classifier", trained))
+    if target.name == "databricks":  # the stand-in's job registers nothing: a real version, as conftest does
+        version = target.registered_versions(model, [train])[0]
+    else:
+        version = train.outputs["train"]["model_version"]
+    backend = target.backend()
+    for hardware, instance_type in ENDPOINT_TARGETS[target.name].items():
+        endpoint = f"tpl-{hardware}-{uuid.uuid4().hex[:6]}"
+        request.addfinalizer(lambda endpoint=endpoint: backend.delete_endpoint(endpoint))
+        params = {"endpoint": endpoint, "model_name": model, "model_version": version, "target": hardware}
+        run = succeeded(launch(api, target, "realtime-endpoint", params))
+        assert run.steps.get(key="deploy").params["variants"][0]["target"] == hardware
+        status = backend.get_endpoint(endpoint)
+        assert status.state == "in_service" and list(status.weights.values()) == [100]
+        if instance_type:
+            assert target.endpoint_instance_type(endpoint) == instance_type
+    for hardware in {"gpu", "inferentia"} - set(ENDPOINT_TARGETS[target.name]):  # refused before anything is made
+        params = {"endpoint": f"no-{hardware}", "model_name": model, "model_version": version, "target": hardware}
+        response = api.post(
+            "/api/v1/templates/realtime-endpoint/launch/", {"params": params, **target.run_target()}, format="json"
+        )
+        assert response.status_code == 400 and f"no {hardware} hardware" in str(response.json())

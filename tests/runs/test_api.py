@@ -220,3 +220,15 @@ def test_a_started_deploy_cannot_be_cancelled_but_a_pending_one_can(api):
     response = api.post(f"/api/v1/runs/{first['id']}/cancel/")
     assert response.status_code == 400 and "cannot be cancelled" in response.json()["status"][0]
     assert api.post(f"/api/v1/runs/{second['id']}/cancel/").json()["status"] == "cancelled"
+
+
+def test_a_deploy_on_hardware_the_backend_lacks_is_a_clear_400(api):
+    variant = {"name": "a", "model_name": "m", "model_version": "1", "target": "gpu"}
+    response = api.post(
+        "/api/v1/runs/", {"kind": "deploy", "params": {"endpoint": "ep", "variants": [variant]}}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["params"] == {
+        "variants.0": ["Local (scikit-learn + MLflow) has no gpu hardware: choose cpu."]
+    }
+    assert not Run.objects.exists()

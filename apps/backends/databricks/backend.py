@@ -415,6 +415,7 @@ class DatabricksBackend:
     # --- endpoints -----------------------------------------------------------------
 
     DEFAULT_WORKLOADS = {"cpu": "CPU", "gpu": "GPU_SMALL"}
+    deploy_targets = tuple(DEFAULT_WORKLOADS)
 
     def instance_type_for(self, target: str) -> str:
         if target not in self.DEFAULT_WORKLOADS:

@@ -40,6 +40,7 @@ CANCEL_GRACE_SECONDS = 5.0
 
 class LocalBackend:
     kind = "local"
+    deploy_targets = ("cpu",)  # model servers on this machine
 
     def __init__(self, *, jobs_dir: Path, tracking_uri: str, data_root: Path, python: str = sys.executable):
         self.jobs_dir = Path(jobs_dir)
@@ -168,7 +169,7 @@ class LocalBackend:
         self._provisioner.teardown(external_id)
 
     def instance_type_for(self, target: str) -> str:
-        if target != "cpu":
+        if target not in self.deploy_targets:
             raise BackendError(
                 f"The local backend serves models on this machine's CPU; for {target}, use a SageMaker "
                 "or Databricks connection.",

@@ -708,6 +708,7 @@ class SageMakerBackend:
 
     # cpu/gpu/inferentia -> a general-purpose, a single-GPU and an Inferentia2 type (the latter compiled with Neo)
     DEFAULT_INSTANCE_TYPES = {"cpu": "ml.m5.large", "gpu": "ml.g5.xlarge", "inferentia": "ml.inf2.xlarge"}
+    deploy_targets = tuple(DEFAULT_INSTANCE_TYPES)
 
     def instance_type_for(self, target: str) -> str:
         if target not in self.DEFAULT_INSTANCE_TYPES:
