@@ -162,6 +162,14 @@ def _stop(process: subprocess.Popen):
             os.killpg(process.pid, 9)
 
 
+# As `make run` starts MLflow: webhooks may call the portal on this machine over http.
+MLFLOW_WEBHOOK_ENV = {
+    "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+    "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
+    "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": "Qm9xZXMtb2YtY2xlYXItc2t5LTEyMzQ1Njc4OTAxMjM=",
+}
+
+
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory):
     """A real MLflow tracking server with a SQLite store in a temp folder."""
@@ -188,6 +196,7 @@ def mlflow_server(tmp_path_factory):
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env={**os.environ, **MLFLOW_WEBHOOK_ENV, "MLFLOW_WEBHOOK_CACHE_TTL": "1"},
         )
     url = f"http://127.0.0.1:{port}"
 

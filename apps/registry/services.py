@@ -208,6 +208,11 @@ def registry_request_sync(*, user: User) -> None:
     transaction.on_commit(lambda: _tasks().sync_registries.delay(full=True))
 
 
+def local_model_request_sync(*, name: str) -> None:
+    """MLflow said (by webhook) that this model changed: read it again, on commit."""
+    transaction.on_commit(lambda: _tasks().sync_local_model.delay(name))
+
+
 def version_link_run(*, run: Run) -> None:
     """A portal run registered a version: mirror it and link it now (on commit).
     The run engine calls this when a training run succeeds."""

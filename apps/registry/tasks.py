@@ -1,17 +1,24 @@
 """Thin Celery entry points: load ids, call the sync."""
 
+import logging
+
 from celery import shared_task
+from celery.signals import worker_ready
 
 from apps.backends.base import BackendError
 from apps.runs.models import Run
 
-from . import sync
+from . import sync, webhooks
 from .models import RegisteredModel
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True)
 def sync_registries(full: bool = False):
     """Beat (incremental; full every so often) and the "Sync now" button."""
+    if full and webhooks.webhooks_enabled():
+        ensure_mlflow_webhook.delay()
     sync.registry_sync(full=full)
 
 
@@ -37,6 +44,35 @@ def sync_run_model(self, run_id: str):
     except BackendError as exc:
         if not exc.permanent:
             raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1)) from exc
+
+
+@shared_task(bind=True, acks_late=True, max_retries=5)
+def sync_local_model(self, name: str):
+    """A webhook from the local MLflow named this model."""
+    try:
+        sync.model_sync(source=sync.Source(kind="local"), name=name)
+    except BackendError as exc:
+        if not exc.permanent:
+            raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1)) from exc
+
+
+@shared_task(bind=True, acks_late=True, max_retries=8)
+def ensure_mlflow_webhook(self):
+    """At the worker's start and with every full sync: MLflow calls us back on changes.
+    MLflow may not be up yet when the worker starts, hence the patient retries."""
+    try:
+        webhooks.webhook_ensure()
+    except BackendError as exc:
+        if exc.permanent:
+            logger.warning("MLflow webhook not registered: %s", exc.message)
+            return
+        raise self.retry(exc=exc, countdown=min(2 ** (self.request.retries + 1), 120)) from exc
+
+
+@worker_ready.connect
+def _register_webhook_on_start(**_):
+    if webhooks.webhooks_enabled():
+        ensure_mlflow_webhook.delay()
 
 
 @shared_task

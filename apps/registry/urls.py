@@ -6,6 +6,7 @@ app_name = "registry"
 urlpatterns = [
     path("", views.model_list, name="models"),
     path("sync/", views.registry_sync, name="sync"),
+    path("hooks/mlflow/", views.mlflow_webhook, name="mlflow-webhook"),
     path("<uuid:pk>/", views.model_detail, name="model"),
     path("<uuid:pk>/sync/", views.model_sync, name="model-sync"),
     path("<uuid:pk>/compare/", views.model_compare, name="compare"),

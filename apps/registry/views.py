@@ -8,8 +8,9 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from apps.backends import registry as backend_registry
@@ -17,7 +18,7 @@ from apps.core import charts
 from apps.core.errors import InvalidInput
 from apps.core.htmx import render_page_or_partial
 
-from . import selectors, services
+from . import selectors, services, webhooks
 from .compare import MAX_COMPARE, MIN_COMPARE, versions_compare
 from .forms import AliasForm, ModelFilterForm, TagForm
 
@@ -251,3 +252,14 @@ def registry_sync(request):
     services.registry_request_sync(user=request.user)
     messages.info(request, "Sync of every registry requested.")
     return redirect("registry:models")
+
+
+@csrf_exempt  # no session or cookie: MLflow signs each delivery instead (webhooks.py)
+@require_POST
+def mlflow_webhook(request):
+    try:
+        name = webhooks.delivery_model_name(headers=request.headers, body=request.body)
+    except webhooks.DeliveryRefused as refused:
+        return JsonResponse({"error": str(refused)}, status=refused.status)
+    services.local_model_request_sync(name=name)
+    return JsonResponse({"accepted": name}, status=202)

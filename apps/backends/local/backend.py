@@ -221,6 +221,13 @@ class LocalBackend:
     def delete_version_tag(self, model: ModelRef, key: str) -> None:
         self._registry.delete_version_tag(model, key)
 
+    # MLflow's registry webhooks (not in the Protocol: only MLflow calls back)
+    def ensure_registry_webhook(self, *, name: str, url: str, events: list[str], secret: str) -> str:
+        return self._registry.ensure_webhook(name=name, url=url, events=events, secret=secret)
+
+    def delete_registry_webhook(self, name: str) -> None:
+        self._registry.delete_webhook(name)
+
     def get_costs(self, *, start: date, end: date, tags: dict[str, str] | None = None) -> list[CostRecord]:
         from .costs import local_costs
 

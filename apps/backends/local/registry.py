@@ -209,6 +209,31 @@ class LocalRegistry:
             return []
         return [{"name": c.get("name", ""), "type": c.get("type", "")} for c in columns if isinstance(c, dict)]
 
+    def ensure_webhook(self, *, name: str, url: str, events: list[str], secret: str) -> str:
+        """Create the webhook ``name``, or point it at ``url`` again (with the
+        current secret and events, active). Returns its id."""
+        with mlflow_errors("Register the MLflow webhook"):
+            existing = next((hook for hook in self._webhooks() if hook.name == name), None)
+            if existing is None:
+                return self.client.create_webhook(name=name, url=url, events=events, secret=secret).webhook_id
+            self.client.update_webhook(existing.webhook_id, url=url, events=events, secret=secret, status="ACTIVE")
+            return existing.webhook_id
+
+    def delete_webhook(self, name: str) -> None:
+        with mlflow_errors("Remove the MLflow webhook"):
+            for hook in self._webhooks():
+                if hook.name == name:
+                    self.client.delete_webhook(hook.webhook_id)
+
+    def _webhooks(self):
+        token = None
+        while True:
+            page = self.client.list_webhooks(max_results=100, page_token=token)
+            yield from page
+            token = page.token
+            if not token:
+                return
+
     def delete_alias(self, model_name: str, alias: str) -> None:
         with mlflow_errors(f"Removing alias {alias!r} from {model_name}"):
             self.client.delete_registered_model_alias(model_name, alias)
