@@ -14,6 +14,12 @@ export AWS_SANDBOX_PORT ?= 5001
 export DATABRICKS_SANDBOX_PORT ?= 5002
 export DATABRICKS_SANDBOX_TOKEN ?= dapi-sandbox
 export MLFLOW_TRACKING_URI ?= http://127.0.0.1:$(MLFLOW_PORT)
+export PORTAL_URL ?= http://127.0.0.1:$(PORT)
+# MLflow calls the portal on registry changes (apps/registry/webhooks.py), over
+# http on this machine; the secrets are made once into var/mlflow/webhook.env.
+export MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS ?= true
+export MLFLOW_WEBHOOK_ALLOWED_SCHEMES ?= http,https
+WEBHOOK_ENV := var/mlflow/webhook.env
 
 .PHONY: run test install install-dev lint
 
@@ -37,8 +43,11 @@ run: install
 	$(PY) manage.py seed_demo
 	$(PY) manage.py seed_sandbox_connections
 	$(PY) manage.py load_catalog
+	@test -s $(WEBHOOK_ENV) || $(PY) -c "import secrets; from cryptography.fernet import Fernet; \
+	  print('ATRIUM_MLFLOW_WEBHOOK_SECRET=' + secrets.token_urlsafe(32)); \
+	  print('MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY=' + Fernet.generate_key().decode())" > $(WEBHOOK_ENV)
 	@echo "Atrium on http://127.0.0.1:$(PORT)  ·  MLflow on $(MLFLOW_TRACKING_URI)"
-	$(VENV)/bin/honcho -f Procfile start
+	$(VENV)/bin/honcho -f Procfile -e .env,$(WEBHOOK_ENV) start
 
 ## The test suite (SQLite and the filesystem broker unless DATABASE_URL / CELERY_BROKER_URL say otherwise).
 test: install-dev

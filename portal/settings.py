@@ -185,6 +185,8 @@ if REDIS_URL:
 MLFLOW_DIR = VAR_DIR / "mlflow"
 # MLflow registry webhooks (apps/registry/webhooks.py): off unless a secret is set.
 MLFLOW_WEBHOOK_SECRET = env("ATRIUM_MLFLOW_WEBHOOK_SECRET", default="")
+# Where MLflow reaches the portal; defaults to PORTAL_URL + /models/hooks/mlflow/.
+MLFLOW_WEBHOOK_URL = env("ATRIUM_MLFLOW_WEBHOOK_URL", default="")
 MLFLOW_TRACKING_URI = env("MLFLOW_TRACKING_URI", default="http://127.0.0.1:5000")
 # Where people browse MLflow; defaults to the tracking server when it is one.
 MLFLOW_UI_URL = env("MLFLOW_UI_URL", default=MLFLOW_TRACKING_URI if MLFLOW_TRACKING_URI.startswith("http") else "")

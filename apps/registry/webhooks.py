@@ -46,7 +46,7 @@ def webhooks_enabled() -> bool:
 
 
 def webhook_url() -> str:
-    return settings.PORTAL_URL.rstrip("/") + reverse("registry:mlflow-webhook")
+    return settings.MLFLOW_WEBHOOK_URL or settings.PORTAL_URL.rstrip("/") + reverse("registry:mlflow-webhook")
 
 
 def webhook_ensure(*, url: str | None = None) -> str | None:
