@@ -28,3 +28,13 @@ class AuditEvent(models.Model):
 
     def __str__(self):
         return f"{self.actor_name} {self.action} {self.target_label}"
+
+    @property
+    def verb(self) -> str:
+        """For people: "model.alias_set" -> "alias set"."""
+        return self.action.split(".", 1)[-1].replace("_", " ")
+
+    @property
+    def details(self) -> list[tuple[str, object]]:
+        """The data for people: "moved_from" -> "moved from", empty values left out."""
+        return [(key.replace("_", " "), value) for key, value in self.data.items() if value not in (None, "", [], {})]

@@ -18,6 +18,12 @@ def audit_visible(*, user: User) -> QuerySet[AuditEvent]:
     return events.filter(team__in=user.teams.all())
 
 
+def audit_of(*, target, limit: int = 20) -> list[AuditEvent]:
+    """The newest decisions on one object, for its own page (whoever may read
+    the object may read what was decided about it)."""
+    return list(AuditEvent.objects.filter(target_type=target._meta.label_lower, target_id=str(target.pk))[:limit])
+
+
 def audit_list(*, user: User, filters: dict) -> QuerySet[AuditEvent]:
     events = audit_visible(user=user)
     if action := filters.get("action"):

@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from apps.audit.selectors import audit_of
 from apps.backends import registry as backend_registry
 from apps.core import charts
 from apps.core.errors import InvalidInput
@@ -127,6 +128,7 @@ def version_detail(request, pk, version):
             "alias_form": AliasForm(),
             "tag_form": TagForm(),
             "archived_tag": services.ARCHIVED_TAG,
+            "history": audit_of(target=version),
         },
     )
 

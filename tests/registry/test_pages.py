@@ -107,6 +107,17 @@ def test_version_page_shows_lineage_and_the_disabled_promotion(client, ds, model
     page = login(client, ds).get(version.get_absolute_url()).content.decode()
     assert "transactions.parquet" in page and run.get_absolute_url() in page and "amount" in page
     assert "Request promotion</button>" in page and "disabled" in page and "Comes with Approvals" in page
+    assert "No changes made through the portal yet." in page
+
+    # Changes made through the portal show as the version's history, escaped.
+    from apps.audit.services import audit_record
+
+    data = {"version": "2", "alias": "champion", "moved_from": "1"}
+    audit_record(actor=ds, action="model.alias_set", target=version, team=model.team, data=data)
+    audit_record(actor=ds, action="model.tag_set", target=version, team=model.team, data={"key": "<b>k</b>"})
+    page = client.get(version.get_absolute_url()).content.decode()
+    assert "ds · alias set · alias champion · moved from 1" in page
+    assert "&lt;b&gt;k&lt;/b&gt;" in page and "<b>k</b>" not in page
 
 
 ROLES = [Role.APPROVER, Role.MANAGER]
