@@ -36,6 +36,7 @@ def test_from_the_models_list_to_a_comparison(browser, live_server, ds, local_ml
     page.get_by_role("button", name="Set alias").click()
     expect(page.locator(".messages")).to_contain_text("champion now points at version 2")
     assert client.get_model_version_by_alias(model_name, "champion").version == "2"
+    expect(page.get_by_test_id("history")).to_contain_text(f"{ds.username} · alias set · alias champion")
     expect(page.get_by_role("button", name="Request promotion")).to_be_disabled()
 
     page.get_by_role("link", name=model_name).click()
