@@ -267,17 +267,17 @@ def test_costs_price_the_training_cpu_hours(backend, trained):
     records = backend.get_costs(**week)
     assert records and all(r.amount == 0 and r.currency == "USD" for r in records)  # local compute is free
 
-    backend.cpu_hour_rate = 3.6  # one cent a CPU-second
+    backend.cpu_hour_rate = 3.6  # a tenth of a cent a CPU-second
     try:
         records = backend.get_costs(**week, tags={"team": "alpha"})
     finally:
         backend.cpu_hour_rate = LocalBackend.cpu_hour_rate
     assert [(r.day, r.tags, r.service) for r in records][-1] == (day, {"team": "alpha"}, "local-training")
-    # One cent for every second each job's process ran, as its status file records it.
+    # A tenth of a cent for every second each job's process ran, as its status file records it.
     ran = sum(
         status["finished"] - status["started"]
         for status in (processes.read_json(backend.jobs_dir / key / "status.json") for key in ("ctr-a", "ctr-b"))
     )
-    assert sum(r.amount for r in records) == pytest.approx(ran * 0.01, abs=1e-5)
+    assert sum(r.amount for r in records) == pytest.approx(ran * 0.001, abs=1e-5)
     assert backend.get_costs(**week, tags={"team": "beta"}) == []
     assert backend.get_costs(start=day + timedelta(days=1), end=day + timedelta(days=2)) == []
