@@ -59,6 +59,14 @@ class RegisteredModel(BaseModel):
     def get_absolute_url(self):
         return reverse("registry:model", args=[self.pk])
 
+    @property
+    def alias_pairs(self) -> list[tuple[str, str]]:
+        """(alias, version), by alias: from the selectors' prefetch, else a query."""
+        aliases = getattr(self, "alias_list", None)
+        if aliases is None:
+            aliases = self.aliases.select_related("version")
+        return sorted((alias.alias, alias.version.version) for alias in aliases)
+
 
 class ModelVersion(BaseModel):
     model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="versions")
@@ -98,6 +106,14 @@ class ModelVersion(BaseModel):
 
     def get_absolute_url(self):
         return reverse("registry:version", args=[self.model_id, self.version])
+
+    @property
+    def alias_names(self) -> list[str]:
+        """Sorted aliases: from the selectors' prefetch, else a query."""
+        aliases = getattr(self, "alias_list", None)
+        if aliases is None:
+            aliases = self.aliases.all()
+        return sorted(alias.alias for alias in aliases)
 
     @property
     def ref(self):

@@ -35,10 +35,15 @@ class ModelFilters:
     deleted: bool = False  # include models deleted upstream
 
 
+# Prefetches land in ``alias_list`` (a plain list): ``obj.aliases.all()`` on a
+# prefetched manager clones its queryset, IN clause and all, for every row.
 def _aliases():
-    return Prefetch(
-        "aliases", queryset=ModelAlias.objects.select_related("version").only("alias", "model_id", "version__version")
-    )
+    only = ModelAlias.objects.select_related("version").only("alias", "model_id", "version__version")
+    return Prefetch("aliases", queryset=only, to_attr="alias_list")
+
+
+def _version_aliases():
+    return Prefetch("aliases", queryset=ModelAlias.objects.only("alias", "version_id"), to_attr="alias_list")
 
 
 def model_visible(*, user: User) -> QuerySet[RegisteredModel]:
@@ -84,7 +89,7 @@ def version_list(*, model: RegisteredModel) -> QuerySet[ModelVersion]:
     return (
         model.versions.defer("params", "input_schema", "description")
         .select_related("run")
-        .prefetch_related(Prefetch("aliases", queryset=ModelAlias.objects.only("alias", "version_id")))
+        .prefetch_related(_version_aliases())
         .order_by("-number")
     )
 
@@ -112,14 +117,14 @@ def metric_series(*, model: RegisteredModel, metric: str) -> list[tuple[str, flo
 def version_get(*, model: RegisteredModel, version: str) -> ModelVersion | None:
     return (
         model.versions.select_related("run", "run__created_by", "model", "model__connection")
-        .prefetch_related("aliases")
+        .prefetch_related(_version_aliases())
         .filter(version=version)
         .first()
     )
 
 
 def versions_for_compare(*, model: RegisteredModel, versions: list[str]) -> list[ModelVersion]:
-    found = {v.version: v for v in model.versions.prefetch_related("aliases").filter(version__in=versions)}
+    found = {v.version: v for v in model.versions.prefetch_related(_version_aliases()).filter(version__in=versions)}
     return [found[v] for v in dict.fromkeys(versions) if v in found]
 
 

@@ -121,7 +121,7 @@ def version_detail(request, pk, version):
         {
             "model": model,
             "version": version,
-            "aliases": [a.alias for a in version.aliases.all()],
+            "aliases": version.alias_names,
             "labels": backend_registry.LABELS,
             "mlflow": mlflow_links(model, version),
             "can_change": services.can_change(user=request.user, model=model),

@@ -35,7 +35,7 @@ class RegisteredModelSerializer(serializers.ModelSerializer):
 
     def get_aliases(self, model) -> dict[str, str]:
         """alias -> version."""
-        return {alias.alias: alias.version.version for alias in model.aliases.all()}
+        return dict(model.alias_pairs)
 
 
 class RegisteredModelDetailSerializer(RegisteredModelSerializer):
@@ -70,7 +70,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_aliases(self, version) -> list[str]:
-        return sorted(alias.alias for alias in version.aliases.all())
+        return version.alias_names
 
 
 class ModelVersionDetailSerializer(ModelVersionSerializer):
