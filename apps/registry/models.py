@@ -60,6 +60,13 @@ class RegisteredModel(BaseModel):
         return reverse("registry:model", args=[self.pk])
 
     @property
+    def revision(self) -> str:
+        """Changes whenever the model, a version or an alias changes: every
+        writer (the sync, the services) saves the model or bumps ``updated_at``.
+        Cached renderings of the model's versions are keyed by it."""
+        return f"{self.pk.hex}.{self.updated_at.timestamp():.6f}"
+
+    @property
     def alias_pairs(self) -> list[tuple[str, str]]:
         """(alias, version), by alias: from the selectors' prefetch, else a query."""
         aliases = getattr(self, "alias_list", None)

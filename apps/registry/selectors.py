@@ -94,6 +94,17 @@ def version_list(*, model: RegisteredModel) -> QuerySet[ModelVersion]:
     )
 
 
+# What the versions table shows: no tags, params or schema to decode, and of the run only its name.
+TABLE_FIELDS = (
+    *("id", "model_id", "version", "number", "approval_status", "stage", "metrics", "source_run_id"),
+    *("created_by", "upstream_created_at", "archived", "deleted_upstream", "run__id", "run__name", "run__kind"),
+)
+
+
+def version_table(*, model: RegisteredModel) -> QuerySet[ModelVersion]:
+    return version_list(model=model).only(*TABLE_FIELDS)
+
+
 def metric_series(*, model: RegisteredModel, metric: str) -> list[tuple[str, float]]:
     """(version, value) of ``metric`` for every live version, oldest first: one query."""
     if not metric:

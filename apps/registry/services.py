@@ -9,6 +9,7 @@ import re
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.audit.services import audit_record
@@ -76,7 +77,10 @@ def _write(model: RegisteredModel, what: str, call) -> None:
         raise WriteFailed(f"Could not {what} in {where}: {exc.message}", permanent=exc.permanent) from None
 
 
-def _audit(user: User, action: str, version: ModelVersion, **data) -> None:
+def _changed(user: User, action: str, version: ModelVersion, **data) -> None:
+    """After a write that went through: a new revision of the model (its cached
+    pages go stale) and the audit record. Inside the write's transaction."""
+    RegisteredModel.objects.filter(pk=version.model_id).update(updated_at=timezone.now())
     data = {"version": version.version, **data}
     audit_record(actor=user, action=f"model.{action}", target=version, team=version.model.team, data=data)
 
@@ -103,7 +107,7 @@ def version_set_alias(*, user: User, version: ModelVersion, alias: str) -> Model
         held = ModelAlias.objects.filter(model=model, alias=alias)
         previous = held.values_list("version__version", flat=True).first()
         ModelAlias.objects.update_or_create(model=model, alias=alias, defaults={"version": version})
-        _audit(user, "alias_set", version, alias=alias, moved_from=previous)
+        _changed(user, "alias_set", version, alias=alias, moved_from=previous)
     logger.info("%s set alias %s on %s", user.username, alias, version)
     return version
 
@@ -116,7 +120,7 @@ def version_remove_alias(*, user: User, version: ModelVersion, alias: str) -> Mo
     _write(model, f"remove the alias {alias!r}", lambda backend: backend.delete_alias(model.name, alias))
     with transaction.atomic():
         ModelAlias.objects.filter(model=model, version=version, alias=alias).delete()
-        _audit(user, "alias_removed", version, alias=alias)
+        _changed(user, "alias_removed", version, alias=alias)
     return version
 
 
@@ -141,7 +145,7 @@ def version_set_tag(*, user: User, version: ModelVersion, key: str, value: str) 
     version.tags = {**version.tags, key: value}
     with transaction.atomic():
         version.save(update_fields=["tags", "updated_at"])
-        _audit(user, "tag_set", version, key=key, value=value)
+        _changed(user, "tag_set", version, key=key, value=value)
     return version
 
 
@@ -155,7 +159,7 @@ def version_delete_tag(*, user: User, version: ModelVersion, key: str) -> ModelV
     version.tags = {k: v for k, v in version.tags.items() if k != key}
     with transaction.atomic():
         version.save(update_fields=["tags", "updated_at"])
-        _audit(user, "tag_removed", version, key=key)
+        _changed(user, "tag_removed", version, key=key)
     return version
 
 
@@ -174,7 +178,7 @@ def version_archive(*, user: User, version: ModelVersion) -> ModelVersion:
     version.archived = True
     with transaction.atomic():
         version.save(update_fields=["tags", "archived", "updated_at"])
-        _audit(user, "archived", version)
+        _changed(user, "archived", version)
     return version
 
 
@@ -190,7 +194,7 @@ def version_unarchive(*, user: User, version: ModelVersion) -> ModelVersion:
     version.archived = False
     with transaction.atomic():
         version.save(update_fields=["tags", "archived", "updated_at"])
-        _audit(user, "unarchived", version)
+        _changed(user, "unarchived", version)
     return version
 
 

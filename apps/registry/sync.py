@@ -343,7 +343,7 @@ def _mark_deleted(source: Source, names: set[str]) -> int:
     with transaction.atomic():
         ModelAlias.objects.filter(model__in=models).delete()
         ModelVersion.objects.filter(model__in=models).update(deleted_upstream=True, synced_at=now)
-        return models.update(deleted_upstream=True, synced_at=now)
+        return models.update(deleted_upstream=True, synced_at=now, updated_at=now)
 
 
 def _record_state(source: Source, *, ok: bool, message: str) -> None:

@@ -7,6 +7,7 @@ from urllib.parse import quote
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -25,6 +26,8 @@ from .forms import AliasForm, ModelFilterForm, TagForm
 
 MODELS_PER_PAGE = 25
 VERSIONS_PER_PAGE = 100
+# Renderings keyed by the model's revision never go stale; the timeout only bounds the memory.
+CACHE_SECONDS = 600
 
 
 def _query_without_page(request) -> str:
@@ -83,7 +86,7 @@ def model_list(request):
 @login_required
 def model_detail(request, pk):
     model = _model(request, pk)
-    page = Paginator(selectors.version_list(model=model), VERSIONS_PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(selectors.version_table(model=model), VERSIONS_PER_PAGE).get_page(request.GET.get("page"))
     context = {
         "model": model,
         "page": page,
@@ -94,21 +97,24 @@ def model_detail(request, pk):
         "can_change": services.can_change(user=request.user, model=model),
     }
     if not request.htmx:
-        series = selectors.metric_series(model=model, metric=model.primary_metric)
-        context["chart"] = (
-            charts.line_chart(
-                x=[f"v{v}" for v, _ in series],
-                y=[value for _, value in series],
-                labels=[f"v{v}" for v, _ in series],
-                title=f"{model.primary_metric} over versions ({model.get_primary_direction_display().lower()})",
-                x_title="version",
-                y_title=model.primary_metric,
-            )
-            if series
-            else None
-        )
+        key = f"registry:chart:{model.revision}"
+        context["chart"] = cache.get_or_set(key, lambda: _metric_chart(model), CACHE_SECONDS)
     return render_page_or_partial(
         request, page="registry/model.html", partial="registry/_versions.html", context=context
+    )
+
+
+def _metric_chart(model) -> dict | None:
+    series = selectors.metric_series(model=model, metric=model.primary_metric)
+    if not series:
+        return None
+    return charts.line_chart(
+        x=[f"v{v}" for v, _ in series],
+        y=[value for _, value in series],
+        labels=[f"v{v}" for v, _ in series],
+        title=f"{model.primary_metric} over versions ({model.get_primary_direction_display().lower()})",
+        x_title="version",
+        y_title=model.primary_metric,
     )
 
 

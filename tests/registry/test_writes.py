@@ -115,3 +115,37 @@ def test_bad_aliases_and_tags_are_refused_before_any_backend_call(ds, team):
     with pytest.raises(services.InvalidInput) as refused:
         services.version_set_tag(user=ds, version=version, key="atrium.archived", value="x")
     assert "key" in refused.value.errors
+
+
+def test_the_cached_versions_table_follows_every_change(
+    local_mlflow, mlflow_logged, model_name, ds, client, isolate_sources
+):
+    """The model page's versions table and chart are cached by the model's
+    revision: a write through the portal and a sync of upstream changes both
+    show on the next view."""
+    import re
+
+    mlflow, _, _, register = mlflow_logged
+    register(model_name, tags={"team": ds.teams.first().slug})  # owned by ds's team
+    register(model_name)
+    isolate_sources(Source(kind="local"))
+    source_sync(source=Source(kind="local"))
+    model = ds.teams.first().registered_models.get(name=model_name)
+    client.force_login(ds)
+
+    def row(version: str) -> str:
+        page = client.get(model.get_absolute_url()).content.decode()
+        return re.search(rf'<tr data-version="{version}".*?</tr>', page, re.S).group(0)
+
+    assert "@champion" not in row("1")  # now cached
+    services.version_set_alias(user=ds, version=model.versions.get(version="1"), alias="champion")
+    assert "@champion" in row("1")
+
+    mlflow.set_registered_model_alias(model_name, "champion", "2")  # upstream, then synced
+    source_sync(source=Source(kind="local"), full=True)
+    assert "@champion" in row("2") and "@champion" not in row("1")
+
+    mlflow.delete_registered_model_alias(model_name, "champion")
+    mlflow.delete_model_version(model_name, "2")
+    source_sync(source=Source(kind="local"), full=True)
+    assert "deleted upstream" in row("2")
