@@ -168,6 +168,8 @@ CELERY_TASK_DEFAULT_QUEUE = env("ATRIUM_QUEUE", default="atrium")
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 RUN_POLL_SECONDS = env.float("ATRIUM_POLL_SECONDS", default=2.0)
+# First wait before retrying a transient backend error; doubles each time, at most 300 s.
+RUN_RETRY_BASE_SECONDS = env.float("ATRIUM_RETRY_SECONDS", default=2.0)
 CELERY_BEAT_SCHEDULE = {
     "poll-due-runs": {"task": "apps.runs.tasks.poll_due_runs", "schedule": RUN_POLL_SECONDS},
     # Models (apps/registry): re-read changed models, everything now and then (runs link their versions at once).

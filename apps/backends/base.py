@@ -26,6 +26,15 @@ class BackendError(Exception):
         self.permanent = permanent
 
 
+class NotReady(BackendError):
+    """Not a failure: the backend is still preparing what the call needs (a
+    Neo compilation before an Inferentia deploy, say). The engine calls again
+    at its polling pace, without counting an attempt or backing off."""
+
+    def __init__(self, message: str):
+        super().__init__(message, permanent=False)
+
+
 class BackendUnavailable(BackendError):
     """The backend kind exists in the design but is not usable here."""
 

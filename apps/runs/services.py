@@ -17,7 +17,7 @@ from apps.accounts.models import Team, User
 from apps.accounts.selectors import user_teams
 from apps.audit.services import audit_record
 from apps.backends import registry
-from apps.backends.base import Backend, BackendError, JobState
+from apps.backends.base import Backend, BackendError, JobState, NotReady
 from apps.connections.models import Connection
 from apps.connections.selectors import connection_allowed
 from apps.connections.services import connection_backend
@@ -243,9 +243,16 @@ def run_submit(*, run_id) -> None:
             return
     elif not (run.status == RunStatus.SUBMITTING or (run.status == RunStatus.CANCELLING and not run.external_id)):
         return  # already submitted: a redelivered task has nothing to do
-    Run.objects.filter(pk=run.pk).update(attempts=F("attempts") + 1)
     backend = backend_for(run)
-    external_id = OPERATIONS[run.kind].submit(backend, job_of(run))  # no transaction open here
+    try:
+        external_id = OPERATIONS[run.kind].submit(backend, job_of(run))  # no transaction open here
+    except NotReady as waiting:  # not an attempt: the beat submits again at the polling pace
+        run_wait(run=run, message=waiting.message)
+        return
+    except BackendError:
+        Run.objects.filter(pk=run.pk).update(attempts=F("attempts") + 1)
+        raise
+    Run.objects.filter(pk=run.pk).update(attempts=F("attempts") + 1)
     next_poll = timezone.now() + timedelta(seconds=settings.RUN_POLL_SECONDS)
     if run_transition(
         run=run,
@@ -260,6 +267,15 @@ def run_submit(*, run_id) -> None:
         Run.objects.filter(pk=run.pk).update(external_id=external_id, next_poll_at=timezone.now())
         run.external_id = external_id
         OPERATIONS[run.kind].cancel(backend, job_of(run))
+
+
+def run_wait(*, run: Run, message: str, step=None) -> None:
+    """The backend is preparing something: poll again soon, and say so once
+    (not at every poll) in the log."""
+    Run.objects.filter(pk=run.pk).update(next_poll_at=timezone.now() + timedelta(seconds=settings.RUN_POLL_SECONDS))
+    last = RunEvent.objects.filter(run=run).order_by("-id").values_list("message", flat=True).first()
+    if last != message:
+        RunEvent.objects.create(run=run, step=step, kind=RunEvent.Kind.LOG, message=message[:MAX_LOG_LINE])
 
 
 def run_fail(*, run_id, message: str) -> None:

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.audit.services import audit_record
-from apps.backends.base import BackendError, JobState
+from apps.backends.base import BackendError, JobState, NotReady
 
 from . import services
 from .expressions import Unresolved, resolve
@@ -208,22 +208,30 @@ def _step_start(run: Run, step: RunStep, steps: list[RunStep]) -> None:
 
 
 def _step_submit(run: Run, step: RunStep) -> None:
-    RunStep.objects.filter(pk=step.pk).update(attempts=F("attempts") + 1)
-    step.attempts += 1
     _schedule(run, SUBMIT_WATCHDOG.total_seconds())  # a worker dying here leaves the run due for a resubmit
     try:
         external_id = _backend_submit(run, step)
+    except NotReady as waiting:  # not an attempt: submit again at the polling pace
+        services.run_wait(run=run, message=f"{step.name}: {waiting.message}", step=step)
+        return
     except BackendError as exc:
+        _count_attempt(step)
         if exc.permanent or step.attempts >= MAX_STEP_ATTEMPTS:
             step_transition(step=step, to=StepStatus.FAILED, message=exc.message)
         else:
             _log(run, step, f"Submit failed, will retry: {exc.message}", kind=RunEvent.Kind.ERROR)
             _schedule(run, min(settings.RUN_RETRY_BASE_SECONDS * 2**step.attempts, 300))
         return
+    _count_attempt(step)
     if step_transition(
         step=step, to=StepStatus.RUNNING, message=f"Submitted as {external_id}", external_id=external_id
     ):
         _schedule(run, settings.RUN_POLL_SECONDS)
+
+
+def _count_attempt(step: RunStep) -> None:
+    RunStep.objects.filter(pk=step.pk).update(attempts=F("attempts") + 1)
+    step.attempts += 1
 
 
 def _backend_submit(run: Run, step: RunStep) -> str:

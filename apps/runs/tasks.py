@@ -13,8 +13,7 @@ MAX_SUBMIT_RETRIES = 6
 
 
 def backoff(retries: int) -> float:
-    base = getattr(settings, "RUN_RETRY_BASE_SECONDS", 2.0)
-    return min(base * 2**retries, 300) * random.uniform(0.8, 1.2)
+    return min(settings.RUN_RETRY_BASE_SECONDS * 2**retries, 300) * random.uniform(0.8, 1.2)
 
 
 @shared_task(bind=True, acks_late=True, max_retries=MAX_SUBMIT_RETRIES)

@@ -6,9 +6,10 @@ import pytest
 from django.utils import timezone
 
 from apps.backends import registry
-from apps.backends.base import BackendError
+from apps.backends.base import BackendError, NotReady
 from apps.runs import services, tasks
 from apps.runs.models import Run, RunStatus
+from tests.catalog.conftest import catalog_dir, make_template  # noqa: F401 - fixtures
 from tests.runs.flaky_backend import FlakyBackend
 
 pytestmark = pytest.mark.django_db
@@ -91,3 +92,41 @@ def test_a_cancel_during_submission_cancels_the_new_job(flaky, run, ds, monkeypa
     run.refresh_from_db()
     assert run.external_id == f"job-{run.idempotency_key}"
     assert cancelled == [run.external_id]
+
+
+def test_a_backend_that_is_not_ready_is_asked_again_at_the_polling_pace(flaky, run):
+    """E.g. a Neo compilation before an Inferentia deploy: not a failure, no backoff, no attempt spent."""
+    flaky.failures = [NotReady("Compiling for Inferentia2")] * (tasks.MAX_SUBMIT_RETRIES + 2)
+    for _ in range(tasks.MAX_SUBMIT_RETRIES + 2):  # the beat hands the run out again each time
+        tasks.submit_run.apply(args=[str(run.pk)])
+        run.refresh_from_db()
+        assert run.status == RunStatus.SUBMITTING and run.attempts == 0
+        assert run.next_poll_at <= timezone.now() + timedelta(seconds=2)
+    assert run.events.filter(kind="log", message="Compiling for Inferentia2").count() == 1  # said once
+    tasks.submit_run.apply(args=[str(run.pk)])
+    run.refresh_from_db()
+    assert run.status == RunStatus.RUNNING and run.attempts == 1
+
+
+@pytest.fixture
+def template_run(flaky, ds, make_template):  # noqa: F811 - the imported fixture
+    from apps.runs.services import template_run_create
+
+    template = make_template()
+    return template_run_create(
+        user=ds, version=template.current_version, params={"model_name": "m", "n_estimators": 5}, backend="flaky"
+    )
+
+
+def test_a_step_retries_transient_errors_and_waits_while_not_ready(template_run):
+    FlakyBackend.failures = [BackendError("Rate exceeded"), NotReady("Preparing"), NotReady("Preparing")]
+    step = template_run.steps.get()
+    for attempts in (1, 1, 1):
+        services.run_submit(run_id=template_run.pk)  # the submit task, then the poller
+        step.refresh_from_db()
+        assert (step.status, step.attempts) == ("submitting", attempts)
+    messages = list(template_run.events.filter(step=step, kind__in=["log", "error"]).values_list("message", flat=True))
+    assert messages == ["Train: Submit failed, will retry: Rate exceeded", "Train: Preparing"]
+    services.run_submit(run_id=template_run.pk)
+    step.refresh_from_db()
+    assert (step.status, step.attempts, step.external_id) == ("running", 2, f"job-{step.idempotency_key}")

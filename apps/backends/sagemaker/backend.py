@@ -68,6 +68,7 @@ from ..base import (
     ModelRef,
     ModelVersionDetails,
     ModelVersionInfo,
+    NotReady,
     RegisteredModelInfo,
     ResourceSpec,
     TrainingSpec,
@@ -852,7 +853,7 @@ class SageMakerBackend:
                 permanent=True,
             )
         if status != "COMPLETED":
-            raise BackendError(f"Compiling {variant.model.name} v{variant.model.version} for Inferentia2 (Neo {job}).")
+            raise NotReady(f"Compiling {variant.model.name} v{variant.model.version} for Inferentia2 (Neo {job}).")
         container = {
             "Image": self.config.get("inf2_image") or compiled["InferenceImage"],
             "ModelDataUrl": compiled["ModelArtifacts"]["S3ModelArtifacts"],
