@@ -215,22 +215,32 @@ def runs_unlinked_recent(*, minutes: int = 5) -> list[Run]:
 def _sync_model(*, source, backend, info: ModelInfo, model, runs: RunIndex, full: bool) -> RegisteredModel:
     # Network reads first, with no transaction open.
     versions = backend.list_model_versions(info.name)
-    known = {v.version: v for v in model.versions.all()} if model else {}
+    known = set(model.versions.values_list("version", flat=True)) if model else set()
     details: dict[str, ModelVersionDetails] = {}
     for version in versions:
         # Unity Catalog lists versions without their tags: its details carry them, so read them each time.
         if full or version.version not in known or source.kind == "databricks":
             details[version.version] = backend.model_version_details(ModelRef(name=info.name, version=version.version))
     with transaction.atomic():
-        return _write_model(source, info, model, versions, known, details, runs)
+        return _write_model(source, info, versions, details, runs)
 
 
-def _write_model(source, info, model, versions, known, details, runs) -> RegisteredModel:
+def _locked_model(source: Source, name: str) -> RegisteredModel:
+    """The model's row, created if new and locked until commit: two syncs of one
+    model (the beat, a webhook, a run that registered a version) write in turn,
+    and the second sees what the first wrote."""
+    model, _ = RegisteredModel.objects.get_or_create(
+        source=source.key, name=name, defaults={"backend": source.kind, "connection": source.connection}
+    )
+    return RegisteredModel.objects.select_for_update().get(pk=model.pk)
+
+
+def _write_model(source, info, versions, details, runs) -> RegisteredModel:
+    model = _locked_model(source, info.name)
+    known = {v.version: v for v in model.versions.all()}
     now = timezone.now()
     newest = max(versions, key=lambda v: _number(v.version), default=None)
     newest_metrics = dict(newest.metrics) if newest else {}
-    if model is None:
-        model = RegisteredModel(source=source.key, backend=source.kind, connection=source.connection, name=info.name)
     model.description = info.description or model.description
     model.tags = dict(info.tags or {})
     model.latest_version_number = _number(newest.version) if newest else 0

@@ -168,3 +168,37 @@ def test_a_run_that_registered_a_version_links_to_it(local_mlflow, mlflow_logged
     assert ModelVersion.objects.get(model=model, version="1").run == run
     assert run not in runs_unlinked_recent()
     assert model_sync(source=Source(kind="local"), name=model_name).versions.get(version="1").run == run
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_syncs_of_one_new_model_write_it_once(on_postgres, local_mlflow, mlflow_logged, model_name):
+    """The beat, a webhook and a run's link can sync the same model at once:
+    neither fails on the other's rows, and the model and its versions are there once."""
+    import threading
+
+    from django.db import connection
+
+    _, _, _, register = mlflow_logged
+    register(model_name)
+    register(model_name)
+    barrier = threading.Barrier(4)
+    errors = []
+
+    def sync():
+        barrier.wait()
+        try:
+            model_sync(source=Source(kind="local"), name=model_name)
+        except Exception as exc:  # noqa: BLE001 - the test reports whatever a sync raised
+            errors.append(repr(exc))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sync) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    model = RegisteredModel.objects.get(source="local", name=model_name)
+    assert sorted(ModelVersion.objects.filter(model=model).values_list("version", flat=True)) == ["1", "2"]
