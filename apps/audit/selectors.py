@@ -2,6 +2,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 
 from apps.accounts.models import User
+from apps.accounts.selectors import team_scoped
 
 from .models import AuditEvent
 
@@ -12,10 +13,7 @@ def audit_visible(*, user: User) -> QuerySet[AuditEvent]:
     """Admins read the whole trail; managers and approvers their teams' part of it."""
     if not user.has_perm(VIEW):
         raise PermissionDenied("Your role cannot read the audit trail.")
-    events = AuditEvent.objects.select_related("team")
-    if user.is_portal_admin:
-        return events
-    return events.filter(team__in=user.teams.all())
+    return team_scoped(AuditEvent.objects.select_related("team"), user=user)
 
 
 def audit_of(*, target, limit: int = 20) -> list[AuditEvent]:

@@ -1,7 +1,7 @@
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 
-from apps.core.htmx import render_page_or_partial
+from apps.core.htmx import query_without_page, render_page_or_partial
 
 from . import selectors
 from .forms import AuditFilterForm
@@ -13,11 +13,9 @@ PER_PAGE = 50
 def audit_list(request):
     form = AuditFilterForm(request.GET)
     events = selectors.audit_list(user=request.user, filters=form.filters())
-    query = request.GET.copy()
-    query.pop("page", None)
     context = {
         "form": form,
         "page": Paginator(events, PER_PAGE).get_page(request.GET.get("page")),
-        "query": query.urlencode(),
+        "query": query_without_page(request),
     }
     return render_page_or_partial(request, page="audit/list.html", partial="audit/_table.html", context=context)

@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from apps.accounts.selectors import user_teams
 from apps.connections.selectors import connections_for
 from apps.core.errors import InvalidInput
-from apps.core.htmx import render_page_or_partial
+from apps.core.htmx import query_without_page, render_page_or_partial
 from apps.runs.selectors import run_visible
 
 from . import selectors, services
@@ -26,8 +26,6 @@ def template_list(request):
     filters = form.cleaned_data if form.is_valid() else {}
     templates = selectors.template_list(user=request.user, **{k: v for k, v in filters.items() if v})
     page = Paginator(templates, PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
     return render_page_or_partial(
         request,
         page="catalog/list.html",
@@ -35,7 +33,7 @@ def template_list(request):
         context={
             "form": form,
             "page": page,
-            "query": query.urlencode(),
+            "query": query_without_page(request),
             "tags": selectors.tag_facets(user=request.user),
         },
     )

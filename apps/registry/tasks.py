@@ -22,51 +22,43 @@ def sync_registries(full: bool = False):
     sync.registry_sync(full=full)
 
 
+def _retrying(task, call) -> None:
+    """Run ``call``: a transient backend error retries the task with backoff;
+    a permanent one is logged, and the next sync tries again."""
+    try:
+        call()
+    except BackendError as exc:
+        if exc.permanent:
+            logger.warning("%s: %s", task.name, exc.message)
+            return
+        raise task.retry(exc=exc, countdown=min(2 ** (task.request.retries + 1), 120)) from exc
+
+
 @shared_task(bind=True, acks_late=True, max_retries=5)
 def sync_model(self, model_id: str):
     model = RegisteredModel.objects.select_related("connection").filter(pk=model_id).first()
-    if model is None:
-        return
-    try:
-        sync.model_sync(source=sync.source_of(model), name=model.name)
-    except BackendError as exc:
-        if not exc.permanent:
-            raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1)) from exc
+    if model is not None:
+        _retrying(self, lambda: sync.model_sync(source=sync.source_of(model), name=model.name))
 
 
 @shared_task(bind=True, acks_late=True, max_retries=5)
 def sync_run_model(self, run_id: str):
     run = Run.objects.select_related("connection").filter(pk=run_id).first()
-    if run is None:
-        return
-    try:
-        sync.run_model_sync(run=run)
-    except BackendError as exc:
-        if not exc.permanent:
-            raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1)) from exc
+    if run is not None:
+        _retrying(self, lambda: sync.run_model_sync(run=run))
 
 
 @shared_task(bind=True, acks_late=True, max_retries=5)
 def sync_local_model(self, name: str):
     """A webhook from the local MLflow named this model."""
-    try:
-        sync.model_sync(source=sync.Source(kind="local"), name=name)
-    except BackendError as exc:
-        if not exc.permanent:
-            raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1)) from exc
+    _retrying(self, lambda: sync.model_sync(source=sync.Source(kind="local"), name=name))
 
 
 @shared_task(bind=True, acks_late=True, max_retries=8)
 def ensure_mlflow_webhook(self):
     """At the worker's start and with every full sync: MLflow calls us back on changes.
     MLflow may not be up yet when the worker starts, hence the patient retries."""
-    try:
-        webhooks.webhook_ensure()
-    except BackendError as exc:
-        if exc.permanent:
-            logger.warning("MLflow webhook not registered: %s", exc.message)
-            return
-        raise self.retry(exc=exc, countdown=min(2 ** (self.request.retries + 1), 120)) from exc
+    _retrying(self, webhooks.webhook_ensure)
 
 
 @worker_ready.connect

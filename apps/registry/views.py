@@ -18,7 +18,7 @@ from apps.audit.selectors import audit_of
 from apps.backends import registry as backend_registry
 from apps.core import charts
 from apps.core.errors import InvalidInput
-from apps.core.htmx import render_page_or_partial
+from apps.core.htmx import query_without_page, render_page_or_partial
 
 from . import selectors, services, webhooks
 from .compare import MAX_COMPARE, MIN_COMPARE, versions_compare
@@ -28,12 +28,6 @@ MODELS_PER_PAGE = 25
 VERSIONS_PER_PAGE = 100
 # Renderings keyed by the model's revision never go stale; the timeout only bounds the memory.
 CACHE_SECONDS = 600
-
-
-def _query_without_page(request) -> str:
-    query = request.GET.copy()
-    query.pop("page", None)
-    return query.urlencode()
 
 
 def _model(request, pk):
@@ -75,7 +69,7 @@ def model_list(request):
         context={
             "form": form,
             "page": page,
-            "query": _query_without_page(request),
+            "query": query_without_page(request),
             "labels": backend_registry.LABELS,
             "sync_states": selectors.sync_states(),
             "can_sync": request.user.has_perm(services.CHANGE),
@@ -90,7 +84,7 @@ def model_detail(request, pk):
     context = {
         "model": model,
         "page": page,
-        "query": _query_without_page(request),
+        "query": query_without_page(request),
         "labels": backend_registry.LABELS,
         "aliases": list(model.aliases.select_related("version").order_by("alias")),
         "mlflow": mlflow_links(model),

@@ -64,7 +64,7 @@ def sign(*, secret: str, delivery_id: str, timestamp: str, body: bytes) -> str:
     return "v1," + base64.b64encode(hmac.new(secret.encode(), signed, hashlib.sha256).digest()).decode()
 
 
-def delivery_model_name(*, headers, body: bytes, now: float | None = None) -> str:
+def delivery_model_name(*, headers, body: bytes) -> str:
     """The model a signed, fresh delivery names; DeliveryRefused otherwise."""
     if not webhooks_enabled():
         raise DeliveryRefused("MLflow webhooks are not enabled here.", status=404)
@@ -76,7 +76,7 @@ def delivery_model_name(*, headers, body: bytes, now: float | None = None) -> st
     expected = sign(secret=settings.MLFLOW_WEBHOOK_SECRET, delivery_id=delivery_id, timestamp=timestamp, body=body)
     if not hmac.compare_digest(expected, signature):
         raise DeliveryRefused("Bad signature.", status=401)
-    if abs((now or time.time()) - int(timestamp)) > MAX_AGE_SECONDS:
+    if abs(time.time() - int(timestamp)) > MAX_AGE_SECONDS:
         raise DeliveryRefused("Stale delivery.", status=401)
     try:
         name = json.loads(body)["data"]["name"]

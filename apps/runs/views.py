@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 from apps.accounts.selectors import user_teams
 from apps.connections.selectors import connections_for
 from apps.core.errors import InvalidInput
-from apps.core.htmx import render_page_or_partial
+from apps.core.htmx import query_without_page, render_page_or_partial
 
 from . import selectors, services, steps
 from .forms import RunFilterForm, TrainingForm
@@ -24,8 +24,6 @@ def run_list(request):
     filters = form.cleaned_data if form.is_valid() else {}
     runs = selectors.run_list(user=request.user, **{k: v for k, v in filters.items() if v})
     page = Paginator(runs, 25).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
     return render_page_or_partial(
         request,
         page="runs/list.html",
@@ -33,7 +31,7 @@ def run_list(request):
         context={
             "form": form,
             "page": page,
-            "query": query.urlencode(),
+            "query": query_without_page(request),
             "can_start": request.user.has_perm("runs.add_run"),
         },
     )
