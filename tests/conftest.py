@@ -13,6 +13,9 @@ from pathlib import Path
 
 import psutil
 import pytest
+from django.core.management.base import CommandError
+from django.db import OperationalError
+from django.test import TransactionTestCase
 
 from tests.environment import TEST_ROOT, TEST_VAR
 
@@ -20,6 +23,25 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 REQUIRE_ALL = os.environ.get("ATRIUM_REQUIRE_ALL") == "1"  # CI: a skip is a failure
+
+_flush_database = TransactionTestCase._fixture_teardown
+
+
+def _flush_again_after_a_deadlock(self, attempts: int = 5):
+    """The test worker and its beat share the test database. A transactional test ends with
+    one TRUNCATE of every table, which can deadlock with a task mid-transaction (a poll, a
+    registry sync); PostgreSQL aborts one side, and if that is the flush, the next test would
+    start on this one's rows. The flush is one transaction, so trying it again is safe."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return _flush_database(self)
+        except CommandError as error:
+            if attempt == attempts or not isinstance(error.__cause__, OperationalError):
+                raise
+            time.sleep(0.5 * attempt)
+
+
+TransactionTestCase._fixture_teardown = _flush_again_after_a_deadlock
 
 
 def skip_or_fail(reason: str):
