@@ -1,10 +1,14 @@
 """The Databricks backend, through databricks-sdk's ``WorkspaceClient``.
 
 * Training: one-time runs (``jobs/runs/submit``) of a ``spark_python_task``
-  whose parameters carry the ``TrainingSpec`` as JSON; the run's
+  running ``cluster_job.py`` with the ``TrainingSpec`` as JSON; the run's
   ``idempotency_token`` is the spec's key, so a redelivered submit returns the
-  same run. Databricks reports no progress, so it is estimated from the time
-  spent RUNNING; logs are the task's stdout (``runs/get-output``).
+  same run. Before the first run the backend uploads that program with the code
+  it imports to ``<code_folder>/code-<digest>`` (``code_bundle``: a new folder
+  for each version of the code, so runs never see a half-replaced one).
+  Databricks reports no progress, so it is estimated from the time spent
+  RUNNING; logs are the task's stdout (``runs/get-output``), whose last line
+  carries the job's outputs (model version, metrics).
 * Registry: Unity Catalog model versions and aliases. Unity Catalog has no
   approval status: ``set_approval_status`` raises a permanent ``BackendError``
   saying to use an alias instead.
@@ -28,8 +32,10 @@ The token is never logged or put in a message.
 
 from __future__ import annotations
 
+import base64
 import csv
 import hashlib
+import importlib.metadata
 import io
 import json
 import math
@@ -39,6 +45,7 @@ from collections import defaultdict
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -63,6 +70,7 @@ from ..base import (
     TrainingSpec,
     TuningSpec,
 )
+from .cluster_job import OUTPUTS_MARKER
 
 IDEMPOTENCY_TOKEN_MAX = 64
 TASK_KEY = "train"
@@ -75,6 +83,22 @@ _CANCELLED_RESULTS = {"CANCELED", "UPSTREAM_CANCELED"}
 
 RESOURCE_KINDS = ("workspace",)
 WORKSPACE_ROOT = "/Workspace/Shared/atrium"
+
+# What a job run executes: cluster_job.py and the modules it imports, as paths below the repository.
+REPOSITORY = Path(__file__).resolve().parents[3]
+CLUSTER_JOB = "cluster_job.py"
+# What the job code imports beyond a Databricks ML runtime (scikit-learn, MLflow, pandas, psutil): pinned as here.
+CLUSTER_LIBRARIES = (f"skops=={importlib.metadata.version('skops')}",)
+BUNDLED_MODULES = (
+    "apps/__init__.py",
+    "apps/backends/__init__.py",
+    "apps/backends/training.py",
+    "apps/backends/local/__init__.py",
+    "apps/backends/local/processes.py",
+    "apps/backends/local/train_job.py",
+    "apps/backends/local/tune_job.py",
+    "apps/backends/local/batch_job.py",
+)
 EXPERIMENT_LEAF = "experiment"
 KEY_TAG = "atrium_resource_key"  # on the schema (property) and the experiment (tag): whose object it is
 RESOURCE_TAG = "atrium_resource"
@@ -91,6 +115,32 @@ def workload_size(instance_count: int) -> str:
     if instance_count <= 1:
         return "Small"
     return "Medium" if instance_count <= 4 else "Large"
+
+
+def code_bundle() -> dict[str, bytes]:
+    """The files a job run needs, by path in the bundle; the entry point comes last,
+    so that once it is in the workspace, the rest is too. (Empty files get a blank
+    line: the workspace import takes no empty content.)"""
+    files = {name: (REPOSITORY / name).read_bytes() or b"\n" for name in BUNDLED_MODULES}
+    files[CLUSTER_JOB] = (Path(__file__).parent / CLUSTER_JOB).read_bytes()
+    return files
+
+
+def bundle_digest(files: dict[str, bytes]) -> str:
+    digest = hashlib.sha256()
+    for name, content in files.items():
+        digest.update(name.encode() + b"\0" + hashlib.sha256(content).digest())
+    return digest.hexdigest()[:16]
+
+
+def job_outputs(lines: list[str]) -> dict:
+    """The outputs ``cluster_job.py`` printed as its last word, if it got that far."""
+    for line in reversed(lines):
+        if line.startswith(OUTPUTS_MARKER):
+            with suppress(ValueError):
+                outputs = json.loads(line.removeprefix(OUTPUTS_MARKER))
+                return outputs if isinstance(outputs, dict) else {}
+    return {}
 
 
 def idempotency_token(key: str) -> str:
@@ -110,7 +160,8 @@ class DatabricksBackend:
         token: str,
         catalog: str = "main",
         schema: str = "default",
-        python_file: str = "/Workspace/Shared/atrium/train_job.py",
+        code_folder: str = WORKSPACE_ROOT,
+        data_root: str | None = None,
         spark_version: str = "15.4.x-cpu-ml-scala2.12",
         node_type_id: str = "i3.xlarge",
         existing_cluster_id: str | None = None,
@@ -128,7 +179,9 @@ class DatabricksBackend:
         self._token = token
         self.catalog = catalog
         self.schema = schema
-        self.python_file = python_file
+        self.code_folder = code_folder.rstrip("/")
+        self.data_root = data_root or f"/Volumes/{catalog}/{schema}/atrium"
+        self._entry_point: str | None = None
         self.spark_version = spark_version
         self.node_type_id = node_type_id
         self.existing_cluster_id = existing_cluster_id
@@ -147,7 +200,8 @@ class DatabricksBackend:
             for key in (
                 "catalog",
                 "schema",
-                "python_file",
+                "code_folder",
+                "data_root",
                 "spark_version",
                 "node_type_id",
                 "existing_cluster_id",
@@ -218,22 +272,56 @@ class DatabricksBackend:
     # --- training --------------------------------------------------------------
 
     def submit_training(self, spec: TrainingSpec) -> str:
-        payload = {**asdict(spec), "registered_model": self._full_name(spec.model_name)}
-        return self._submit_job("train", payload, key=spec.key, subject=spec.model_name, spec=spec)
+        return self._submit_job("train", spec, subject=spec.model_name)
 
     def submit_tuning(self, spec: TuningSpec) -> str:
-        """A search runs as one job run of the same script, in its "tune" mode
+        """A search runs as one job run of the same program, in its "tune" mode
         (trials on the job's cluster, the best registered in Unity Catalog)."""
-        payload = {**asdict(spec), "registered_model": self._full_name(spec.model_name)}
-        return self._submit_job("tune", payload, key=spec.key, subject=spec.model_name, spec=spec)
+        return self._submit_job("tune", spec, subject=spec.model_name)
 
     def submit_batch(self, spec: BatchSpec) -> str:
-        """Scoring runs as a job run of the same script in its "batch" mode,
-        reading the model from Unity Catalog."""
-        payload = {**asdict(spec), "registered_model": self._full_name(spec.model.name)}
-        return self._submit_job("batch", payload, key=spec.key, subject=spec.model.name, spec=spec)
+        """Scoring runs as a job run of the same program in its "batch" mode,
+        reading the model from Unity Catalog and writing below ``data_root``."""
+        return self._submit_job("batch", spec, subject=spec.model.name)
 
-    def _submit_job(self, mode: str, payload: dict, *, key: str, subject: str, spec) -> str:
+    def _job_payload(self, spec, subject: str) -> dict:
+        return {
+            **asdict(spec),
+            "registered_model": self._full_name(subject),
+            "experiment": f"{self.code_folder.removeprefix('/Workspace')}/training/{spec.tags.get('team', 'default')}",
+            "data_root": self.data_root,
+        }
+
+    def _entry(self) -> str:
+        """The workspace path of ``cluster_job.py``, uploading the bundle the first time this version runs."""
+        if self._entry_point:
+            return self._entry_point
+        files = code_bundle()
+        folder = f"{self.code_folder}/code-{bundle_digest(files)}"
+        entry = f"{folder}/{CLUSTER_JOB}"
+        with _errors("put Atrium's job code in the workspace"):
+            try:
+                self.client.workspace.get_status(entry)
+            except dberrors.NotFound:
+                self._upload(folder, files)
+        self._entry_point = entry
+        return entry
+
+    def _upload(self, folder: str, files: dict[str, bytes]) -> None:
+        self.client.workspace.mkdirs(f"{self.code_folder}/training")  # where the runs' experiments go
+        for name, content in files.items():
+            path = f"{folder}/{name}"
+            self.client.workspace.mkdirs(path.rsplit("/", 1)[0])
+            self.client.workspace.import_(
+                path,
+                content=base64.b64encode(content).decode(),
+                format=workspace.ImportFormat.AUTO,
+                overwrite=True,
+            )
+
+    def _submit_job(self, mode: str, spec, *, subject: str) -> str:
+        key = spec.key
+        payload = self._job_payload(spec, subject)
         cluster = {}
         if self.existing_cluster_id:
             cluster["existing_cluster_id"] = self.existing_cluster_id
@@ -245,12 +333,11 @@ class DatabricksBackend:
                 spark_conf={"spark.master": "local[*]", "spark.databricks.cluster.profile": "singleNode"},
                 custom_tags={"ResourceClass": "SingleNode", **spec.tags},
             )
-        parameters = ["--spec", json.dumps(payload, sort_keys=True)]
-        if mode != "train":
-            parameters = ["--mode", mode, *parameters]
+        parameters = ["--spec", json.dumps(payload, sort_keys=True), "--mode", mode]
         task = jobs.SubmitTask(
             task_key=TASK_KEY,
-            spark_python_task=jobs.SparkPythonTask(python_file=self.python_file, parameters=parameters),
+            spark_python_task=jobs.SparkPythonTask(python_file=self._entry(), parameters=parameters),
+            libraries=[compute.Library(pypi=compute.PythonPyPiLibrary(package=p)) for p in CLUSTER_LIBRARIES],
             **cluster,
         )
         with _errors(f"submit the {mode} run"):
@@ -278,6 +365,7 @@ class DatabricksBackend:
             return JobStatus(JobState.RUNNING, self._progress(run), cloud_message, logs, cursor)
         outputs = {"databricks_run_id": run.run_id, "run_page_url": run.run_page_url or ""}
         if life == "TERMINATED" and result in {"SUCCESS", "SUCCESS_WITH_FAILURES"}:
+            outputs.update(job_outputs(lines))
             return JobStatus(JobState.SUCCEEDED, 100.0, cloud_message, logs, cursor, outputs)
         if result in _CANCELLED_RESULTS or (run_state.user_cancelled_or_timedout and result != "TIMEDOUT"):
             return JobStatus(JobState.CANCELLED, 0.0, cloud_message or "Cancelled", logs, cursor, outputs)

@@ -26,7 +26,10 @@ What it answers:
 * Workspace resources, as Atrium's workspace provisioning uses them: Unity
   Catalog schemas (create / get / delete, ``force`` deleting the models in
   them), workspace folders (``workspace/mkdirs``, ``get-status``, ``delete``
-  with ``recursive``) and MLflow experiments (create / get / get-by-name /
+  with ``recursive``), workspace files (``workspace/import`` of base64
+  content; a job run whose ``python_file`` is a workspace path that holds no
+  file fails as on Databricks, though the stand-in never runs a file that is
+  there) and MLflow experiments (create / get / get-by-name /
   delete). Experiments are workspace objects: one is created in an existing
   folder, a recursive folder delete deletes the experiments in it, and a
   deleted experiment keeps its id (``lifecycle_stage`` "deleted") but frees its
@@ -54,8 +57,10 @@ Run it: ``python -m apps.backends.sandbox.databricks --port 8765 --token T --sta
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import csv
+import hashlib
 import io
 import json
 import os
@@ -226,6 +231,7 @@ class DatabricksStandIn:
             "usage": [],
             "schemas": {},
             "folders": {path: {"object_id": index + 1, "created_at": 0} for index, path in enumerate(WORKSPACE_ROOTS)},
+            "files": {},
             "experiments": {},
         }
 
@@ -286,6 +292,7 @@ class DatabricksStandIn:
             ("GET", r"^/api/2\.1/unity-catalog/schemas/(?P<full>[^/]+)$", "schema_get"),
             ("DELETE", r"^/api/2\.1/unity-catalog/schemas/(?P<full>[^/]+)$", "schema_delete"),
             ("POST", r"^/api/2\.0/workspace/mkdirs$", "workspace_mkdirs"),
+            ("POST", r"^/api/2\.0/workspace/import$", "workspace_import"),
             ("GET", r"^/api/2\.0/workspace/get-status$", "workspace_get_status"),
             ("POST", r"^/api/2\.0/workspace/delete$", "workspace_delete"),
             ("POST", r"^/api/2\.0/mlflow/experiments/create$", "experiment_create"),
@@ -430,13 +437,18 @@ class DatabricksStandIn:
             self._finish_run(run, "CANCELED", "Run cancelled.")
         elif polls <= self.pending_polls:
             run["life_cycle_state"], run["state_message"] = "PENDING", "Waiting for cluster"
+        elif run["life_cycle_state"] == "PENDING" and (missing := self._missing_python_file(first_task)):
+            run["error"] = f"FileNotFoundError: {missing}"
+            run["logs"].append(run["error"])
+            self._finish_run(run, "FAILED", f"Cannot read the python file {missing}: it does not exist.")
         elif polls <= self.pending_polls + self.running_polls:
             if run["life_cycle_state"] != "RUNNING":
                 run["logs"].append(f"Task {first_task['task_key']} started on the stand-in")
             run["life_cycle_state"], run["state_message"] = "RUNNING", "In run"
             run["logs"].append(f"Working ({polls - self.pending_polls}/{self.running_polls})")
         elif run["fail"]:
-            run["logs"].append(f"RuntimeError: {FAIL_MARKER} requested this failure")
+            run["error"] = f"RuntimeError: {FAIL_MARKER} requested this failure"
+            run["logs"].append(run["error"])
             self._finish_run(
                 run,
                 "FAILED",
@@ -445,6 +457,13 @@ class DatabricksStandIn:
         else:
             run["logs"].append("Task finished")
             self._finish_run(run, "SUCCESS", "")
+
+    def _missing_python_file(self, task: dict) -> str:
+        """The task's workspace ``python_file`` if no file is there (DBFS, volume and Git files are not checked)."""
+        path = (task.get("spark_python_task") or {}).get("python_file") or ""
+        if not path.startswith("/") or path.startswith("/Volumes/"):
+            return ""
+        return "" if _workspace_path(path) in self.state["files"] else path
 
     def _finish_run(self, run: dict, result: str, message: str) -> None:
         run.update(life_cycle_state="TERMINATED", result_state=result, state_message=message, end_time=_now_ms())
@@ -503,7 +522,7 @@ class DatabricksStandIn:
             )
         output = jobs.RunOutput(logs="\n".join(run["logs"]) + ("\n" if run["logs"] else ""), logs_truncated=False)
         if run["result_state"] == "FAILED":
-            output.error = f"RuntimeError: {FAIL_MARKER} requested this failure"
+            output.error = run.get("error") or "The run failed."
         return output.as_dict()
 
     def _runs_cancel(self, payload, **_):
@@ -993,14 +1012,51 @@ class DatabricksStandIn:
         prefix = ""
         for part in path.strip("/").split("/"):
             prefix = f"{prefix}/{part}"
-            if self._active_experiment_named(prefix) is not None:
+            if self._active_experiment_named(prefix) is not None or prefix in self.state["files"]:
                 raise already_exists(f"Path ({prefix}) already exists and is not a directory.")
             if prefix not in self.state["folders"]:
                 self.state["folders"][prefix] = {"object_id": self._new_id(), "created_at": _now_ms()}
         return {}
 
+    def _workspace_import(self, payload, **_):
+        # the SDK has no request dataclass for this call: its own checks, then ours
+        path = _workspace_path(payload.get("path"))
+        try:
+            workspace.ImportFormat(payload.get("format") or "SOURCE")
+        except ValueError:
+            raise invalid(f"Unknown format {payload.get('format')!r}.") from None
+        parent = path.rsplit("/", 1)[0] or "/"
+        if parent not in self.state["folders"]:
+            raise not_found(f"The parent folder ({parent}) does not exist.")
+        if path in self.state["folders"] or (path in self.state["files"] and not payload.get("overwrite")):
+            raise already_exists(f"Path ({path}) already exists.")
+        try:
+            content = base64.b64decode(payload.get("content") or "", validate=True)
+        except ValueError:
+            raise invalid("The content must be base64-encoded.") from None
+        created = self.state["files"].get(path, {}).get("created_at") or _now_ms()
+        self.state["files"][path] = {
+            "object_id": self._new_id(),
+            "created_at": created,
+            "modified_at": _now_ms(),
+            "size": len(content),
+            "sha256": hashlib.sha256(content).hexdigest(),
+        }
+        return {}
+
     def _workspace_get_status(self, query, **_):
         path = _workspace_path(query.get("path"))
+        file = self.state["files"].get(path)
+        if file is not None:
+            return workspace.ObjectInfo(
+                path=path,
+                object_type=workspace.ObjectType.FILE,
+                object_id=file["object_id"],
+                resource_id=str(file["object_id"]),
+                created_at=file["created_at"],
+                modified_at=file["modified_at"],
+                size=file["size"],
+            ).as_dict()
         folder = self.state["folders"].get(path)
         if folder is not None:
             return workspace.ObjectInfo(
@@ -1029,19 +1085,25 @@ class DatabricksStandIn:
         if experiment is not None:
             experiment.update(lifecycle_stage="deleted", last_update_time=_now_ms())
             return {}
+        if path in self.state["files"]:
+            del self.state["files"][path]
+            return {}
         if path not in self.state["folders"]:
             raise not_found(f"Path ({path}) doesn't exist.")
         inside = path + "/"
         folders = [p for p in self.state["folders"] if p.startswith(inside)]
+        files = [p for p in self.state["files"] if p.startswith(inside)]
         experiments = [
             e
             for e in self.state["experiments"].values()
             if e["lifecycle_stage"] == "active" and e["name"].startswith(inside)
         ]
-        if (folders or experiments) and not payload.get("recursive"):
+        if (folders or files or experiments) and not payload.get("recursive"):
             raise ApiError(400, "DIRECTORY_NOT_EMPTY", f"Folder ({path}) is not empty.")
         for folder in [*folders, path]:
             del self.state["folders"][folder]
+        for file in files:
+            del self.state["files"][file]
         for experiment in experiments:
             experiment.update(lifecycle_stage="deleted", last_update_time=_now_ms())
         return {}
