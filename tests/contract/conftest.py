@@ -43,10 +43,11 @@ def iris_records(rows=IRIS_ROWS) -> list[dict]:
 
 @pytest.fixture(scope="session")
 def aws_stand_in():
-    from apps.backends.sandbox.aws import AwsStandIn
+    from apps.backends.sandbox.aws import AwsStandIn, create_bucket
 
     server = AwsStandIn()
     server.start()
+    create_bucket(server.url, "atrium-artifacts")  # the output bucket an operator would have made
     yield server
     server.stop()
 

@@ -54,6 +54,7 @@ from databricks.sdk import errors as dberrors
 from databricks.sdk.config import Config
 from databricks.sdk.service import compute, jobs, ml, serving, workspace
 
+from .. import job_code
 from ..base import (
     BackendError,
     BatchSpec,
@@ -70,6 +71,7 @@ from ..base import (
     TrainingSpec,
     TuningSpec,
 )
+from ..job_code import TRAINING_MODULES
 from .cluster_job import OUTPUTS_MARKER
 
 IDEMPOTENCY_TOKEN_MAX = 64
@@ -84,15 +86,12 @@ _CANCELLED_RESULTS = {"CANCELED", "UPSTREAM_CANCELED"}
 RESOURCE_KINDS = ("workspace",)
 WORKSPACE_ROOT = "/Workspace/Shared/atrium"
 
-# What a job run executes: cluster_job.py and the modules it imports, as paths below the repository.
-REPOSITORY = Path(__file__).resolve().parents[3]
-CLUSTER_JOB = "cluster_job.py"
+# What a job run executes: cluster_job.py and the modules it imports (the local backend's jobs).
+CLUSTER_JOB = Path(__file__).with_name("cluster_job.py")
 # What the job code imports beyond a Databricks ML runtime (scikit-learn, MLflow, pandas, psutil): pinned as here.
 CLUSTER_LIBRARIES = (f"skops=={importlib.metadata.version('skops')}",)
 BUNDLED_MODULES = (
-    "apps/__init__.py",
-    "apps/backends/__init__.py",
-    "apps/backends/training.py",
+    *TRAINING_MODULES,
     "apps/backends/local/__init__.py",
     "apps/backends/local/processes.py",
     "apps/backends/local/train_job.py",
@@ -118,19 +117,7 @@ def workload_size(instance_count: int) -> str:
 
 
 def code_bundle() -> dict[str, bytes]:
-    """The files a job run needs, by path in the bundle; the entry point comes last,
-    so that once it is in the workspace, the rest is too. (Empty files get a blank
-    line: the workspace import takes no empty content.)"""
-    files = {name: (REPOSITORY / name).read_bytes() or b"\n" for name in BUNDLED_MODULES}
-    files[CLUSTER_JOB] = (Path(__file__).parent / CLUSTER_JOB).read_bytes()
-    return files
-
-
-def bundle_digest(files: dict[str, bytes]) -> str:
-    digest = hashlib.sha256()
-    for name, content in files.items():
-        digest.update(name.encode() + b"\0" + hashlib.sha256(content).digest())
-    return digest.hexdigest()[:16]
+    return job_code.bundle(CLUSTER_JOB, BUNDLED_MODULES)
 
 
 def job_outputs(lines: list[str]) -> dict:
@@ -297,8 +284,8 @@ class DatabricksBackend:
         if self._entry_point:
             return self._entry_point
         files = code_bundle()
-        folder = f"{self.code_folder}/code-{bundle_digest(files)}"
-        entry = f"{folder}/{CLUSTER_JOB}"
+        folder = f"{self.code_folder}/code-{job_code.digest(files)}"
+        entry = f"{folder}/{CLUSTER_JOB.name}"
         with _errors("put Atrium's job code in the workspace"):
             try:
                 self.client.workspace.get_status(entry)

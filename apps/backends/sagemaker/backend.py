@@ -21,7 +21,10 @@ Secrets: ``access_key_id``, ``secret_access_key``, ``session_token``.
 How the portal's ideas map onto SageMaker:
 
 * A training run is a training job named after ``spec.key`` (so a second
-  submit finds the first job: ``ResourceInUse`` -> describe). When it
+  submit finds the first job: ``ResourceInUse`` -> describe), in script mode:
+  the scikit-learn image runs ``container_job.py``, which the backend uploads
+  with the training code it imports as ``<output_s3_uri>/code/<digest>/
+  sourcedir.tar.gz`` (once per version of the code). When it
   completes, the poll registers a model package (versioned) in the model
   package group named after the model, once (found again by its description).
 * Aliases are model package tags ``atrium:alias:<alias>``; setting an alias
@@ -56,6 +59,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from .. import job_code
 from ..base import (
     BackendError,
     BatchSpec,
@@ -74,10 +78,28 @@ from ..base import (
     TrainingSpec,
     TuningSpec,
 )
+from ..training import OBJECTIVES
 
 logger = logging.getLogger(__name__)
 
 PRICE_TABLE = Path(__file__).with_name("prices.json")
+PROGRAM = Path(__file__).with_name("container_job.py")
+
+
+def source_bundle() -> dict[str, bytes]:
+    """What a training job runs and an endpoint serves with: the program and the training code it imports."""
+    return job_code.bundle(PROGRAM, job_code.TRAINING_MODULES)
+
+
+def serving_environment(hyperparameters: dict[str, str]) -> dict[str, str]:
+    """The framework image serves with the handlers of the program the job trained with."""
+    names = {"sagemaker_program": "SAGEMAKER_PROGRAM", "sagemaker_submit_directory": "SAGEMAKER_SUBMIT_DIRECTORY"}
+    environment = {env: hyperparameters[hp] for hp, env in names.items() if hyperparameters.get(hp)}
+    if environment and hyperparameters.get("sagemaker_region"):
+        environment["SAGEMAKER_REGION"] = hyperparameters["sagemaker_region"]
+    return environment
+
+
 AWS_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ALIAS_TAG = "atrium:alias:"
@@ -185,7 +207,7 @@ def map_client_error(exc, action: str) -> BackendError:
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
     if code in TRANSIENT_CODES or code.startswith("Throttl") or status >= 500:
         return BackendError(f"{action}: AWS is busy ({code or status}); the portal will retry.", permanent=False)
-    if code.startswith("AccessDenied"):
+    if code.startswith("AccessDenied") or code == "403":  # S3 answers a HEAD with the bare status
         return BackendError(
             f"{action}: access denied by AWS ({code}): {message} "
             "Check the IAM permissions of the connection's credentials or role.",
@@ -198,7 +220,7 @@ def map_client_error(exc, action: str) -> BackendError:
         )
     if code in ("ValidationException", "ValidationError"):
         return BackendError(f"{action}: AWS rejected the request: {message}", permanent=True)
-    if code.startswith("ResourceNotFound") or code in ("NoSuchEntity", "NoSuchBucket"):
+    if code.startswith("ResourceNotFound") or code in ("NoSuchEntity", "NoSuchBucket", "404"):
         return BackendError(f"{action}: not found on AWS: {message}", permanent=True)
     return BackendError(f"{action} failed ({code}): {message}", permanent=True)
 
@@ -292,6 +314,7 @@ class SageMakerBackend:
         self._secrets = dict(secrets)  # only ever handed to boto3; never logged or returned
         self._session = None
         self._clients: dict[str, Any] = {}
+        self._source_uri: str | None = None
 
     @classmethod
     def from_connection(cls, config: dict, secrets: dict) -> SageMakerBackend:
@@ -407,6 +430,7 @@ class SageMakerBackend:
             DEFAULT_GPU_TRAINING_IMAGE if gpu else DEFAULT_TRAINING_IMAGE
         ).format(region=self.region)
         hyperparameters = {
+            **self._script_mode(),
             "model_name": spec.model_name,
             "dataset": spec.dataset,
             "algorithm": spec.algorithm,
@@ -419,12 +443,46 @@ class SageMakerBackend:
             raise BackendError("The training parameters are too long for SageMaker (2500 characters).", permanent=True)
         return {
             "HyperParameters": {k: v for k, v in hyperparameters.items() if v},
-            "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
+            "AlgorithmSpecification": {
+                "TrainingImage": image,
+                "TrainingInputMode": "File",
+                "MetricDefinitions": [
+                    {"Name": f"validation:{name}", "Regex": f"{name}=([0-9.eE+-]+)"} for name in OBJECTIVES[spec.task]
+                ],
+            },
             "RoleArn": self._role(),
             "OutputDataConfig": {"S3OutputPath": f"{self._output_uri()}/training"},
             "ResourceConfig": {"InstanceType": instance, "InstanceCount": 1, "VolumeSizeInGB": 30},
             "StoppingCondition": {"MaxRuntimeInSeconds": int(self.config.get("max_runtime_seconds", 86400))},
         }
+
+    def _script_mode(self) -> dict[str, str]:
+        """The hyperparameters that make the framework image run Atrium's program (as the SageMaker SDK sets them)."""
+        return {
+            "sagemaker_program": PROGRAM.name,
+            "sagemaker_submit_directory": self._source_dir(),
+            "sagemaker_region": self.region,
+        }
+
+    def _source_dir(self) -> str:
+        """The S3 URI of the program's source tarball, uploaded the first time this version of it runs."""
+        if self._source_uri:
+            return self._source_uri
+        from botocore.exceptions import ClientError
+
+        files = source_bundle()
+        bucket, _, prefix = self._output_uri().removeprefix("s3://").partition("/")
+        key = f"{prefix}/code/{job_code.digest(files)}/sourcedir.tar.gz".lstrip("/")
+        s3 = self.client("s3")
+        with aws("Put Atrium's training program in S3"):
+            try:
+                s3.head_object(Bucket=bucket, Key=key)
+            except ClientError as exc:
+                if _error_code(exc) not in ("404", "NoSuchKey", "NotFound"):
+                    raise
+                s3.put_object(Bucket=bucket, Key=key, Body=job_code.tarball(files))
+        self._source_uri = f"s3://{bucket}/{key}"
+        return self._source_uri
 
     def submit_training(self, spec: TrainingSpec) -> str:
         name = aws_name(spec.key, "job key")
@@ -537,6 +595,7 @@ class SageMakerBackend:
                             {
                                 "Image": job["AlgorithmSpecification"]["TrainingImage"],
                                 "ModelDataUrl": job["ModelArtifacts"]["S3ModelArtifacts"],
+                                "Environment": serving_environment(job.get("HyperParameters", {})),
                             }
                         ],
                         "SupportedContentTypes": ["application/json"],

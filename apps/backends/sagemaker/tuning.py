@@ -62,10 +62,7 @@ def submit_tuning(backend, spec: TuningSpec) -> str:
     )
     definition = {
         "StaticHyperParameters": training["HyperParameters"],
-        "AlgorithmSpecification": {
-            **training["AlgorithmSpecification"],
-            "MetricDefinitions": [{"Name": f"validation:{objective}", "Regex": f"{objective}=([0-9.]+)"}],
-        },
+        "AlgorithmSpecification": training["AlgorithmSpecification"],  # its metric definitions name the objective
         "RoleArn": training["RoleArn"],
         "OutputDataConfig": training["OutputDataConfig"],
         "ResourceConfig": training["ResourceConfig"],

@@ -10,7 +10,10 @@ server starts; moto's server runs in the same process):
 * Training jobs pass through ``InProgress`` (SecondaryStatus ``Starting`` then
   ``Training``) before ``Completed`` over a few DescribeTrainingJob polls. A
   job whose hyperparameters mention ``sandbox_fail`` (key or value, also inside
-  a JSON value) ends ``Failed`` with a FailureReason. A second CreateTrainingJob
+  a JSON value), or whose ``sagemaker_submit_directory`` is not in S3, ends
+  ``Failed`` with a FailureReason. The job's MetricDefinitions are kept as sent.
+  No container runs: the metrics of a completed job are FABRICATED
+  (``validation:accuracy`` 0.95). A second CreateTrainingJob
   with the same name answers ``ResourceInUse`` as AWS does. StopTrainingJob
   (missing in moto) goes ``Stopping`` -> ``Stopped``.
 * Endpoints pass ``Creating`` / ``Updating`` -> ``InService`` over polls.
@@ -104,6 +107,23 @@ def _fail_reason(hyper_parameters: dict | None) -> str | None:
     return None
 
 
+def _missing_source(account_id: str, hyper_parameters: dict | None) -> str | None:
+    """Why SageMaker could not start a script-mode job whose ``sagemaker_submit_directory`` is not in S3
+    (the stand-in runs no container, but it checks the program was put where the job looks)."""
+    from moto.s3.exceptions import MissingBucket
+    from moto.s3.models import s3_backends
+
+    uri = (hyper_parameters or {}).get("sagemaker_submit_directory") or ""
+    if not uri.startswith("s3://"):
+        return None
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    try:
+        found = s3_backends[account_id]["aws"].get_object(bucket, key)
+    except MissingBucket:
+        found = None
+    return None if found else f"ClientError: the submit directory {uri} does not exist (NoSuchKey)."
+
+
 def _patch_training() -> None:
     from moto.core.responses import EmptyResult
     from moto.core.utils import utcnow
@@ -120,12 +140,16 @@ def _patch_training() -> None:
                 "Training job names must be unique within an AWS account and region, and a training job "
                 f"with this name already exists ({self.training_jobs[training_job_name].arn})"
             )
+        sent = (kwargs.get("algorithm_specification") or {}).get("MetricDefinitions")
         job = original_create(self, training_job_name, hyper_parameters, *args, **kwargs)
+        if sent is not None:  # moto answers with made-up definitions
+            job.algorithm_specification["MetricDefinitions"] = sent
         job.training_job_status = "InProgress"
         job.secondary_status = "Starting"
         job.training_end_time = None
         job.final_metric_data_list = []
-        _progress[job] = {"polls": 0, "fail": _fail_reason(hyper_parameters), "stop": False}
+        fail = _missing_source(self.account_id, hyper_parameters) or _fail_reason(hyper_parameters)
+        _progress[job] = {"polls": 0, "fail": fail, "stop": False}
         return job
 
     def transition(job, status, message):

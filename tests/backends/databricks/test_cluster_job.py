@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from apps.backends.base import BatchSpec, JobState, ModelRef
-from apps.backends.databricks.backend import CLUSTER_JOB, bundle_digest, code_bundle, job_outputs
+from apps.backends.databricks.backend import CLUSTER_JOB, code_bundle, job_outputs
+from apps.backends.job_code import digest
 from tests.backends.databricks.test_databricks_backend import make_backend, poll_until_done, spec
 
 
@@ -37,7 +38,7 @@ def imports(standin) -> list[str]:
 
 
 def test_the_first_run_uploads_the_job_code_and_later_ones_reuse_it(standin):
-    folder = f"/Shared/atrium/code-{bundle_digest(code_bundle())}"
+    folder = f"/Shared/atrium/code-{digest(code_bundle())}"
     backend = make_backend(standin.url)
     run_id = backend.submit_training(spec("atr-upload-1"))
 
@@ -45,7 +46,7 @@ def test_the_first_run_uploads_the_job_code_and_later_ones_reuse_it(standin):
         code_bundle()
     )
     task = standin.state["runs"][run_id]["tasks"][0]["task"]
-    assert task["spark_python_task"]["python_file"] == f"/Workspace{folder}/{CLUSTER_JOB}"
+    assert task["spark_python_task"]["python_file"] == f"/Workspace{folder}/{CLUSTER_JOB.name}"
     assert task["spark_python_task"]["parameters"][2:] == ["--mode", "train"]
     status, _logs = poll_until_done(backend, run_id)
     assert status.state is JobState.SUCCEEDED
@@ -58,7 +59,7 @@ def test_the_first_run_uploads_the_job_code_and_later_ones_reuse_it(standin):
 def test_a_run_whose_program_is_gone_fails_with_the_workspace_reason(standin):
     backend = make_backend(standin.url)
     backend.submit_training(spec("atr-gone-1"))  # uploads, and remembers where
-    entry = f"/Workspace/Shared/atrium/code-{bundle_digest(code_bundle())}/{CLUSTER_JOB}"
+    entry = f"/Workspace/Shared/atrium/code-{digest(code_bundle())}/{CLUSTER_JOB.name}"
     backend.client.workspace.delete(entry)
 
     status, _logs = poll_until_done(backend, backend.submit_training(spec("atr-gone-2")))
@@ -83,7 +84,7 @@ def run_on_cluster(bundle: Path, parameters: list[str], mlflow_server: str, cwd:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO", "PYTHON"))}
     env.update(MLFLOW_TRACKING_URI=mlflow_server, MLFLOW_REGISTRY_URI=mlflow_server)
     return subprocess.run(
-        [sys.executable, "-I", str(bundle / CLUSTER_JOB), *parameters],  # -I: no repository on the path
+        [sys.executable, "-I", str(bundle / CLUSTER_JOB.name), *parameters],  # -I: no repository on the path
         capture_output=True,
         text=True,
         env=env,

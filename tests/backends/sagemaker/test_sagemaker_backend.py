@@ -18,7 +18,7 @@ from apps.backends.base import (
     TrainingSpec,
 )
 from apps.backends.sagemaker.backend import SageMakerBackend, training_instance_types
-from apps.backends.sandbox.aws import AwsStandIn, seed_costs, seed_invocations
+from apps.backends.sandbox.aws import AwsStandIn, create_bucket, seed_costs, seed_invocations
 
 TAGS = {"team": "alpha", "project": "churn", "model": "m", "run": "r1"}
 
@@ -27,6 +27,7 @@ TAGS = {"team": "alpha", "project": "churn", "model": "m", "run": "r1"}
 def stand_in():
     server = AwsStandIn()
     server.start()
+    create_bucket(server.url, "atrium-artifacts")  # the output bucket an operator would have made
     yield server
     server.stop()
 
