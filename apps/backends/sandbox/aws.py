@@ -36,8 +36,8 @@ server starts; moto's server runs in the same process):
 Fault knob (a WSGI middleware around moto's app), for tests and demos:
 
 * ``POST /_sandbox/faults`` with ``{"throttle": N}`` answers the next N AWS
-  calls with a ``ThrottlingException`` (HTTP 400); ``AwsStandIn.throttle(N)``
-  does the same in-process.
+  calls with a ``ThrottlingException`` (HTTP 400; S3's ``SlowDown``, HTTP 503);
+  ``AwsStandIn.throttle(N)`` does the same in-process.
 * Any access key id starting with ``AKIADENIED`` is refused with
   ``AccessDeniedException``.
 
@@ -619,6 +619,8 @@ class FaultMiddleware:
             message = f"User: arn:aws:iam::123456789012:user/{match.group(1)} is not authorized to perform this action"
             return _error(start_response, environ, 400 if json_style else 403, code, message)
         if self.faults.take_throttle():
+            if _is_s3(environ):  # S3 throttles with 503 SlowDown
+                return _error(start_response, environ, 503, "SlowDown", "Please reduce your request rate.")
             code = "ThrottlingException" if _is_json(environ) else "Throttling"
             return _error(start_response, environ, 400, code, "Rate exceeded")
         return self.app(environ, start_response)
@@ -637,9 +639,16 @@ def _is_json(environ) -> bool:
     return bool(environ.get("HTTP_X_AMZ_TARGET")) or "json" in environ.get("CONTENT_TYPE", "")
 
 
+def _is_s3(environ) -> bool:
+    return "/s3/aws4_request" in environ.get("HTTP_AUTHORIZATION", "")
+
+
 def _error(start_response, environ, status: int, code: str, message: str):
-    reason = {400: "Bad Request", 403: "Forbidden"}[status]
-    if _is_json(environ) or environ.get("PATH_INFO", "").endswith("/invocations"):
+    reason = {400: "Bad Request", 403: "Forbidden", 503: "Slow Down"}[status]
+    if _is_s3(environ):
+        body = f"<Error><Code>{code}</Code><Message>{message}</Message><RequestId>sandbox</RequestId></Error>".encode()
+        headers = [("Content-Type", "application/xml")]
+    elif _is_json(environ) or environ.get("PATH_INFO", "").endswith("/invocations"):
         body = json.dumps({"__type": code, "message": message}).encode()
         headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", code)]
     else:

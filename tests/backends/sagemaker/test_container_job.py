@@ -22,7 +22,7 @@ import boto3
 import joblib
 import pytest
 
-from apps.backends.base import JobState, TrainingSpec
+from apps.backends.base import BackendError, JobState, TrainingSpec
 from apps.backends.sagemaker.backend import PROGRAM, source_bundle
 from apps.backends.sandbox.aws import AwsStandIn, create_bucket
 from tests.backends.sagemaker.test_sagemaker_backend import make_backend
@@ -104,6 +104,16 @@ def test_a_job_whose_program_is_gone_fails_with_the_reason(stand_in):
     status = finish(backend, backend.submit_training(spec(f"atr-gone-{uuid.uuid4().hex[:8]}")))
     assert status.state is JobState.FAILED
     assert "submit directory" in status.message and "does not exist" in status.message
+
+
+def test_a_throttled_upload_is_retried_later_not_failed(stand_in):
+    stand_in.throttle(1)  # S3 answers 503 SlowDown
+    try:
+        with pytest.raises(BackendError) as caught:
+            make_backend(stand_in.url).submit_training(spec(f"atr-slow-{uuid.uuid4().hex[:8]}"))
+    finally:
+        stand_in.throttle(0)
+    assert caught.value.permanent is False and "busy" in caught.value.message
 
 
 # --- the program, as the scikit-learn image runs it ------------------------------------------
