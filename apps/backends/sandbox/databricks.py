@@ -1046,27 +1046,20 @@ class DatabricksStandIn:
 
     def _workspace_get_status(self, query, **_):
         path = _workspace_path(query.get("path"))
-        file = self.state["files"].get(path)
-        if file is not None:
-            return workspace.ObjectInfo(
-                path=path,
-                object_type=workspace.ObjectType.FILE,
-                object_id=file["object_id"],
-                resource_id=str(file["object_id"]),
-                created_at=file["created_at"],
-                modified_at=file["modified_at"],
-                size=file["size"],
-            ).as_dict()
-        folder = self.state["folders"].get(path)
-        if folder is not None:
-            return workspace.ObjectInfo(
-                path=path,
-                object_type=workspace.ObjectType.DIRECTORY,
-                object_id=folder["object_id"],
-                resource_id=str(folder["object_id"]),
-                created_at=folder["created_at"],
-                modified_at=folder["created_at"],
-            ).as_dict()
+        for kind, found in (
+            (workspace.ObjectType.FILE, self.state["files"].get(path)),
+            (workspace.ObjectType.DIRECTORY, self.state["folders"].get(path)),
+        ):
+            if found is not None:
+                return workspace.ObjectInfo(
+                    path=path,
+                    object_type=kind,
+                    object_id=found["object_id"],
+                    resource_id=str(found["object_id"]),
+                    created_at=found["created_at"],
+                    modified_at=found.get("modified_at", found["created_at"]),
+                    size=found.get("size"),
+                ).as_dict()
         experiment = self._active_experiment_named(path)
         if experiment is not None:  # the SDK's ObjectType does not list this one
             return {
