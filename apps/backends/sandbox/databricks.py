@@ -2,7 +2,12 @@
 not Databricks: it speaks the wire protocol of the endpoints Atrium's
 Databricks backend calls (through databricks-sdk), keeps its state in memory
 (optionally in a JSON file, so a restarted stand-in still knows its runs and
-endpoints), and never runs anything on a cluster.
+endpoints), and has no cluster. By default a job run only passes through its
+states over polls; with ``programs_dir`` (``--programs``, as ``make run``
+starts it) it runs the run's uploaded workspace program on this machine, in a
+folder of its own, with MLflow tracking and registering in a SQLite store
+there, and registers the model the program reports in its Unity Catalog (the
+version's ``source`` being the local model, which its serving loads).
 
 What it answers:
 
@@ -68,6 +73,8 @@ import random
 import re
 import signal
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -144,6 +151,7 @@ class DatabricksStandIn:
         pending_polls: int = 1,
         running_polls: int = 2,
         endpoint_polls: int = 2,
+        programs_dir: str | Path | None = None,
     ):
         self.token = token
         self.denied_token = denied_token
@@ -154,6 +162,8 @@ class DatabricksStandIn:
         self.pending_polls = pending_polls
         self.running_polls = running_polls
         self.endpoint_polls = endpoint_polls
+        self.programs_dir = Path(programs_dir) if programs_dir else None
+        self._processes: dict[int, subprocess.Popen] = {}  # run id -> the program running it
         self.lock = threading.RLock()
         self.throttle_remaining = 0
         self.requests: list[tuple[str, str]] = []  # (method, path), for tests
@@ -441,6 +451,8 @@ class DatabricksStandIn:
             run["error"] = f"FileNotFoundError: {missing}"
             run["logs"].append(run["error"])
             self._finish_run(run, "FAILED", f"Cannot read the python file {missing}: it does not exist.")
+        elif self.programs_dir and not run["fail"] and polls > self.pending_polls:
+            self._advance_program(run, first_task)
         elif polls <= self.pending_polls + self.running_polls:
             if run["life_cycle_state"] != "RUNNING":
                 run["logs"].append(f"Task {first_task['task_key']} started on the stand-in")
@@ -458,6 +470,77 @@ class DatabricksStandIn:
             run["logs"].append("Task finished")
             self._finish_run(run, "SUCCESS", "")
 
+    # --- running the program (``programs_dir``) ----------------------------------------------
+
+    def _advance_program(self, run: dict, task: dict) -> None:
+        process = self._processes.get(run["run_id"])
+        folder = self.programs_dir / f"run-{run['run_id']}"
+        if process is None and run["life_cycle_state"] == "PENDING":
+            run["life_cycle_state"], run["state_message"] = "RUNNING", "In run"
+            self._processes[run["run_id"]] = self._start_program(folder, task)
+            return
+        if process is None:  # a stand-in restarted mid-run: its program went with it
+            self._finish_run(run, "FAILED", "The run's cluster was lost (the stand-in restarted).", "INTERNAL_ERROR")
+            return
+        run["logs"] = (folder / "output.txt").read_text(errors="replace").splitlines()
+        if process.poll() is None:
+            return
+        del self._processes[run["run_id"]]
+        if process.returncode != 0:
+            run["error"] = next((line for line in reversed(run["logs"]) if line.strip()), "The program failed.")
+            self._finish_run(run, "FAILED", f"Task {task['task_key']} failed with message: {run['error']}")
+            return
+        from apps.backends.databricks.backend import job_outputs
+        from apps.backends.databricks.cluster_job import OUTPUTS_MARKER
+
+        outputs = job_outputs(run["logs"])
+        if outputs.get("model_uri") and outputs.get("model_name"):
+            outputs["model_version"] = str(self._register_program_model(folder, outputs))
+            run["logs"].append(OUTPUTS_MARKER + json.dumps(outputs, sort_keys=True))  # in the workspace's numbering
+        self._finish_run(run, "SUCCESS", "")
+
+    def _start_program(self, folder: Path, task: dict) -> subprocess.Popen:
+        """The task's program and the files beside it, written out and run as a cluster runs it."""
+        python_task = task["spark_python_task"]
+        entry = _workspace_path(python_task["python_file"])
+        code = entry.rsplit("/", 1)[0] + "/"
+        for path, file in self.state["files"].items():
+            if path.startswith(code):
+                target = folder / "code" / path.removeprefix(code)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(base64.b64decode(file["content"]))
+        store = f"sqlite:///{folder / 'mlflow.db'}"
+        env = {**os.environ, "MLFLOW_TRACKING_URI": store, "MLFLOW_REGISTRY_URI": store}
+        with open(folder / "output.txt", "wb") as output:
+            return subprocess.Popen(
+                [
+                    sys.executable,
+                    "-I",
+                    str(folder / "code" / entry.rsplit("/", 1)[1]),
+                    *python_task.get("parameters", []),
+                ],
+                cwd=folder,
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def _register_program_model(self, folder: Path, outputs: dict) -> int:
+        """A Unity Catalog version of the model the program registered in its own store."""
+        from mlflow import MlflowClient
+
+        store = f"sqlite:///{folder / 'mlflow.db'}"
+        name, version = outputs["model_name"], outputs["model_version"]
+        source = MlflowClient(store, store).get_model_version_download_uri(name, version)
+        catalog_name, schema_name, model_name = name.split(".", 2)
+        if name not in self.state["models"]:
+            self._model_create({"catalog_name": catalog_name, "schema_name": schema_name, "name": model_name})
+        created = self._mlflow_version_create({"name": name, "source": source, "run_id": outputs.get("mlflow_run_id")})
+        number = created["model_version"]["version"]
+        self._mlflow_version_finalize({"name": name, "version": number})
+        return int(number)
+
     def _missing_python_file(self, task: dict) -> str:
         """The task's workspace ``python_file`` if no file is there (DBFS, volume and Git files are not checked)."""
         path = (task.get("spark_python_task") or {}).get("python_file") or ""
@@ -465,8 +548,8 @@ class DatabricksStandIn:
             return ""
         return "" if _workspace_path(path) in self.state["files"] else path
 
-    def _finish_run(self, run: dict, result: str, message: str) -> None:
-        run.update(life_cycle_state="TERMINATED", result_state=result, state_message=message, end_time=_now_ms())
+    def _finish_run(self, run: dict, result: str, message: str, life_cycle: str = "TERMINATED") -> None:
+        run.update(life_cycle_state=life_cycle, result_state=result, state_message=message, end_time=_now_ms())
         cluster = run["tasks"][0]["task"].get("new_cluster") or {}
         self._add_usage(
             day=datetime.fromtimestamp(run["end_time"] / 1000, UTC).date().isoformat(),
@@ -528,6 +611,10 @@ class DatabricksStandIn:
     def _runs_cancel(self, payload, **_):
         run, _task = self._find_run(payload.get("run_id"))
         if run["life_cycle_state"] != "TERMINATED":
+            process = self._processes.pop(run["run_id"], None)
+            if process is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
             run["cancelled"] = True
             run["life_cycle_state"], run["state_message"] = "TERMINATING", "Cancellation requested"
         return {}
@@ -1041,6 +1128,7 @@ class DatabricksStandIn:
             "modified_at": _now_ms(),
             "size": len(content),
             "sha256": hashlib.sha256(content).hexdigest(),
+            "content": base64.b64encode(content).decode(),
         }
         return {}
 
@@ -1292,6 +1380,7 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="JSON file keeping runs, endpoints, models, schemas, folders and experiments across restarts",
     )
+    parser.add_argument("--programs", default=None, help="run job runs' programs here (default: simulate runs)")
     args = parser.parse_args(argv)
     standin = DatabricksStandIn(
         token=args.token,
@@ -1300,6 +1389,7 @@ def main(argv: list[str] | None = None) -> None:
         host=args.host,
         state_path=args.state,
         account_id=args.account_id,
+        programs_dir=args.programs,
     ).start()
     print(f"Databricks stand-in on {standin.url}", flush=True)
     stopped = threading.Event()

@@ -141,3 +141,32 @@ def test_outputs_are_read_from_the_last_marked_line_only():
     assert job_outputs(["Training", marker + json.dumps({"model_version": "2"})]) == {"model_version": "2"}
     assert job_outputs([marker + "not json", "done"]) == {}
     assert job_outputs([marker + "[1, 2]"]) == {}
+
+
+def test_a_stand_in_that_runs_programs_registers_the_trained_model(tmp_path):
+    """As ``make run`` starts it: the run trains for real and its version serves."""
+    import time
+
+    import mlflow.pyfunc
+    from sklearn.datasets import load_iris
+
+    from apps.backends.sandbox.databricks import DatabricksStandIn
+    from tests.backends.databricks.test_databricks_backend import TOKEN
+
+    with DatabricksStandIn(token=TOKEN, programs_dir=tmp_path / "runs") as standin:
+        backend = make_backend(standin.url, data_root=str(tmp_path))
+        model = f"ran-{uuid.uuid4().hex[:8]}"
+        run_id = backend.submit_training(spec("atr-ran-1", model_name=model))
+        for _ in range(240):
+            status = backend.poll_training(run_id)
+            if status.state in (JobState.SUCCEEDED, JobState.FAILED):
+                break
+            time.sleep(0.5)
+        assert status.state is JobState.SUCCEEDED, status.message
+        assert (status.outputs["model_name"], status.outputs["model_version"]) == (f"atrium.models.{model}", "1")
+        assert status.outputs["metrics"]["accuracy"] > 0.8
+
+        (version,) = backend.list_model_versions(model)
+        served = mlflow.pyfunc.load_model(standin.state["models"][f"atrium.models.{model}"]["versions"]["1"]["source"])
+        assert len(served.predict(load_iris(as_frame=True).data.head(3))) == 3
+        assert version.version == "1"

@@ -1,5 +1,6 @@
 import os
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from apps.accounts.models import Team, User
@@ -21,7 +22,11 @@ SANDBOXES = {
     ),
     "Databricks sandbox": (
         "databricks",
-        lambda: {"host": f"http://127.0.0.1:{os.environ.get('DATABRICKS_SANDBOX_PORT', 5002)}"},
+        lambda: {
+            "host": f"http://127.0.0.1:{os.environ.get('DATABRICKS_SANDBOX_PORT', 5002)}",
+            # the stand-in runs the job programs on this machine: file datasets are the portal's own
+            "data_root": str(settings.DATA_ROOT),
+        },
         {"token": os.environ.get("DATABRICKS_SANDBOX_TOKEN", "dapi-sandbox")},
     ),
 }
