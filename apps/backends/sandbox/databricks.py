@@ -162,7 +162,7 @@ class DatabricksStandIn:
         self.pending_polls = pending_polls
         self.running_polls = running_polls
         self.endpoint_polls = endpoint_polls
-        self.programs_dir = Path(programs_dir) if programs_dir else None
+        self.programs_dir = Path(programs_dir).resolve() if programs_dir else None
         self._processes: dict[int, subprocess.Popen] = {}  # run id -> the program running it
         self.lock = threading.RLock()
         self.throttle_remaining = 0
