@@ -125,7 +125,7 @@ class RunIndex:
             self._add(run_id, team_id, key, outputs or {})
 
     def _add(self, run_id, team_id, key, outputs: dict) -> None:
-        entry = (run_id, team_id)
+        entry = (run_id, team_id, dict(outputs.get("metrics") or {}))
         self.by_key[key] = entry
         self.by_key[str(run_id)] = entry
         if outputs.get("mlflow_run_id"):
@@ -240,7 +240,8 @@ def _write_model(source, info, versions, details, runs) -> RegisteredModel:
     known = {v.version: v for v in model.versions.all()}
     now = timezone.now()
     newest = max(versions, key=lambda v: _number(v.version), default=None)
-    newest_metrics = dict(newest.metrics) if newest else {}
+    links = {v.version: runs.find(info.name, v) for v in versions}
+    newest_metrics = _metrics(newest, links[newest.version]) if newest else {}
     model.description = info.description or model.description
     model.tags = dict(info.tags or {})
     model.latest_version_number = _number(newest.version) if newest else 0
@@ -253,7 +254,6 @@ def _write_model(source, info, versions, details, runs) -> RegisteredModel:
     model.fingerprint = info.fingerprint
     model.synced_at = now
     model.deleted_upstream = False
-    links = {v.version: runs.find(info.name, v) for v in versions}
     model.team_id = _owner_team(source, model, versions, links) or model.team_id
     model.save()
 
@@ -303,10 +303,16 @@ FIELDS = [
 ]
 
 
+def _metrics(info: ModelVersionInfo, link) -> dict:
+    """The registry's metrics of a version, else those of the portal run that trained it
+    (Unity Catalog keeps none: they are in the run)."""
+    return dict(info.metrics) or dict(link[2] if link else {})
+
+
 def _fill_version(row: ModelVersion, info: ModelVersionInfo, details, link, now) -> None:
     row.number = _number(info.version)
     row.approval_status = info.approval_status or ""
-    row.metrics = dict(info.metrics)
+    row.metrics = _metrics(info, link)
     row.artifact_uri = info.artifact_uri or ""
     row.source_run_id = info.source_run_id or ""
     row.upstream_created_at = _time(info.created_at)

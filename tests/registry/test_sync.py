@@ -132,6 +132,31 @@ def test_databricks_created_changed_deleted(databricks_connection, logged_iris_m
     assert model.deleted_upstream and set(model.versions.values_list("deleted_upstream", flat=True)) == {True}
 
 
+def test_a_unity_catalog_version_shows_the_metrics_of_the_run_that_trained_it(
+    databricks_connection, logged_iris_model, model_name, make_run, isolate_sources
+):
+    """Unity Catalog keeps no metrics: the portal run that trained the version reported them."""
+    from apps.connections.services import connection_backend
+    from apps.registry.sync import run_model_sync
+
+    backend = connection_backend(databricks_connection)
+    uri, mlflow_run_id = logged_iris_model
+    ref = backend.register_model_version(model_name, uri, run_id=mlflow_run_id)
+    isolate_sources(Source(kind="databricks", connection=databricks_connection))
+    run = make_run(
+        "succeeded",
+        backend="databricks",
+        connection=databricks_connection,
+        finished_at=timezone.now(),
+        outputs={"model_name": ref.name, "model_version": "1", "metrics": {"accuracy": 0.93, "f1_macro": 0.92}},
+    )
+
+    model = run_model_sync(run=run)
+    version = model.versions.get(version="1")
+    assert version.run == run and version.metrics == {"accuracy": 0.93, "f1_macro": 0.92}
+    assert (model.primary_metric, model.latest_metrics["accuracy"]) == ("accuracy", 0.93)
+
+
 def test_a_failing_source_is_reported_and_others_go_on(local_mlflow, admin, team, isolate_sources):
     from apps.connections.services import connection_create
     from apps.registry.models import SyncState

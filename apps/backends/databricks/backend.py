@@ -344,7 +344,9 @@ class DatabricksBackend:
 
         output = self._output(run) if life not in _PENDING else None
         lines = (output.logs or "").splitlines() if output else []
-        logs, cursor = lines[log_cursor:], max(log_cursor, len(lines))
+        cursor = max(log_cursor, len(lines))
+        # the outputs line is for the portal, not for people reading the log
+        logs = [line for line in lines[log_cursor:] if not line.startswith(OUTPUTS_MARKER)]
 
         if life in _PENDING:
             return JobStatus(JobState.PENDING, 0.0, cloud_message, logs, cursor)
