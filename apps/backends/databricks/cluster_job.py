@@ -30,13 +30,9 @@ MODES = ("train", "tune", "batch")
 
 
 def job_spec(spec: dict, mode: str) -> dict:
-    """The spec as the local job modules read it, with Databricks' places."""
-    out = {
-        **spec,
-        "tracking_uri": os.environ.get("MLFLOW_TRACKING_URI") or "databricks",
-        "experiment": spec["experiment"],
-        "data_root": spec["data_root"],
-    }
+    """The spec as the local job modules read it (the backend sent its ``experiment`` and
+    ``data_root``), naming the model by its Unity Catalog name."""
+    out = {**spec, "tracking_uri": os.environ.get("MLFLOW_TRACKING_URI") or "databricks"}
     if mode == "batch":
         out["model"] = {**spec["model"], "name": spec["registered_model"]}
     else:

@@ -33,8 +33,7 @@ What it answers:
   them), workspace folders (``workspace/mkdirs``, ``get-status``, ``delete``
   with ``recursive``), workspace files (``workspace/import`` of base64
   content; a job run whose ``python_file`` is a workspace path that holds no
-  file fails as on Databricks, though the stand-in never runs a file that is
-  there) and MLflow experiments (create / get / get-by-name /
+  file fails as on Databricks) and MLflow experiments (create / get / get-by-name /
   delete). Experiments are workspace objects: one is created in an existing
   folder, a recursive folder delete deletes the experiments in it, and a
   deleted experiment keeps its id (``lifecycle_stage`` "deleted") but frees its
@@ -65,7 +64,6 @@ import argparse
 import base64
 import contextlib
 import csv
-import hashlib
 import io
 import json
 import os
@@ -451,7 +449,7 @@ class DatabricksStandIn:
             run["error"] = f"FileNotFoundError: {missing}"
             run["logs"].append(run["error"])
             self._finish_run(run, "FAILED", f"Cannot read the python file {missing}: it does not exist.")
-        elif self.programs_dir and not run["fail"] and polls > self.pending_polls:
+        elif self.programs_dir and not run["fail"]:
             self._advance_program(run, first_task)
         elif polls <= self.pending_polls + self.running_polls:
             if run["life_cycle_state"] != "RUNNING":
@@ -1127,8 +1125,7 @@ class DatabricksStandIn:
             "created_at": created,
             "modified_at": _now_ms(),
             "size": len(content),
-            "sha256": hashlib.sha256(content).hexdigest(),
-            "content": base64.b64encode(content).decode(),
+            "content": payload.get("content") or "",
         }
         return {}
 
