@@ -60,7 +60,10 @@ import signal
 import threading
 import urllib.request
 import weakref
+from pathlib import Path
 from typing import Any
+
+from . import sagemaker_programs
 
 DENIED_KEY_PREFIX = "AKIADENIED"
 FAIL_MARKER = "sandbox_fail"
@@ -89,7 +92,45 @@ def install_extensions() -> None:
         _patch_model_packages()
         _patch_tuning()
         _patch_registry_deletes()
+        _patch_runtime()
         _installed = True
+
+
+def _patch_runtime() -> None:
+    """With programs_dir, InvokeEndpoint answers with the endpoint's real model (sagemaker_programs).
+    (The response is patched, not the backend: moto's backend is not told the endpoint's name.)"""
+    from urllib.parse import unquote
+
+    from moto.core.exceptions import JsonRESTError
+    from moto.sagemaker.models import sagemaker_backends
+    from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
+
+    class ModelError(JsonRESTError):
+        code = 424
+
+        def __init__(self, message: str):
+            super().__init__("ModelError", message)
+
+    original = SageMakerRuntimeResponse.invoke_endpoint
+
+    def invoke_endpoint(self):
+        if not sagemaker_programs.enabled():
+            return original(self)
+        sagemaker = sagemaker_backends[self.current_account][self.region]
+        name = unquote(self.path.split("/")[2])  # /endpoints/<name>/invocations
+        body = self.body.decode() if isinstance(self.body, bytes) else self.body
+        try:
+            answer = sagemaker_programs.invoke(
+                sagemaker, name, body, self.headers.get("Content-Type"), self.headers.get("Accept")
+            )
+        except (ValueError, KeyError, TypeError) as exc:  # what the model's handlers say of a bad request
+            raise ModelError(f'Received client error (400) from primary with message "{exc}".') from None
+        if answer is None:
+            return original(self)
+        content, content_type, variant = answer
+        return 200, {"Content-Type": content_type, "x-Amzn-Invoked-Production-Variant": variant}, content
+
+    SageMakerRuntimeResponse.invoke_endpoint = invoke_endpoint
 
 
 def _fail_reason(hyper_parameters: dict | None) -> str | None:
@@ -160,29 +201,48 @@ def _patch_training() -> None:
         job.secondary_status = status
         job.last_modified_time = now
 
+    def fail(job, reason: str) -> None:
+        job.training_job_status = "Failed"
+        job.failure_reason = reason
+        transition(job, "Failed", reason)
+        job.training_end_time = utcnow()
+
+    def complete(job, metrics: list[dict]) -> None:
+        transition(job, "Uploading", "Uploading generated training model")
+        job.training_job_status = "Completed"
+        transition(job, "Completed", "Training job completed")
+        job.training_end_time = utcnow()
+        job.final_metric_data_list = metrics
+
+    def run_program(job, state) -> None:
+        """With programs_dir: the job's program runs; the job ends when it does."""
+        process = state.get("process")
+        if process is None:
+            state["process"] = sagemaker_programs.start_training(job)
+            transition(job, "Training", "Training image download completed. Training in progress.")
+        elif process.poll() is not None:
+            reason, metrics = sagemaker_programs.finish_training(job, process)
+            fail(job, reason) if reason else complete(job, metrics)
+
     def advance(job: FakeTrainingJob) -> None:
         state = _progress.get(job)
         if state is None or job.training_job_status not in ("InProgress", "Stopping"):
             return
         state["polls"] += 1
         if state["stop"]:
+            sagemaker_programs.stop(state.get("process"))
             job.training_job_status = "Stopped"
             transition(job, "Stopped", "Training job stopped")
             job.training_end_time = utcnow()
+        elif state["fail"] and state["polls"] > TRAINING_POLLS:
+            fail(job, f"AlgorithmError: {state['fail']}")
+        elif sagemaker_programs.enabled() and not state["fail"]:
+            run_program(job, state)
         elif state["polls"] <= TRAINING_POLLS:
             if state["polls"] >= 2 and job.secondary_status == "Starting":
                 transition(job, "Training", "Training image download completed. Training in progress.")
-        elif state["fail"]:
-            job.training_job_status = "Failed"
-            job.failure_reason = f"AlgorithmError: {state['fail']}"
-            transition(job, "Failed", job.failure_reason)
-            job.training_end_time = utcnow()
         else:
-            transition(job, "Uploading", "Uploading generated training model")
-            job.training_job_status = "Completed"
-            transition(job, "Completed", "Training job completed")
-            job.training_end_time = utcnow()
-            job.final_metric_data_list = [{"MetricName": "validation:accuracy", "Value": 0.95, "Timestamp": utcnow()}]
+            complete(job, [{"MetricName": "validation:accuracy", "Value": 0.95, "Timestamp": utcnow()}])
 
     def describe_training_job(self, training_job_name):
         job = self.training_jobs.get(training_job_name)
@@ -295,6 +355,15 @@ def _patch_tuning() -> None:
     SageMakerModelBackend.describe_hyper_parameter_tuning_job = describe
 
 
+def _trial_score(backend, name: str, values: dict, metric: str) -> float:
+    """What a trial scored: its program's metric when programs run, else a number made up from its values."""
+    if sagemaker_programs.enabled():
+        reported = {m["MetricName"]: m["Value"] for m in backend.training_jobs[name].final_metric_data_list or []}
+        if metric in reported:
+            return reported[metric]
+    return _fabricated_score(values)
+
+
 def _finish_tuning(backend, job, trials, statuses) -> None:
     from moto.core.utils import utcnow
 
@@ -306,16 +375,14 @@ def _finish_tuning(backend, job, trials, statuses) -> None:
         job.failure_reason = "No training job of the tuning job completed."
         return
     maximize = objective.get("Type", "Maximize") == "Maximize"
-    scored = [(name, values, _fabricated_score(values)) for name, values in done]
+    metric = objective.get("MetricName", "validation:accuracy")
+    scored = [(name, values, _trial_score(backend, name, values, metric)) for name, values in done]
     name, values, score = (max if maximize else min)(scored, key=lambda trial: trial[2])
-    for trial_name, _, trial_score in scored:
-        backend.training_jobs[trial_name].final_metric_data_list = [
-            {
-                "MetricName": objective.get("MetricName", "validation:accuracy"),
-                "Value": trial_score,
-                "Timestamp": utcnow(),
-            }
-        ]
+    if not sagemaker_programs.enabled():  # the trials reported nothing: give them the made-up scores
+        for trial_name, _, trial_score in scored:
+            backend.training_jobs[trial_name].final_metric_data_list = [
+                {"MetricName": metric, "Value": trial_score, "Timestamp": utcnow()}
+            ]
     training = backend.training_jobs[name]
     job.best_training_job = {
         "TrainingJobName": name,
@@ -668,7 +735,9 @@ def _error(start_response, environ, status: int, code: str, message: str):
 class AwsStandIn:
     """moto's threaded server with the extensions and the fault middleware."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, quiet: bool = True):
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, *, quiet: bool = True, programs_dir: str | Path | None = None
+    ):
         import logging
 
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
@@ -676,6 +745,7 @@ class AwsStandIn:
         from werkzeug.serving import make_server
 
         install_extensions()
+        self.programs_dir = Path(programs_dir).resolve() if programs_dir else None
         self.faults = Faults()
         faults = self.faults
 
@@ -692,6 +762,8 @@ class AwsStandIn:
         self.url = ""
 
     def start(self) -> str:
+        if self.programs_dir:  # moto's state is the process's: so is this switch, until stop()
+            sagemaker_programs.settings["programs_dir"] = self.programs_dir
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.url = f"http://{host}:{port}"
@@ -699,6 +771,8 @@ class AwsStandIn:
 
     def stop(self) -> None:
         self._server.stop()
+        if self.programs_dir:
+            sagemaker_programs.settings["programs_dir"] = None
 
     def throttle(self, calls: int) -> None:
         self.faults.throttle(calls)
@@ -744,8 +818,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5010)
     parser.add_argument("--bucket", action="append", default=[], help="an S3 bucket to create at start (repeatable)")
+    parser.add_argument("--programs", default=None, help="run training programs and serve their models here")
     args = parser.parse_args(argv)
-    stand_in = AwsStandIn(args.host, args.port, quiet=False)
+    stand_in = AwsStandIn(args.host, args.port, quiet=False, programs_dir=args.programs)
     url = stand_in.start()
     for bucket in args.bucket:  # e.g. the sandbox connection's output bucket, as an operator would have made it
         create_bucket(url, bucket)

@@ -211,3 +211,43 @@ def test_a_failing_program_says_why(unpacked, tmp_path):
     ran, _ = run_image(job, code, tmp_path, dataset="missing.csv", target_column="y")
     assert ran.returncode != 0
     assert "missing.csv" in ran.stderr.splitlines()[-1]
+
+
+def test_a_stand_in_that_runs_programs_trains_and_serves_the_real_model(tmp_path):
+    """As ``make run`` starts it: the job's program trains (real metrics, a real model in S3) and
+    the endpoint answers with that model, through the program's own handlers."""
+    import time
+
+    from sklearn.datasets import load_iris
+
+    from apps.backends.base import EndpointSpec, EndpointVariant, ModelRef
+    from tests.backends.sagemaker.test_sagemaker_backend import settle
+
+    with AwsStandIn(programs_dir=tmp_path) as server:
+        create_bucket(server.url, BUCKET)
+        backend = make_backend(server.url)
+        model = f"iris-ran-{uuid.uuid4().hex[:6]}"
+        name = backend.submit_training(spec(f"atr-ran-{uuid.uuid4().hex[:8]}", model_name=model))
+        for _ in range(240):
+            status = backend.poll_training(name)
+            if status.state in (JobState.SUCCEEDED, JobState.FAILED):
+                break
+            time.sleep(0.5)
+        assert status.state is JobState.SUCCEEDED, status.message
+        assert 0.8 < status.outputs["metrics"]["validation:accuracy"] <= 1.0
+        assert status.outputs["metrics"]["validation:accuracy"] != 0.95  # not the made-up number
+        artifact = status.outputs["model_uri"].removeprefix("s3://").partition("/")
+        with tarfile.open(
+            fileobj=io.BytesIO(s3(server.url).get_object(Bucket=artifact[0], Key=artifact[2])["Body"].read())
+        ) as tar:
+            assert tar.getnames() == ["model.joblib"]
+
+        endpoint = f"ran-{uuid.uuid4().hex[:8]}"
+        backend.deploy_endpoint(EndpointSpec(endpoint, [EndpointVariant("blue", ModelRef(model, "1"), "ml.m5.large")]))
+        settle(backend, endpoint)
+        rows = load_iris(as_frame=True).data.iloc[[0, 50, 100]]
+        answer = backend.invoke(endpoint, {"dataframe_records": rows.to_dict(orient="records")})
+        assert answer == {"predictions": [0, 1, 2], "_variant": "blue"}
+        with pytest.raises(BackendError) as caught:
+            backend.invoke(endpoint, {"instances": [[1.0, 2.0]]})
+        assert caught.value.permanent and "Expected 4 features" in caught.value.message
