@@ -181,7 +181,8 @@ def _patch_training() -> None:
                 "Training job names must be unique within an AWS account and region, and a training job "
                 f"with this name already exists ({self.training_jobs[training_job_name].arn})"
             )
-        sent = (kwargs.get("algorithm_specification") or {}).get("MetricDefinitions")
+        specification = kwargs.get("algorithm_specification") or (args[0] if args else {}) or {}
+        sent = specification.get("MetricDefinitions")
         job = original_create(self, training_job_name, hyper_parameters, *args, **kwargs)
         if sent is not None:  # moto answers with made-up definitions
             job.algorithm_specification["MetricDefinitions"] = sent

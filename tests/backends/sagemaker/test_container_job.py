@@ -22,7 +22,7 @@ import boto3
 import joblib
 import pytest
 
-from apps.backends.base import BackendError, JobState, TrainingSpec
+from apps.backends.base import BackendError, JobState, TrainingSpec, TuningSpec
 from apps.backends.sagemaker.backend import PROGRAM, source_bundle
 from apps.backends.sandbox.aws import AwsStandIn, create_bucket
 from tests.backends.sagemaker.test_sagemaker_backend import make_backend
@@ -251,3 +251,26 @@ def test_a_stand_in_that_runs_programs_trains_and_serves_the_real_model(tmp_path
         with pytest.raises(BackendError) as caught:
             backend.invoke(endpoint, {"instances": [[1.0, 2.0]]})
         assert caught.value.permanent and "Expected 4 features" in caught.value.message
+
+        # a search: each trial runs the program with its drawn value; the best is picked by what they reported
+        search = TuningSpec(
+            key=f"atr-tune-{uuid.uuid4().hex[:8]}",
+            model_name=f"{model}-tuned",
+            dataset="iris",
+            algorithm="logistic_regression",
+            task="classification",
+            search_space={"C": {"type": "float", "low": 0.01, "high": 10.0, "log": True}},
+            max_trials=2,
+            tags={"team": "alpha"},
+        )
+        tuning = backend.submit_tuning(search)
+        for _ in range(240):
+            searched = backend.poll_tuning(tuning)
+            if searched.state in (JobState.SUCCEEDED, JobState.FAILED):
+                break
+            time.sleep(0.5)
+        assert searched.state is JobState.SUCCEEDED, searched.message
+        best = backend.sm.describe_training_job(TrainingJobName=searched.outputs["best_training_job"])
+        reported = {m["MetricName"]: m["Value"] for m in best["FinalMetricDataList"]}
+        assert {"validation:accuracy", "validation:f1_macro"} <= set(reported)  # the program's, not made up
+        assert searched.outputs["best_score"] == reported["validation:accuracy"]
