@@ -175,6 +175,13 @@ def wait_until(predicate, timeout: float, interval: float = 0.25, message: str =
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
 
 
+def wait_for_job(poll, external_id: str, timeout: float = 120):
+    """Poll a backend job (``backend.poll_training`` and the like) until it has ended; its last status."""
+    return wait_until(
+        lambda: (status := poll(external_id)).state.is_terminal and status, timeout, 0.5, f"job {external_id}"
+    )
+
+
 def _stop(process: subprocess.Popen):
     if process.poll() is None:
         os.killpg(process.pid, 15)

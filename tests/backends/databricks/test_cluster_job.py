@@ -22,6 +22,7 @@ from apps.backends.base import BatchSpec, JobState, ModelRef
 from apps.backends.databricks.backend import CLUSTER_JOB, code_bundle, job_outputs
 from apps.backends.job_code import digest
 from tests.backends.databricks.test_databricks_backend import make_backend, poll_until_done, spec
+from tests.conftest import wait_for_job
 
 
 @pytest.fixture(scope="module")
@@ -145,8 +146,6 @@ def test_outputs_are_read_from_the_last_marked_line_only():
 
 def test_a_stand_in_that_runs_programs_registers_the_trained_model(tmp_path):
     """As ``make run`` starts it: the run trains for real and its version serves."""
-    import time
-
     import mlflow.pyfunc
     from sklearn.datasets import load_iris
 
@@ -157,11 +156,7 @@ def test_a_stand_in_that_runs_programs_registers_the_trained_model(tmp_path):
         backend = make_backend(standin.url, data_root=str(tmp_path))
         model = f"ran-{uuid.uuid4().hex[:8]}"
         run_id = backend.submit_training(spec("atr-ran-1", model_name=model))
-        for _ in range(240):
-            status = backend.poll_training(run_id)
-            if status.state in (JobState.SUCCEEDED, JobState.FAILED):
-                break
-            time.sleep(0.5)
+        status = wait_for_job(backend.poll_training, run_id)
         assert status.state is JobState.SUCCEEDED, status.message
         assert (status.outputs["model_name"], status.outputs["model_version"]) == (f"atrium.models.{model}", "1")
         assert status.outputs["metrics"]["accuracy"] > 0.8

@@ -26,6 +26,7 @@ from apps.backends.base import BackendError, JobState, TrainingSpec, TuningSpec
 from apps.backends.sagemaker.backend import PROGRAM, source_bundle
 from apps.backends.sandbox.aws import AwsStandIn, create_bucket
 from tests.backends.sagemaker.test_sagemaker_backend import make_backend
+from tests.conftest import wait_for_job
 
 BUCKET = "atrium-artifacts"
 
@@ -216,8 +217,6 @@ def test_a_failing_program_says_why(unpacked, tmp_path):
 def test_a_stand_in_that_runs_programs_trains_and_serves_the_real_model(tmp_path):
     """As ``make run`` starts it: the job's program trains (real metrics, a real model in S3) and
     the endpoint answers with that model, through the program's own handlers."""
-    import time
-
     from sklearn.datasets import load_iris
 
     from apps.backends.base import EndpointSpec, EndpointVariant, ModelRef
@@ -228,11 +227,7 @@ def test_a_stand_in_that_runs_programs_trains_and_serves_the_real_model(tmp_path
         backend = make_backend(server.url)
         model = f"iris-ran-{uuid.uuid4().hex[:6]}"
         name = backend.submit_training(spec(f"atr-ran-{uuid.uuid4().hex[:8]}", model_name=model))
-        for _ in range(240):
-            status = backend.poll_training(name)
-            if status.state in (JobState.SUCCEEDED, JobState.FAILED):
-                break
-            time.sleep(0.5)
+        status = wait_for_job(backend.poll_training, name)
         assert status.state is JobState.SUCCEEDED, status.message
         assert 0.8 < status.outputs["metrics"]["validation:accuracy"] <= 1.0
         assert status.outputs["metrics"]["validation:accuracy"] != 0.95  # not the made-up number
@@ -264,11 +259,7 @@ def test_a_stand_in_that_runs_programs_trains_and_serves_the_real_model(tmp_path
             tags={"team": "alpha"},
         )
         tuning = backend.submit_tuning(search)
-        for _ in range(240):
-            searched = backend.poll_tuning(tuning)
-            if searched.state in (JobState.SUCCEEDED, JobState.FAILED):
-                break
-            time.sleep(0.5)
+        searched = wait_for_job(backend.poll_tuning, tuning)
         assert searched.state is JobState.SUCCEEDED, searched.message
         best = backend.sm.describe_training_job(TrainingJobName=searched.outputs["best_training_job"])
         reported = {m["MetricName"]: m["Value"] for m in best["FinalMetricDataList"]}
