@@ -118,8 +118,8 @@ def _metrics(definitions: list[dict], output: str) -> list[dict]:
     found = []
     for definition in definitions:
         matches = re.findall(definition["Regex"], output)
-        with suppress(ValueError):
-            if matches:
+        if matches:  # SageMaker keeps the last value a job printed
+            with suppress(ValueError):
                 found.append({"MetricName": definition["Name"], "Value": float(matches[-1]), "Timestamp": utcnow()})
     return found
 
