@@ -244,6 +244,14 @@ def load_dataset(request: TrainingRequest, *, data_root: Path):
     return frame, y
 
 
+def split(X, y, task: str):
+    """The held-out fifth every backend scores on, the same for the same data (stratified for classes)."""
+    from sklearn.model_selection import train_test_split
+
+    stratify = y if task == CLASSIFICATION else None
+    return train_test_split(X, y, test_size=0.2, random_state=42, stratify=stratify)
+
+
 def fit_with_progress(estimator, X, y, report: Callable[[float], None], chunks: int = 10):
     """Ensembles grow in chunks (warm start) so progress is real, not guessed."""
     total = estimator.get_params().get("n_estimators")

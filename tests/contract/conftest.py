@@ -360,8 +360,6 @@ def target(request, admin, team) -> Target:
         return LocalTarget(mlflow_server=request.getfixturevalue("mlflow_server"))
 
     if request.param == "sagemaker":
-        from apps.backends.sandbox.aws import create_bucket
-
         stand_in = request.getfixturevalue("aws_stand_in")
         stand_in.throttle(0)
         config = {
@@ -370,7 +368,6 @@ def target(request, admin, team) -> Target:
             "execution_role_arn": "arn:aws:iam::123456789012:role/atrium-sagemaker",
             "output_s3_uri": "s3://atrium-artifacts/contract",
         }
-        create_bucket(stand_in.url, "atrium-artifacts")  # the output bucket an operator would have made
         return SageMakerTarget(
             stand_in=stand_in,
             config=config,

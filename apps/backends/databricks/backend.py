@@ -295,10 +295,11 @@ class DatabricksBackend:
         return entry
 
     def _upload(self, folder: str, files: dict[str, bytes]) -> None:
-        self.client.workspace.mkdirs(f"{self.code_folder}/training")  # where the runs' experiments go
-        for name, content in files.items():
-            path = f"{folder}/{name}"
-            self.client.workspace.mkdirs(path.rsplit("/", 1)[0])
+        paths = {f"{folder}/{name}": content for name, content in files.items()}
+        # the runs' experiments go in <code_folder>/training; mkdirs makes parents, once per folder is enough
+        for parent in sorted({path.rsplit("/", 1)[0] for path in paths} | {f"{self.code_folder}/training"}):
+            self.client.workspace.mkdirs(parent)
+        for path, content in paths.items():  # in the bundle's order: the entry point last
             self.client.workspace.import_(
                 path,
                 content=base64.b64encode(content).decode(),

@@ -22,7 +22,14 @@ from pathlib import Path
 import psutil
 
 from apps.backends.local.processes import write_json
-from apps.backends.training import TrainingRequest, estimator_class, evaluate, fit_with_progress, load_dataset
+from apps.backends.training import (
+    TrainingRequest,
+    estimator_class,
+    evaluate,
+    fit_with_progress,
+    load_dataset,
+    split,
+)
 
 RUN_KEY_TAG = "atrium.run_key"
 _current = {}  # the MLflow run being written, so a cancel can mark it KILLED
@@ -138,13 +145,6 @@ def outputs_of(client, experiment, run_id: str, model_name: str, version) -> dic
         "model_uri": f"models:/{model_name}/{version.version}",
         "metrics": client.get_run(run_id).data.metrics,
     }
-
-
-def split(X, y, task: str):
-    from sklearn.model_selection import train_test_split
-
-    stratify = y if task == "classification" else None
-    return train_test_split(X, y, test_size=0.2, random_state=42, stratify=stratify)
 
 
 def train(files: JobFiles) -> dict:

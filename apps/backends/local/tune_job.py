@@ -21,10 +21,9 @@ from apps.backends.local.train_job import (
     log_and_register,
     main,
     outputs_of,
-    split,
     start_mlflow_run,
 )
-from apps.backends.training import estimator_class, evaluate, minimizes, objective_for
+from apps.backends.training import estimator_class, evaluate, minimizes, objective_for, split
 
 
 def distributions(search_space: dict) -> dict:

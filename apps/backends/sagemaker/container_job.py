@@ -66,15 +66,13 @@ def training_request(values: dict[str, str]):
 
 def train() -> dict[str, float]:
     import joblib
-    from sklearn.model_selection import train_test_split
 
-    from apps.backends.training import estimator_class, evaluate, fit_with_progress, load_dataset
+    from apps.backends.training import estimator_class, evaluate, fit_with_progress, load_dataset, split
 
     request = training_request(job_hyperparameters())
     X, y = load_dataset(request, data_root=folder("SM_CHANNEL_TRAINING", "/opt/ml/input/data/training"))
     print(f"Loaded {X.shape[0]} rows x {X.shape[1]} features of {request.dataset}", flush=True)
-    stratify = y if request.task == "classification" else None
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=42, stratify=stratify)
+    X_train, X_test, y_train, y_test = split(X, y, request.task)
     estimator = estimator_class(request.algorithm, request.task)(**request.hyperparameters)
     fit_with_progress(estimator, X_train, y_train, lambda done: print(f"Training {done:.0%}", flush=True))
     scores = evaluate(estimator, X_test, y_test, request.task)

@@ -150,19 +150,11 @@ def _fail_reason(hyper_parameters: dict | None) -> str | None:
 
 def _missing_source(account_id: str, hyper_parameters: dict | None) -> str | None:
     """Why SageMaker could not start a script-mode job whose ``sagemaker_submit_directory`` is not in S3
-    (the stand-in runs no container, but it checks the program was put where the job looks)."""
-    from moto.s3.exceptions import MissingBucket
-    from moto.s3.models import s3_backends
-
+    (checked whether or not the stand-in runs programs)."""
     uri = (hyper_parameters or {}).get("sagemaker_submit_directory") or ""
-    if not uri.startswith("s3://"):
+    if not uri.startswith("s3://") or sagemaker_programs.s3_object(account_id, uri) is not None:
         return None
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    try:
-        found = s3_backends[account_id]["aws"].get_object(bucket, key)
-    except MissingBucket:
-        found = None
-    return None if found else f"ClientError: the submit directory {uri} does not exist (NoSuchKey)."
+    return f"ClientError: the submit directory {uri} does not exist (NoSuchKey)."
 
 
 def _patch_training() -> None:

@@ -54,9 +54,19 @@ def _s3(account_id: str):
     return s3_backends[account_id]["aws"]
 
 
-def _read(account_id: str, uri: str) -> bytes:
+def s3_object(account_id: str, uri: str):
+    """moto's object at an ``s3://`` URI, or None if it (or its bucket) is not there."""
+    from moto.s3.exceptions import MissingBucket
+
     bucket, _, key = uri.removeprefix("s3://").partition("/")
-    found = _s3(account_id).get_object(bucket, key)
+    try:
+        return _s3(account_id).get_object(bucket, key)
+    except MissingBucket:
+        return None
+
+
+def _read(account_id: str, uri: str) -> bytes:
+    found = s3_object(account_id, uri)
     if found is None:
         raise FileNotFoundError(uri)
     return found.value
