@@ -83,10 +83,25 @@ class TrainingSpec:
 
 
 @dataclass(frozen=True)
+class Link:
+    """A page about a job or a model in the backend's own console or UI."""
+
+    label: str  # e.g. "MLflow run", "SageMaker training job", "Databricks job run"
+    url: str
+
+
+@dataclass(frozen=True)
 class JobStatus:
     """A snapshot of a job. ``progress`` is a percentage (0–100). ``logs`` are
     the lines after ``log_cursor`` as passed to ``poll``; ``log_cursor`` is
-    where the next poll starts."""
+    where the next poll starts.
+
+    What a finished job made is typed, the same on every backend:
+    ``model`` is the version it registered, named as the backend's registry
+    (and so the portal's registry mirror) names it; ``metrics`` are the
+    numbers it reported; ``links`` the backend's pages about it. ``outputs``
+    holds the backend's own extras (job ids, ARNs, paths) that later steps of
+    a template may read; it never repeats the typed fields."""
 
     state: JobState
     progress: float = 0.0
@@ -94,6 +109,9 @@ class JobStatus:
     logs: list[str] = field(default_factory=list)
     log_cursor: int = 0
     outputs: dict[str, Any] = field(default_factory=dict)
+    model: ModelRef | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    links: list[Link] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -235,11 +253,30 @@ class CostRecord:
     service: str = ""
 
 
-@runtime_checkable
-class Backend(Protocol):
-    """Everything the portal asks of a backend. Every method may raise
-    ``BackendError``; none of them blocks for the length of a job."""
+# --- connection settings ----------------------------------------------------------
 
+
+@dataclass(frozen=True)
+class ConnectionSetting:
+    """One setting of a backend's connection, declared once by the backend:
+    the connection form, its validation and the docs are built from these."""
+
+    name: str
+    label: str
+    required: bool = False
+    secret: bool = False  # stored encrypted, never shown back
+    help: str = ""
+    default: str = ""  # what an empty value means, for people ("" when none)
+
+
+# --- capabilities -------------------------------------------------------------------
+# A caller asks for the capability it needs (``require(backend, Endpoints)``)
+# and gets a clear error where a backend lacks it. Every method may raise
+# ``BackendError``; none of them blocks for the length of a job.
+
+
+@runtime_checkable
+class Checks(Protocol):
     kind: str
 
     def check(self) -> list[dict]:
@@ -247,7 +284,11 @@ class Backend(Protocol):
         connection": ``[{"check": str, "ok": bool, "message": str}]``."""
         ...
 
-    # training jobs
+
+@runtime_checkable
+class Jobs(Protocol):
+    """Training, search, batch scoring and provisioning: submitted, then polled."""
+
     def submit_training(self, spec: TrainingSpec) -> str: ...
     def poll_training(self, external_id: str, *, log_cursor: int = 0) -> JobStatus: ...
     def cancel_training(self, external_id: str) -> None: ...
@@ -265,7 +306,11 @@ class Backend(Protocol):
     def poll_provision(self, external_id: str) -> JobStatus: ...
     def teardown(self, external_id: str) -> None: ...
 
-    # endpoints
+
+@runtime_checkable
+class Endpoints(Protocol):
+    """Real-time endpoints: deploy, traffic, rollback, delete, invoke."""
+
     deploy_targets: tuple[str, ...]  # the DEPLOY_TARGETS it has hardware for
 
     def instance_type_for(self, target: str) -> str:
@@ -280,17 +325,44 @@ class Backend(Protocol):
     def delete_endpoint(self, name: str) -> None: ...
     def invoke(self, name: str, payload: dict[str, Any]) -> dict[str, Any]: ...
 
-    # registry
+
+@runtime_checkable
+class Registry(Protocol):
+    """The model registry the backend's jobs register in."""
+
     def list_model_versions(self, model_name: str) -> list[ModelVersionInfo]: ...
     def set_alias(self, model: ModelRef, alias: str) -> None: ...
     def set_approval_status(self, model: ModelRef, status: str) -> None: ...
 
-    # registry mirror (apps/registry)
     def list_registered_models(self) -> list[RegisteredModelInfo]: ...
     def model_version_details(self, model: ModelRef) -> ModelVersionDetails: ...
     def delete_alias(self, model_name: str, alias: str) -> None: ...
     def set_version_tag(self, model: ModelRef, key: str, value: str) -> None: ...
     def delete_version_tag(self, model: ModelRef, key: str) -> None: ...
 
-    # costs
+
+@runtime_checkable
+class Costs(Protocol):
     def get_costs(self, *, start: date, end: date, tags: dict[str, str] | None = None) -> list[CostRecord]: ...
+
+
+@runtime_checkable
+class Backend(Checks, Jobs, Endpoints, Registry, Costs, Protocol):
+    """A backend with every capability (all three today have them all)."""
+
+
+CAPABILITY_NAMES = {
+    Checks: "connection checks",
+    Jobs: "jobs",
+    Endpoints: "endpoints",
+    Registry: "a model registry",
+    Costs: "costs",
+}
+
+
+def require(backend: object, capability: type) -> Any:
+    """``backend`` as ``capability``, or a permanent BackendError saying it has none."""
+    if not isinstance(backend, capability):
+        name = CAPABILITY_NAMES.get(capability, capability.__name__)
+        raise BackendUnavailable(f"The {getattr(backend, 'kind', 'selected')} backend has no {name}.")
+    return backend
