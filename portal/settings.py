@@ -170,6 +170,9 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 RUN_POLL_SECONDS = env.float("ATRIUM_POLL_SECONDS", default=2.0)
 # First wait before retrying a transient backend error; doubles each time, at most 300 s.
 RUN_RETRY_BASE_SECONDS = env.float("ATRIUM_RETRY_SECONDS", default=2.0)
+RUN_RETRY_MAX_SECONDS = env.float("ATRIUM_RETRY_MAX_SECONDS", default=300.0)
+# Tries at submitting a step (transient errors, a worker dying mid-submit) before it fails.
+RUN_MAX_ATTEMPTS = env.int("ATRIUM_RUN_MAX_ATTEMPTS", default=6)
 CELERY_BEAT_SCHEDULE = {
     "poll-due-runs": {"task": "apps.runs.tasks.poll_due_runs", "schedule": RUN_POLL_SECONDS},
     # Models (apps/registry): re-read changed models, everything now and then (runs link their versions at once).

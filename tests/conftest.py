@@ -1,6 +1,6 @@
 """Shared fixtures. Real parts wherever one runs here: the database and broker
 named by DATABASE_URL / CELERY_BROKER_URL (PostgreSQL and Redis in CI), a real
-MLflow server, a real Celery worker (with beat) in a subprocess."""
+MLflow server, a real Celery worker in a subprocess (the tests are its beat)."""
 
 import os
 import shutil
@@ -13,9 +13,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-from django.core.management.base import CommandError
-from django.db import OperationalError
-from django.test import TransactionTestCase
 
 from tests.environment import TEST_ROOT, TEST_VAR
 
@@ -23,26 +20,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 REQUIRE_ALL = os.environ.get("ATRIUM_REQUIRE_ALL") == "1"  # CI: a skip is a failure
-
-_flush_database = TransactionTestCase._fixture_teardown
-
-
-def _flush_again_after_a_deadlock(self, attempts: int = 5):
-    """The test worker and its beat share the test database. A transactional test ends with
-    one TRUNCATE of every table, which can deadlock with a task mid-transaction (a poll, a
-    registry sync); PostgreSQL aborts one side, and if that is the flush, the next test would
-    start on this one's rows. The flush is one transaction, so trying it again is safe."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return _flush_database(self)
-        except CommandError as error:
-            if attempt == attempts or not isinstance(error.__cause__, OperationalError):
-                raise
-            time.sleep(0.5 * attempt)
-
-
-TransactionTestCase._fixture_teardown = _flush_again_after_a_deadlock
-
 
 def skip_or_fail(reason: str):
     if REQUIRE_ALL:
@@ -129,13 +106,15 @@ def train_params():
 
 @pytest.fixture
 def make_run(ds, team, train_params):
-    """A run row as the engine would have it, without the engine (no task is sent)."""
-    from apps.runs.models import Run, RunStatus
+    """A training run and its one step as the engine would have them, without
+    the engine (no task is sent)."""
+    from apps.runs.models import Run, RunStatus, RunStep
 
-    def make(status=RunStatus.PENDING, *, user=None, team_=None, backend="local", **fields):
+    def make(status=RunStatus.PENDING, *, user=None, team_=None, backend="local", step=None, **fields):
+        """``step``: fields of the run's one step (e.g. the model_name / model_version it registered)."""
         run_id = uuid.uuid4()
         fields.setdefault("params", train_params)
-        return Run.objects.create(
+        run = Run.objects.create(
             id=run_id,
             team=team_ or team,
             created_by=user or ds,
@@ -145,6 +124,19 @@ def make_run(ds, team, train_params):
             idempotency_key=f"atr-{run_id.hex}",
             **fields,
         )
+        RunStep.objects.create(
+            run=run,
+            position=0,
+            key="train",
+            name="Training",
+            action="train",
+            params=run.params,
+            status=status,
+            external_id=run.external_id,
+            idempotency_key=run.idempotency_key,
+            **(step or {}),
+        )
+        return run
 
     return make
 
@@ -165,12 +157,27 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+_beat = {"on": False}  # the test worker runs no beat: while a test waits, it is the beat
+
+
+def beat_tick() -> None:
+    """What the beat would do now: hand due runs (and undone effects) to the worker.
+    Only from a test whose database writes the worker can see (no transaction open)."""
+    from django.db import connection
+
+    if _beat["on"] and not connection.in_atomic_block:
+        from apps.runs.tasks import poll_due_runs
+
+        poll_due_runs()
+
+
 def wait_until(predicate, timeout: float, interval: float = 0.25, message: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
+        beat_tick()
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
 
@@ -257,7 +264,9 @@ def worker_database_url() -> str:
 
 @pytest.fixture(scope="session")
 def celery_worker(django_db_setup, django_db_blocker, mlflow_server, tmp_path_factory):
-    """A real Celery worker with embedded beat, on the test database and broker."""
+    """A real Celery worker on the test database and broker. It runs no beat:
+    a beat task mid-transaction could deadlock with a test's end-of-test flush,
+    so the tests poll due runs themselves while they wait (``beat_tick``)."""
     with django_db_blocker.unblock():
         database_url = worker_database_url()
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
@@ -269,11 +278,8 @@ def celery_worker(django_db_setup, django_db_blocker, mlflow_server, tmp_path_fa
                 "-A",
                 "portal",
                 "worker",
-                "-B",
                 "--loglevel=INFO",
                 "--concurrency=2",
-                "-s",
-                str(log_path.parent / "beat-schedule"),
             ],
             cwd=ROOT,
             env=env,
@@ -284,7 +290,9 @@ def celery_worker(django_db_setup, django_db_blocker, mlflow_server, tmp_path_fa
     wait_until(lambda: b"ready" in log_path.read_bytes() or process.poll() is not None, 60, message="the worker")
     assert process.poll() is None, log_path.read_text()[-3000:]
     process.log_path = log_path  # tests read what the worker logged (e.g. that no secret is in it)
+    _beat["on"] = True
     yield process
+    _beat["on"] = False
     _stop(process)
     if os.environ.get("ATRIUM_SHOW_WORKER_LOG"):
         print(log_path.read_text()[-20000:])

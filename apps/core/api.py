@@ -5,15 +5,15 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from .errors import InvalidInput
+from .errors import DomainError
 
 
 def exception_handler(exc, context):
-    """Services raise InvalidInput (or Django's ValidationError) and
-    PermissionDenied, shared by the HTML views and the API; here they become
-    400 and (in DRF itself) 403."""
-    if isinstance(exc, InvalidInput):
-        return Response(exc.errors, status=400)
+    """Services raise a DomainError (or Django's ValidationError / PermissionDenied),
+    shared by the HTML views and the API; here each becomes its status code with
+    the errors per field."""
+    if isinstance(exc, DomainError):
+        return Response(exc.errors, status=exc.status)
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         exc = exceptions.ValidationError(detail)

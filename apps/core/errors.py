@@ -1,12 +1,62 @@
-class InvalidInput(Exception):
-    """Bad input, with errors per field (nested dicts allowed, lists of
-    messages at the leaves). The API answers 400 with ``errors``; forms put
-    each message beside its field."""
+"""The one family of domain errors. Services raise them; one DRF exception
+handler (``apps.core.api``) and one view helper (``apps.core.htmx.domain_error_response``)
+turn them into 400 / 403 / 404 / 409 with the message, so no view converts
+an error to a status code by hand."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A rule of the domain said no. ``status`` is the HTTP code it means;
+    ``errors`` is per field (nested dicts allowed, lists of messages at the leaves)."""
+
+    status = 400
+    field = "detail"
+
+    def __init__(self, message: str = "", *, errors: dict | None = None):
+        self.errors = errors if errors is not None else {self.field: [message]}
+        self.message = message or _first(self.errors)
+        super().__init__(self.message)
+
+
+class InvalidInput(DomainError):
+    """Bad input, with errors per field. The API answers 400 with ``errors``;
+    forms put each message beside its field."""
 
     def __init__(self, errors: dict):
-        super().__init__(str(errors))
-        self.errors = errors
+        super().__init__(errors=errors)
 
     @classmethod
-    def one(cls, field: str, message: str) -> "InvalidInput":
+    def one(cls, field: str, message: str) -> InvalidInput:
         return cls({field: [message]})
+
+
+class NotAllowed(DomainError):
+    """The caller's role or team may not do this (403)."""
+
+    status = 403
+
+
+class NotFound(DomainError):
+    """Nothing by that name that the caller may see (404): "unknown" and
+    "not yours" read the same, so a name's existence is not given away."""
+
+    status = 404
+
+
+class Conflict(DomainError):
+    """The thing is not in a state that allows this (409): someone decided
+    first, the run already ended..."""
+
+    status = 409
+    field = "status"
+
+
+def _first(errors: dict) -> str:
+    for value in errors.values():
+        if isinstance(value, dict):
+            return _first(value)
+        if isinstance(value, list) and value:
+            return str(value[0])
+        return str(value)
+    return ""

@@ -11,3 +11,20 @@ def query_without_page(request) -> str:
 def render_page_or_partial(request, *, page: str, partial: str, context: dict):
     """htmx requests get the fragment; everyone else (no JS) the full page."""
     return render(request, partial if request.htmx else page, context)
+
+
+def domain_error_message(error) -> str:
+    """A DomainError as one line for a page's message area (every field's messages)."""
+    messages = []
+
+    def walk(value):
+        if isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            messages.extend(str(item) for item in value)
+        else:
+            messages.append(str(value))
+
+    walk(error.errors)
+    return " ".join(messages)

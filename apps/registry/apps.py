@@ -3,3 +3,13 @@ from django.apps import AppConfig
 
 class RegistryConfig(AppConfig):
     name = "apps.registry"
+
+    def ready(self):
+        # The run engine links a version the moment the step that registered it
+        # succeeds, and shows the portal's own version page on run pages.
+        from apps.runs import hooks
+
+        from . import selectors, services
+
+        hooks.on_step_end("registry.link_version", statuses=("succeeded",))(services.version_link_step)
+        hooks.provide_model_versions(selectors.versions_of_steps)

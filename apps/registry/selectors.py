@@ -147,3 +147,22 @@ def team_choices(*, user: User):
     from apps.accounts.selectors import user_teams
 
     return user_teams(user=user).only("slug", "name")
+
+
+def versions_of_steps(steps) -> dict:
+    """{step id: {"id", "name", "version", "url"}} of the portal's model-version
+    pages for what these run steps registered, in one query (the run engine
+    shows them on run pages and in the runs API)."""
+    wanted = {(step.run_id, step.model_name, step.model_version): step.pk for step in steps}
+    rows = ModelVersion.objects.filter(run_id__in={step.run_id for step in steps}).select_related("model")
+    found = {}
+    for row in rows.only("id", "version", "run_id", "model__id", "model__name"):
+        step_id = wanted.get((row.run_id, row.model.name, row.version))
+        if step_id is not None:
+            found[step_id] = {
+                "id": str(row.pk),
+                "name": row.model.name,
+                "version": row.version,
+                "url": row.get_absolute_url(),
+            }
+    return found

@@ -15,8 +15,8 @@ from apps.accounts.models import User
 from apps.audit.services import audit_record
 from apps.backends.base import BackendError
 from apps.core.errors import InvalidInput
-from apps.runs.models import Run, RunStatus
 
+from . import sync
 from .models import ModelAlias, ModelVersion, RegisteredModel
 from .sync import ARCHIVED_TAG, source_of
 
@@ -217,13 +217,24 @@ def local_model_request_sync(*, name: str) -> None:
     transaction.on_commit(lambda: _tasks().sync_local_model.delay(name))
 
 
-def version_link_run(*, run: Run) -> None:
-    """A portal run registered a version: mirror it and link it now (on commit).
-    The run engine calls this when a training run succeeds."""
-    name = (run.outputs or {}).get("model_group") or (run.outputs or {}).get("model_name")
-    if run.status != RunStatus.SUCCEEDED or not name or not (run.outputs or {}).get("model_version"):
+def version_link_step(step) -> None:
+    """A portal run's step registered a model version: it is in Models at once,
+    linked to the run (an effect of the run engine, applied once when the step
+    succeeds). The registry's details follow with a sync on commit."""
+    if not step.model_name or not step.model_version:
         return
-    transaction.on_commit(lambda: _tasks().sync_run_model.delay(str(run.pk)))
+    run = step.run
+    source = sync.Source(kind=run.backend, connection=run.connection)
+    row = sync.version_link(
+        source=source,
+        name=step.model_name,
+        version=step.model_version,
+        run_id=run.pk,
+        team_id=run.team_id,
+        metrics=dict(step.metrics),
+        dataset=str(step.params.get("dataset") or ""),
+    )
+    transaction.on_commit(lambda: _tasks().sync_model.delay(str(row.model_id)))
 
 
 def _tasks():

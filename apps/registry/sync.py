@@ -11,8 +11,8 @@ Ownership (which team sees a model), first rule that applies:
 
 1. the team of the portal run that trained a version of it (runs link to the
    versions they registered: the MLflow version tag ``atrium.run_key``, the
-   SageMaker package's ``run`` metadata, the run's outputs
-   model_name/model_version, or its MLflow run id);
+   SageMaker package's ``run`` metadata, the model version the run's step
+   reported, or its MLflow run id);
 2. the ``team`` tag on the model or (else) on its newest version that has one (the portal's cost tags),
    naming a team by slug;
 3. for a connection, the first (by name) of the teams allowed to use it;
@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from django.db import transaction
 from django.utils import timezone
@@ -35,7 +35,7 @@ from apps.backends.base import Backend, BackendError, ModelRef, ModelVersionDeta
 from apps.backends.base import RegisteredModelInfo as ModelInfo
 from apps.connections.models import Connection
 from apps.connections.services import connection_backend
-from apps.runs.models import Run, RunKind, RunStatus, RunStep
+from apps.runs.models import RunKind, RunStep
 
 from .models import LOCAL_SOURCE, Direction, ModelAlias, ModelVersion, RegisteredModel, SyncState, source_key
 
@@ -108,39 +108,32 @@ class SyncReport:
 
 
 class RunIndex:
-    """The source's succeeded portal runs (and template steps) that trained a
-    model, by every key a registry version can point back with."""
+    """The source's succeeded portal training and search steps (every run is a
+    plan of steps), by every key a registry version can point back with."""
 
     def __init__(self, source: Source):
         self.by_key: dict[str, tuple] = {}
         self.by_version: dict[tuple[str, str], tuple] = {}
-        kinds = [RunKind.TRAIN, RunKind.TUNE]
-        runs = Run.objects.filter(
-            status=RunStatus.SUCCEEDED, kind__in=kinds, backend=source.kind, connection=source.connection
-        ).values_list("pk", "team_id", "idempotency_key", "outputs")
         steps = RunStep.objects.filter(
-            status="succeeded", action__in=kinds, run__backend=source.kind, run__connection=source.connection
-        ).values_list("run_id", "run__team_id", "idempotency_key", "outputs")
-        for run_id, team_id, key, outputs in [*runs, *steps]:
-            self._add(run_id, team_id, key, outputs or {})
-
-    def _add(self, run_id, team_id, key, outputs: dict) -> None:
-        entry = (run_id, team_id, dict(outputs.get("metrics") or {}))
-        self.by_key[key] = entry
-        self.by_key[str(run_id)] = entry
-        if outputs.get("mlflow_run_id"):
-            self.by_key[str(outputs["mlflow_run_id"])] = entry
-        version = str(outputs.get("model_version") or "")
-        for name in {outputs.get("model_name"), outputs.get("model_group"), outputs.get("registered_model")}:
+            status="succeeded",
+            action__in=[RunKind.TRAIN, RunKind.TUNE],
+            run__backend=source.kind,
+            run__connection=source.connection,
+        ).values_list("run_id", "run__team_id", "idempotency_key", "outputs", "model_name", "model_version", "metrics")
+        for run_id, team_id, key, outputs, name, version, metrics in steps:
+            entry = (run_id, team_id, dict(metrics or {}))
+            self.by_key[key] = entry
+            self.by_key[str(run_id)] = entry
+            if (outputs or {}).get("mlflow_run_id"):
+                self.by_key[str(outputs["mlflow_run_id"])] = entry
             if name and version:
-                self.by_version[(str(name), version)] = entry
+                self.by_version[(name, version)] = entry
 
     def find(self, model_name: str, info: ModelVersionInfo) -> tuple | None:
         for key in (info.tags.get(RUN_KEY_TAG), info.source_run_id):
             if key and key in self.by_key:
                 return self.by_key[key]
-        short = model_name.rsplit(".", 1)[-1]  # Unity Catalog: catalog.schema.name
-        return self.by_version.get((model_name, info.version)) or self.by_version.get((short, info.version))
+        return self.by_version.get((model_name, info.version))
 
 
 # --- sync --------------------------------------------------------------------------------
@@ -190,26 +183,33 @@ def model_sync(*, source: Source, name: str) -> RegisteredModel | None:
     return _sync_model(source=source, backend=backend, info=info, model=model, runs=RunIndex(source), full=False)
 
 
-def run_model_sync(*, run: Run) -> RegisteredModel | None:
-    """Mirror the model a succeeded portal run registered, linking the version to the run."""
-    outputs = run.outputs or {}
-    name = outputs.get("model_group") or outputs.get("model_name")
-    if run.status != RunStatus.SUCCEEDED or not name or not outputs.get("model_version"):
-        return None
-    return model_sync(source=Source(kind=run.backend, connection=run.connection), name=str(name))
-
-
-def runs_unlinked_recent(*, minutes: int = 5) -> list[Run]:
-    """Succeeded runs of the last minutes that registered a version not linked
-    yet (the beat's stand-in for the run engine calling version_link_run)."""
-    cutoff = timezone.now() - timedelta(minutes=minutes)
-    runs = Run.objects.filter(
-        status=RunStatus.SUCCEEDED,
-        kind__in=[RunKind.TRAIN, RunKind.TUNE],
-        finished_at__gte=cutoff,
-        model_versions__isnull=True,
-    ).select_related("connection")
-    return [run for run in runs if (run.outputs or {}).get("model_version")]
+def version_link(*, source: Source, name: str, version: str, run_id, team_id, metrics: dict, dataset: str = ""):
+    """A portal run registered ``name`` version ``version``: mirror it now, linked
+    to the run, from what the run knows (no registry read, so it is in Models the
+    moment the step ends). The details follow with the model's next sync."""
+    model = _locked_model(source, name)
+    row = model.versions.filter(version=version).first()
+    now = timezone.now()
+    if row is None:
+        row = ModelVersion.objects.create(
+            model=model, version=version, number=_number(version), metrics=metrics, run_id=run_id, dataset=dataset[:500]
+        )
+    elif row.run_id is None or not row.metrics:
+        row.run_id = row.run_id or run_id
+        row.metrics = row.metrics or metrics
+        row.save(update_fields=["run", "metrics", "updated_at"])
+    if row.number >= model.latest_version_number:
+        model.latest_version_number = row.number
+        model.latest_version_at = row.upstream_created_at or now
+        model.latest_metrics = row.metrics
+    if not model.primary_metric and row.metrics:
+        model.primary_metric = primary_metric(row.metrics)
+        model.primary_direction = metric_direction(model.primary_metric)
+    model.version_count = model.versions.count()
+    model.team_id = model.team_id or team_id
+    model.deleted_upstream = False
+    model.save()
+    return row
 
 
 def _sync_model(*, source, backend, info: ModelInfo, model, runs: RunIndex, full: bool) -> RegisteredModel:
@@ -219,7 +219,7 @@ def _sync_model(*, source, backend, info: ModelInfo, model, runs: RunIndex, full
     details: dict[str, ModelVersionDetails] = {}
     for version in versions:
         # Unity Catalog lists versions without their tags: its details carry them, so read them each time.
-        if full or version.version not in known or source.kind == "databricks":
+        if full or version.version not in known or not getattr(backend, "lists_version_tags", True):
             details[version.version] = backend.model_version_details(ModelRef(name=info.name, version=version.version))
     with transaction.atomic():
         return _write_model(source, info, versions, details, runs)
@@ -379,4 +379,4 @@ def _time(epoch: float | None) -> datetime | None:
     return datetime.fromtimestamp(epoch, tz=UTC) if epoch else None
 
 
-__all__ = ["LOCAL_SOURCE", "Source", "model_sync", "registry_sync", "source_sync", "sources"]
+__all__ = ["LOCAL_SOURCE", "Source", "model_sync", "registry_sync", "source_sync", "sources", "version_link"]

@@ -6,7 +6,6 @@ from celery import shared_task
 from celery.signals import worker_ready
 
 from apps.backends.base import BackendError
-from apps.runs.models import Run
 
 from . import sync, webhooks
 from .models import RegisteredModel
@@ -42,13 +41,6 @@ def sync_model(self, model_id: str):
 
 
 @shared_task(bind=True, acks_late=True, max_retries=5)
-def sync_run_model(self, run_id: str):
-    run = Run.objects.select_related("connection").filter(pk=run_id).first()
-    if run is not None:
-        _retrying(self, lambda: sync.run_model_sync(run=run))
-
-
-@shared_task(bind=True, acks_late=True, max_retries=5)
 def sync_local_model(self, name: str):
     """A webhook from the local MLflow named this model."""
     _retrying(self, lambda: sync.model_sync(source=sync.Source(kind="local"), name=name))
@@ -65,10 +57,3 @@ def ensure_mlflow_webhook(self):
 def _register_webhook_on_start(**_):
     if webhooks.webhooks_enabled():
         ensure_mlflow_webhook.delay()
-
-
-@shared_task
-def link_recent_runs():
-    """Beat: mirror at once the versions that portal runs just registered."""
-    for run in sync.runs_unlinked_recent():
-        sync_run_model.delay(str(run.pk))

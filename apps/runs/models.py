@@ -21,7 +21,9 @@ ACTIVE = frozenset({RunStatus.SUBMITTING, RunStatus.RUNNING, RunStatus.CANCELLIN
 # The only moves a run can make (ARCHITECTURE.md, "The run engine").
 TRANSITIONS: dict[str, frozenset[str]] = {
     RunStatus.PENDING: frozenset({RunStatus.SUBMITTING, RunStatus.CANCELLED, RunStatus.FAILED}),
-    RunStatus.SUBMITTING: frozenset({RunStatus.RUNNING, RunStatus.FAILED, RunStatus.CANCELLING}),
+    RunStatus.SUBMITTING: frozenset(
+        {RunStatus.RUNNING, RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLING}  # succeeded: all reused
+    ),
     RunStatus.RUNNING: frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLING}),
     RunStatus.CANCELLING: frozenset({RunStatus.CANCELLED, RunStatus.FAILED, RunStatus.SUCCEEDED}),
 }
@@ -59,8 +61,7 @@ class Run(BaseModel):
     progress = models.FloatField(default=0.0)
     attempts = models.PositiveIntegerField(default=0)
     idempotency_key = models.CharField(max_length=64, unique=True)
-    external_id = models.CharField(max_length=500, blank=True)
-    log_cursor = models.PositiveIntegerField(default=0)
+    external_id = models.CharField(max_length=500, blank=True)  # a one-step run's job, as its backend names it
     outputs = models.JSONField(default=dict, blank=True)
     next_poll_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -70,6 +71,9 @@ class Run(BaseModel):
         "catalog.TemplateVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="runs"
     )
     retry_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries")
+    # A run or one of its steps ended and what follows (notify, link the model
+    # version...) has not all been done yet: see apps/runs/effects.py.
+    effects_pending = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -77,10 +81,19 @@ class Run(BaseModel):
             models.Index(fields=["team", "-created_at"]),
             models.Index(fields=["status", "next_poll_at"]),
             models.Index(fields=["created_by", "status"]),
+            models.Index(
+                fields=["effects_pending", "updated_at"],
+                condition=models.Q(effects_pending=True),
+                name="run_effects_pending",
+            ),
         ]
 
     def __str__(self):
         return self.name or f"{self.get_kind_display()} {str(self.pk)[:8]}"
+
+    @property
+    def is_template(self) -> bool:
+        return self.kind == RunKind.TEMPLATE
 
     def get_absolute_url(self):
         return reverse("runs:detail", args=[self.pk])
@@ -114,6 +127,7 @@ class StepStatus(models.TextChoices):
 
 
 STEP_TERMINAL = frozenset({StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.CANCELLED})
+STEP_ACTIVE = frozenset({StepStatus.SUBMITTING, StepStatus.RUNNING, StepStatus.WAITING, StepStatus.CANCELLING})
 
 STEP_TRANSITIONS: dict[str, frozenset[str]] = {
     StepStatus.PENDING: frozenset(
@@ -127,8 +141,10 @@ STEP_TRANSITIONS: dict[str, frozenset[str]] = {
 
 
 class RunStep(BaseModel):
-    """One step of a template run: a backend operation (or a gate) whose
-    inputs were resolved from the run's parameters and earlier steps' outputs."""
+    """One step of a run's plan: a backend operation (or a gate) whose inputs
+    were resolved from the run's parameters and earlier steps' outputs. A
+    single-kind run (a training, a deploy...) is a plan of one step whose
+    idempotency key is the run's own."""
 
     APPROVAL = "approval"  # the gate action: no backend, a person decides
 
@@ -146,7 +162,12 @@ class RunStep(BaseModel):
     idempotency_key = models.CharField(max_length=64, unique=True)
     external_id = models.CharField(max_length=500, blank=True)
     log_cursor = models.PositiveIntegerField(default=0)
-    outputs = models.JSONField(default=dict, blank=True)
+    outputs = models.JSONField(default=dict, blank=True)  # the backend's extras (job ids, paths...)
+    # What the step's job made, typed the same on every backend (JobStatus).
+    model_name = models.CharField(max_length=500, blank=True)  # as the backend's registry names it
+    model_version = models.CharField(max_length=50, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    links = models.JSONField(default=list, blank=True)  # [{"label", "url"}]: the backend's own pages
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     # A retry carries the steps that had succeeded over, without redoing them.
@@ -170,6 +191,17 @@ class RunStep(BaseModel):
     @property
     def is_gate(self) -> bool:
         return self.action == self.APPROVAL
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in STEP_ACTIVE
+
+    @property
+    def results(self) -> dict:
+        """What later steps' ``${{ steps.<id>.outputs.<name> }}`` read: the
+        backend's extras with the typed fields (model_name, model_version, metrics)."""
+        typed = {"model_name": self.model_name, "model_version": self.model_version} if self.model_name else {}
+        return {**self.outputs, **typed, **({"metrics": self.metrics} if self.metrics else {})}
 
 
 class RunEvent(models.Model):
@@ -195,3 +227,17 @@ class RunEvent(models.Model):
 
     def __str__(self):
         return f"{self.kind}: {self.message[:60]}"
+
+
+class RunEffect(models.Model):
+    """What followed a run or a step ending (a notification, a linked model
+    version...), done once: the row is written in the effect's own transaction,
+    so a redelivered task finds it and does nothing."""
+
+    id = models.BigAutoField(primary_key=True)
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="effects")
+    key = models.CharField(max_length=150, unique=True)  # "<effect>:<run or step id>"
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return self.key

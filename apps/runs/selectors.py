@@ -3,7 +3,8 @@ from django.db.models import QuerySet
 from apps.accounts.models import User
 from apps.accounts.selectors import team_scoped
 
-from .models import TERMINAL, Run, RunEvent
+from . import hooks
+from .models import TERMINAL, Run, RunEvent, RunStep, StepStatus
 
 EVENTS_SHOWN = 500
 
@@ -30,3 +31,19 @@ def run_visible(*, user: User) -> QuerySet[Run]:
 def run_recent_events(*, run: Run, limit: int = EVENTS_SHOWN) -> list[RunEvent]:
     """The newest ``limit`` events, oldest first."""
     return list(reversed(run.events.order_by("-id")[:limit]))
+
+
+def run_model_versions(*, runs) -> dict:
+    """{run id or step id: the portal's model version it registered} for these
+    runs and their steps (a run's is its last step's), in two queries."""
+    steps = list(
+        RunStep.objects.filter(run__in=[run.pk for run in runs], status=StepStatus.SUCCEEDED)
+        .exclude(model_name="")
+        .order_by("run", "position")
+    )
+    by_step = hooks.model_versions_for(steps)
+    found = dict(by_step)
+    for step in steps:
+        if step.pk in by_step:
+            found[step.run_id] = by_step[step.pk]
+    return found

@@ -1,6 +1,5 @@
 import json
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -10,10 +9,10 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts.selectors import user_teams
 from apps.connections.selectors import connections_for
-from apps.core.errors import InvalidInput
-from apps.core.htmx import query_without_page, render_page_or_partial
+from apps.core.errors import DomainError, InvalidInput
+from apps.core.htmx import domain_error_message, query_without_page, render_page_or_partial
 
-from . import selectors, services, steps
+from . import hooks, selectors, services
 from .forms import RunFilterForm, TrainingForm
 from .models import RunKind
 
@@ -71,12 +70,16 @@ def _visible_run(request, pk):
 @login_required
 def run_detail(request, pk):
     run = _visible_run(request, pk)
+    steps = list(run.steps.select_related("decided_by"))
+    versions = hooks.model_versions_for(steps)
+    for step in steps:
+        step.portal_version = versions.get(step.pk)
     context = {
         "run": run,
         "params_json": json.dumps(run.params, indent=2),
         "events": selectors.run_recent_events(run=run),
-        "steps": list(run.steps.select_related("decided_by")) if run.kind == RunKind.TEMPLATE else [],
-        "mlflow_ui_url": settings.MLFLOW_UI_URL,
+        "steps": steps if run.is_template else [],
+        "made": steps[0] if len(steps) == 1 and not run.is_template else None,
     }
     return render_page_or_partial(request, page="runs/detail.html", partial="runs/_status.html", context=context)
 
@@ -87,8 +90,8 @@ def run_cancel(request, pk):
     run = _visible_run(request, pk)
     try:
         services.run_cancel(run=run, user=request.user)
-    except InvalidInput as exc:
-        messages.error(request, " ".join(exc.errors["status"]))
+    except DomainError as exc:
+        messages.error(request, domain_error_message(exc))
     else:
         messages.info(request, "Cancel requested.")
     return redirect(run)
@@ -101,8 +104,8 @@ def run_retry(request, pk):
     run = _visible_run(request, pk)
     try:
         retry = services.run_retry(run=run, user=request.user)
-    except InvalidInput as exc:
-        messages.error(request, " ".join(message for messages_ in exc.errors.values() for message in messages_))
+    except DomainError as exc:
+        messages.error(request, domain_error_message(exc))
         return redirect(run)
     messages.success(request, "Retrying from the first step that did not succeed.")
     return redirect(retry)
@@ -114,12 +117,12 @@ def step_decide(request, pk, step_pk):
     run = _visible_run(request, pk)
     step = get_object_or_404(run.steps.select_related("run"), pk=step_pk)
     try:
-        steps.step_decide(
+        services.step_decide(
             step=step,
             user=request.user,
             approve=request.POST.get("decision") == "approve",
             comment=request.POST.get("comment", "")[:1000],
         )
-    except steps.StepDecisionError as exc:
-        messages.error(request, str(exc))
+    except DomainError as exc:
+        messages.error(request, domain_error_message(exc))
     return redirect(run)

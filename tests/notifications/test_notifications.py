@@ -6,7 +6,7 @@ from django.core import mail
 from apps.notifications.models import Notification
 from apps.notifications.services import notification_emails_send
 from apps.runs.models import RunStatus
-from apps.runs.services import run_transition
+from apps.runs.engine import run_transition
 
 pytestmark = pytest.mark.django_db
 

@@ -1,14 +1,17 @@
-"""A fault-injecting backend for the retry tests: a stand-in for a cloud API
-that throttles, which no real service does on demand here. (The cloud
-stand-ins in apps/backends/sandbox do the same over HTTP.)"""
+"""A fault-injecting backend for the engine's tests: a stand-in for a cloud API
+that throttles, or an adapter with a bug, which no real service does on
+demand here. (The cloud stand-ins in apps/backends/sandbox throttle over HTTP.)"""
 
-from apps.backends.base import BackendError, JobState, JobStatus
+from apps.backends.base import JobState, JobStatus, ModelRef
 
 
 class FlakyBackend:
     kind = "flaky"
-    failures: list[BackendError] = []
+    failures: list[Exception] = []  # raised by the next submits, in order
+    poll_failures: list[Exception] = []  # raised by the next polls, in order
     submitted: list[str] = []
+    cancelled: list[str] = []
+    connection_settings = ()
 
     @classmethod
     def from_settings(cls):
@@ -21,10 +24,17 @@ class FlakyBackend:
         return f"job-{spec.key}"
 
     def poll_training(self, external_id, *, log_cursor=0):
+        if FlakyBackend.poll_failures:
+            raise FlakyBackend.poll_failures.pop(0)
         return JobStatus(
             state=JobState.SUCCEEDED,
             progress=100,
             logs=["done"],
             log_cursor=log_cursor + 1,
-            outputs={"model_version": "1"},
+            outputs={"job": external_id},
+            model=ModelRef(name="flaky-model", version="1"),
+            metrics={"accuracy": 0.9},
         )
+
+    def cancel_training(self, external_id):
+        FlakyBackend.cancelled.append(external_id)

@@ -4,7 +4,7 @@ import pytest
 from django.db import connection
 
 from apps.runs.models import Run, RunEvent, RunStatus
-from apps.runs.services import InvalidTransition, run_transition
+from apps.runs.engine import InvalidTransition, run_transition
 
 
 @pytest.mark.parametrize(

@@ -133,10 +133,37 @@ def test_status_partial_polls_only_while_the_run_is_live(ds_client, make_run):
     partial = ds_client.get(f"/runs/{live.pk}/", HTTP_HX_REQUEST="true")
     content = partial.content.decode()
     assert 'hx-trigger="every 2s"' in content and "<html" not in content and "42%" in content
-    done = make_run(RunStatus.SUCCEEDED, outputs={"model_name": "m", "model_version": "7", "mlflow_run_id": "abc"})
+    done = make_run(RunStatus.SUCCEEDED, step={"model_name": "m", "model_version": "7"})
     content = ds_client.get(f"/runs/{done.pk}/", HTTP_HX_REQUEST="true").content.decode()
     assert "hx-trigger" not in content
     assert 'data-testid="model-version">7<' in content
+
+
+def test_a_finished_run_links_first_to_the_portal_version_then_to_the_backend(ds_client, api, make_run, team):
+    """The run page is no dead end: the version in Models, then MLflow's own pages."""
+    from tests.registry.factories import make_model
+
+    links = [{"label": "MLflow run", "url": "http://mlflow.example/#/experiments/1/runs/abc"}]
+    run = make_run(
+        RunStatus.SUCCEEDED,
+        step={"model_name": "iris-lr", "model_version": "2", "links": links},
+    )
+    model = make_model(team=team, name="iris-lr", versions=2)
+    version = model.versions.get(version="2")
+    version.run = run
+    version.save()
+    content = ds_client.get(f"/runs/{run.pk}/").content.decode()
+    portal = content.index(f'href="/models/{model.pk}/versions/2/"')
+    assert portal < content.index('href="http://mlflow.example/#/experiments/1/runs/abc"')
+    body = api.get(f"/api/v1/runs/{run.pk}/").json()
+    expected = {"id": str(version.pk), "name": "iris-lr", "version": "2", "url": f"/models/{model.pk}/versions/2/"}
+    assert body["model_version"] == expected
+    assert body["steps"][0]["model_version"] == expected
+    assert body["steps"][0]["model"] == {"name": "iris-lr", "version": "2"}
+    assert body["steps"][0]["links"] == links
+    listed = api.get("/api/v1/runs/").json()
+    rows = listed["results"] if isinstance(listed, dict) else listed
+    assert next(row for row in rows if row["id"] == str(run.pk))["model_version"] == expected
 
 
 def test_cancel_button_cancels_a_pending_run(ds_client, make_run):

@@ -15,6 +15,7 @@ from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from ..base import (
     BackendError,
@@ -24,6 +25,7 @@ from ..base import (
     EndpointStatus,
     JobState,
     JobStatus,
+    Link,
     ModelRef,
     ModelVersionDetails,
     ModelVersionInfo,
@@ -42,18 +44,26 @@ class LocalBackend:
     kind = "local"
     deploy_targets = ("cpu",)  # model servers on this machine
 
-    def __init__(self, *, jobs_dir: Path, tracking_uri: str, data_root: Path, python: str = sys.executable):
+    connection_settings = ()  # the machine itself: nothing to connect to
+
+    def __init__(
+        self, *, jobs_dir: Path, tracking_uri: str, data_root: Path, python: str = sys.executable, ui_url: str = ""
+    ):
         self.jobs_dir = Path(jobs_dir)
         self.tracking_uri = tracking_uri
         self.data_root = Path(data_root)
         self.python = python
+        self.ui_url = ui_url.rstrip("/")  # where people browse MLflow ("" when nowhere)
 
     @classmethod
     def from_settings(cls) -> LocalBackend:
         from django.conf import settings
 
         return cls(
-            jobs_dir=settings.LOCAL_JOBS_DIR, tracking_uri=settings.MLFLOW_TRACKING_URI, data_root=settings.DATA_ROOT
+            jobs_dir=settings.LOCAL_JOBS_DIR,
+            tracking_uri=settings.MLFLOW_TRACKING_URI,
+            data_root=settings.DATA_ROOT,
+            ui_url=settings.MLFLOW_UI_URL,
         )
 
     # --- training --------------------------------------------------------------
@@ -88,14 +98,34 @@ class LocalBackend:
             if not state.is_terminal:
                 state = JobState.CANCELLED if (job_dir / "cancelled").exists() else JobState.FAILED
                 message = "Cancelled" if state is JobState.CANCELLED else _exit_reason(logs)
+        outputs = dict(status.get("outputs", {}))
+        name, version = outputs.pop("model_name", None), outputs.pop("model_version", None)
+        model = ModelRef(name=str(name), version=str(version)) if name and version else None
         return JobStatus(
             state=state,
             progress=float(status.get("progress", 0)),
             message=message,
             logs=logs,
             log_cursor=cursor,
-            outputs=status.get("outputs", {}),
+            outputs=outputs,
+            model=model,
+            metrics={k: float(v) for k, v in (outputs.pop("metrics", None) or {}).items()},
+            links=self._links(outputs, model),
         )
+
+    def _links(self, outputs: dict, model: ModelRef | None) -> list[Link]:
+        """MLflow's own pages of the job's run and the version it registered."""
+        if not self.ui_url:
+            return []
+        links = []
+        if outputs.get("experiment_id") and outputs.get("mlflow_run_id"):
+            run_page = f"{self.ui_url}/#/experiments/{outputs['experiment_id']}/runs/{outputs['mlflow_run_id']}"
+            links.append(Link("MLflow run", run_page))
+        if model is not None:
+            links.append(
+                Link("MLflow model version", f"{self.ui_url}/#/models/{quote(model.name)}/versions/{model.version}")
+            )
+        return links
 
     def cancel_training(self, external_id: str) -> None:
         job_dir = self._job_dir(external_id)

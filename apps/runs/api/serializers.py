@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.accounts.models import Team
@@ -12,8 +13,44 @@ class RunEventSerializer(serializers.ModelSerializer):
         fields = ["id", "created_at", "kind", "step", "from_status", "to_status", "message"]
 
 
-class RunStepSerializer(serializers.ModelSerializer):
+class PortalModelVersionSerializer(serializers.Serializer):
+    """The portal's own page of a model version a run or step registered."""
+
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    version = serializers.CharField()
+    url = serializers.CharField()
+
+
+class ModelRefSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    version = serializers.CharField()
+
+
+class LinkSerializer(serializers.Serializer):
+    label = serializers.CharField()
+    url = serializers.URLField()
+
+
+class ModelVersionMixin:
+    """``model_version``: looked up for the whole page at once (selectors.run_model_versions),
+    passed in the context, so a list costs the same queries for 1 run or 100."""
+
+    @extend_schema_field(PortalModelVersionSerializer(allow_null=True))
+    def get_model_version(self, obj) -> dict | None:
+        return (self.context.get("model_versions") or {}).get(obj.pk)
+
+
+class RunStepSerializer(ModelVersionMixin, serializers.ModelSerializer):
     decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    model = serializers.SerializerMethodField()
+    model_version = serializers.SerializerMethodField()
+    links = LinkSerializer(many=True, read_only=True)
+
+    @extend_schema_field(ModelRefSerializer(allow_null=True))
+    def get_model(self, step) -> dict | None:
+        """The version as the backend's registry names it."""
+        return {"name": step.model_name, "version": step.model_version} if step.model_name else None
 
     class Meta:
         model = RunStep
@@ -30,6 +67,10 @@ class RunStepSerializer(serializers.ModelSerializer):
             "external_id",
             "params",
             "outputs",
+            "model",
+            "model_version",
+            "metrics",
+            "links",
             "reused_from",
             "decided_by",
             "decided_at",
@@ -44,10 +85,11 @@ class StepDecisionSerializer(serializers.Serializer):
     comment = serializers.CharField(max_length=1000, required=False, default="", allow_blank=True)
 
 
-class RunSerializer(serializers.ModelSerializer):
+class RunSerializer(ModelVersionMixin, serializers.ModelSerializer):
     team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    connection = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    connection = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    model_version = serializers.SerializerMethodField()
 
     class Meta:
         model = Run
@@ -66,6 +108,7 @@ class RunSerializer(serializers.ModelSerializer):
             "external_id",
             "params",
             "outputs",
+            "model_version",
             "template_version",
             "retry_of",
             "created_at",
@@ -83,6 +126,7 @@ class RunDetailSerializer(RunSerializer):
         fields = [*RunSerializer.Meta.fields, "steps", "events"]
         read_only_fields = fields
 
+    @extend_schema_field(RunEventSerializer(many=True))
     def get_events(self, run) -> list[dict]:
         return RunEventSerializer(self.context["events"], many=True).data
 

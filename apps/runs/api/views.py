@@ -5,9 +5,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
-from apps.core.errors import InvalidInput
-
-from .. import selectors, services, steps
+from .. import selectors, services
 from ..forms import RunFilterForm
 from ..models import Run
 from .serializers import (
@@ -17,6 +15,10 @@ from .serializers import (
     RunStepSerializer,
     StepDecisionSerializer,
 )
+
+
+def _context(runs) -> dict:
+    return {"model_versions": selectors.run_model_versions(runs=runs)}
 
 
 class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -33,10 +35,17 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         filters = {k: v for k, v in form.cleaned_data.items() if v} if form.is_valid() else {}
         return selectors.run_list(user=self.request.user, **filters)
 
+    def list(self, request, *args, **kwargs):
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        runs = list(queryset) if page is None else page
+        data = RunSerializer(runs, many=True, context=_context(runs)).data
+        return Response(data) if page is None else self.get_paginated_response(data)
+
     def retrieve(self, request, pk=None):
         run = get_object_or_404(selectors.run_visible(user=request.user), pk=pk)
         events = selectors.run_recent_events(run=run)
-        return Response(RunDetailSerializer(run, context={"events": events}).data)
+        return Response(RunDetailSerializer(run, context={**_context([run]), "events": events}).data)
 
     @extend_schema(request=RunCreateSerializer, responses={201: RunSerializer})
     def create(self, request):
@@ -67,13 +76,10 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         step = get_object_or_404(run.steps.select_related("run"), pk=step_id)
         body = StepDecisionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        try:
-            steps.step_decide(
-                step=step,
-                user=request.user,
-                approve=body.validated_data["decision"] == "approve",
-                comment=body.validated_data["comment"],
-            )
-        except steps.StepDecisionError as exc:
-            raise InvalidInput.one("status", str(exc)) from exc
+        services.step_decide(
+            step=step,
+            user=request.user,
+            approve=body.validated_data["decision"] == "approve",
+            comment=body.validated_data["comment"],
+        )
         return Response(RunStepSerializer(step).data)

@@ -1,0 +1,129 @@
+"""What follows a step or a run ending, registered by the apps that care.
+
+The engine never calls a feature app: an app registers an effect here (in its
+``AppConfig.ready``) and the engine applies every effect after the transition
+that ended the step or run has committed, once. "Once" holds across
+redelivered tasks, two workers and crashes: each effect writes a ``RunEffect``
+row in its own transaction with its work, and a key already written means it
+was done. A run with effects still to apply is flagged ``effects_pending``;
+the beat sweeps flagged runs a worker died on (``effects_sweep_due``).
+
+Apps also lend the engine what it cannot know itself: the portal's own page
+of the model version a step registered (``provide_model_versions``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.notifications.services import notify_gate_waiting, notify_run_finished
+
+from .models import STEP_TERMINAL, TERMINAL, Run, RunEffect, RunStep
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Effect:
+    name: str
+    on: str  # "step" | "run"
+    statuses: frozenset[str]
+    apply: Callable
+
+
+_effects: dict[str, Effect] = {}
+
+
+def on_step_end(name: str, *, statuses: Iterable[str] = ("succeeded",)):
+    """Register ``fn(step)`` to run once when a step of any run ends in one of ``statuses``."""
+
+    def register(fn):
+        _effects[name] = Effect(name=name, on="step", statuses=frozenset(statuses), apply=fn)
+        return fn
+
+    return register
+
+
+def on_run_end(name: str, *, statuses: Iterable[str] = TERMINAL):
+    """Register ``fn(run)`` to run once when a run ends in one of ``statuses``."""
+
+    def register(fn):
+        _effects[name] = Effect(name=name, on="run", statuses=frozenset(statuses), apply=fn)
+        return fn
+
+    return register
+
+
+def effects_apply(*, run_id) -> None:
+    """Apply the effects the run's ended steps and the run itself are owed."""
+    if not Run.objects.filter(pk=run_id, effects_pending=True).update(effects_pending=False):
+        return  # nothing ended since the last time (or another worker is on it)
+    run = Run.objects.select_related("team", "connection", "created_by").get(pk=run_id)
+    steps = list(run.steps.filter(status__in=STEP_TERMINAL, reused_from__isnull=True))
+    done = set(RunEffect.objects.filter(run=run).values_list("key", flat=True))
+    failed = False
+    for effect in _effects.values():
+        targets = [run] if effect.on == "run" else steps
+        for target in targets:
+            key = f"{effect.name}:{target.pk}"
+            if target.status not in effect.statuses or key in done:
+                continue
+            if isinstance(target, RunStep):
+                target.run = run  # no query per step
+            try:
+                with transaction.atomic():
+                    RunEffect.objects.create(run=run, key=key)
+                    effect.apply(target)
+            except IntegrityError:
+                continue  # another worker did it
+            except Exception:
+                logger.exception("run %s: effect %s failed; the sweep will try again", run.pk, key)
+                failed = True
+    if failed:
+        Run.objects.filter(pk=run.pk).update(effects_pending=True)
+
+
+def effects_sweep_due(*, older_than: timedelta = timedelta(seconds=30), limit: int = 100) -> list[str]:
+    """Runs whose effects a worker left undone (it died between the transition and them)."""
+    cutoff = timezone.now() - older_than
+    due = Run.objects.filter(effects_pending=True, updated_at__lt=cutoff).values_list("pk", flat=True)[:limit]
+    return [str(pk) for pk in due]
+
+
+# --- the engine's own effects ------------------------------------------------------------
+
+
+@on_run_end("notify")
+def _notify_finished(run: Run) -> None:
+    notify_run_finished(run=run)
+
+
+def gate_waiting(*, run: Run, step: RunStep) -> None:
+    """A gate began to wait (the step moved by compare-and-swap, so this runs once)."""
+    notify_gate_waiting(run=run, step=step)
+
+
+# --- what apps lend the engine ---------------------------------------------------------------
+
+_model_version_provider: Callable[[list[RunStep]], dict] | None = None
+
+
+def provide_model_versions(fn: Callable[[list[RunStep]], dict]) -> None:
+    """``fn(steps)`` -> {step id: {"id", "name", "version", "url"}} of the portal's
+    own model-version pages for the versions those steps registered, in a
+    constant number of queries."""
+    global _model_version_provider
+    _model_version_provider = fn
+
+
+def model_versions_for(steps: list[RunStep]) -> dict:
+    candidates = [s for s in steps if s.model_name and s.model_version]
+    if not candidates or _model_version_provider is None:
+        return {}
+    return _model_version_provider(candidates)
