@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 REQUIRE_ALL = os.environ.get("ATRIUM_REQUIRE_ALL") == "1"  # CI: a skip is a failure
 
+
 def skip_or_fail(reason: str):
     if REQUIRE_ALL:
         pytest.fail(f"{reason} (ATRIUM_REQUIRE_ALL=1: CI must run this test)")

@@ -1,10 +1,16 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 
-from apps.accounts.models import User
-from apps.accounts.selectors import team_scoped
+from apps.core.scoping import team_scoped
 
 from .models import AuditEvent
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
 
 VIEW = "audit.view_auditevent"
 

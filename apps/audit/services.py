@@ -3,11 +3,14 @@ makes the change, so a change without its record (or the reverse) cannot land.""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.db import models
 
-from apps.accounts.models import Team, User
-
 from .models import AuditEvent
+
+if TYPE_CHECKING:  # audit sits below accounts: it records who, without importing them
+    from apps.accounts.models import Team, User
 
 
 def audit_record(

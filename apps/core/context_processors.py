@@ -1,7 +1,5 @@
 from django.urls import NoReverseMatch, reverse
 
-from apps.notifications.selectors import unread_count
-
 SECTIONS = [
     ("catalog", "Catalogue"),
     ("runs", "Runs"),
@@ -24,7 +22,6 @@ def navigation(request):
         (key for key, name in BUILT.items() if name.split(":")[0] == namespace), namespace
     )
     return {
-        "unread_notifications": unread_count(user=request.user),
         "nav_items": [
             {
                 "label": label,

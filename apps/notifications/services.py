@@ -3,13 +3,13 @@ once, and by e-mail (Django's mail backend) from a worker after commit."""
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.models import Role, User
 
+from .emails import notification_emails_send  # noqa: F401 - the service callers know
 from .models import Notification
 
 LEVELS = {"succeeded": Notification.Level.SUCCESS, "failed": Notification.Level.ERROR}
@@ -55,20 +55,6 @@ def _send_emails(ids: list[str], subject: str) -> None:
     from .tasks import send_notification_emails
 
     send_notification_emails.delay(ids, subject)
-
-
-def notification_emails_send(*, ids: list[str], subject: str) -> int:
-    """Mail each notification to its user, if the user has an address."""
-    from django.core.mail import send_mail
-
-    sent = 0
-    for notification in Notification.objects.filter(pk__in=ids).select_related("user"):
-        if not notification.user.email:
-            continue
-        link = f"{settings.PORTAL_URL.rstrip('/')}{notification.url}" if notification.url else ""
-        body = f"{notification.message}\n\n{link}\n" if link else f"{notification.message}\n"
-        sent += send_mail(subject, body, None, [notification.user.email])
-    return sent
 
 
 def notifications_mark_read(*, user: User, ids: list[str] | None = None) -> int:

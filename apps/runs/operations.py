@@ -3,8 +3,7 @@
 The run engine is the same for every kind: submit once with the idempotency
 key, then poll until the backend says the work is over. An operation says how
 a kind checks its params, submits, polls and cancels. It works on a ``Job`` --
-the part of a run or of a run step that the backend needs -- so a single-kind
-run and a step of a template run go through the same code.
+the part of a run step that the backend needs.
 """
 
 from __future__ import annotations
@@ -68,16 +67,6 @@ def run_tags(run: Run, params: dict | None = None) -> dict[str, str]:
         "project": str(params.get("project") or run.params.get("project") or "default"),
         "model": str(params.get("model_name", "")),
     }
-
-
-def job_of(run: Run) -> Job:
-    return Job(
-        key=run.idempotency_key,
-        params=run.params,
-        external_id=run.external_id,
-        log_cursor=run.log_cursor,
-        tags=run_tags(run),
-    )
 
 
 def first_error(errors: dict, prefix: str = "") -> str:

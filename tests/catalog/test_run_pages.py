@@ -16,7 +16,7 @@ def gated_run(shipped_catalog, ds):
         user=ds, template=shipped_catalog["train-approve-deploy"], params={"model_name": "m", "endpoint": "ep"}
     )
     Run.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, external_id="steps")
-    run.steps.filter(key="train").update(status=StepStatus.SUCCEEDED, outputs={"model_name": "m", "model_version": "3"})
+    run.steps.filter(key="train").update(status=StepStatus.SUCCEEDED, model_name="m", model_version="3")
     run.steps.filter(key="approve").update(status=StepStatus.WAITING, params={"subject": "m version 3"})
     run.refresh_from_db()
     return run
@@ -72,7 +72,7 @@ def test_retry_button_on_a_failed_run_makes_a_linked_run(ds_client, gated_run, d
     retry = Run.objects.get(retry_of=gated_run)
     assert response.url == retry.get_absolute_url()
     steps = {s.key: s for s in retry.steps.all()}
-    assert steps["train"].status == StepStatus.SUCCEEDED and steps["train"].outputs["model_version"] == "3"
+    assert steps["train"].status == StepStatus.SUCCEEDED and steps["train"].model_version == "3"
     assert steps["approve"].status == StepStatus.PENDING and steps["deploy"].status == StepStatus.PENDING
 
 

@@ -87,7 +87,7 @@ def test_train_wait_for_approval_then_deploy(celery_worker, mlflow_server, shipp
 
     gate = wait_for_step(run, "approve", {StepStatus.WAITING})
     train = run.steps.get(key="train")
-    assert train.status == StepStatus.SUCCEEDED and train.outputs["model_version"] == "1"
+    assert train.status == StepStatus.SUCCEEDED and train.model_version == "1"
     assert gate.params == {"subject": "gated version 1"}  # resolved from the train step's outputs
     run.refresh_from_db()
     assert run.status == RunStatus.RUNNING and run.steps.get(key="deploy").status == StepStatus.PENDING

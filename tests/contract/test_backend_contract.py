@@ -19,8 +19,9 @@ import pytest
 
 from apps.backends.base import BackendError, CostRecord, JobState, ModelRef
 from apps.runs import tasks
+from apps.runs.engine import job_of_step
 from apps.runs.models import Run, RunEvent, RunStatus
-from apps.runs.operations import OPERATIONS, job_of
+from apps.runs.operations import OPERATIONS
 from tests.conftest import wait_for_run
 
 from .conftest import EXPECTED_PREDICTIONS, iris_records
@@ -110,8 +111,8 @@ def test_train_versions_approve_alias_and_redeliver_the_submit(celery_worker, ap
     run = runs[0]
     jobs = target.training_jobs(run.idempotency_key)
     assert len(jobs) == 1, jobs
-    tasks.submit_run.apply(args=[str(run.pk)])
-    assert OPERATIONS["train"].submit(target.backend(), job_of(run)) == run.external_id
+    tasks.advance_run.apply(args=[str(run.pk)])
+    assert OPERATIONS["train"].submit(target.backend(), job_of_step(run.steps.get(), run)) == run.external_id
     assert target.training_jobs(run.idempotency_key) == jobs
     run.refresh_from_db()
     assert (run.status, run.attempts) == (RunStatus.SUCCEEDED, 1)
@@ -140,8 +141,8 @@ def test_deploy_canary_invoke_rollback_undeploy(celery_worker, api, target, requ
     # a redelivered deploy, through the engine and past it, creates no second endpoint
     resources = target.endpoint_resources(endpoint)
     assert len(resources) == 1, resources
-    tasks.submit_run.apply(args=[str(deploy.pk)])
-    assert OPERATIONS["deploy"].submit(target.backend(), job_of(deploy)) == endpoint
+    tasks.advance_run.apply(args=[str(deploy.pk)])
+    assert OPERATIONS["deploy"].submit(target.backend(), job_of_step(deploy.steps.get(), deploy)) == endpoint
     assert target.endpoint_resources(endpoint) == resources
     assert backend.get_endpoint(endpoint).state == "in_service"
 

@@ -80,10 +80,10 @@ def test_hyperparameter_search_template(celery_worker, api, target, catalog):
     assert outputs["best_score"] is not None
     # A redelivered submit finds the search it started, and starts no second one.
     step = run.steps.get(key="search")
+    from apps.runs.engine import job_of_step
     from apps.runs.operations import OPERATIONS
-    from apps.runs.steps import job_of_step
 
-    assert OPERATIONS["tune"].submit(target.backend(), job_of_step(step)) == step.external_id
+    assert OPERATIONS["tune"].submit(target.backend(), job_of_step(step, run)) == step.external_id
     if target.name == "sagemaker":
         jobs = target.backend().sm.list_hyper_parameter_tuning_jobs()["HyperParameterTuningJobSummaries"]
         assert [j["HyperParameterTuningJobName"] for j in jobs].count(step.external_id) == 1

@@ -5,8 +5,9 @@ from django.core import mail
 
 from apps.notifications.models import Notification
 from apps.notifications.services import notification_emails_send
-from apps.runs.models import RunStatus
 from apps.runs.engine import run_transition
+from apps.runs.hooks import effects_apply
+from apps.runs.models import RunStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -15,6 +16,7 @@ def finish(run, to=RunStatus.FAILED, message="The job ran out of memory"):
     run_transition(run=run, to=RunStatus.SUBMITTING)
     run_transition(run=run, to=RunStatus.RUNNING)
     run_transition(run=run, to=to, message=message)
+    effects_apply(run_id=run.pk)  # what the engine does after the transition has committed
 
 
 def test_a_finished_run_notifies_its_creator_in_app_and_by_mail(

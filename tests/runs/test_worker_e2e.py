@@ -45,8 +45,8 @@ def test_a_training_run_goes_end_to_end_and_the_version_is_in_mlflow(celery_work
     assert moves == ["pending", "submitting", "running", "succeeded"]
 
     # A redelivered submit (acks_late after a lost ack) finds nothing to do.
-    tasks.submit_run.delay(str(run.pk))
-    tasks.submit_run.apply(args=[str(run.pk)])
+    tasks.advance_run.delay(str(run.pk))
+    tasks.advance_run.apply(args=[str(run.pk)])
     assert len(client.search_model_versions("name = 'bc-forest'")) == 1
     run.refresh_from_db()
     assert run.attempts == 1 and run.status == RunStatus.SUCCEEDED

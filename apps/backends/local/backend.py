@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from dataclasses import asdict
 from datetime import date
@@ -35,8 +34,8 @@ from ..base import (
     TuningSpec,
 )
 from . import processes
+from .processes import SAFE_KEY
 
-SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 CANCEL_GRACE_SECONDS = 5.0
 
 

@@ -31,7 +31,7 @@ from typing import Any
 
 from ..base import BackendError, EndpointSpec, EndpointStatus, ModelRef
 from . import processes
-from .backend import SAFE_KEY
+from .processes import SAFE_KEY
 from .registry import LocalRegistry
 from .serving import VARIANT_HEADER
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import signal
 import subprocess
 from contextlib import contextmanager, suppress
@@ -21,6 +22,9 @@ import psutil
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 STOP_GRACE_SECONDS = 5.0
+
+# A job key or a name the portal makes into a folder: nothing that climbs out of it.
+SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 
 
 def spawn(*, python: str, module: str, folder: Path, log_name: str, tracking_uri: str) -> None:

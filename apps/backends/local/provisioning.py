@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..base import BackendError, JobState, JobStatus, ResourceSpec
 from . import processes
-from .backend import SAFE_KEY
+from .processes import SAFE_KEY
 from .registry import mlflow_client, mlflow_errors
 
 KINDS = ("workspace",)
