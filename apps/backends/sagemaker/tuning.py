@@ -1,10 +1,11 @@
 """SageMaker hyperparameter tuning jobs for the portal's searches.
 
 The trials run the same training container as a single training (the static
-hyperparameters are the training's), with SageMaker drawing the searched
-hyperparameters from the ranges; the container reads each searched
-hyperparameter as an override of the ``hyperparameters`` JSON. The best
-trial's model is registered in the model package group like a training's.
+hyperparameters are the training's, ``training.training_request``), with
+SageMaker drawing the searched hyperparameters from the ranges; the container
+reads each searched hyperparameter as an override of the ``hyperparameters``
+JSON. The best trial's model is registered in the model package group like a
+training's, and its final metrics are the search's.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ import json
 
 from ..base import JobState, JobStatus, TrainingSpec, TuningSpec
 from ..training import minimizes, objective_for
+from . import registry
+from .client import aws, aws_tags, console_link, error_code
+from .training import final_metrics
+from .training import job_link as training_job_link
 
 RANGE_KEYS = {
     "int": "IntegerParameterRanges",
@@ -40,26 +45,27 @@ def parameter_ranges(search_space: dict) -> dict:
     return ranges
 
 
-def submit_tuning(backend, spec: TuningSpec) -> str:
-    from botocore.exceptions import ClientError
+def trial_spec(spec: TuningSpec) -> TrainingSpec:
+    """The training each trial runs (before SageMaker draws its searched hyperparameters)."""
+    return TrainingSpec(
+        key=spec.key,
+        model_name=spec.model_name,
+        dataset=spec.dataset,
+        algorithm=spec.algorithm,
+        task=spec.task,
+        target_column=spec.target_column,
+        dataset_options=spec.dataset_options,
+        instance_type=spec.instance_type,
+        tags=spec.tags,
+    )
 
-    from .backend import _error_code, aws, aws_tags
+
+def submit_tuning(sm, spec: TuningSpec, training: dict) -> str:
+    """Start the search; ``training`` is CreateTrainingJob's request for its trials."""
+    from botocore.exceptions import ClientError
 
     name = tuning_job_name(spec.key)
     objective = objective_for(spec.task, spec.objective)
-    training = backend.training_request(
-        TrainingSpec(
-            key=spec.key,
-            model_name=spec.model_name,
-            dataset=spec.dataset,
-            algorithm=spec.algorithm,
-            task=spec.task,
-            target_column=spec.target_column,
-            dataset_options=spec.dataset_options,
-            instance_type=spec.instance_type,
-            tags=spec.tags,
-        )
-    )
     definition = {
         "StaticHyperParameters": training["HyperParameters"],
         "AlgorithmSpecification": training["AlgorithmSpecification"],  # its metric definitions name the objective
@@ -82,41 +88,48 @@ def submit_tuning(backend, spec: TuningSpec) -> str:
     }
     with aws("Start the SageMaker tuning job"):
         try:
-            backend.sm.create_hyper_parameter_tuning_job(
+            sm.create_hyper_parameter_tuning_job(
                 HyperParameterTuningJobName=name,
                 HyperParameterTuningJobConfig=config,
                 TrainingJobDefinition=definition,
                 Tags=aws_tags(spec.tags),
             )
         except ClientError as exc:
-            if _error_code(exc) != "ResourceInUse":
+            if error_code(exc) != "ResourceInUse":
                 raise
-            backend.sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)  # an earlier submit's
+            sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)  # an earlier submit's
     return name
 
 
-def poll_tuning(backend, external_id: str, *, log_cursor: int = 0) -> JobStatus:
-    from .backend import aws
+def job_link(region: str, name: str):
+    return console_link(region, "SageMaker tuning job", f"hyper-tuning-jobs/{name}")
 
+
+def poll_tuning(sm, region: str, external_id: str, *, log_cursor: int = 0) -> JobStatus:
     with aws("Read the SageMaker tuning job"):
-        job = backend.sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=external_id)
+        job = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=external_id)
     status = job["HyperParameterTuningJobStatus"]
     counters = job.get("TrainingJobStatusCounters", {})
     total = job["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"]
     finished = sum(counters.get(k, 0) for k in ("Completed", "NonRetryableError", "Stopped"))
     line = f"{finished} of {total} training jobs finished ({counters.get('InProgress', 0)} in progress)"
     logs = [line] if finished > log_cursor or log_cursor == 0 else []
-    common = {"logs": logs, "log_cursor": max(finished, 1) if logs else log_cursor}
+    common = {
+        "logs": logs,
+        "log_cursor": max(finished, 1) if logs else log_cursor,
+        "links": [job_link(region, external_id)],
+    }
     outputs = {"tuning_job": external_id, "tuning_job_arn": job.get("HyperParameterTuningJobArn", "")}
     if status == "Completed":
         best = job.get("BestTrainingJob") or {}
         if not best.get("TrainingJobName"):
             return JobStatus(state=JobState.FAILED, message="The tuning job named no best training job.", **common)
         with aws("Read the best training job"):
-            training = backend.sm.describe_training_job(TrainingJobName=best["TrainingJobName"])
+            training = sm.describe_training_job(TrainingJobName=best["TrainingJobName"])
+        model, extras = registry.register(sm, training)
         metric = best.get("FinalHyperParameterTuningJobObjectiveMetric", {})
         outputs.update(
-            backend._register(training),
+            extras,
             best_training_job=best["TrainingJobName"],
             best_params=_typed(best.get("TunedHyperParameters", {})),
             objective=metric.get("MetricName", "").removeprefix("validation:"),
@@ -124,7 +137,19 @@ def poll_tuning(backend, external_id: str, *, log_cursor: int = 0) -> JobStatus:
             best_score=metric.get("Value"),
             trials=total,
         )
-        return JobStatus(state=JobState.SUCCEEDED, progress=100, message="Completed", outputs=outputs, **common)
+        common["links"] += [
+            training_job_link(region, best["TrainingJobName"]),
+            registry.group_link(region, model.name),
+        ]
+        return JobStatus(
+            state=JobState.SUCCEEDED,
+            progress=100,
+            message="Completed",
+            outputs=outputs,
+            model=model,
+            metrics=final_metrics(training),
+            **common,
+        )
     if status == "Failed":
         reason = job.get("FailureReason") or "The tuning job failed."
         return JobStatus(state=JobState.FAILED, message=reason, outputs=outputs, **common)
@@ -134,16 +159,14 @@ def poll_tuning(backend, external_id: str, *, log_cursor: int = 0) -> JobStatus:
     return JobStatus(state=JobState.RUNNING, progress=progress, message=line, outputs=outputs, **common)
 
 
-def cancel_tuning(backend, external_id: str) -> None:
+def cancel_tuning(sm, external_id: str) -> None:
     from botocore.exceptions import ClientError
-
-    from .backend import _error_code, aws
 
     with aws("Stop the SageMaker tuning job"):
         try:
-            backend.sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=external_id)
+            sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=external_id)
         except ClientError as exc:
-            if _error_code(exc) not in {"ValidationException", "ResourceNotFound"}:
+            if error_code(exc) not in {"ValidationException", "ResourceNotFound"}:
                 raise
 
 

@@ -23,7 +23,7 @@ import joblib
 import pytest
 
 from apps.backends.base import BackendError, JobState, TrainingSpec, TuningSpec
-from apps.backends.sagemaker.backend import PROGRAM, source_bundle
+from apps.backends.sagemaker.training import PROGRAM, source_bundle
 from apps.backends.sandbox.aws import AwsStandIn, create_bucket
 from tests.backends.sagemaker.test_sagemaker_backend import make_backend
 from tests.conftest import wait_for_job
@@ -229,8 +229,9 @@ def test_a_stand_in_that_runs_programs_trains_and_serves_the_real_model(tmp_path
         name = backend.submit_training(spec(f"atr-ran-{uuid.uuid4().hex[:8]}", model_name=model))
         status = wait_for_job(backend.poll_training, name)
         assert status.state is JobState.SUCCEEDED, status.message
-        assert 0.8 < status.outputs["metrics"]["validation:accuracy"] <= 1.0
-        assert status.outputs["metrics"]["validation:accuracy"] != 0.95  # not the made-up number
+        assert 0.8 < status.metrics["validation:accuracy"] <= 1.0
+        assert status.metrics["validation:accuracy"] != 0.95  # not the made-up number
+        assert status.model == ModelRef(model, "1")
         artifact = status.outputs["model_uri"].removeprefix("s3://").partition("/")
         with tarfile.open(
             fileobj=io.BytesIO(s3(server.url).get_object(Bucket=artifact[0], Key=artifact[2])["Body"].read())

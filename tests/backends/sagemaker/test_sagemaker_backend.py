@@ -10,15 +10,19 @@ import pytest
 from apps.backends.base import (
     Backend,
     BackendError,
+    BatchSpec,
     EndpointSpec,
     EndpointVariant,
     JobState,
     ModelRef,
     ResourceSpec,
     TrainingSpec,
+    TuningSpec,
 )
-from apps.backends.sagemaker.backend import SageMakerBackend, training_instance_types
-from apps.backends.sandbox.aws import AwsStandIn, create_bucket, seed_costs, seed_invocations
+from apps.backends.sagemaker.backend import SageMakerBackend
+from apps.backends.sagemaker.instances import training_instance_types
+from apps.backends.sandbox.aws import AwsStandIn, create_bucket, seed_costs
+from tests.conftest import wait_for_job
 
 TAGS = {"team": "alpha", "project": "churn", "model": "m", "run": "r1"}
 
@@ -113,8 +117,35 @@ def test_training_passes_through_in_progress_to_completed(backend):
     status, states = train(backend, spec())
     assert states == [JobState.PENDING, JobState.RUNNING, JobState.SUCCEEDED]
     assert status.progress == 100
-    assert status.outputs["model_version"]
+    assert status.model is not None and status.model.version
     assert status.outputs["model_uri"].startswith("s3://atrium-artifacts/runs/training/")
+
+
+def test_a_completed_training_reports_its_model_metrics_and_pages(backend):
+    model_name = f"typed_{uuid.uuid4().hex[:6]}.v1"  # '_' and '.' are not in a group name
+    status, _ = train(backend, spec(model_name=model_name))
+    group = model_name.replace("_", "-").replace(".", "-")
+    assert status.model == ModelRef(group, "1")
+    # the name the registry lists the model by, and under which it finds the version
+    assert group in {m.name for m in backend.list_registered_models()}
+    assert [v.version for v in backend.list_model_versions(status.model.name)] == ["1"]
+    assert status.metrics == {"validation:accuracy": 0.95}  # what the stand-in reports, as floats
+    job = status.outputs["training_job"]
+    assert [(link.label, link.url) for link in status.links] == [
+        (
+            "SageMaker training job",
+            f"https://us-east-1.console.aws.amazon.com/sagemaker/home?region=us-east-1#/jobs/{job}",
+        ),
+        (
+            "SageMaker model package group",
+            f"https://us-east-1.console.aws.amazon.com/sagemaker/home?region=us-east-1#/model-registry/{group}",
+        ),
+    ]
+    assert status.outputs["model_package_arn"].endswith(f"/{group}/1")
+    assert not {"model_name", "model_group", "model_version", "metrics"} & set(status.outputs)
+    running = backend.poll_training(backend.submit_training(spec()))
+    assert running.model is None and running.metrics == {}
+    assert [link.label for link in running.links] == ["SageMaker training job"]
 
 
 def test_logs_come_from_status_transitions_with_a_cursor(backend):
@@ -226,7 +257,7 @@ def test_register_approve_and_alias(backend):
     model = f"reg-{uuid.uuid4().hex[:8]}"
     first, _ = train(backend, spec(model_name=model))
     again = backend.poll_training(first.outputs["training_job"])  # a second poll registers nothing new
-    assert again.outputs["model_version"] == first.outputs["model_version"] == "1"
+    assert again.model == first.model == ModelRef(model, "1")
     second, _ = train(backend, spec(model_name=model))
     versions = backend.list_model_versions(model)
     assert [v.version for v in versions] == ["1", "2"]
@@ -249,6 +280,57 @@ def test_register_approve_and_alias(backend):
     assert caught.value.permanent
     with pytest.raises(BackendError):
         backend.set_alias(ModelRef(model, "9"), "champion")
+
+
+CONSOLE = "https://us-east-1.console.aws.amazon.com/sagemaker/home?region=us-east-1#/"
+
+
+def test_a_completed_tuning_reports_the_best_trials_model_metrics_and_pages(backend):
+    model_name = f"tuned_{uuid.uuid4().hex[:6]}"
+    search = TuningSpec(
+        key=new_key(),
+        model_name=model_name,
+        dataset="iris",
+        algorithm="random_forest",
+        task="classification",
+        search_space={"max_depth": {"type": "int", "low": 2, "high": 8}},
+        max_trials=2,
+        tags=TAGS,
+    )
+    tuning_job = backend.submit_tuning(search)
+    status = wait_for_job(backend.poll_tuning, tuning_job, timeout=60)
+    assert status.state is JobState.SUCCEEDED, status.message
+    group = model_name.replace("_", "-")
+    assert status.model == ModelRef(group, "1")
+    assert [v.version for v in backend.list_model_versions(status.model.name)] == ["1"]
+    best = backend.sm.describe_training_job(TrainingJobName=status.outputs["best_training_job"])
+    assert status.metrics == {m["MetricName"]: float(m["Value"]) for m in best["FinalMetricDataList"]}
+    assert status.metrics["validation:accuracy"] == status.outputs["best_score"]
+    assert [link.url for link in status.links] == [
+        f"{CONSOLE}hyper-tuning-jobs/{tuning_job}",
+        f"{CONSOLE}jobs/{status.outputs['best_training_job']}",
+        f"{CONSOLE}model-registry/{group}",
+    ]
+    assert status.outputs["tuning_job"] == tuning_job and status.outputs["trials"] == 2
+    assert not {"model_name", "model_group", "model_version", "metrics"} & set(status.outputs)
+
+
+def test_a_completed_batch_transform_reports_its_output_and_page(backend, stand_in):
+    model = trained_model(backend, versions=1)
+    job = backend.submit_batch(BatchSpec(key=new_key(), model=ModelRef(model, "1"), dataset="iris", tags=TAGS))
+    status = wait_for_job(backend.poll_batch, job, timeout=30)
+    assert status.state is JobState.SUCCEEDED, status.message
+    assert status.model is None and status.metrics == {}
+    assert [(link.label, link.url) for link in status.links] == [
+        ("SageMaker batch transform job", f"{CONSOLE}transform-jobs/{job}")
+    ]
+    assert status.outputs["output"] == f"s3://atrium-artifacts/runs/batch/{job}/output"
+    rows = boto3.client(
+        "s3", endpoint_url=stand_in.url, region_name="us-east-1", aws_access_key_id="AKIAX", aws_secret_access_key="x"
+    ).get_object(Bucket="atrium-artifacts", Key=f"runs/batch/{job}/input.csv")["Body"]
+    assert len(rows.read().decode().splitlines()) == 150  # the built-in dataset's rows, put there to be scored
+    described = sm_client(stand_in.url).describe_transform_job(TransformJobName=job)
+    assert described["ModelName"] == f"{model}-v1"
 
 
 def trained_model(backend, versions=2):
@@ -280,8 +362,6 @@ def test_endpoint_blue_green_traffic_invoke_rollback_delete(backend, stand_in):
 
     backend.update_traffic(name, {"blue": 90, "green": 10})
     assert backend.get_endpoint(name).weights == {"blue": 90, "green": 10}
-    seed_invocations(stand_in.url, [{"Body": '{"prediction": [1]}', "InvokedProductionVariant": "green"}])
-    assert backend.invoke(name, {"instances": [[5.1, 3.5, 1.4, 0.2]]}) == {"prediction": [1], "_variant": "green"}
 
     backend.rollback_endpoint(name)
     assert backend.get_endpoint(name).weights == {"blue": 100, "green": 0}
