@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.utils.module_loading import import_string
 
-from .base import Backend, BackendUnavailable
+from .base import Backend, BackendUnavailable, ConnectionSetting
 
 BACKENDS: dict[str, str] = {
     "local": "apps.backends.local.backend.LocalBackend",
@@ -39,3 +39,21 @@ def get_backend(kind: str, *, config: dict | None = None, secrets: dict | None =
     if kind in NEEDS_CONNECTION:
         return backend_class.from_connection(config or {}, secrets or {})
     return backend_class.from_settings()
+
+
+def connection_settings(kind: str) -> tuple[ConnectionSetting, ...]:
+    """The settings a connection of ``kind`` takes, as the backend declares them
+    once (``<kind>/settings.py``): the form, its validation and the docs follow."""
+    if kind not in NEEDS_CONNECTION:
+        raise BackendUnavailable(f"Unknown connection kind {kind!r}.")
+    return import_string(f"apps.backends.{kind}.settings.CONNECTION_SETTINGS")
+
+
+def connection_problems(kind: str, config: dict, secrets: dict) -> dict[str, list[str]]:
+    """What the backend finds wrong with settings that match its declaration
+    (a malformed region, half a key pair...): errors per setting."""
+    try:
+        check = import_string(f"apps.backends.{kind}.settings.validate")
+    except ImportError:
+        return {}
+    return check(config, secrets)

@@ -1,40 +1,8 @@
 from django.conf import settings
 from django.db import models
 
+from apps.backends.registry import connection_settings
 from apps.core.models import BaseModel
-
-# Which configuration and secret fields each kind takes (the form and the API
-# follow these; the backend's ``from_connection`` reads them).
-FIELDS = {
-    "sagemaker": {
-        "config": [
-            "region",
-            "endpoint_url",
-            "role_arn",
-            "external_id",
-            "execution_role_arn",
-            "output_s3_uri",
-            "rollback_alarms",
-        ],
-        "secrets": ["access_key_id", "secret_access_key", "session_token"],
-        "required": ["region", "execution_role_arn", "output_s3_uri"],
-    },
-    "databricks": {
-        "config": [
-            "host",
-            "catalog",
-            "schema",
-            "account_id",
-            "dbu_price",
-            "code_folder",
-            "data_root",
-            "node_type_id",
-            "existing_cluster_id",
-        ],
-        "secrets": ["token"],
-        "required": ["host", "token"],
-    },
-}
 
 
 class Connection(BaseModel):
@@ -66,7 +34,7 @@ class Connection(BaseModel):
 
     @property
     def secret_names(self) -> list[str]:
-        return FIELDS[self.kind]["secrets"]
+        return [setting.name for setting in connection_settings(self.kind) if setting.secret]
 
     @property
     def last_test_ok(self) -> bool | None:

@@ -16,12 +16,10 @@ from apps.backends.base import Backend, BackendError
 from apps.core.crypto import decrypt_json, encrypt_json
 from apps.core.errors import InvalidInput
 
-from .models import FIELDS, Connection
+from .models import Connection
 
 logger = logging.getLogger(__name__)
 URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$")
-LIST_SETTINGS = {"rollback_alarms"}
-REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 
 
 def _require_admin(user: User) -> None:
@@ -30,37 +28,37 @@ def _require_admin(user: User) -> None:
 
 
 def _clean(kind: str, config: dict, secrets: dict, *, keep: dict) -> tuple[dict, dict]:
-    if kind not in FIELDS:
-        raise InvalidInput.one("kind", f"Unknown kind {kind!r}. Choose one of {', '.join(FIELDS)}.")
-    fields = FIELDS[kind]
+    """Settings as the backend declares them: unknown ones refused, required ones
+    present, URLs that are URLs, then the backend's own checks."""
+    if kind not in Connection.Kind.values:
+        raise InvalidInput.one("kind", f"Unknown kind {kind!r}. Choose one of {', '.join(Connection.Kind.values)}.")
+    declared = {setting.name: setting for setting in registry.connection_settings(kind)}
     errors: dict[str, list[str]] = {}
-    for key in sorted(set(config) - set(fields["config"])):
-        errors[key] = ["Unknown setting."]
-    for key in sorted(set(secrets) - set(fields["secrets"])):
-        errors[key] = ["Unknown secret."]
-    config = {key: _setting(key, value) for key, value in config.items() if key in fields["config"] and value}
+    for key in sorted(set(config) | set(secrets)):
+        setting = declared.get(key)
+        if setting is None or setting.secret != (key in secrets):
+            errors[key] = ["Unknown secret." if key in secrets else "Unknown setting."]
+    config = {key: str(value).strip() for key, value in config.items() if _is(declared, key, secret=False) and value}
     # A blank secret keeps the stored one: secrets are never sent back to be re-entered.
-    secrets = {**keep, **{key: str(value) for key, value in secrets.items() if key in fields["secrets"] and value}}
-    for key in fields["required"]:
-        if not (config.get(key) or secrets.get(key)):
-            errors.setdefault(key, []).append("Required.")
-    for key in ("endpoint_url", "host"):
-        if config.get(key) and not URL.match(config[key]):
-            errors.setdefault(key, []).append("Must be an http(s) URL.")
-    if config.get("region") and not REGION.match(config["region"]):
-        errors.setdefault("region", []).append("Not an AWS region name (e.g. eu-west-1).")
-    if bool(secrets.get("access_key_id")) != bool(secrets.get("secret_access_key")) and kind == "sagemaker":
-        errors.setdefault("secret_access_key", []).append("Give both the access key id and the secret, or neither.")
+    secrets = {
+        **keep,
+        **{key: str(value) for key, value in secrets.items() if _is(declared, key, secret=True) and value},
+    }
+    for setting in declared.values():
+        if setting.required and not (config.get(setting.name) or secrets.get(setting.name)):
+            errors.setdefault(setting.name, []).append("Required.")
+        value = config.get(setting.name)
+        if (setting.name == "host" or setting.name.endswith("_url")) and value and not URL.match(value):
+            errors.setdefault(setting.name, []).append("Must be an http(s) URL.")
+    for key, messages in registry.connection_problems(kind, config, secrets).items():
+        errors.setdefault(key, []).extend(messages)
     if errors:
         raise InvalidInput(errors)
     return config, secrets
 
 
-def _setting(key: str, value) -> str | list[str]:
-    if key in LIST_SETTINGS:
-        items = value if isinstance(value, list) else str(value).split(",")
-        return [str(item).strip() for item in items if str(item).strip()]
-    return str(value).strip()
+def _is(declared: dict, key: str, *, secret: bool) -> bool:
+    return key in declared and declared[key].secret == secret
 
 
 @transaction.atomic

@@ -9,7 +9,7 @@ from apps.core.errors import InvalidInput
 
 from . import services
 from .forms import ConnectionForm
-from .models import FIELDS, Connection
+from .models import Connection
 
 
 def _admin_only(request):
@@ -27,7 +27,7 @@ def connection_list(request):
 @login_required
 def connection_new(request, kind: str):
     _admin_only(request)
-    if kind not in FIELDS:
+    if kind not in Connection.Kind.values:
         raise Http404
     form = ConnectionForm(request.POST or None, kind=kind)
     if request.method == "POST" and form.is_valid():

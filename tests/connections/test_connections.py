@@ -139,3 +139,36 @@ def test_make_run_seeds_two_sandbox_connections_for_the_demo_team(monkeypatch):
     assert sandboxes["SageMaker sandbox"].config["endpoint_url"].startswith("http://127.0.0.1:")
     assert all(c.teams.filter(slug="demo").exists() for c in sandboxes.values())
     assert connection_secrets(sandboxes["Databricks sandbox"]) == {"token": "dapi-sandbox"}
+
+
+@pytest.mark.parametrize("kind", ["sagemaker", "databricks"])
+def test_the_form_offers_exactly_the_settings_the_backend_declares(client, admin, kind):
+    """One declaration per backend (apps/backends/<kind>/settings.py): the form, its
+    labels and which fields hide their value all follow it."""
+    import re
+
+    from apps.backends.registry import connection_settings
+
+    declared = connection_settings(kind)
+    client.force_login(admin)
+    page = client.get(f"/connections/new/{kind}/").content.decode()
+    offered = set(re.findall(r'<input type="(?:text|password)" name="(\w+)"', page)) - {"name"}
+    assert offered == {setting.name for setting in declared}
+    for setting in declared:
+        assert setting.label in page
+        kind_of_input = "password" if setting.secret else "text"
+        assert f'<input type="{kind_of_input}" name="{setting.name}"' in page
+
+
+def test_a_setting_the_backend_does_not_declare_is_refused(admin, team):
+    with pytest.raises(InvalidInput) as refused:
+        connection_create(
+            user=admin,
+            name="odd",
+            kind="databricks",
+            config={"host": "http://127.0.0.1:9", "warehouse_colour": "blue"},
+            secrets={"token": TOKEN},
+            teams=[team],
+        )
+    assert refused.value.errors == {"warehouse_colour": ["Unknown setting."]}
+    assert not Connection.objects.filter(name="odd").exists()

@@ -8,6 +8,7 @@ name that is not declared here, so the declaration cannot fall behind the code.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..base import BackendError, ConnectionSetting
@@ -198,3 +199,16 @@ class Settings:
 
     def role(self) -> str:
         return self.require("execution_role_arn", "the IAM role SageMaker runs jobs and endpoints as")
+
+
+REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+
+
+def validate(config: dict, secrets: dict) -> dict[str, list[str]]:
+    """What is wrong with a SageMaker connection's settings, beyond what the declaration says."""
+    errors: dict[str, list[str]] = {}
+    if config.get("region") and not REGION.match(str(config["region"])):
+        errors["region"] = ["Not an AWS region name (e.g. eu-west-1)."]
+    if bool(secrets.get("access_key_id")) != bool(secrets.get("secret_access_key")):
+        errors["secret_access_key"] = ["Give both the access key id and the secret, or neither."]
+    return errors

@@ -1,0 +1,14 @@
+"""The README's configuration table lists every variable the settings read."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_setting_read_from_the_environment_is_documented():
+    settings = (ROOT / "portal" / "settings.py").read_text()
+    read = set(re.findall(r'env(?:\.\w+)?\(\s*"([A-Z][A-Z0-9_]+)"', settings))
+    table = (ROOT / "README.md").read_text().split("## Configuration", 1)[1]
+    documented = set(re.findall(r"^\| `([A-Z][A-Z0-9_]+)` \|", table, re.MULTILINE))
+    assert read and read <= documented, sorted(read - documented)
