@@ -161,6 +161,13 @@ def free_port() -> int:
 _beat = {"on": False}  # the test worker runs no beat: while a test waits, it is the beat
 
 
+@pytest.fixture(autouse=True)
+def _tests_with_a_worker_are_its_beat(request):
+    _beat["on"] = "celery_worker" in request.fixturenames
+    yield
+    _beat["on"] = False
+
+
 def beat_tick() -> None:
     """What the beat would do now: hand due runs (and undone effects) to the worker.
     Only from a test whose database writes the worker can see (no transaction open)."""
@@ -291,9 +298,7 @@ def celery_worker(django_db_setup, django_db_blocker, mlflow_server, tmp_path_fa
     wait_until(lambda: b"ready" in log_path.read_bytes() or process.poll() is not None, 60, message="the worker")
     assert process.poll() is None, log_path.read_text()[-3000:]
     process.log_path = log_path  # tests read what the worker logged (e.g. that no secret is in it)
-    _beat["on"] = True
     yield process
-    _beat["on"] = False
     _stop(process)
     if os.environ.get("ATRIUM_SHOW_WORKER_LOG"):
         print(log_path.read_text()[-20000:])

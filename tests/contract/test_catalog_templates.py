@@ -46,11 +46,36 @@ def test_tabular_classifier_template(celery_worker, api, target, catalog):
     if target.train_instance_type:
         params["instance_type"] = target.train_instance_type
     run = succeeded(launch(api, target, "tabular-classifier", params))
+    if target.name != "databricks":  # the stand-in's job trains nothing, so registers no version (conftest)
+        assert_in_models_at_once(api, run, "train")
     train = run.steps.get(key="train")
     assert train.params["hyperparameters"] == {"n_estimators": 10}
     assert train.external_id and run.outputs["train"]
-    if target.name != "databricks":  # the stand-in's job trains nothing, so registers no version (conftest)
-        assert run.outputs["train"]["model_version"]
+
+
+def assert_in_models_at_once(api, run, step_key):
+    """The moment the run has succeeded (the worker has no beat and no sync has
+    been asked for), its version is in Models, its lineage names the run, and
+    the run links to the portal's own version page first."""
+    from apps.registry.models import ModelVersion
+
+    step = run.steps.get(key=step_key)
+    assert step.model_name and step.model_version
+    version = ModelVersion.objects.select_related("model").get(run=run)
+    assert (version.model.name, version.version) == (step.model_name, step.model_version)
+    listed = api.get("/api/v1/models/", {"q": step.model_name}).json()
+    rows = listed["results"] if isinstance(listed, dict) else listed
+    assert str(version.model_id) in {row["id"] for row in rows}
+    versions = api.get(f"/api/v1/models/{version.model_id}/versions/").json()
+    rows = versions["results"] if isinstance(versions, dict) else versions
+    assert next(row for row in rows if row["version"] == step.model_version)["run"] == str(run.pk)
+    shown = api.get(f"/api/v1/runs/{run.pk}/").json()["model_version"]
+    assert shown == {
+        "id": str(version.pk),
+        "name": version.model.name,
+        "version": version.version,
+        "url": version.get_absolute_url(),
+    }
 
 
 def test_workspace_template_provisions_and_tears_down(celery_worker, api, target, catalog):

@@ -1,12 +1,12 @@
 """In a real browser: Debian's headless chromium driven by Playwright, against
-pytest-django's live server, a real Celery worker (with beat) and a real MLflow
+pytest-django's live server, a real Celery worker (the test is its beat) and a real MLflow
 server. Nothing is mocked."""
 
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, skip_or_fail
+from tests.conftest import ROOT, skip_or_fail, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -77,11 +77,12 @@ def test_start_a_training_run_and_watch_it_finish_live(browser, live_server, cel
     # A marker only this document has: a full reload would wipe it.
     page.evaluate("window.__atriumNoReload = true")
 
-    page.wait_for_function(
-        "labels => labels.includes(document.querySelector('[data-testid=run-status]')?.textContent.trim())",
-        arg=TERMINAL_LABELS,
-        timeout=120_000,
-        polling=500,
+    # The page polls on its own; meanwhile this test is the beat that polls the job (conftest.wait_until).
+    wait_until(
+        lambda: page.locator("[data-testid=run-status]").inner_text().strip() in TERMINAL_LABELS,
+        120,
+        0.5,
+        "the page to show the run ended",
     )
     assert status.inner_text() == "Succeeded", page.locator("ol.log").inner_text()
     assert page.evaluate("window.__atriumNoReload") is True, "the page was reloaded instead of updated in place"

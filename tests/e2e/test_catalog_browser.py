@@ -5,6 +5,7 @@ review, and watch the run's steps to success."""
 import pytest
 
 from tests.catalog.conftest import shipped_catalog  # noqa: F401 - a fixture
+from tests.conftest import wait_until
 from tests.e2e.test_browser import SCREENSHOTS, TERMINAL_LABELS, browser, log_in  # noqa: F401 - a fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -48,11 +49,12 @@ def test_browse_launch_review_and_watch_to_success(browser, live_server, celery_
 
     page.wait_for_url(f"{live_server.url}/runs/*/")
     expect(page.get_by_test_id("step")).to_have_count(1)
-    page.wait_for_function(
-        "labels => labels.includes(document.querySelector('[data-testid=run-status]')?.textContent.trim())",
-        arg=TERMINAL_LABELS,
-        timeout=120_000,
-        polling=500,
+    # The page polls on its own; meanwhile this test is the beat that polls the job (conftest.wait_until).
+    wait_until(
+        lambda: page.locator("[data-testid=run-status]").inner_text().strip() in TERMINAL_LABELS,
+        120,
+        0.5,
+        "the page to show the run ended",
     )
     assert page.get_by_test_id("run-status").inner_text() == "Succeeded", page.locator("ol.log").inner_text()
     expect(page.get_by_test_id("step-status")).to_have_text("Succeeded")

@@ -137,7 +137,7 @@ def test_a_unity_catalog_version_shows_the_metrics_of_the_run_that_trained_it(
 ):
     """Unity Catalog keeps no metrics: the portal run that trained the version reported them."""
     from apps.connections.services import connection_backend
-    from apps.registry.sync import run_model_sync
+    from apps.registry.services import version_link_step
 
     backend = connection_backend(databricks_connection)
     uri, mlflow_run_id = logged_iris_model
@@ -148,10 +148,11 @@ def test_a_unity_catalog_version_shows_the_metrics_of_the_run_that_trained_it(
         backend="databricks",
         connection=databricks_connection,
         finished_at=timezone.now(),
-        outputs={"model_name": ref.name, "model_version": "1", "metrics": {"accuracy": 0.93, "f1_macro": 0.92}},
+        step={"model_name": ref.name, "model_version": "1", "metrics": {"accuracy": 0.93, "f1_macro": 0.92}},
     )
 
-    model = run_model_sync(run=run)
+    version_link_step(run.steps.get())  # the run engine's effect when the step succeeded
+    model = model_sync(source=Source(kind="databricks", connection=databricks_connection), name=ref.name)
     version = model.versions.get(version="1")
     assert version.run == run and version.metrics == {"accuracy": 0.93, "f1_macro": 0.92}
     assert (model.primary_metric, model.latest_metrics["accuracy"]) == ("accuracy", 0.93)
@@ -177,21 +178,22 @@ def test_a_failing_source_is_reported_and_others_go_on(local_mlflow, admin, team
 
 
 def test_a_run_that_registered_a_version_links_to_it(local_mlflow, mlflow_logged, model_name, make_run, team):
-    from apps.registry.sync import run_model_sync, runs_unlinked_recent
+    """The moment the step succeeds the version is in Models, linked to the run,
+    without reading the registry; a later sync keeps the link."""
+    from apps.registry.services import version_link_step
 
     client, run_id, source, register = mlflow_logged
     register(model_name)
-
     run = make_run(
         "succeeded",
         finished_at=timezone.now(),
-        outputs={"model_name": model_name, "model_version": "1", "mlflow_run_id": "elsewhere"},
+        step={"model_name": model_name, "model_version": "1", "outputs": {"mlflow_run_id": "elsewhere"}},
     )
-    assert run in runs_unlinked_recent()
-    model = run_model_sync(run=run)
-    assert model.team == team
+    step = run.steps.select_related("run__connection").get()
+    version_link_step(step)
+    model = RegisteredModel.objects.get(name=model_name)
+    assert model.team == team and model.latest_version_number == 1
     assert ModelVersion.objects.get(model=model, version="1").run == run
-    assert run not in runs_unlinked_recent()
     assert model_sync(source=Source(kind="local"), name=model_name).versions.get(version="1").run == run
 
 
