@@ -28,7 +28,7 @@ in a message.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..base import (
     BackendError,
@@ -53,6 +53,10 @@ from .endpoints import PAYLOAD_KEYS, workload_size, workload_types
 from .jobs import IDEMPOTENCY_TOKEN_MAX, TASK_KEY, idempotency_token, job_outputs
 from .provisioning import EXPERIMENT_LEAF, KEY_TAG, RESOURCE_KINDS, RESOURCE_NAME, RESOURCE_TAG
 from .settings import CONNECTION_SETTINGS, WORKSPACE_ROOT
+
+if TYPE_CHECKING:
+    from databricks.sdk import WorkspaceClient
+    from databricks.sdk.config import Config
 
 __all__ = [  # what other code imports from here (the stand-in: job_outputs, OUTPUTS_MARKER)
     "BUNDLED_MODULES",
@@ -125,7 +129,7 @@ class DatabricksBackend:
         self.timeout_seconds = timeout_seconds
         self._timeouts = {"retry_timeout_seconds": retry_timeout_seconds, "http_timeout_seconds": http_timeout_seconds}
         self._entry_point: str | None = None
-        self._client = None
+        self._client: WorkspaceClient | None = None
 
     @classmethod
     def from_connection(cls, config: dict, secrets: dict) -> DatabricksBackend:
@@ -135,13 +139,13 @@ class DatabricksBackend:
         return f"DatabricksBackend(host={self.host!r})"
 
     @property
-    def client(self):
+    def client(self) -> WorkspaceClient:
         """The workspace's ``WorkspaceClient``, made on first use."""
         if self._client is None:
             self._client = sdk.workspace_client(lambda: self.sdk_config(self.host))
         return self._client
 
-    def sdk_config(self, host: str, **extra):
+    def sdk_config(self, host: str, **extra) -> Config:
         """The SDK ``Config`` for ``host``: the token, and the connection's timeouts."""
         return sdk.sdk_config(host, self._token, timeout_seconds=self.timeout_seconds, **self._timeouts, **extra)
 

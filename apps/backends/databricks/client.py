@@ -1,12 +1,16 @@
-"""The SDK clients, built from the connection's settings only, and the mapping
-of SDK and HTTP failures onto ``BackendError``.
+"""The SDK clients, made from the connection's settings, and the mapping of
+SDK and HTTP failures onto ``BackendError``.
 
-Only the host, the token and the timeouts reach the SDK (no environment, no
-``~/.databrickscfg``), so tests and the sandbox point a backend at the stand-in
-by URL. A call gives up after ``timeout_seconds``, retries included: an
-unreachable workspace is a transient error within that time, not after the
-SDK's own five-minute retry budget. The token is never logged or put in a
-message.
+The host, the token (PAT auth) and the timeouts are passed to the SDK
+explicitly, so tests and the sandbox point a backend at the stand-in by URL.
+A call gives up after the connection's ``timeout_seconds``, the SDK's retries
+included (``retry_timeout_seconds``; ``http_timeout_seconds`` bounds each
+request): an unreachable workspace is a transient error within that time, not
+after the SDK's default five-minute retry budget. The SDK's ``Config`` also
+probes the host once for its metadata (``/.well-known/databricks-config``),
+bounded by the same timeouts, so a new client's first call to an unreachable
+workspace may take up to twice the timeout. The token is never logged or put
+in a message.
 """
 
 from __future__ import annotations
