@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from apps.backends.base import BatchSpec, JobState, ModelRef
-from apps.backends.databricks.backend import CLUSTER_JOB, code_bundle, job_outputs
+from apps.backends.base import BatchSpec, JobState, Link, ModelRef
+from apps.backends.databricks.code_upload import CLUSTER_JOB, code_bundle
+from apps.backends.databricks.jobs import job_outputs
 from apps.backends.job_code import digest
 from tests.backends.databricks.test_databricks_backend import make_backend, poll_until_done, spec
 from tests.conftest import wait_for_job
@@ -158,8 +159,17 @@ def test_a_stand_in_that_runs_programs_registers_the_trained_model(tmp_path):
         run_id = backend.submit_training(spec("atr-ran-1", model_name=model))
         status = wait_for_job(backend.poll_training, run_id)
         assert status.state is JobState.SUCCEEDED, status.message
-        assert (status.outputs["model_name"], status.outputs["model_version"]) == (f"atrium.models.{model}", "1")
-        assert status.outputs["metrics"]["accuracy"] > 0.8
+        full_name = f"atrium.models.{model}"
+        assert status.model == ModelRef(full_name, "1")  # as the registry lists it
+        assert full_name in {m.name for m in backend.list_registered_models()}
+        assert status.metrics["accuracy"] > 0.8
+        assert all(type(value) is float for value in status.metrics.values())
+        assert Link("Databricks job run", f"{standin.url}/#job/runs/{run_id}") in status.links
+        model_page = f"{standin.url}/explore/data/models/atrium/models/{model}/version/1"
+        assert Link("Unity Catalog model version", model_page) in status.links
+        # outputs keep the backend's extras only, never the typed fields
+        assert not {"model_name", "model_version", "registered_model", "metrics"} & set(status.outputs)
+        assert status.outputs["databricks_run_id"] == int(run_id) and status.outputs["mlflow_run_id"]
 
         (version,) = backend.list_model_versions(model)
         served = mlflow.pyfunc.load_model(standin.state["models"][f"atrium.models.{model}"]["versions"]["1"]["source"])

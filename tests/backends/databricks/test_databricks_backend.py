@@ -4,6 +4,7 @@ MLflow."""
 
 from __future__ import annotations
 
+import json
 import socket
 from datetime import date
 
@@ -15,10 +16,12 @@ from apps.backends.base import (
     EndpointSpec,
     EndpointVariant,
     JobState,
+    Link,
     ModelRef,
     TrainingSpec,
 )
 from apps.backends.databricks.backend import DatabricksBackend
+from apps.backends.databricks.cluster_job import OUTPUTS_MARKER
 from apps.backends.sandbox.databricks import FAIL_MARKER, DatabricksStandIn
 
 TOKEN = "dapi-test-token"
@@ -125,11 +128,49 @@ def test_training_runs_to_success_and_resubmit_is_idempotent(standin, backend):
     assert status.state is JobState.SUCCEEDED
     assert status.progress == 100.0
     assert status.outputs["databricks_run_id"] == int(first)
+    assert status.links == [Link("Databricks job run", f"{standin.url}/#job/runs/{first}")]
+    assert status.model is None and status.metrics == {}  # the stand-in's run reported nothing
     assert any("Task finished" in line for line in logs)
     # the submitted task carries the spec as JSON, on a cluster tagged for costs
     task = standin.state["runs"][first]["tasks"][0]["task"]
     assert '"algorithm": "logistic_regression"' in task["spark_python_task"]["parameters"][1]
     assert task["new_cluster"]["custom_tags"]["team"] == "alpha"
+
+
+def test_a_finished_run_has_its_model_metrics_and_links_typed(standin, backend):
+    run_id = backend.submit_training(spec("atr-typed-1", model_name="typed-clf"))
+    assert backend.poll_training(run_id).state is JobState.PENDING
+    running = backend.poll_training(run_id)
+    assert running.state is JobState.RUNNING
+    assert running.links == [Link("Databricks job run", f"{standin.url}/#job/runs/{run_id}")]
+    reported = {  # what cluster_job.py prints last (train_job's outputs, in Unity Catalog's naming)
+        "mlflow_run_id": "abc123",
+        "experiment_id": "42",
+        "model_name": "atrium.models.typed-clf",
+        "model_version": "3",
+        "model_uri": "models:/atrium.models.typed-clf/3",
+        "metrics": {"accuracy": 0.96, "f1": 1, "note": "not a number"},
+    }
+    standin.state["runs"][run_id]["logs"].append(OUTPUTS_MARKER + json.dumps(reported))
+
+    status, logs = poll_until_done(backend, run_id)
+    assert status.state is JobState.SUCCEEDED
+    # the exact name list_registered_models() gives the model
+    assert status.model == ModelRef("atrium.models.typed-clf", "3")
+    assert status.metrics == {"accuracy": 0.96, "f1": 1.0}
+    assert status.links == [
+        Link("Databricks job run", f"{standin.url}/#job/runs/{run_id}"),
+        Link("Unity Catalog model version", f"{standin.url}/explore/data/models/atrium/models/typed-clf/version/3"),
+        Link("MLflow run", f"{standin.url}/ml/experiments/42/runs/abc123"),
+    ]
+    assert status.outputs == {
+        "databricks_run_id": int(run_id),
+        "run_page_url": f"{standin.url}/#job/runs/{run_id}",
+        "mlflow_run_id": "abc123",
+        "experiment_id": "42",
+        "model_uri": "models:/atrium.models.typed-clf/3",
+    }
+    assert not any(line.startswith(OUTPUTS_MARKER) for line in logs)
 
 
 def test_running_progress_is_estimated(backend):

@@ -12,7 +12,8 @@ from databricks.sdk import errors as dberrors
 from databricks.sdk.service import workspace
 
 from apps.backends.base import BackendError, JobState, ResourceSpec
-from apps.backends.databricks.backend import KEY_TAG, DatabricksBackend
+from apps.backends.databricks.backend import DatabricksBackend
+from apps.backends.databricks.provisioning import KEY_TAG
 from apps.backends.sandbox.databricks import DatabricksStandIn
 
 TOKEN = "dapi-test-token"
@@ -66,6 +67,10 @@ def test_provision_poll_reprovision_teardown(standin, backend):
     assert status.outputs["schema"] == "atrium.team-a"
     assert status.outputs["folder"] == "/Workspace/Shared/atrium/team-a"
     experiment_id = status.outputs["experiment_id"]
+    links = {link.label: link.url for link in status.links}
+    assert links["Unity Catalog schema"] == f"{standin.url}/explore/data/atrium/team-a"
+    assert links["MLflow experiment"] == f"{standin.url}/ml/experiments/{experiment_id}"
+    assert links["Workspace folder"].startswith(f"{standin.url}/browse/folders/")
 
     # the three objects, read through the SDK as anyone would
     w = sdk(standin.url)

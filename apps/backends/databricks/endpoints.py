@@ -1,0 +1,259 @@
+"""Real-time endpoints: Model Serving endpoints serving Unity Catalog versions.
+
+An endpoint variant is a served entity (``workload_type`` from the variant's
+``instance_type``, checked against the SDK's ``ServingModelWorkloadType``;
+``workload_size`` from its instance count), and weights are the endpoint's
+``traffic_config`` routes. A canary adds the new entity beside the one taking
+most traffic; an all-at-once deploy keeps the previous one at 0% (scaled to
+zero) so a rollback has somewhere to go. Served entity names are given in
+full Unity Catalog names (the facade resolves bare ones).
+"""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from typing import Any
+
+from databricks.sdk import WorkspaceClient
+from databricks.sdk import errors as dberrors
+from databricks.sdk.service import serving
+
+from ..base import BackendError, EndpointSpec, EndpointStatus, EndpointVariant
+from .client import errors
+
+PAYLOAD_KEYS = ("dataframe_records", "dataframe_split", "inputs", "instances")
+DEFAULT_WORKLOADS = {"cpu": "CPU", "gpu": "GPU_SMALL"}
+
+
+def workload_types() -> list[str]:
+    """The workload types Model Serving takes, as the SDK knows them."""
+    return [member.value for member in serving.ServingModelWorkloadType]
+
+
+def workload_size(instance_count: int) -> str:
+    """Serving scales by concurrency, not instances: Small (4), Medium (16), Large (64)."""
+    if instance_count <= 1:
+        return "Small"
+    return "Medium" if instance_count <= 4 else "Large"
+
+
+def instance_type_for(target: str) -> str:
+    if target not in DEFAULT_WORKLOADS:
+        raise BackendError(
+            f"Databricks Model Serving has no {target} workload type (it offers {', '.join(workload_types())}).",
+            permanent=True,
+        )
+    return DEFAULT_WORKLOADS[target]
+
+
+def entity_input(variant: EndpointVariant, entity_name: str) -> serving.ServedEntityInput:
+    """The served entity of a variant; ``entity_name`` is its model's full Unity Catalog name."""
+    try:
+        workload = serving.ServingModelWorkloadType(variant.instance_type)
+    except ValueError:
+        raise BackendError(
+            f"Unknown Databricks workload type {variant.instance_type!r}. Valid: {', '.join(workload_types())}.",
+            permanent=True,
+        ) from None
+    return serving.ServedEntityInput(
+        name=variant.name,
+        entity_name=entity_name,
+        entity_version=str(variant.model.version),
+        workload_type=workload,
+        workload_size=workload_size(variant.instance_count),
+        scale_to_zero_enabled=False,
+    )
+
+
+def deploy(client: WorkspaceClient, spec: EndpointSpec, new_entities: list[serving.ServedEntityInput]) -> str:
+    existing = get_detailed(client, spec.name, missing_ok=True)
+    if existing is None:
+        weights = normalise({v.name: v.weight for v in spec.variants})
+        config = serving.EndpointCoreConfigInput(
+            name=spec.name, served_entities=new_entities, traffic_config=traffic(weights)
+        )
+        tags = [serving.EndpointTag(key=k, value=v) for k, v in sorted(spec.tags.items())]
+        # ResourceAlreadyExists: a redelivered deploy, the endpoint is ours
+        with errors(f"create endpoint {spec.name}"), suppress(dberrors.ResourceAlreadyExists):
+            client.serving_endpoints.create(name=spec.name, config=config, tags=tags)
+        return spec.name
+
+    wanted = {(e.name, e.entity_name, e.entity_version) for e in new_entities}
+    for config in (existing.pending_config, existing.config):
+        if config and {(e.name, e.entity_name, e.entity_version) for e in config.served_entities or []} >= wanted:
+            return spec.name  # already deployed (or deploying): a redelivered task changes nothing
+    if existing.pending_config is not None:
+        raise BackendError(f"Endpoint {spec.name} is still being updated; try again shortly.", permanent=False)
+
+    current = existing.config
+    new_names = {e.name for e in new_entities}
+    previous = primary(current, exclude=new_names)
+    entities = list(new_entities)
+    if spec.rollout in ("canary", "linear") and previous is not None:
+        canary = max(1, min(99, spec.canary_percent))
+        new_weights = normalise({v.name: v.weight for v in spec.variants}, total=canary)
+        weights = {**new_weights, previous.name: 100 - canary}
+        entities.append(as_input(previous))
+    else:
+        weights = normalise({v.name: v.weight for v in spec.variants})
+        if previous is not None:  # kept at 0% (scaled to zero) so a rollback has somewhere to go
+            weights[previous.name] = 0
+            entities.append(as_input(previous, scale_to_zero=True))
+    put_config(client, spec.name, entities, weights)
+    return spec.name
+
+
+def get_endpoint(client: WorkspaceClient, name: str) -> EndpointStatus:
+    endpoint = get_detailed(client, name)
+    state = endpoint.state or serving.EndpointState()
+    ready = state.ready == serving.EndpointStateReady.READY
+    update = state.config_update
+    messages = [
+        e.state.deployment_state_message
+        for config in (endpoint.pending_config, endpoint.config)
+        if config
+        for e in config.served_entities or []
+        if e.state and e.state.deployment_state_message
+    ]
+    message = messages[0] if messages else ""
+    if update in (
+        serving.EndpointStateConfigUpdate.UPDATE_FAILED,
+        serving.EndpointStateConfigUpdate.UPDATE_CANCELED,
+    ):
+        status = "failed" if not ready else "in_service"
+        message = message or f"The last configuration update ended {update.value}."
+        if ready:
+            message = f"Update {update.value}; still serving the previous configuration. {message}".strip()
+    elif update == serving.EndpointStateConfigUpdate.IN_PROGRESS:
+        status = "updating" if ready else "creating"
+    else:
+        status = "in_service" if ready else "failed"
+    return EndpointStatus(name=name, state=status, weights=weights_of(endpoint.config), message=message)
+
+
+def update_traffic(client: WorkspaceClient, name: str, weights: dict[str, int]) -> None:
+    endpoint = get_detailed(client, name)
+    if endpoint.pending_config is not None:
+        raise BackendError(f"Endpoint {name} is still being updated; try again shortly.", permanent=False)
+    if endpoint.config is None:
+        raise BackendError(f"Endpoint {name} is not ready yet.", permanent=False)
+    entities = endpoint.config.served_entities or []
+    names = {e.name for e in entities}
+    unknown = set(weights) - names
+    if unknown:
+        raise BackendError(
+            f"Unknown variant(s) {', '.join(sorted(unknown))} on endpoint {name}; "
+            f"it serves {', '.join(sorted(names))}.",
+            permanent=True,
+        )
+    if any(w < 0 for w in weights.values()) or sum(weights.values()) != 100:
+        raise BackendError("Traffic weights must be non-negative and add up to 100.", permanent=True)
+    full = {n: weights.get(n, 0) for n in names}
+    if weights_of(endpoint.config) == full:
+        return
+    put_config(client, name, [as_input(e) for e in entities], full)
+
+
+def rollback(client: WorkspaceClient, name: str) -> None:
+    """Route all traffic back to the served entity deployed before the newest one, and drop the newest."""
+    endpoint = get_detailed(client, name)
+    if endpoint.pending_config is not None:
+        raise BackendError(f"Endpoint {name} is still being updated; try again shortly.", permanent=False)
+    entities = sorted(
+        (endpoint.config.served_entities or []) if endpoint.config else [],
+        key=lambda e: (e.creation_timestamp or 0, e.name or ""),
+    )
+    if len(entities) < 2:
+        raise BackendError(f"Endpoint {name} has no previous model version to roll back to.", permanent=True)
+    previous = entities[-2]
+    put_config(client, name, [as_input(previous)], {previous.name: 100})
+
+
+def delete(client: WorkspaceClient, name: str) -> None:
+    with errors(f"delete endpoint {name}"), suppress(dberrors.NotFound):  # already gone
+        client.serving_endpoints.delete(name)
+
+
+def invoke(client: WorkspaceClient, name: str, payload: dict[str, Any]) -> dict[str, Any]:
+    keys = [k for k in PAYLOAD_KEYS if k in payload]
+    if len(keys) != 1 or set(payload) - set(PAYLOAD_KEYS):
+        raise BackendError(f"The payload needs exactly one of: {', '.join(PAYLOAD_KEYS)}.", permanent=True)
+    key = keys[0]
+    value = payload[key]
+    if key == "dataframe_split":
+        value = serving.DataframeSplitInput.from_dict(value)
+    with errors(f"invoke endpoint {name}"):
+        response = client.serving_endpoints.query(name, **{key: value})
+    return {"predictions": response.predictions, "served_model": response.served_model_name or ""}
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def get_detailed(
+    client: WorkspaceClient, name: str, *, missing_ok: bool = False
+) -> serving.ServingEndpointDetailed | None:
+    with errors(f"read endpoint {name}"):
+        try:
+            return client.serving_endpoints.get(name)
+        except dberrors.NotFound:
+            if missing_ok:
+                return None
+            raise
+
+
+def put_config(
+    client: WorkspaceClient, name: str, entities: list[serving.ServedEntityInput], weights: dict[str, int]
+) -> None:
+    with errors(f"update endpoint {name}"):
+        client.serving_endpoints.update_config(name, served_entities=entities, traffic_config=traffic(weights))
+
+
+def traffic(weights: dict[str, int]) -> serving.TrafficConfig:
+    return serving.TrafficConfig(
+        routes=[serving.Route(served_entity_name=name, traffic_percentage=int(pct)) for name, pct in weights.items()]
+    )
+
+
+def weights_of(config) -> dict[str, int]:
+    if config is None or config.traffic_config is None:
+        return {}
+    return {
+        (r.served_entity_name or r.served_model_name): r.traffic_percentage for r in config.traffic_config.routes or []
+    }
+
+
+def normalise(weights: dict[str, int], total: int = 100) -> dict[str, int]:
+    """Scale weights to add up to ``total`` (largest remainder)."""
+    raw_total = sum(max(0, w) for w in weights.values())
+    if raw_total <= 0:
+        weights = {name: 1 for name in weights}
+        raw_total = len(weights)
+    exact = {name: max(0, w) * total / raw_total for name, w in weights.items()}
+    result = {name: int(value) for name, value in exact.items()}
+    leftover = total - sum(result.values())
+    for name in sorted(exact, key=lambda n: exact[n] - result[n], reverse=True)[:leftover]:
+        result[name] += 1
+    return result
+
+
+def primary(config, *, exclude: set[str]) -> serving.ServedEntityOutput | None:
+    """The served entity taking most traffic (newest on a tie), not among ``exclude``."""
+    if config is None:
+        return None
+    weights = weights_of(config)
+    candidates = [e for e in config.served_entities or [] if e.name not in exclude]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda e: (weights.get(e.name, 0), e.creation_timestamp or 0))
+
+
+def as_input(entity: serving.ServedEntityOutput, *, scale_to_zero: bool | None = None) -> serving.ServedEntityInput:
+    return serving.ServedEntityInput(
+        name=entity.name,
+        entity_name=entity.entity_name,
+        entity_version=entity.entity_version,
+        workload_type=entity.workload_type,
+        workload_size=entity.workload_size,
+        scale_to_zero_enabled=entity.scale_to_zero_enabled if scale_to_zero is None else scale_to_zero,
+    )
