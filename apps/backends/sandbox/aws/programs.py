@@ -1,9 +1,10 @@
-"""The AWS stand-in's optional container stand-in (``AwsStandIn(programs_dir=...)``,
-``--programs``, as ``make run`` starts it): training jobs run the program of
-their submit directory on this machine, as the scikit-learn image runs it, and
-endpoints answer with the model and handlers a job produced. Without it, moto
-runs nothing (jobs complete with made-up metrics, invocations answer from the
-queue tests seed).
+"""Part of the AWS STAND-IN (not AWS, not SageMaker's containers): the optional
+container stand-in (``AwsStandIn(programs_dir=...)``, ``--programs``, as
+``make run`` starts it), used by the training and runtime extensions. Training
+jobs run the program of their submit directory on this machine, as the
+scikit-learn image runs it, and endpoints answer with the model and handlers a
+job produced. Without it, moto runs nothing (jobs complete with made-up
+metrics, invocations answer from the queue tests seed).
 
 Training: the submit directory's tarball is read back from moto's S3 and
 unpacked with the job's ``hyperparameters.json``; the program runs with the
@@ -34,7 +35,7 @@ import threading
 from contextlib import suppress
 from pathlib import Path
 
-from ..job_code import tarball
+from apps.backends.job_code import tarball
 
 settings: dict[str, Path | None] = {"programs_dir": None}  # moto's backends are per process, and so is this
 _loaded: dict[tuple[str, str], tuple] = {}  # (program, model) S3 URIs -> (module, model)

@@ -1,0 +1,147 @@
+"""Part of the AWS STAND-IN (moto, not AWS): SageMaker endpoints and endpoint
+configs (CreateEndpointConfig, CreateEndpoint, DescribeEndpoint,
+UpdateEndpoint), patched into moto's SageMaker backend.
+
+What it adds to moto, and why:
+
+* Endpoints pass ``Creating`` / ``Updating`` -> ``InService`` over a few
+  DescribeEndpoint polls, as on AWS (moto is InService at once), so the
+  backend's waiting is exercised.
+* CreateEndpoint with a name in use answers a ValidationException, as AWS does.
+* UpdateEndpoint (missing in moto) accepts a DeploymentConfig (blue/green with
+  ALL_AT_ONCE, CANARY or LINEAR traffic routing, auto-rollback alarms), checks
+  it as AWS does and reports it back as ``LastDeploymentConfig``; the new
+  config's variants take over when the update ends. Atrium's traffic shifting
+  and rollback go through it.
+* Endpoint configs check instance types against botocore's service model
+  (moto's own list predates ml.inf2, ml.g5 and others).
+"""
+
+from __future__ import annotations
+
+import weakref
+
+ENDPOINT_POLLS = 2  # DescribeEndpoint answers Creating/Updating this many times
+
+_progress: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # moto's endpoint -> our bookkeeping
+
+
+ROUTING_TYPES = ("ALL_AT_ONCE", "CANARY", "LINEAR")
+
+
+def _check_deployment_config(config: dict | None) -> None:
+    from moto.sagemaker.exceptions import ValidationError
+
+    if not config:
+        return
+    policy = config.get("BlueGreenUpdatePolicy")
+    if policy is not None:
+        routing = policy.get("TrafficRoutingConfiguration") or {}
+        kind = routing.get("Type")
+        if kind not in ROUTING_TYPES:
+            raise ValidationError(
+                message=f"Value '{kind}' at 'trafficRoutingConfiguration.type' failed to satisfy constraint: "
+                f"Member must satisfy enum value set: {list(ROUTING_TYPES)}"
+            )
+        if kind == "CANARY" and not routing.get("CanarySize"):
+            raise ValidationError(message="CanarySize is required for CANARY traffic routing.")
+        if kind == "LINEAR" and not routing.get("LinearStepSize"):
+            raise ValidationError(message="LinearStepSize is required for LINEAR traffic routing.")
+        for size in (routing.get("CanarySize"), routing.get("LinearStepSize")):
+            if size and size.get("Type") not in ("INSTANCE_COUNT", "CAPACITY_PERCENT"):
+                raise ValidationError(message=f"Invalid capacity size type {size.get('Type')!r}.")
+    for alarm in (config.get("AutoRollbackConfiguration") or {}).get("Alarms") or []:
+        if not alarm.get("AlarmName"):
+            raise ValidationError(message="Each auto-rollback alarm needs an AlarmName.")
+
+
+def patch() -> None:
+    from moto.core.responses import ActionResult
+    from moto.core.utils import utcnow
+    from moto.sagemaker.exceptions import ValidationError
+    from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, SageMakerModelBackend
+    from moto.sagemaker.responses import SageMakerResponse
+
+    original_create = SageMakerModelBackend.create_endpoint
+
+    def validate_instance_type(self, instance_type):
+        import botocore.session
+
+        model = botocore.session.get_session().get_service_model("sagemaker")
+        valid = model.shape_for("ProductionVariantInstanceType").enum
+        if instance_type not in valid:
+            raise ValidationError(
+                message=f"Value '{instance_type}' at 'instanceType' failed to satisfy constraint: "
+                "Member must satisfy enum value set: ProductionVariantInstanceType"
+            )
+
+    FakeEndpointConfig.validate_instance_type = validate_instance_type
+    original_describe = SageMakerModelBackend.describe_endpoint
+
+    def create_endpoint(self, endpoint_name, endpoint_config_name, tags):
+        if endpoint_name in self.endpoints:
+            raise ValidationError(
+                message=f'Cannot create already existing endpoint "{self.endpoints[endpoint_name].arn}".'
+            )
+        endpoint = original_create(self, endpoint_name, endpoint_config_name, tags)
+        endpoint.endpoint_status = "Creating"
+        _progress[endpoint] = {"polls": 0, "pending": None}
+        return endpoint
+
+    def advance(endpoint: FakeEndpoint) -> None:
+        state = _progress.get(endpoint)
+        if state is None or endpoint.endpoint_status not in ("Creating", "Updating"):
+            return
+        state["polls"] += 1
+        if state["polls"] <= ENDPOINT_POLLS:
+            return
+        pending = state.pop("pending", None)
+        if pending:
+            config_name, variants, deployment_config = pending
+            endpoint.endpoint_config_name = config_name
+            endpoint.production_variants = endpoint._process_production_variants(variants)
+            endpoint.last_deployment_config = deployment_config
+        endpoint.endpoint_status = "InService"
+        endpoint.last_modified_time = utcnow()
+
+    def describe_endpoint(self, endpoint_name):
+        endpoint = self.endpoints.get(endpoint_name)
+        if endpoint is not None:
+            advance(endpoint)
+        return original_describe(self, endpoint_name)
+
+    def update_endpoint(self, endpoint_name, endpoint_config_name, deployment_config, retain_deployment_config):
+        endpoint = self.endpoints.get(endpoint_name)
+        if endpoint is None:
+            arn = FakeEndpoint.arn_formatter(endpoint_name, self.account_id, self.region_name)
+            raise ValidationError(message=f'Could not find endpoint "{arn}".')
+        if endpoint.endpoint_status != "InService":
+            raise ValidationError(message=f'Cannot update in-progress endpoint "{endpoint.arn}".')
+        config = self.endpoint_configs.get(endpoint_config_name)
+        if config is None:
+            arn = FakeEndpointConfig.arn_formatter(endpoint_config_name, self.account_id, self.region_name)
+            raise ValidationError(message=f'Could not find endpoint configuration "{arn}".')
+        _check_deployment_config(deployment_config)
+        if retain_deployment_config and not deployment_config:
+            deployment_config = getattr(endpoint, "last_deployment_config", None)
+        endpoint.endpoint_status = "Updating"
+        endpoint.last_modified_time = utcnow()
+        _progress[endpoint] = {
+            "polls": 0,
+            "pending": (endpoint_config_name, config.production_variants, deployment_config),
+        }
+        return endpoint
+
+    def update_endpoint_response(self):
+        endpoint = self.sagemaker_backend.update_endpoint(
+            endpoint_name=self._get_param("EndpointName"),
+            endpoint_config_name=self._get_param("EndpointConfigName"),
+            deployment_config=self._get_param("DeploymentConfig"),
+            retain_deployment_config=self._get_param("RetainDeploymentConfig", False),
+        )
+        return ActionResult({"EndpointArn": endpoint.arn})
+
+    SageMakerModelBackend.create_endpoint = create_endpoint
+    SageMakerModelBackend.describe_endpoint = describe_endpoint
+    SageMakerModelBackend.update_endpoint = update_endpoint
+    SageMakerResponse.update_endpoint = update_endpoint_response

@@ -1,0 +1,105 @@
+"""Part of the Databricks STAND-IN (not Databricks): billable usage.
+
+``GET /api/2.0/accounts/{account_id}/usage/download`` returns the legacy
+billable-usage CSV (the one usage read the SDK offers without a SQL warehouse
+and system tables). Rows are seeded (``seed_usage`` / ``POST /stand-in/usage``)
+and every finished job run adds one (``.jobs``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date
+from typing import Any
+
+from .router import invalid, not_found, route
+from .state import WORKSPACE_ID
+
+USAGE_COLUMNS = [
+    "workspaceId",
+    "timestamp",
+    "clusterId",
+    "clusterName",
+    "clusterNodeType",
+    "clusterOwnerUserId",
+    "clusterCustomTags",
+    "sku",
+    "dbus",
+    "machineHours",
+    "clusterOwnerUserName",
+    "tags",
+]
+
+
+class BillingApi:
+    """Billable usage. Mixed into ``DatabricksStandIn``: uses its state, lock
+    and ``account_id``."""
+
+    def seed_usage(self, rows: list[dict[str, Any]]) -> None:
+        """Add usage rows: ``{"day": "YYYY-MM-DD", "dbus": float, "tags": {...},
+        "sku": str, "cluster_id": str, "node_type": str}`` (all but day and dbus optional)."""
+        with self.lock:
+            for row in rows:
+                self._add_usage(
+                    day=str(row["day"]),
+                    dbus=float(row["dbus"]),
+                    tags=dict(row.get("tags") or {}),
+                    sku=row.get("sku", "STANDARD_JOBS_COMPUTE"),
+                    cluster_id=row.get("cluster_id", "seeded"),
+                    node_type=row.get("node_type", "i3.xlarge"),
+                )
+            self._save()
+
+    @route("POST", r"^/stand-in/usage$", authenticated=False)
+    def _post_usage(self, payload, **_):
+        self.seed_usage(payload.get("rows", []))
+        return {}
+
+    def _add_usage(self, *, day: str, dbus: float, tags: dict, sku: str, cluster_id: str, node_type: str) -> None:
+        self.state["usage"].append(
+            {"day": day, "dbus": dbus, "tags": tags, "sku": sku, "cluster_id": cluster_id, "node_type": node_type}
+        )
+
+    @route("GET", r"^/api/2\.0/accounts/(?P<account>[^/]+)/usage/download$")
+    def _usage_download(self, account, query, **_):
+        if account != self.account_id:
+            raise not_found(f"Account {account} does not exist.")
+        try:
+            start = _month(query["start_month"])
+            end = _month(query["end_month"])
+        except (KeyError, ValueError):
+            raise invalid("start_month and end_month are required, as YYYY-MM.") from None
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(USAGE_COLUMNS)
+        for row in self.state["usage"]:
+            day = date.fromisoformat(row["day"])
+            if not start <= (day.year, day.month) <= end:
+                continue
+            custom = json.dumps(row["tags"], separators=(",", ":"))
+            writer.writerow(
+                [
+                    WORKSPACE_ID,
+                    f"{row['day']}T23:59:59.999Z",
+                    row["cluster_id"],
+                    row["cluster_id"],
+                    row["node_type"],
+                    "1",
+                    custom,
+                    row["sku"],
+                    row["dbus"],
+                    row["dbus"],
+                    "",
+                    json.dumps({**row["tags"], "ClusterId": row["cluster_id"]}, separators=(",", ":")),
+                ]
+            )
+        return "text/csv", out.getvalue().encode(), {}
+
+
+def _month(value: str) -> tuple[int, int]:
+    year, month = value.split("-")
+    if not 1 <= int(month) <= 12:
+        raise ValueError(value)
+    return int(year), int(month)

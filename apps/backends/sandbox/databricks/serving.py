@@ -1,0 +1,266 @@
+"""Part of the Databricks STAND-IN (not Databricks): Model Serving endpoints.
+
+Create, list, get, ``PUT .../config``, delete, and
+``POST /serving-endpoints/{name}/invocations``, answered by the real model:
+the served entity names a Unity Catalog model version whose ``source`` is an
+MLflow model URI, loaded with ``mlflow.pyfunc.load_model``; traffic is split
+between served entities by the routes' percentages. Config changes take a few
+GETs (``endpoint_polls``) to become ready.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import uuid
+from typing import Any
+
+from databricks.sdk.service import serving
+
+from .router import ApiError, invalid, not_found, route
+from .state import USER, now_ms
+
+WORKLOAD_SIZES = {"Small", "Medium", "Large"}
+ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+
+
+class ServingApi:
+    """Serving endpoints. Mixed into ``DatabricksStandIn``: uses its state,
+    ``endpoint_polls`` and the catalog's model versions."""
+
+    def _endpoint(self, name: str) -> dict:
+        endpoint = self.state["endpoints"].get(name)
+        if endpoint is None:
+            raise not_found(f"Endpoint with name '{name}' does not exist.")
+        return endpoint
+
+    def _check_config(self, config_json: dict, previous: list[dict] | None) -> dict:
+        """Validate an EndpointCoreConfigInput and return the stored config."""
+        config = serving.EndpointCoreConfigInput.from_dict(config_json)
+        raw_entities = config_json.get("served_entities") or []
+        if not raw_entities:
+            raise invalid("The endpoint config must have at least one served entity.")
+        workload_types = {t.value for t in serving.ServingModelWorkloadType}
+        names = set()
+        entities = []
+        for raw, entity in zip(raw_entities, config.served_entities, strict=True):
+            if raw.get("workload_type", "CPU") not in workload_types:
+                raise invalid(
+                    f"Invalid workload type {raw.get('workload_type')!r}. Valid: {', '.join(sorted(workload_types))}."
+                )
+            if entity.workload_size not in WORKLOAD_SIZES:
+                raise invalid(f"Invalid workload size {entity.workload_size!r}. Valid: Small, Medium, Large.")
+            if not entity.entity_name or not entity.entity_version:
+                raise invalid("A served entity needs entity_name and entity_version.")
+            version = self._version(entity.entity_name, entity.entity_version)
+            if version["status"] != "READY":
+                raise invalid(f"Model version {entity.entity_name}/{entity.entity_version} is not READY.")
+            name = entity.name or f"{entity.entity_name.split('.')[-1]}-{entity.entity_version}"
+            if name in names:
+                raise invalid(f"Served entity names must be unique: {name!r}.")
+            names.add(name)
+            old = next((e for e in previous or [] if e["name"] == name), None)
+            same = old and (old["entity_name"], old["entity_version"]) == (entity.entity_name, entity.entity_version)
+            entities.append(
+                {
+                    "name": name,
+                    "entity_name": entity.entity_name,
+                    "entity_version": entity.entity_version,
+                    "workload_type": raw.get("workload_type", "CPU"),
+                    "workload_size": entity.workload_size,
+                    "scale_to_zero_enabled": bool(entity.scale_to_zero_enabled),
+                    "creation_timestamp": old["creation_timestamp"] if same else now_ms(),
+                }
+            )
+        routes = config.traffic_config.routes if config.traffic_config and config.traffic_config.routes else None
+        if routes is None:
+            if len(entities) > 1:
+                raise invalid("traffic_config is required when there is more than one served entity.")
+            routes_out = [{"served_entity_name": entities[0]["name"], "traffic_percentage": 100}]
+        else:
+            routes_out = []
+            for route in routes:
+                target = route.served_entity_name or route.served_model_name
+                if target not in names:
+                    raise invalid(f"Route references unknown served entity {target!r}.")
+                if not 0 <= route.traffic_percentage <= 100:
+                    raise invalid("traffic_percentage must be between 0 and 100.")
+                routes_out.append({"served_entity_name": target, "traffic_percentage": route.traffic_percentage})
+            if sum(r["traffic_percentage"] for r in routes_out) != 100:
+                raise invalid("The traffic percentages of the routes must add up to 100.")
+        return {"served_entities": entities, "routes": routes_out}
+
+    @route("POST", r"^/api/2\.0/serving-endpoints$")
+    def _endpoint_create(self, payload, **_):
+        name = payload.get("name") or ""
+        if not ENDPOINT_NAME.match(name):
+            raise invalid(
+                "Endpoint name must be 1-63 characters: letters, digits, '-' or '_', starting with a letter or digit."
+            )
+        if name in self.state["endpoints"]:
+            raise ApiError(409, "RESOURCE_ALREADY_EXISTS", f"Endpoint with name '{name}' already exists.")
+        config = self._check_config(payload.get("config") or {}, None)
+        tags = [serving.EndpointTag.from_dict(t).as_dict() for t in payload.get("tags") or []]
+        self.state["endpoints"][name] = {
+            "name": name,
+            "id": uuid.uuid4().hex,
+            "created": now_ms(),
+            "updated": now_ms(),
+            "tags": tags,
+            "config": None,
+            "config_version": 0,
+            "pending": config,
+            "pending_polls": self.endpoint_polls,
+            "pending_start": now_ms(),
+        }
+        return self._endpoint_json(self.state["endpoints"][name])
+
+    def _advance_endpoint(self, endpoint: dict) -> None:
+        if endpoint["pending"] is None:
+            return
+        endpoint["pending_polls"] -= 1
+        if endpoint["pending_polls"] <= 0:
+            endpoint["config"] = endpoint["pending"]
+            endpoint["config_version"] += 1
+            endpoint["pending"] = None
+            endpoint["updated"] = now_ms()
+
+    def _config_json(self, config: dict, deployment: str) -> dict:
+        entities = [
+            serving.ServedEntityOutput(
+                name=e["name"],
+                entity_name=e["entity_name"],
+                entity_version=e["entity_version"],
+                workload_type=serving.ServingModelWorkloadType(e["workload_type"]),
+                workload_size=e["workload_size"],
+                scale_to_zero_enabled=e["scale_to_zero_enabled"],
+                creation_timestamp=e["creation_timestamp"],
+                creator=USER,
+                state=serving.ServedModelState(
+                    deployment=serving.ServedModelStateDeployment(deployment),
+                    deployment_state_message="" if deployment == "DEPLOYMENT_READY" else "Creating the served entity",
+                ),
+            ).as_dict()
+            for e in config["served_entities"]
+        ]
+        traffic = serving.TrafficConfig(routes=[serving.Route.from_dict(r) for r in config["routes"]]).as_dict()
+        return {"served_entities": entities, "traffic_config": traffic}
+
+    def _endpoint_json(self, endpoint: dict) -> dict:
+        ready = endpoint["config"] is not None
+        updating = endpoint["pending"] is not None
+        body: dict[str, Any] = {
+            "name": endpoint["name"],
+            "id": endpoint["id"],
+            "creator": USER,
+            "creation_timestamp": endpoint["created"],
+            "last_updated_timestamp": endpoint["updated"],
+            "tags": endpoint["tags"],
+            "state": serving.EndpointState(
+                ready=serving.EndpointStateReady.READY if ready else serving.EndpointStateReady.NOT_READY,
+                config_update=serving.EndpointStateConfigUpdate.IN_PROGRESS
+                if updating
+                else serving.EndpointStateConfigUpdate.NOT_UPDATING,
+            ).as_dict(),
+        }
+        if ready:
+            body["config"] = {
+                **self._config_json(endpoint["config"], "DEPLOYMENT_READY"),
+                "config_version": endpoint["config_version"],
+            }
+        if updating:
+            body["pending_config"] = {
+                **self._config_json(endpoint["pending"], "DEPLOYMENT_CREATING"),
+                "config_version": endpoint["config_version"] + 1,
+                "start_time": endpoint["pending_start"],
+            }
+        return serving.ServingEndpointDetailed.from_dict(body).as_dict()
+
+    @route("GET", r"^/api/2\.0/serving-endpoints/(?P<name>[^/]+)$")
+    def _endpoint_get(self, name, **_):
+        endpoint = self._endpoint(name)
+        self._advance_endpoint(endpoint)
+        return self._endpoint_json(endpoint)
+
+    @route("GET", r"^/api/2\.0/serving-endpoints$")
+    def _endpoint_list(self, **_):
+        return {"endpoints": [{"name": e["name"], "id": e["id"]} for e in self.state["endpoints"].values()]}
+
+    @route("PUT", r"^/api/2\.0/serving-endpoints/(?P<name>[^/]+)/config$")
+    def _endpoint_update_config(self, name, payload, **_):
+        endpoint = self._endpoint(name)
+        if endpoint["pending"] is not None:
+            raise ApiError(
+                409,
+                "RESOURCE_CONFLICT",
+                f"Endpoint '{name}' is currently being updated. Please wait for the update to finish.",
+            )
+        current = endpoint["config"]["served_entities"] if endpoint["config"] else None
+        endpoint["pending"] = self._check_config(payload, current)
+        endpoint["pending_polls"] = self.endpoint_polls
+        endpoint["pending_start"] = now_ms()
+        return self._endpoint_json(endpoint)
+
+    @route("DELETE", r"^/api/2\.0/serving-endpoints/(?P<name>[^/]+)$")
+    def _endpoint_delete(self, name, **_):
+        self._endpoint(name)
+        del self.state["endpoints"][name]
+        return {}
+
+    @route("POST", r"^/serving-endpoints/(?P<name>[^/]+)/invocations$")
+    def _invocations(self, name, payload, **_):
+        endpoint = self._endpoint(name)
+        if endpoint["config"] is None:
+            raise ApiError(400, "INVALID_STATE", f"Endpoint '{name}' is not ready yet.")
+        config = endpoint["config"]
+        routes = [r for r in config["routes"] if r["traffic_percentage"] > 0]
+        chosen = random.choices(routes, weights=[r["traffic_percentage"] for r in routes])[0]["served_entity_name"]
+        entity = next(e for e in config["served_entities"] if e["name"] == chosen)
+        source = self._version(entity["entity_name"], entity["entity_version"])["source"]
+        frame = _input_frame(payload)
+        model = self._load_model(source)
+        try:
+            predictions = model.predict(frame)
+        except Exception as exc:  # the model's own error, as serving reports it
+            raise ApiError(400, "BAD_REQUEST", f"Model prediction failed: {exc}") from None
+        return (
+            "application/json",
+            json.dumps({"predictions": _jsonable(predictions)}).encode(),
+            {"served-model-name": chosen},
+        )
+
+    def _load_model(self, source: str):
+        model = self._models.get(source)
+        if model is None:
+            import mlflow.pyfunc
+
+            try:
+                model = mlflow.pyfunc.load_model(source)
+            except Exception as exc:
+                raise ApiError(500, "INTERNAL_ERROR", f"Could not load model from {source}: {exc}") from None
+            self._models[source] = model
+        return model
+
+
+def _input_frame(payload: dict):
+    import pandas as pd
+
+    if "dataframe_records" in payload:
+        return pd.DataFrame.from_records(payload["dataframe_records"])
+    if "dataframe_split" in payload:
+        split = serving.DataframeSplitInput.from_dict(payload["dataframe_split"])
+        return pd.DataFrame(data=split.data, columns=split.columns, index=split.index)
+    for key in ("inputs", "instances"):
+        if key in payload:
+            data = payload[key]
+            return pd.DataFrame(data) if isinstance(data, (list, dict)) else pd.DataFrame([data])
+    raise invalid("Expected one of dataframe_records, dataframe_split, inputs or instances in the request body.")
+
+
+def _jsonable(predictions):
+    if hasattr(predictions, "to_dict") and hasattr(predictions, "columns"):
+        return predictions.to_dict(orient="records")
+    if hasattr(predictions, "tolist"):
+        return predictions.tolist()
+    return predictions
