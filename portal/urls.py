@@ -11,7 +11,9 @@ from apps.core import views as core_views
 from apps.registry.api.views import ModelVersionViewSet, RegisteredModelViewSet
 from apps.runs.api.views import RunViewSet
 
+# No ".json" suffix routes: they broke every custom action (a 500); ?format=json still works.
 router = DefaultRouter()
+router.include_format_suffixes = False
 router.register("runs", RunViewSet, basename="run")
 router.register("models", RegisteredModelViewSet, basename="registered-model")
 router.register("model-versions", ModelVersionViewSet, basename="model-version")
