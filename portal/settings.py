@@ -1,6 +1,7 @@
 """Atrium settings: everything from the environment, with embedded defaults
 that need no server (SQLite, Celery's filesystem broker, MLflow on SQLite)."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -34,6 +35,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "django_htmx",
+    "axes",
     "apps.core",
     "apps.accounts",
     "apps.runs",
@@ -54,6 +56,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into the lockout answer
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -86,6 +89,10 @@ AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+AUTHENTICATION_BACKENDS = [
+    "apps.accounts.lockout.LoginAttemptsBackend",  # django-axes: refuses locked-out account+address pairs
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
@@ -118,6 +125,20 @@ if env.bool("TRUST_PROXY_SSL_HEADER", default=False):  # behind a TLS-terminatin
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
+# How many reverse proxies of ours stand in front (they append to X-Forwarded-For);
+# 0: the header is the client's word and is ignored (throttles, lockouts use REMOTE_ADDR).
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+
+# --- Login throttling (django-axes): /login/, /admin/login/ and the API token endpoint ------
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]  # per account + address
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "apps.core.net.client_ip"
+AXES_LOCKOUT_CALLABLE = "apps.accounts.lockout.lockout_response"
+AXES_VERBOSE = False
+
 # Fernet keys for cloud credentials at rest (first encrypts, all decrypt).
 ENCRYPTION_KEYS = env.list("ATRIUM_ENCRYPTION_KEYS", default=[])
 
@@ -142,7 +163,12 @@ REST_FRAMEWORK = {
     ],
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "apps.core.api.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"login": env("LOGIN_RATE", default="30/min")},
+    # Token endpoint: per client address, and per account across addresses.
+    "DEFAULT_THROTTLE_RATES": {
+        "login": env("LOGIN_RATE", default="30/min"),
+        "login_account": env("LOGIN_ACCOUNT_RATE", default="60/hour"),
+    },
+    "NUM_PROXIES": NUM_PROXIES,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Atrium API",
