@@ -6,7 +6,8 @@ from pathlib import Path
 
 import environ
 import plotly
-from django.core.exceptions import ImproperlyConfigured
+
+from portal.generated import generated_secret, new_fernet_key, new_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -16,11 +17,10 @@ VAR_DIR = Path(env("ATRIUM_VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env("SECRET_KEY", default="")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    SECRET_KEY = "insecure-debug-only-key"  # noqa: S105 - DEBUG only
+# Given by the environment, or made once into var/ (0600) and kept there.
+SECRET_KEY = env("SECRET_KEY", default="") or generated_secret(VAR_DIR / "secret_key", new_secret_key)
+# The portal's public address, for links in e-mails.
+PORTAL_URL = env("PORTAL_URL", default="http://127.0.0.1:8000")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -93,9 +93,13 @@ AUTHENTICATION_BACKENDS = [
     "apps.accounts.lockout.LoginAttemptsBackend",  # django-axes: refuses locked-out account+address pairs
     "django.contrib.auth.backends.ModelBackend",
 ]
+# Checked wherever a person sets a password (admin, password change); the demo
+# users' password is set directly by seed_demo.
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
 LANGUAGE_CODE = "en-gb"
@@ -117,10 +121,20 @@ STORAGES = {
     },
 }
 
+# HTTPS: on when the portal's public address is https (then secure cookies, a redirect to
+# https and HSTS by default; each can be set on its own). Plain http on 127.0.0.1
+# (`make run`) keeps them off, so logging in works there.
+HTTPS = env.bool("HTTPS", default=PORTAL_URL.startswith("https://"))
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
+SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=HTTPS)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=HTTPS)
 X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 if env.bool("TRUST_PROXY_SSL_HEADER", default=False):  # behind a TLS-terminating proxy that sets it
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -139,13 +153,13 @@ AXES_CLIENT_IP_CALLABLE = "apps.core.net.client_ip"
 AXES_LOCKOUT_CALLABLE = "apps.accounts.lockout.lockout_response"
 AXES_VERBOSE = False
 
-# Fernet keys for cloud credentials at rest (first encrypts, all decrypt).
-ENCRYPTION_KEYS = env.list("ATRIUM_ENCRYPTION_KEYS", default=[])
+# Fernet keys for cloud credentials at rest (first encrypts, all decrypt); made once into var/ if not given.
+ENCRYPTION_KEYS = env.list("ATRIUM_ENCRYPTION_KEYS", default=[]) or [
+    generated_secret(VAR_DIR / "encryption_key", new_fernet_key)
+]
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="atrium@localhost")
-# The portal's public address, for links in e-mails.
-PORTAL_URL = env("PORTAL_URL", default="http://127.0.0.1:8000")
 
 # --- REST API ---------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -22,6 +22,7 @@ router.register("audit", AuditEventViewSet, basename="audit-event")
 
 urlpatterns = [
     path("", core_views.home, name="home"),
+    path("favicon.ico", core_views.favicon, name="favicon"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/", include("apps.accounts.urls")),
