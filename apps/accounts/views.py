@@ -1,11 +1,13 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from . import services
 
 
+@never_cache  # it may show a new key once: no copy in any cache (Cache-Control: no-store)
 @login_required
 def token_list(request):
     tokens = request.user.api_tokens.all()
