@@ -7,6 +7,7 @@ from rest_framework.routers import DefaultRouter
 from apps.accounts.api.views import obtain_token
 from apps.audit.api.views import AuditEventViewSet
 from apps.catalog.api.views import TemplateViewSet
+from apps.connections.api.views import ConnectionViewSet
 from apps.core import views as core_views
 from apps.registry.api.views import ModelVersionViewSet, RegisteredModelViewSet
 from apps.runs.api.views import RunViewSet
@@ -19,6 +20,7 @@ router.register("models", RegisteredModelViewSet, basename="registered-model")
 router.register("model-versions", ModelVersionViewSet, basename="model-version")
 router.register("templates", TemplateViewSet, basename="template")
 router.register("audit", AuditEventViewSet, basename="audit-event")
+router.register("connections", ConnectionViewSet, basename="connection")
 
 urlpatterns = [
     path("", core_views.home, name="home"),

@@ -120,3 +120,14 @@ def test_force_login_and_login_still_work(client, ds):
     client.logout()
     client.force_login(ds)
     assert client.get("/runs/").status_code == 200
+
+
+def test_revoking_someone_elses_token_is_404(client, ds, make_user):
+    from apps.accounts.services import api_token_create
+
+    token, _ = api_token_create(user=ds)
+    client.force_login(make_user("mallory"))
+    response = client.post(f"/account/tokens/{token.pk}/revoke/")
+    assert response.status_code == 404
+    assert ApiToken.objects.filter(pk=token.pk).exists()
+    assert not AuditEvent.objects.filter(action="token.revoke").exists()
