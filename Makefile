@@ -5,8 +5,8 @@ PORT ?= 8000
 MLFLOW_PORT ?= 5000
 DEMO_PASSWORD ?= atrium-demo
 
-# Production mode (gunicorn, DEBUG off) unless `DEBUG=1 make run` (Django's development server).
-export DEBUG ?= 0
+# Production mode (gunicorn, DEBUG off) unless DEBUG=1 (`DEBUG=1 make run`, or in .env): then
+# Django's development server (bin/web).
 # The web port travels as WEB_PORT (bin/web), so no process mistakes it for its own.
 export WEB_PORT := $(PORT)
 export MLFLOW_PORT DEMO_PASSWORD
