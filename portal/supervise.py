@@ -109,6 +109,17 @@ class Supervisor:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, sig)
 
+    @staticmethod
+    def _group_alive(process: subprocess.Popen) -> bool:
+        process.poll()  # reap the leader, so a finished one does not count as alive
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
     def _describe(self, code: int) -> str:
         if code < 0:
             try:
@@ -144,12 +155,17 @@ class Supervisor:
         for process in running:
             self._signal_group(process, signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE_SECONDS
+        # Wait for whole process groups, not just their leaders: the shell that runs a
+        # Procfile line may end before the program it started has shut down.
+        while time.monotonic() < deadline and any(self._group_alive(p) for p in running):
+            for process in running:
+                process.poll()
+            time.sleep(0.1)
         for process in running:
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
+            if self._group_alive(process):
+                log("supervise", f"pid {process.pid}'s group did not stop in {STOP_GRACE_SECONDS:g} s; killing it")
                 self._signal_group(process, signal.SIGKILL)
-                process.wait()
+            process.wait()
         for child in self.children:
             if child.reader is not None:
                 child.reader.join(timeout=1)

@@ -78,6 +78,31 @@ def test_quick_crashes_back_off(tmp_path):
     assert "exited with code 3; restarting in 0.3 s" in output and "restarting in 0.6 s" in output
 
 
+def test_ctrl_c_waits_for_programs_that_outlive_their_shell(tmp_path):
+    """A Procfile line runs under sh; on SIGTERM the shell may end at once while the
+    program it started is still shutting down. Stopping waits for the whole group."""
+    script = tmp_path / "slow_stop.py"
+    script.write_text(
+        "import os, signal, sys, time\n"
+        f"open({str(tmp_path / 'slow.pid')!r}, 'w').write(str(os.getpid()))\n"
+        "signal.signal(signal.SIGTERM, lambda *a: (time.sleep(1.5), sys.exit(0)))\n"
+        "time.sleep(300)\n"
+    )
+    (tmp_path / "Procfile").write_text(f"slow: {sys.executable} {script} && true\n")
+    supervisor = subprocess.Popen(
+        [sys.executable, "-m", "portal.supervise", "-f", str(tmp_path / "Procfile")],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    wait_until(lambda: (tmp_path / "slow.pid").exists() and (tmp_path / "slow.pid").read_text(), 20, message="start")
+    slow = int((tmp_path / "slow.pid").read_text())
+    time.sleep(0.5)
+    supervisor.send_signal(signal.SIGINT)
+    assert supervisor.wait(timeout=20) == 0
+    assert not alive(slow)  # it had finished its shutdown when the supervisor returned
+
+
 def test_procfile_and_env_files(tmp_path):
     (tmp_path / "Procfile").write_text("# comment\n\nweb: bin/web --port $PORT\nworker: celery -A portal worker\n")
     assert read_procfile(tmp_path / "Procfile") == {"web": "bin/web --port $PORT", "worker": "celery -A portal worker"}
