@@ -5,8 +5,9 @@ PORT ?= 8000
 MLFLOW_PORT ?= 5000
 DEMO_PASSWORD ?= atrium-demo
 
-export DEBUG ?= 1
-# honcho sets PORT for each process itself, so the web port travels as WEB_PORT.
+# Production mode (gunicorn, DEBUG off) unless DEBUG=1 (`DEBUG=1 make run`, or in .env): then
+# Django's development server (bin/web).
+# The web port travels as WEB_PORT (bin/web), so no process mistakes it for its own.
 export WEB_PORT := $(PORT)
 export MLFLOW_PORT DEMO_PASSWORD
 # The cloud stand-ins (apps/backends/sandbox) behind the two sandbox connections.
@@ -36,7 +37,8 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 install: $(VENV)/.runtime
 install-dev: $(VENV)/.dev
 
-## Install, migrate, create demo data, then run web, worker, beat and MLflow in the foreground (Ctrl-C stops all).
+## Install, migrate, create demo data, collect static files, then run web, worker, beat, MLflow and the
+## stand-ins under a supervisor in the foreground: a process that dies is restarted; Ctrl-C stops all.
 run: install
 	mkdir -p var/mlflow/artifacts var/sandbox
 	$(PY) manage.py migrate --noinput
@@ -46,8 +48,9 @@ run: install
 	@test -s $(WEBHOOK_ENV) || $(PY) -c "import secrets; from cryptography.fernet import Fernet; \
 	  print('ATRIUM_MLFLOW_WEBHOOK_SECRET=' + secrets.token_urlsafe(32)); \
 	  print('MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY=' + Fernet.generate_key().decode())" > $(WEBHOOK_ENV)
+	$(PY) manage.py collectstatic --noinput --verbosity 0
 	@echo "Atrium on http://127.0.0.1:$(PORT)  ·  MLflow on $(MLFLOW_TRACKING_URI)"
-	$(VENV)/bin/honcho -f Procfile -e .env,$(WEBHOOK_ENV) start
+	$(PY) -m portal.supervise -f Procfile -e .env,$(WEBHOOK_ENV)
 
 ## The test suite (SQLite and the filesystem broker unless DATABASE_URL / CELERY_BROKER_URL say otherwise).
 test: install-dev

@@ -1,11 +1,14 @@
 """Atrium settings: everything from the environment, with embedded defaults
 that need no server (SQLite, Celery's filesystem broker, MLflow on SQLite)."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 import plotly
-from django.core.exceptions import ImproperlyConfigured
+from csp.constants import NONE, SELF, UNSAFE_INLINE
+
+from portal.generated import generated_secret, new_fernet_key, new_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -15,11 +18,10 @@ VAR_DIR = Path(env("ATRIUM_VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env("SECRET_KEY", default="")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    SECRET_KEY = "insecure-debug-only-key"  # noqa: S105 - DEBUG only
+# Given by the environment, or made once into var/ (0600) and kept there.
+SECRET_KEY = env("SECRET_KEY", default="") or generated_secret(VAR_DIR / "secret_key", new_secret_key)
+# The portal's public address, for links in e-mails.
+PORTAL_URL = env("PORTAL_URL", default="http://127.0.0.1:8000")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -34,6 +36,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "django_htmx",
+    "csp",
+    "axes",
     "apps.core",
     "apps.accounts",
     "apps.runs",
@@ -53,7 +57,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into the lockout answer
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -87,9 +93,17 @@ AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+AUTHENTICATION_BACKENDS = [
+    "apps.accounts.lockout.LoginAttemptsBackend",  # django-axes: refuses locked-out account+address pairs
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Checked wherever a person sets a password (admin, password change); the demo
+# users' password is set directly by seed_demo.
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
 LANGUAGE_CODE = "en-gb"
@@ -111,21 +125,61 @@ STORAGES = {
     },
 }
 
+# HTTPS: on when the portal's public address is https (then secure cookies, a redirect to
+# https and HSTS by default; each can be set on its own). Plain http on 127.0.0.1
+# (`make run`) keeps them off, so logging in works there.
+HTTPS = env.bool("HTTPS", default=PORTAL_URL.startswith("https://"))
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
+SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=HTTPS)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=HTTPS)
 X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Content-Security-Policy (django-csp): scripts only from the portal's own static files
+# (never inline: static/js). Styles may be inline: plotly.js and htmx add style elements.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:", "blob:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 if env.bool("TRUST_PROXY_SSL_HEADER", default=False):  # behind a TLS-terminating proxy that sets it
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
-# Fernet keys for cloud credentials at rest (first encrypts, all decrypt).
-ENCRYPTION_KEYS = env.list("ATRIUM_ENCRYPTION_KEYS", default=[])
+# How many reverse proxies of ours stand in front (they append to X-Forwarded-For);
+# 0: the header is the client's word and is ignored (throttles, lockouts use REMOTE_ADDR).
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+
+# --- Login throttling (django-axes): /login/, /admin/login/ and the API token endpoint ------
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]  # per account + address
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "apps.core.net.client_ip"
+AXES_LOCKOUT_CALLABLE = "apps.accounts.lockout.lockout_response"
+AXES_VERBOSE = False
+
+# Fernet keys for cloud credentials at rest (first encrypts, all decrypt); made once into var/ if not given.
+ENCRYPTION_KEYS = env.list("ATRIUM_ENCRYPTION_KEYS", default=[]) or [
+    generated_secret(VAR_DIR / "encryption_key", new_fernet_key)
+]
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="atrium@localhost")
-# The portal's public address, for links in e-mails.
-PORTAL_URL = env("PORTAL_URL", default="http://127.0.0.1:8000")
 
 # --- REST API ---------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -135,16 +189,28 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.CappedLimitOffsetPagination",
+    "DEFAULT_PARSER_CLASSES": [
+        "apps.core.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "apps.core.api.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"login": env("LOGIN_RATE", default="30/min")},
+    # Token endpoint: per client address, and per account across addresses.
+    "DEFAULT_THROTTLE_RATES": {
+        "login": env("LOGIN_RATE", default="30/min"),
+        "login_account": env("LOGIN_ACCOUNT_RATE", default="60/hour"),
+    },
+    "NUM_PROXIES": NUM_PROXIES,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Atrium API",
     "DESCRIPTION": "Self-hosted ML platform portal.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # One name per choice list: a run's kind and a step's action are both RunKind.
+    "ENUM_NAME_OVERRIDES": {"RunKindEnum": "apps.runs.models.RunKind"},
 }
 
 # --- Celery -------------------------------------------------------------------------

@@ -7,19 +7,24 @@ from rest_framework.routers import DefaultRouter
 from apps.accounts.api.views import obtain_token
 from apps.audit.api.views import AuditEventViewSet
 from apps.catalog.api.views import TemplateViewSet
+from apps.connections.api.views import ConnectionViewSet
 from apps.core import views as core_views
 from apps.registry.api.views import ModelVersionViewSet, RegisteredModelViewSet
 from apps.runs.api.views import RunViewSet
 
+# No ".json" suffix routes: they broke every custom action (a 500); ?format=json still works.
 router = DefaultRouter()
+router.include_format_suffixes = False
 router.register("runs", RunViewSet, basename="run")
 router.register("models", RegisteredModelViewSet, basename="registered-model")
 router.register("model-versions", ModelVersionViewSet, basename="model-version")
 router.register("templates", TemplateViewSet, basename="template")
 router.register("audit", AuditEventViewSet, basename="audit-event")
+router.register("connections", ConnectionViewSet, basename="connection")
 
 urlpatterns = [
     path("", core_views.home, name="home"),
+    path("favicon.ico", core_views.favicon, name="favicon"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/", include("apps.accounts.urls")),

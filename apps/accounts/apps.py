@@ -14,3 +14,8 @@ class AccountsConfig(AppConfig):
     def ready(self):
         # Permissions exist only after migrate, so roles are synced then.
         post_migrate.connect(_sync_roles, dispatch_uid="atrium-roles")
+        from axes.signals import user_locked_out
+
+        from .lockout import audit_lockout
+
+        user_locked_out.connect(audit_lockout, dispatch_uid="atrium-audit-lockout")

@@ -20,10 +20,10 @@ def api_token_create(*, user: User, name: str = "") -> tuple[ApiToken, str]:
 
 @transaction.atomic
 def api_token_revoke(*, user: User, token_id) -> None:
-    token = ApiToken.objects.filter(user=user, pk=token_id).first()
-    if token is not None:
-        audit_record(actor=user, action="token.revoke", target=token, data={"prefix": token.prefix})
-        token.delete()
+    """Raises ApiToken.DoesNotExist for a token that is not the user's (or gone)."""
+    token = ApiToken.objects.select_for_update().get(user=user, pk=token_id)
+    audit_record(actor=user, action="token.revoke", target=token, data={"prefix": token.prefix})
+    token.delete()
 
 
 def team_get_or_create(*, name: str) -> Team:

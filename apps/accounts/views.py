@@ -1,11 +1,15 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import Http404
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from . import services
+from .models import ApiToken
 
 
+@never_cache  # it may show a new key once: no copy in any cache (Cache-Control: no-store)
 @login_required
 def token_list(request):
     tokens = request.user.api_tokens.all()
@@ -24,6 +28,9 @@ def token_create(request):
 @login_required
 @require_POST
 def token_revoke(request, pk):
-    services.api_token_revoke(user=request.user, token_id=pk)
+    try:
+        services.api_token_revoke(user=request.user, token_id=pk)
+    except ApiToken.DoesNotExist:
+        raise Http404("No such token.") from None
     messages.info(request, "Token revoked.")
     return redirect("accounts:tokens")

@@ -184,7 +184,10 @@ def validate_request(params: dict[str, Any], *, data_root: Path) -> tuple[Traini
         if option_errors:
             errors["dataset_options"] = option_errors
 
-    if algorithm not in ALGORITHMS:
+    if not isinstance(task, str | None):
+        errors["task"] = [f"Must be one of {', '.join(TASKS)}."]
+        task = None
+    if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
         errors["algorithm"] = [f"Unknown algorithm {algorithm!r}. Choose one of {', '.join(ALGORITHMS)}."]
     elif task in TASKS and task not in ALGORITHMS[algorithm]:
         errors["algorithm"] = [f"'{algorithm}' does not do {task}."]

@@ -1,15 +1,18 @@
 import json
+import uuid
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 
 from apps.accounts.selectors import user_teams
 from apps.connections.selectors import connections_for
 from apps.core.errors import InvalidInput
 from apps.core.htmx import query_without_page, render_page_or_partial
+from apps.core.parsers import parse_json
 from apps.runs.selectors import run_visible
 
 from . import selectors, services
@@ -111,8 +114,8 @@ def template_launch(request, slug: str):
 
 def _posted_json(request) -> dict | None:
     try:
-        value = json.loads(request.POST.get("params_json", ""))
-    except ValueError:
+        value = parse_json(request.POST.get("params_json", ""))
+    except ValueError:  # includes JSON nested too deeply
         return None
     return value if isinstance(value, dict) else None
 
@@ -176,6 +179,10 @@ def _rerun_source(request):
     run_id = request.GET.get("rerun")
     if not run_id:
         return None
+    try:
+        run_id = uuid.UUID(run_id)
+    except ValueError:
+        raise Http404("No such run.") from None
     return get_object_or_404(run_visible(user=request.user), pk=run_id)
 
 

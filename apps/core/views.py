@@ -1,6 +1,9 @@
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_safe
 
 from .context_processors import SECTIONS
 
@@ -25,3 +28,11 @@ def section(request, section: str):
         raise Http404
     label = dict(SECTIONS)[section]
     return render(request, "core/planned.html", {"title": label, "description": PLANNED[section]})
+
+
+@require_safe
+@cache_control(max_age=86400, public=True)
+def favicon(request):
+    """Browsers ask for /favicon.ico whatever the page says; send them to the
+    static icon (its name carries a content hash in production)."""
+    return redirect(static("favicon.svg"))

@@ -4,6 +4,7 @@ from django import forms
 
 from apps.backends import registry
 from apps.backends.training import ALGORITHMS, dataset_names
+from apps.core.parsers import parse_json
 
 from .models import RunKind, RunStatus
 
@@ -61,9 +62,11 @@ class TrainingForm(forms.Form):
         if not raw:
             return {}
         try:
-            value = json.loads(raw)
+            value = parse_json(raw)
         except json.JSONDecodeError as exc:
             raise forms.ValidationError(f"Not valid JSON: {exc.msg}.") from exc
+        except ValueError as exc:  # nested too deeply
+            raise forms.ValidationError(str(exc)) from exc
         if not isinstance(value, dict):
             raise forms.ValidationError("Must be a JSON object.")
         return value

@@ -21,7 +21,7 @@ How the portal's ideas map onto Databricks (each in its own module):
 The connection's settings are declared once in ``settings.py``; the clients
 are built from them only (``client.py``, which also maps SDK failures onto
 ``BackendError``), so tests and the sandbox point the backend at the stand-in
-(apps/backends/sandbox/databricks.py) by URL. The token is never logged or put
+(apps/backends/sandbox/databricks/) by URL. The token is never logged or put
 in a message.
 """
 
@@ -85,6 +85,7 @@ __all__ = [  # what other code imports from here (the stand-in: job_outputs, OUT
 class DatabricksBackend:
     kind = "databricks"
     connection_settings = CONNECTION_SETTINGS
+    lists_version_tags = False  # Unity Catalog lists versions without their tags: the mirror reads each one's details
     DEFAULT_WORKLOADS = endpoints.DEFAULT_WORKLOADS
     deploy_targets = tuple(DEFAULT_WORKLOADS)
 

@@ -1,7 +1,7 @@
 """The program a Databricks job run executes on its cluster (a ``spark_python_task``).
 
 The backend uploads it to the workspace with the code it imports (``code_bundle``
-in backend.py: the local backend's job modules and the shared training code),
+in code_upload.py: the local backend's job modules and the shared training code),
 so a real workspace needs nothing installed by hand. It is the local job run in
 another place: ``--mode`` train, tune or batch picks the same work function the
 local backend runs, on a spec that the backend sends as ``--spec`` JSON.

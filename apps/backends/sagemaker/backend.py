@@ -5,7 +5,7 @@ How the portal's ideas map onto SageMaker:
 * A connection is an AWS account and region, reached with access keys or a
   role to assume (``client.py``); its settings are declared once in
   ``settings.py``. An ``endpoint_url`` sends every call elsewhere (the
-  stand-in in ``apps/backends/sandbox/aws.py``); there is no sandbox branch.
+  stand-in in ``apps/backends/sandbox/aws/``); there is no sandbox branch.
 * A training run is a training job named after the run's key, running
   Atrium's ``container_job.py`` in the scikit-learn image (``training.py``).
   A search is a hyperparameter tuning job whose trials are such trainings

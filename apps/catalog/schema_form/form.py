@@ -14,6 +14,8 @@ from django.forms import Media, Script
 from django.template.loader import render_to_string
 from django.utils.datastructures import MultiValueDict
 
+from apps.core.parsers import parse_json
+
 from .errors import validate_parameters
 from .schema import (
     MAX_ITEMS,
@@ -267,7 +269,7 @@ class SchemaForm:
             return {key(v): v for v in choice_values(schema)}.get(raw, raw)
         if kind == "hidden" and type_of(schema) not in {"string", None}:
             try:
-                return json.loads(raw)
+                return parse_json(raw)
             except ValueError:
                 errors[path] = ["Not a valid value."]
                 return raw
