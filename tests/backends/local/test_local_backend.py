@@ -9,7 +9,7 @@ import psutil
 import pytest
 from mlflow import MlflowClient
 
-from apps.backends.base import BackendError, JobState, TrainingSpec
+from apps.backends.base import BackendError, JobState, ModelRef, TrainingSpec
 from apps.backends.local.backend import LocalBackend
 from tests.conftest import wait_until
 
@@ -79,10 +79,12 @@ def test_trains_logs_and_registers_a_real_model(backend, mlflow_server):
     assert status.state is JobState.SUCCEEDED, status.message
     assert status.progress == 100
     assert any("Registered m-atr-ok version 1" in line for line in logs)
-    version = MlflowClient(mlflow_server).get_model_version("m-atr-ok", status.outputs["model_version"])
+    assert status.model == ModelRef("m-atr-ok", "1")  # typed, as every backend reports it
+    assert "model_version" not in status.outputs and "metrics" not in status.outputs
+    version = MlflowClient(mlflow_server).get_model_version("m-atr-ok", status.model.version)
     assert version.run_id == status.outputs["mlflow_run_id"]
     metrics = MlflowClient(mlflow_server).get_run(version.run_id).data.metrics
-    assert metrics["accuracy"] > 0.8 and metrics == status.outputs["metrics"]
+    assert metrics["accuracy"] > 0.8 and metrics == status.metrics
 
 
 def test_submitting_twice_creates_one_job_one_run_one_version(backend, mlflow_server):

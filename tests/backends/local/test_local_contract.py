@@ -74,7 +74,7 @@ def trained(backend):
 @pytest.fixture(scope="module")
 def versions(trained):
     """(version of ctr-a, version of ctr-b)."""
-    return trained["ctr-a"].outputs["model_version"], trained["ctr-b"].outputs["model_version"]
+    return trained["ctr-a"].model.version, trained["ctr-b"].model.version
 
 
 def iris_records(rows):
@@ -98,7 +98,7 @@ def test_lists_versions_with_run_metrics(backend, trained, versions):
     for key, version in zip(("ctr-a", "ctr-b"), versions, strict=True):
         info = by_version[version]
         assert info.source_run_id == trained[key].outputs["mlflow_run_id"]
-        assert info.metrics == trained[key].outputs["metrics"] and info.metrics["accuracy"] > 0.6
+        assert info.metrics == trained[key].metrics and info.metrics["accuracy"] > 0.6
         assert info.artifact_uri and info.created_at and info.tags["atrium.run_key"] == key
         assert info.aliases == [] and info.approval_status == ""
     assert backend.list_model_versions("no-such-model") == []

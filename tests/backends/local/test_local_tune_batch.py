@@ -141,7 +141,7 @@ def iris_version(backend):
     """A registered version to score, from a real (small) search."""
     status = finished(backend, backend.submit_tuning(tuning("tune-for-batch", max_trials=1)))
     assert status.state is JobState.SUCCEEDED, status.message
-    return ModelRef(status.outputs["model_name"], status.outputs["model_version"])
+    return status.model
 
 
 def test_batch_scores_every_row_to_csv_and_parquet(backend, iris_version):
