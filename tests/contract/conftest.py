@@ -141,8 +141,10 @@ class Target:
         raise NotImplementedError
 
     # canned answers
-    def seed_invocations(self, predictions: list) -> None:
-        """Local and Databricks answer with the real model; SageMaker (moto) with seeded answers."""
+    # Whether the stand-in's endpoint answers with the model the test trained. moto's SageMaker
+    # runtime answers only what is seeded into it (the program-running stand-in serves the real
+    # model: tests/backends/sagemaker/test_container_job.py), and seeded answers prove nothing.
+    serves_the_trained_model: ClassVar[bool] = True
 
     def seed_costs(self, day: date, tags: dict[str, str]) -> None:
         """Costs the cloud reports for ``day`` (local costs are its training CPU-hours)."""
@@ -172,9 +174,11 @@ class LocalTarget(Target):
         from apps.backends.local.backend import LocalBackend
 
         # The worker's backend: same jobs folder and data root (settings), and the session's MLflow server.
-        return LocalBackend(
+        backend = LocalBackend(
             jobs_dir=settings.LOCAL_JOBS_DIR, tracking_uri=self.mlflow_server, data_root=settings.DATA_ROOT
         )
+        backend.cpu_hour_rate = 3.6  # as an operator prices this machine: its costs are then never zero
+        return backend
 
     def failing_train_params(self, model_name):
         from django.conf import settings
@@ -206,6 +210,7 @@ class LocalTarget(Target):
 
 class SageMakerTarget(Target):
     name = "sagemaker"
+    serves_the_trained_model = False
     train_instance_type = "ml.m5.large"
     endpoint_instance_types = ("ml.m5.large", "ml.m5.large")
 
@@ -252,14 +257,6 @@ class SageMakerTarget(Target):
         config = self._sm().describe_endpoint(EndpointName=name)["EndpointConfigName"]
         (variant,) = self._sm().describe_endpoint_config(EndpointConfigName=config)["ProductionVariants"]
         return variant["InstanceType"]
-
-    def seed_invocations(self, predictions):
-        from apps.backends.sandbox.aws import seed_invocations
-
-        seed_invocations(
-            self.stand_in.url,
-            [{"Body": json.dumps({"predictions": predictions}), "ContentType": "application/json"}],
-        )
 
     def seed_costs(self, day, tags):
         from apps.backends.sandbox.aws import seed_costs

@@ -150,9 +150,9 @@ def test_deploy_canary_invoke_rollback_undeploy(celery_worker, api, target, requ
     assert traffic.outputs["weights"] == {"blue": 90, "green": 10}
     assert backend.get_endpoint(endpoint).weights == {"blue": 90, "green": 10}
 
-    target.seed_invocations(EXPECTED_PREDICTIONS)
-    answer = backend.invoke(endpoint, {"dataframe_records": iris_records()})
-    assert answer["predictions"] == EXPECTED_PREDICTIONS
+    if target.serves_the_trained_model:
+        answer = backend.invoke(endpoint, {"dataframe_records": iris_records()})
+        assert answer["predictions"] == EXPECTED_PREDICTIONS
 
     rollback = succeeded(start(api, target, "rollback", {"endpoint": endpoint}))
     serving = {name: weight for name, weight in rollback.outputs["weights"].items() if weight}
@@ -200,7 +200,7 @@ def test_costs_cover_today(celery_worker, api, target, team):
     for record in records:
         assert isinstance(record, CostRecord)
         assert start_day <= record.day <= end_day
-        assert record.amount >= 0 and record.currency
+        assert record.amount > 0 and record.currency
     assert any(record.day == today and record.tags.get("team") == team.slug for record in records), records
 
 
