@@ -33,7 +33,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.backends import registry
-from apps.backends.base import Backend, BackendError, JobState, JobStatus, NotReady
+from apps.backends.base import Backend, BackendError, JobState, JobStatus, NotReady, require
 from apps.connections.services import connection_backend
 
 from . import hooks
@@ -366,7 +366,9 @@ def _call(run: Run, step: RunStep, verb: str):
     the cloud: logged with its traceback, and a permanent error for the step
     with a reason a person can read (the traceback stays in the worker log)."""
     try:
-        return getattr(OPERATIONS[step.action], verb)(backend_for(run), job_of_step(step, run))
+        operation = OPERATIONS[step.action]
+        backend = require(backend_for(run), operation.capability)  # a clear error where it has none
+        return getattr(operation, verb)(backend, job_of_step(step, run))
     except BackendError:
         raise
     except Exception as exc:

@@ -20,8 +20,10 @@ from apps.backends.base import (
     Backend,
     BackendError,
     BatchSpec,
+    Endpoints,
     EndpointSpec,
     EndpointVariant,
+    Jobs,
     JobState,
     JobStatus,
     ModelRef,
@@ -96,6 +98,7 @@ def _weights_errors(weights: Any) -> list[str]:
 
 class Operation:
     kind: ClassVar[str]
+    capability: ClassVar[type] = Jobs  # what the operation asks of a backend (apps.backends.base)
 
     @property
     def cancellable(self) -> bool:
@@ -307,6 +310,8 @@ class Batch(Operation):
 class EndpointOperation(Operation):
     """Endpoint changes finish when the endpoint is back in service."""
 
+    capability = Endpoints
+
     def poll(self, backend, job):
         endpoint = backend.get_endpoint(job.external_id)
         outputs = {"endpoint": endpoint.name, "weights": endpoint.weights}
@@ -412,6 +417,7 @@ class Rollback(EndpointOperation):
 
 class Undeploy(Operation):
     kind = RunKind.UNDEPLOY
+    capability = Endpoints
 
     def validate(self, params):
         return _endpoint_errors(params)

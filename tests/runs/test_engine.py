@@ -237,3 +237,15 @@ def test_a_template_step_follows_the_same_retry_rules(template_run):
     step.refresh_from_db()
     assert (step.status, step.attempts, step.external_id) == ("running", 2, f"job-{step.idempotency_key}")
     assert template_run.external_id == ""  # no sentinel: a template run is a plan like any other
+
+
+def test_a_backend_without_the_capability_fails_the_step_with_a_clear_reason(flaky, ds, monkeypatch):
+    """Capabilities, not one giant protocol: the flaky backend has jobs but no endpoints."""
+    from apps.runs.services import run_create
+
+    monkeypatch.setattr("apps.runs.operations.backend_registry.deploy_targets", lambda kind: ("cpu",))
+    variants = [{"name": "a", "model_name": "m", "model_version": "1", "instance_type": "x"}]
+    run = run_create(user=ds, kind="deploy", params={"endpoint": "ep-1", "variants": variants}, backend="flaky")
+    advance(run)
+    assert run.status == RunStatus.FAILED
+    assert run.status_message == "The flaky backend has no endpoints."
