@@ -4,6 +4,7 @@ its own, shared with the worker subprocess through the environment, so two
 sessions on one machine never share state."""
 
 import os
+import re
 import uuid
 from pathlib import Path
 
@@ -13,9 +14,17 @@ TEST_VAR = TEST_ROOT / f"session-{os.getpid()}"
 os.environ.setdefault("ATRIUM_VAR_DIR", str(TEST_VAR))
 os.environ.setdefault("DEBUG", "1")
 os.environ.setdefault("ATRIUM_QUEUE", f"atrium-test-{uuid.uuid4().hex[:8]}")
-os.environ.setdefault("ATRIUM_POLL_SECONDS", "1")
+os.environ.setdefault("ATRIUM_POLL_SECONDS", "0.5")
 os.environ.setdefault("ATRIUM_LOCAL_JOBS_DIR", str(TEST_VAR / "jobs"))
 os.environ.setdefault("ATRIUM_DATA_ROOT", str(TEST_VAR / "data"))
 # pytest-django runs with DEBUG off, where secrets need a real key.
 os.environ.setdefault("ATRIUM_ENCRYPTION_KEYS", "yPQ0bXbkBjzGbWc9GGn6bC2CyHVuvL_bYBlNQU3Jh1s=")
 (TEST_VAR / "data").mkdir(parents=True, exist_ok=True)
+
+# pytest-xdist: each test process clears the cache between tests, so each gets a
+# Redis database of its own (gw0 the configured one, gw1 the next...).
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _worker.startswith("gw") and os.environ.get("REDIS_URL"):
+    base = re.search(r"/(\d+)$", os.environ["REDIS_URL"])
+    index = (int(base.group(1)) if base else 0) + int(_worker[2:])
+    os.environ["REDIS_URL"] = re.sub(r"(/\d+)?$", f"/{index}", os.environ["REDIS_URL"], count=1)

@@ -29,7 +29,7 @@ def test_from_the_models_list_to_a_comparison(browser, live_server, ds, local_ml
     page.get_by_role("button", name="Search").click()
     page.get_by_role("link", name=model_name).click()
     expect(page.locator("[data-testid=versions] tbody tr")).to_have_count(2)
-    page.wait_for_function("document.querySelector('[data-chart]')?.dataset.drawn === 'true'")
+    expect(page.locator("[data-chart]").first).to_have_attribute("data-drawn", "true")  # no eval under the CSP
 
     page.get_by_role("link", name="v2", exact=True).click()
     page.get_by_label("Alias").fill("champion")
@@ -46,5 +46,5 @@ def test_from_the_models_list_to_a_comparison(browser, live_server, ds, local_ml
     page.get_by_role("button", name="Compare selected").click()
     expect(page.get_by_role("heading", name=f"Compare {model_name}")).to_be_visible()
     expect(page.locator('[data-metric="accuracy"]')).to_be_visible()
-    page.wait_for_function("document.querySelector('[data-chart]')?.dataset.drawn === 'true'")
+    expect(page.locator("[data-chart]").first).to_have_attribute("data-drawn", "true")  # no eval under the CSP
     context.close()
