@@ -182,13 +182,15 @@ def _run_fields(run: Run, steps: list[RunStep], status: str) -> dict:
         "progress": min(100.0, (done + share) / max(len(steps), 1) * 100),
         "attempts": sum(s.attempts for s in steps),
     }
-    if len(steps) == 1 and not run.is_template:
+    single = len(steps) == 1 and not run.is_template
+    if single:
         fields["external_id"] = steps[0].external_id
+    if status not in TERMINAL and share and current.status_message:  # what the backend says now ("Training 40%")
+        message = current.status_message if single else f"{current.name}: {current.status_message}"
+        fields["status_message"] = message[:MAX_LOG_LINE]
     if status in TERMINAL:
         finished = [s for s in steps if s.status in STEP_TERMINAL]
-        fields["outputs"] = (
-            steps[0].results if len(steps) == 1 and not run.is_template else {s.key: s.results for s in finished}
-        )
+        fields["outputs"] = steps[0].results if single else {s.key: s.results for s in finished}
     return fields
 
 

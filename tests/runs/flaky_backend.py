@@ -2,7 +2,7 @@
 that throttles, or an adapter with a bug, which no real service does on
 demand here. (The cloud stand-ins in apps/backends/sandbox throttle over HTTP.)"""
 
-from apps.backends.base import JobState, JobStatus, ModelRef
+from apps.backends.base import BackendUnavailable, JobState, JobStatus, ModelRef
 
 
 class FlakyBackend:
@@ -38,3 +38,11 @@ class FlakyBackend:
 
     def cancel_training(self, external_id):
         FlakyBackend.cancelled.append(external_id)
+
+    # The rest of the Jobs capability (apps.backends.base.Jobs), which these tests never use.
+    def _unused(self, *args, **kwargs):
+        raise BackendUnavailable("Not part of the flaky test double.")
+
+    submit_tuning = poll_tuning = cancel_tuning = _unused
+    submit_batch = poll_batch = cancel_batch = _unused
+    provision = poll_provision = teardown = _unused
