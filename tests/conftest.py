@@ -240,7 +240,14 @@ def mlflow_server(tmp_path_factory):
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env={**os.environ, **MLFLOW_WEBHOOK_ENV, "MLFLOW_WEBHOOK_CACHE_TTL": "1"},
+            # No MLflow job runner (GenAI evaluation, trace rollups): Atrium uses none, and it is
+            # three more processes per server.
+            env={
+                **os.environ,
+                **MLFLOW_WEBHOOK_ENV,
+                "MLFLOW_WEBHOOK_CACHE_TTL": "1",
+                "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+            },
         )
     url = f"http://127.0.0.1:{port}"
 
