@@ -41,7 +41,7 @@ def test_a_training_run_goes_end_to_end_and_the_version_is_in_mlflow(celery_work
     assert mlflow_run.data.metrics["accuracy"] == run.outputs["metrics"]["accuracy"] > 0.85
     logs = list(run.events.filter(kind=RunEvent.Kind.LOG).values_list("message", flat=True))
     assert any("Training 50%" in line for line in logs)
-    moves = list(run.events.filter(kind=RunEvent.Kind.TRANSITION).values_list("to_status", flat=True))
+    moves = list(run.events.filter(kind=RunEvent.Kind.TRANSITION, step=None).values_list("to_status", flat=True))
     assert moves == ["pending", "submitting", "running", "succeeded"]
 
     # A redelivered submit (acks_late after a lost ack) finds nothing to do.
@@ -95,24 +95,18 @@ def test_a_failure_in_the_job_fails_the_run_with_the_reason(celery_worker, mlflo
     assert MlflowClient(mlflow_server).search_model_versions("name = 'houses'") == []
 
 
-def test_a_run_stuck_in_submitting_is_submitted_again_by_the_poller(celery_worker, mlflow_server, ds, team):
-    """A worker died after claiming the submit: the beat's watchdog resubmits."""
-    import uuid
-
+def test_a_run_stuck_in_submitting_is_submitted_again_by_the_poller(celery_worker, mlflow_server, make_run):
+    """A worker died after claiming the submit: the watchdog (the beat, here the test) resubmits,
+    and the attempt the dead worker spent is counted."""
     from django.utils import timezone
 
-    run_id = uuid.uuid4()
-    run = Run.objects.create(
-        id=run_id,
-        team=team,
-        created_by=ds,
-        kind="train",
-        backend="local",
-        status=RunStatus.SUBMITTING,
+    run = make_run(
+        RunStatus.SUBMITTING,
         params={"dataset": "wine", "algorithm": "knn", "model_name": "wine-knn"},
-        idempotency_key=f"atr-{run_id.hex}",
         next_poll_at=timezone.now(),
+        step={"attempts": 1},
     )
     wait_for_run(run, FINAL)
     assert run.status == RunStatus.SUCCEEDED, run.status_message
+    assert run.attempts == 2
     assert len(MlflowClient(mlflow_server).search_model_versions("name = 'wine-knn'")) == 1
