@@ -166,3 +166,18 @@ def versions_of_steps(steps) -> dict:
                 "url": row.get_absolute_url(),
             }
     return found
+
+
+def models_for_home(*, user: User, limit: int = 8) -> list[RegisteredModel]:
+    """The team's live models, those with a version the person trained first,
+    then the newest; with their aliases. Two queries."""
+    trained = ModelVersion.objects.filter(model=OuterRef("pk"), run__created_by=user)
+    models = (
+        model_visible(user=user)
+        .filter(deleted_upstream=False)
+        .defer("fingerprint", "description")
+        .annotate(trained_by_me=Exists(trained))
+        .prefetch_related(_aliases())
+        .order_by("-trained_by_me", F("latest_version_at").desc(nulls_last=True), "name")
+    )
+    return list(models[:limit])

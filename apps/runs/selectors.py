@@ -47,3 +47,26 @@ def run_model_versions(*, runs) -> dict:
         if step.pk in by_step:
             found[step.run_id] = by_step[step.pk]
     return found
+
+
+# --- the home page ---------------------------------------------------------------------------
+
+
+def runs_recent(*, user: User, mine: bool = False, limit: int = 8) -> list[Run]:
+    """The newest runs of the person (``mine``) or of their teams: one query."""
+    return list(run_list(user=user, mine=mine)[:limit])
+
+
+def runs_in_flight(*, user: User, limit: int = 8) -> list[Run]:
+    """The person's runs not yet ended, newest first: one query."""
+    return list(run_list(user=user, status="open", mine=True)[:limit])
+
+
+def gates_waiting(*, user: User, limit: int = 20) -> list[RunStep]:
+    """Approval gates waiting for a decision in runs of the person's teams: one query."""
+    steps = team_scoped(
+        RunStep.objects.filter(status=StepStatus.WAITING, action=RunStep.APPROVAL),
+        user=user,
+        team_field="run__team",
+    )
+    return list(steps.select_related("run", "run__team", "run__created_by").order_by("updated_at")[:limit])

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 from apps.accounts.selectors import user_teams
 from apps.connections.selectors import connections_for
 from apps.core.errors import DomainError, InvalidInput
+from apps.core.home import ADMIN, APPROVER, DATA_SCIENTIST, MANAGER, home_panel
 from apps.core.htmx import domain_error_message, query_without_page, render_page_or_partial
 
 from . import hooks, selectors, services
@@ -126,3 +127,29 @@ def step_decide(request, pk, step_pk):
     except DomainError as exc:
         messages.error(request, domain_error_message(exc))
     return redirect(run)
+
+
+# --- home panels (apps/core/home.py) ---------------------------------------------------------
+
+
+@home_panel("runs.mine", title="Your runs", template="runs/_home_mine.html", roles=(DATA_SCIENTIST, ADMIN), order=10)
+def home_my_runs(request) -> dict:
+    return {
+        "in_flight": selectors.runs_in_flight(user=request.user),
+        "recent": selectors.runs_recent(user=request.user, mine=True),
+        "can_start": request.user.has_perm("runs.add_run"),
+    }
+
+
+@home_panel(
+    "runs.gates", title="Waiting for a decision", template="runs/_home_gates.html", roles=(APPROVER, ADMIN), order=5
+)
+def home_gates(request) -> dict:
+    return {"gates": selectors.gates_waiting(user=request.user), "can_decide": request.user.is_portal_admin}
+
+
+@home_panel(
+    "runs.team", title="Your teams' recent runs", template="runs/_home_team.html", roles=(MANAGER, APPROVER), order=40
+)
+def home_team_runs(request) -> dict:
+    return {"recent": selectors.runs_recent(user=request.user)}

@@ -47,7 +47,7 @@ def log_in(page, base_url, username):
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{base_url}/runs/")
+    page.wait_for_url(f"{base_url}/")  # the home page
 
 
 def test_start_a_training_run_and_watch_it_finish_live(browser, live_server, celery_worker, ds):
