@@ -6,16 +6,7 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_safe
 
 from . import home as home_panels
-from .context_processors import SECTIONS
-
-# Sections the portal has in its design but not in this build. Their pages say
-# so plainly; they never show invented data.
-PLANNED = {
-    "approvals": "Promotion reviews for model versions.",
-    "deployments": "Endpoints on CPU, GPU and AWS Inferentia with canary rollout and rollback.",
-    "monitoring": "Drift and performance dashboards.",
-    "costs": "Cost dashboards by team, project and model.",
-}
+from .context_processors import PLANNED, SECTIONS
 
 
 @login_required
