@@ -1,5 +1,3 @@
-import json
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -77,7 +75,6 @@ def run_detail(request, pk):
         step.portal_version = versions.get(step.pk)
     context = {
         "run": run,
-        "params_json": json.dumps(run.params, indent=2),
         "events": selectors.run_recent_events(run=run),
         "steps": steps if run.is_template else [],
         "made": steps[0] if len(steps) == 1 and not run.is_template else None,

@@ -59,3 +59,65 @@ def ago(value, now=None) -> str:
     if seconds < 10:
         return "just now"
     return f"{duration(seconds)} ago"
+
+
+# Units read from a key's suffix: "timeout_seconds" -> "timeout" in "s".
+UNIT_SUFFIXES = {
+    "_seconds": "s",
+    "_secs": "s",
+    "_s": "s",
+    "_minutes": "min",
+    "_hours": "h",
+    "_ms": "ms",
+    "_gb": "GB",
+    "_mb": "MB",
+    "_percent": "%",
+    "_pct": "%",
+    "_usd": "USD",
+}
+
+
+def _label(key: str) -> tuple[str, str]:
+    key = str(key)
+    unit = ""
+    for suffix, found in UNIT_SUFFIXES.items():
+        if key.lower().endswith(suffix) and len(key) > len(suffix):
+            key, unit = key[: -len(suffix)], found
+            break
+    words = key.replace("_", " ").replace("-", " ").strip()
+    return (words[:1].upper() + words[1:]) if words else key, unit
+
+
+def _rows(value, prefix: str = ""):
+    for key, item in value.items():
+        label, unit = _label(key)
+        label = f"{prefix} · {label}" if prefix else label
+        if isinstance(item, dict) and item:
+            yield from _rows(item, label)
+            continue
+        if isinstance(item, list):
+            item = ", ".join(json.dumps(i, ensure_ascii=False) if isinstance(i, dict | list) else str(i) for i in item)
+        elif isinstance(item, dict):
+            item = ""
+        elif isinstance(item, bool):
+            item = "yes" if item else "no"
+        elif item is None:
+            item = ""
+        text = str(item)
+        yield {
+            "key": str(key),
+            "name": label,
+            "value": text,
+            "unit": unit,
+            "link": text if text.startswith(("https://", "http://")) else "",
+            "reference": "${{" in text,
+        }
+
+
+@register.filter(name="as_fields")
+def as_fields(value) -> list[dict]:
+    """A JSON object as labelled rows for people: name, value, unit (nested
+    objects flattened as "Hyperparameters · N estimators")."""
+    if not isinstance(value, dict):
+        return []
+    return list(_rows(value))
