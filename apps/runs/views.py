@@ -69,13 +69,15 @@ def _visible_run(request, pk):
 @login_required
 def run_detail(request, pk):
     run = _visible_run(request, pk)
+    full_log = request.GET.get("log") == "full"
     steps = list(run.steps.select_related("decided_by"))
     versions = hooks.model_versions_for(steps)
     for step in steps:
         step.portal_version = versions.get(step.pk)
     context = {
         "run": run,
-        "events": selectors.run_recent_events(run=run),
+        "log": selectors.run_log(run=run, full=full_log),
+        "full_log": full_log,
         "steps": steps if run.is_template else [],
         "made": steps[0] if len(steps) == 1 and not run.is_template else None,
     }

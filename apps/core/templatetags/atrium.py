@@ -121,3 +121,11 @@ def as_fields(value) -> list[dict]:
     if not isinstance(value, dict):
         return []
     return list(_rows(value))
+
+
+@register.filter(name="elapsed")
+def elapsed(start, end=None) -> str:
+    """The time from ``start`` to ``end`` (or now), as ``duration`` says it."""
+    if not isinstance(start, datetime):
+        return ""
+    return duration(((end if isinstance(end, datetime) else timezone.now()) - start).total_seconds())
