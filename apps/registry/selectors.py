@@ -88,7 +88,7 @@ def _sorted(models: QuerySet, filters: ModelFilters) -> QuerySet:
 def version_list(*, model: RegisteredModel) -> QuerySet[ModelVersion]:
     return (
         model.versions.defer("params", "input_schema", "description")
-        .select_related("run")
+        .select_related("run", "run__created_by")
         .prefetch_related(_version_aliases())
         .order_by("-number")
     )
@@ -98,6 +98,7 @@ def version_list(*, model: RegisteredModel) -> QuerySet[ModelVersion]:
 TABLE_FIELDS = (
     *("id", "model_id", "version", "number", "approval_status", "stage", "metrics", "source_run_id"),
     *("created_by", "upstream_created_at", "archived", "deleted_upstream", "run__id", "run__name", "run__kind"),
+    *("run__created_by__id", "run__created_by__username"),
 )
 
 
