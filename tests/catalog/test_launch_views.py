@@ -59,7 +59,8 @@ def test_invalid_input_shows_errors_beside_fields_and_creates_nothing(ds_client,
     response = review(ds_client, team, **{"p-model_name": "bad name", "p-n_estimators": "9000"})
     page = response.content.decode()
     assert response.status_code == 400
-    assert 'id="f-p-model_name-errors">Must match' in page
+    assert 'id="f-p-model_name-errors">Use letters or digits first, then letters, digits' in page
+    assert "Must match" not in page  # words, never a regular expression
     assert 'id="f-p-n_estimators-errors">Must be at most 500.' in page
     assert 'value="bad name"' in page  # what was typed stays
     assert not Run.objects.exists()
