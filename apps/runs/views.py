@@ -1,8 +1,10 @@
+from django.apps import apps as django_apps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.accounts.selectors import user_teams
@@ -35,10 +37,16 @@ def run_list(request):
     )
 
 
+# One training form: Runs -> New leads to the catalogue's schema-driven form of this template.
+TRAINING_TEMPLATE = "tabular-classifier"
+
+
 @login_required
 def run_new(request):
     if not request.user.has_perm("runs.add_run"):
         raise PermissionDenied("Your role cannot start runs.")
+    if request.method != "POST":
+        return redirect(training_form_url())
     teams = user_teams(user=request.user)
     form = TrainingForm(
         request.POST or None,
@@ -60,6 +68,15 @@ def run_new(request):
         else:
             return redirect(run)
     return render(request, "runs/new.html", {"form": form}, status=400 if form.errors else 200)
+
+
+def training_form_url() -> str:
+    """The catalogue's launch form of the training template (the catalogue when it is not loaded).
+    Looked up by name: the catalogue sits above runs."""
+    templates = django_apps.get_model("catalog", "Template").objects
+    if templates.filter(slug=TRAINING_TEMPLATE, archived=False).exists():
+        return reverse("catalog:launch", args=[TRAINING_TEMPLATE])
+    return reverse("catalog:list") + "?kind=train"
 
 
 def _visible_run(request, pk):
