@@ -124,6 +124,7 @@ def test_the_runs_list_and_its_filters_work_without_javascript(browser, live_ser
     context.set_default_timeout(15_000)
     page = context.new_page()
     log_in(page, live_server.url, ds.username)
+    page.goto(f"{live_server.url}/runs/")  # login lands on the home page
 
     def names():
         return sorted(page.locator("table.runs tbody td:first-child a").all_inner_texts())
