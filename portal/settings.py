@@ -5,7 +5,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
-import plotly
 from csp.constants import NONE, SELF, UNSAFE_INLINE
 
 from portal.generated import generated_secret, new_fernet_key, new_secret_key
@@ -114,8 +113,14 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env("STATIC_ROOT", default=str(VAR_DIR / "staticfiles")))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on every request otherwise
-# plotly.js ships inside the plotly package; served from here, never a CDN.
-STATICFILES_DIRS = [BASE_DIR / "static", ("vendor/plotly", Path(plotly.__file__).parent / "package_data")]
+# plotly.js ships inside the plotly package; served from here, never a CDN: its one
+# file is collected (hashed and compressed like the others) by apps.core.staticfinders.
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "apps.core.staticfinders.PlotlyFinder",
+]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.apps import apps as django_apps
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
+from django.urls import NoReverseMatch, reverse
 
 from apps.core.scoping import team_scoped
 
@@ -36,4 +38,84 @@ def audit_list(*, user: User, filters: dict) -> QuerySet[AuditEvent]:
         events = events.filter(actor_name=actor)
     if target := filters.get("target"):
         events = events.filter(Q(target_id=target) | Q(target_label__icontains=target))
+    return events
+
+
+# --- for people: actions as sentences, objects by kind, with links -----------------------------
+
+ACTION_LABELS = {
+    "run.cancel": "Run cancelled",
+    "run.step_approved": "Approval step released",
+    "run.step_rejected": "Approval step rejected",
+    "model.alias_set": "Alias set",
+    "model.alias_remove": "Alias removed",
+    "model.tag_set": "Tag set",
+    "model.tag_delete": "Tag removed",
+    "model.archive": "Version archived",
+    "model.unarchive": "Version unarchived",
+    "template.edit": "Template edited",
+    "template.archive": "Template archived",
+    "token.create": "API key created",
+    "token.revoke": "API key revoked",
+    "connection.create": "Connection added",
+    "connection.update": "Connection changed",
+    "connection.delete": "Connection removed",
+    "login.locked_out": "Account locked out after failed logins",
+}
+TARGET_LABELS = {
+    "runs.run": "Run",
+    "registry.modelversion": "Model version",
+    "registry.registeredmodel": "Model",
+    "catalog.template": "Template",
+    "connections.connection": "Connection",
+    "accounts.apitoken": "API key",
+    "accounts.user": "User",
+    "accounts.team": "Team",
+}
+
+
+def action_label(action: str) -> str:
+    """ "run.cancel" -> "Run cancelled"; an action not listed reads "Area: verb"."""
+    if action in ACTION_LABELS:
+        return ACTION_LABELS[action]
+    area, _, verb = action.partition(".")
+    words = (verb or area).replace("_", " ")
+    return f"{area.capitalize()}: {words}" if verb else words.capitalize()
+
+
+def _url(name: str, *args) -> str:
+    try:
+        return reverse(name, args=args)
+    except NoReverseMatch:
+        return ""
+
+
+def audit_present(events) -> list[AuditEvent]:
+    """The events with ``action_label``, ``target_kind`` and ``target_url``
+    (the object's page, when it has one): two queries at most, however many events."""
+    events = list(events)
+    ids = {kind: {e.target_id for e in events if e.target_type == kind} for kind in TARGET_LABELS}
+    # Looked up by name: audit sits below the apps whose objects it records.
+    pages: dict[tuple[str, str], str] = {}
+    if ids["registry.modelversion"]:
+        versions = django_apps.get_model("registry", "ModelVersion").objects.filter(pk__in=ids["registry.modelversion"])
+        for pk, model_id, version in versions.values_list("pk", "model_id", "version"):
+            pages["registry.modelversion", str(pk)] = _url("registry:version", model_id, version)
+    if ids["catalog.template"]:
+        templates = django_apps.get_model("catalog", "Template").objects.filter(pk__in=ids["catalog.template"])
+        for pk, slug in templates.values_list("pk", "slug"):
+            pages["catalog.template", str(pk)] = _url("catalog:detail", slug)
+    for event in events:
+        event.action_label = action_label(event.action)
+        event.target_kind = TARGET_LABELS.get(event.target_type, event.target_type.partition(".")[2].capitalize())
+        key = (event.target_type, event.target_id)
+        if event.target_type == "runs.run":
+            pages[key] = _url("runs:detail", event.target_id)
+        elif event.target_type == "registry.registeredmodel":
+            pages[key] = _url("registry:model", event.target_id)
+        elif event.target_type == "connections.connection":
+            pages[key] = _url("connections:edit", event.target_id)
+        elif event.target_type == "accounts.apitoken":
+            pages[key] = _url("accounts:tokens")
+        event.target_url = pages.get(key, "")
     return events

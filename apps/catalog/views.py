@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from apps.accounts.selectors import user_teams
 from apps.connections.selectors import connections_for
 from apps.core.errors import InvalidInput
+from apps.core.home import ADMIN, DATA_SCIENTIST, home_panel
 from apps.core.htmx import query_without_page, render_page_or_partial
 from apps.core.parsers import parse_json
 from apps.runs.selectors import run_visible
@@ -220,3 +221,10 @@ def template_edit(request, slug: str):
         {"template": template, "form": form, "refused": refused},
         status=400 if refused else 200,
     )
+
+
+@home_panel(
+    "catalog.quick", title="Quick launch", template="catalog/_home_launch.html", roles=(DATA_SCIENTIST, ADMIN), order=30
+)
+def home_quick_launch(request) -> dict:
+    return {"templates": selectors.templates_for_home(user=request.user)}

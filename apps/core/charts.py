@@ -35,8 +35,23 @@ def line_chart(*, x: Sequence, y: Sequence, title: str, x_title: str, y_title: s
 
 
 def grouped_bar_chart(*, categories: Sequence[str], series: dict[str, Sequence[float | None]], title: str) -> dict:
-    """One bar per series (e.g. a version) in each category (e.g. a metric)."""
+    """One mark per series (e.g. a version) in each category (e.g. a metric),
+    side by side. Marks, not bars: bars must start at 0, which hides the
+    difference between 0.95 and 0.96; the y-axis fits the data instead."""
     traces = [
-        {"type": "bar", "name": name, "x": list(categories), "y": list(values)} for name, values in series.items()
+        {
+            "type": "scatter",
+            "mode": "markers",
+            "marker": {"size": 12},
+            "name": name,
+            "x": list(categories),
+            "y": list(values),
+        }
+        for name, values in series.items()
     ]
-    return _figure(traces, title={"text": title}, barmode="group")
+    return _figure(
+        traces,
+        title={"text": title},
+        scattermode="group",
+        yaxis={"autorange": True, "rangemode": "normal", "zeroline": False},
+    )

@@ -9,6 +9,14 @@ SECTIONS = [
     ("monitoring", "Monitoring"),
     ("costs", "Costs"),
 ]
+# Sections the portal has in its design but not in this build. Their pages say
+# so plainly; they never show invented data, and the menu shows them muted.
+PLANNED = {
+    "approvals": "Promotion reviews for model versions.",
+    "deployments": "Endpoints on CPU, GPU and AWS Inferentia with canary rollout and rollback.",
+    "monitoring": "Drift and performance dashboards.",
+    "costs": "Cost dashboards by team, project and model.",
+}
 # Built sections: nav key -> URL name (its namespace marks the section active).
 BUILT = {"catalog": "catalog:list", "runs": "runs:list", "models": "registry:models"}
 
@@ -27,6 +35,8 @@ def navigation(request):
                 "label": label,
                 "url": _section_url(key),
                 "active": key == active,
+                "built": key in BUILT,
+                "note": f"Not built yet: {PLANNED[key]}" if key in PLANNED and key not in BUILT else "",
             }
             for key, label in SECTIONS
         ],

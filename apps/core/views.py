@@ -5,21 +5,22 @@ from django.templatetags.static import static
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_safe
 
-from .context_processors import SECTIONS
-
-# Sections the portal has in its design but not in this build. Their pages say
-# so plainly; they never show invented data.
-PLANNED = {
-    "approvals": "Promotion reviews for model versions.",
-    "deployments": "Endpoints on CPU, GPU and AWS Inferentia with canary rollout and rollback.",
-    "monitoring": "Drift and performance dashboards.",
-    "costs": "Cost dashboards by team, project and model.",
-}
+from . import home as home_panels
+from .context_processors import PLANNED, SECTIONS
 
 
 @login_required
 def home(request):
-    return redirect("runs:list")
+    """The landing page: the panels of the person's roles (apps/core/home.py)."""
+    roles = home_panels.user_roles(request.user)
+    return render(
+        request,
+        "home/home.html",
+        {
+            "roles": [label for key, label in home_panels.ROLE_LABELS.items() if key in roles],
+            "panels": home_panels.panels_for(request, roles),
+        },
+    )
 
 
 @login_required

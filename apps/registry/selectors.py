@@ -88,7 +88,7 @@ def _sorted(models: QuerySet, filters: ModelFilters) -> QuerySet:
 def version_list(*, model: RegisteredModel) -> QuerySet[ModelVersion]:
     return (
         model.versions.defer("params", "input_schema", "description")
-        .select_related("run")
+        .select_related("run", "run__created_by")
         .prefetch_related(_version_aliases())
         .order_by("-number")
     )
@@ -98,6 +98,7 @@ def version_list(*, model: RegisteredModel) -> QuerySet[ModelVersion]:
 TABLE_FIELDS = (
     *("id", "model_id", "version", "number", "approval_status", "stage", "metrics", "source_run_id"),
     *("created_by", "upstream_created_at", "archived", "deleted_upstream", "run__id", "run__name", "run__kind"),
+    *("run__created_by__id", "run__created_by__username"),
 )
 
 
@@ -166,3 +167,18 @@ def versions_of_steps(steps) -> dict:
                 "url": row.get_absolute_url(),
             }
     return found
+
+
+def models_for_home(*, user: User, limit: int = 8) -> list[RegisteredModel]:
+    """The team's live models, those with a version the person trained first,
+    then the newest; with their aliases. Two queries."""
+    trained = ModelVersion.objects.filter(model=OuterRef("pk"), run__created_by=user)
+    models = (
+        model_visible(user=user)
+        .filter(deleted_upstream=False)
+        .defer("fingerprint", "description")
+        .annotate(trained_by_me=Exists(trained))
+        .prefetch_related(_aliases())
+        .order_by("-trained_by_me", F("latest_version_at").desc(nulls_last=True), "name")
+    )
+    return list(models[:limit])

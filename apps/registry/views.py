@@ -18,6 +18,7 @@ from apps.audit.selectors import audit_of
 from apps.backends import registry as backend_registry
 from apps.core import charts
 from apps.core.errors import InvalidInput
+from apps.core.home import ADMIN, DATA_SCIENTIST, MANAGER, home_panel, planned_panel
 from apps.core.htmx import query_without_page, render_page_or_partial
 
 from . import selectors, services, webhooks
@@ -265,3 +266,41 @@ def mlflow_webhook(request):
         return JsonResponse({"error": str(refused)}, status=refused.status)
     services.local_model_request_sync(name=name)
     return JsonResponse({"accepted": name}, status=202)
+
+
+# --- home panels (apps/core/home.py) ---------------------------------------------------------
+
+
+@home_panel(
+    "registry.models",
+    title="Your teams' models",
+    template="registry/_home_models.html",
+    roles=(DATA_SCIENTIST, MANAGER, ADMIN),
+    order=20,
+)
+def home_models(request) -> dict:
+    return {"models": selectors.models_for_home(user=request.user)}
+
+
+# Managers' panels for capabilities not built yet: said plainly, never invented data.
+planned_panel(
+    "deployments.health",
+    title="Endpoint health",
+    roles=(MANAGER, ADMIN),
+    description="Endpoints' health, latency and errors. Comes with Deployments.",
+    order=60,
+)
+planned_panel(
+    "costs.budget",
+    title="Spend this month",
+    roles=(MANAGER, ADMIN),
+    description="Spend against each team's budget. Comes with Costs.",
+    order=61,
+)
+planned_panel(
+    "monitoring.drift",
+    title="Drift alerts",
+    roles=(MANAGER, ADMIN),
+    description="Data and prediction drift of deployed models. Comes with Monitoring.",
+    order=62,
+)

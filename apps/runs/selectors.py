@@ -1,3 +1,7 @@
+import re
+import unicodedata
+from dataclasses import dataclass
+
 from django.db.models import QuerySet
 
 from apps.accounts.models import User
@@ -47,3 +51,83 @@ def run_model_versions(*, runs) -> dict:
         if step.pk in by_step:
             found[step.run_id] = by_step[step.pk]
     return found
+
+
+# --- the home page ---------------------------------------------------------------------------
+
+
+def runs_recent(*, user: User, mine: bool = False, limit: int = 8) -> list[Run]:
+    """The newest runs of the person (``mine``) or of their teams: one query."""
+    return list(run_list(user=user, mine=mine)[:limit])
+
+
+def runs_in_flight(*, user: User, limit: int = 8) -> list[Run]:
+    """The person's runs not yet ended, newest first: one query."""
+    return list(run_list(user=user, status="open", mine=True)[:limit])
+
+
+def gates_waiting(*, user: User, limit: int = 20) -> list[RunStep]:
+    """Approval gates waiting for a decision in runs of the person's teams: one query."""
+    steps = team_scoped(
+        RunStep.objects.filter(status=StepStatus.WAITING, action=RunStep.APPROVAL),
+        user=user,
+        team_field="run__team",
+    )
+    return list(steps.select_related("run", "run__team", "run__created_by").order_by("updated_at")[:limit])
+
+
+# --- the run log as people read it ------------------------------------------------------------
+
+# MLflow's own logging: "2025/01/15 10:11:12 INFO mlflow.tracking.fluent: ...".
+_BACKEND_LOG = re.compile(
+    r"^\d{4}[/-]\d{2}[/-]\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?\s+"
+    r"(DEBUG|INFO|WARNING|ERROR|CRITICAL)\s+([\w.]+):\s?(.*)$"
+)
+# A timestamp the job put at the start of its own line (the event has one already).
+_LEADING_TIME = re.compile(
+    r"^\[?(?:\d{4}[/-]\d{2}[/-]\d{2}[ T])?\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?\]?\s+"
+)
+_LEVEL = re.compile(r"^\[?(DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL)\]?:?\s+", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class LogLine:
+    event: RunEvent
+    text: str
+    level: str  # "", "warning" or "error"
+
+
+def _is_decoration(text: str) -> bool:
+    """MLflow's emoji lines ("🏃 View run … at …", "🧪 View experiment at …")."""
+    first = text.lstrip()[:1]
+    return bool(first) and unicodedata.category(first) == "So"
+
+
+def log_line(event: RunEvent, *, full: bool = False) -> LogLine | None:
+    """How a stored event reads in the log: its own timestamp stripped, the
+    level pulled out; backend noise (MLflow's INFO lines, emoji lines) is
+    None unless ``full``. The stored event is never changed."""
+    text = event.message
+    if event.kind != RunEvent.Kind.LOG:
+        return LogLine(event, text, "error" if event.kind == RunEvent.Kind.ERROR else "")
+    level = ""
+    backend = _BACKEND_LOG.match(text)
+    if backend:
+        if backend.group(1) in ("DEBUG", "INFO") and not full:
+            return None
+        level, text = backend.group(1).lower(), backend.group(3)
+    elif _is_decoration(text) and not full:
+        return None
+    text = _LEADING_TIME.sub("", text, count=1)
+    found = _LEVEL.match(text)
+    if found:
+        level, text = found.group(1).lower(), text[found.end() :]
+    level = {"warn": "warning", "critical": "error"}.get(level, level)
+    return LogLine(event, text, level if level in ("warning", "error") else "")
+
+
+def run_log(*, run: Run, full: bool = False, limit: int = EVENTS_SHOWN) -> list[LogLine]:
+    """The newest ``limit`` events as log lines, oldest first; backend noise
+    left out unless ``full`` (it stays stored)."""
+    lines = (log_line(event, full=full) for event in run_recent_events(run=run, limit=limit))
+    return [line for line in lines if line is not None]

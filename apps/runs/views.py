@@ -1,15 +1,16 @@
-import json
-
+from django.apps import apps as django_apps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.accounts.selectors import user_teams
 from apps.connections.selectors import connections_for
 from apps.core.errors import DomainError, InvalidInput
+from apps.core.home import ADMIN, APPROVER, DATA_SCIENTIST, MANAGER, home_panel
 from apps.core.htmx import domain_error_message, query_without_page, render_page_or_partial
 
 from . import hooks, selectors, services
@@ -36,10 +37,16 @@ def run_list(request):
     )
 
 
+# One training form: Runs -> New leads to the catalogue's schema-driven form of this template.
+TRAINING_TEMPLATE = "tabular-classifier"
+
+
 @login_required
 def run_new(request):
     if not request.user.has_perm("runs.add_run"):
         raise PermissionDenied("Your role cannot start runs.")
+    if request.method != "POST":
+        return redirect(training_form_url())
     teams = user_teams(user=request.user)
     form = TrainingForm(
         request.POST or None,
@@ -63,6 +70,15 @@ def run_new(request):
     return render(request, "runs/new.html", {"form": form}, status=400 if form.errors else 200)
 
 
+def training_form_url() -> str:
+    """The catalogue's launch form of the training template (the catalogue when it is not loaded).
+    Looked up by name: the catalogue sits above runs."""
+    templates = django_apps.get_model("catalog", "Template").objects
+    if templates.filter(slug=TRAINING_TEMPLATE, archived=False).exists():
+        return reverse("catalog:launch", args=[TRAINING_TEMPLATE])
+    return reverse("catalog:list") + "?kind=train"
+
+
 def _visible_run(request, pk):
     return get_object_or_404(selectors.run_visible(user=request.user), pk=pk)
 
@@ -70,14 +86,15 @@ def _visible_run(request, pk):
 @login_required
 def run_detail(request, pk):
     run = _visible_run(request, pk)
+    full_log = request.GET.get("log") == "full"
     steps = list(run.steps.select_related("decided_by"))
     versions = hooks.model_versions_for(steps)
     for step in steps:
         step.portal_version = versions.get(step.pk)
     context = {
         "run": run,
-        "params_json": json.dumps(run.params, indent=2),
-        "events": selectors.run_recent_events(run=run),
+        "log": selectors.run_log(run=run, full=full_log),
+        "full_log": full_log,
         "steps": steps if run.is_template else [],
         "made": steps[0] if len(steps) == 1 and not run.is_template else None,
     }
@@ -126,3 +143,29 @@ def step_decide(request, pk, step_pk):
     except DomainError as exc:
         messages.error(request, domain_error_message(exc))
     return redirect(run)
+
+
+# --- home panels (apps/core/home.py) ---------------------------------------------------------
+
+
+@home_panel("runs.mine", title="Your runs", template="runs/_home_mine.html", roles=(DATA_SCIENTIST, ADMIN), order=10)
+def home_my_runs(request) -> dict:
+    return {
+        "in_flight": selectors.runs_in_flight(user=request.user),
+        "recent": selectors.runs_recent(user=request.user, mine=True),
+        "can_start": request.user.has_perm("runs.add_run"),
+    }
+
+
+@home_panel(
+    "runs.gates", title="Waiting for a decision", template="runs/_home_gates.html", roles=(APPROVER, ADMIN), order=5
+)
+def home_gates(request) -> dict:
+    return {"gates": selectors.gates_waiting(user=request.user), "can_decide": request.user.is_portal_admin}
+
+
+@home_panel(
+    "runs.team", title="Your teams' recent runs", template="runs/_home_team.html", roles=(MANAGER, APPROVER), order=40
+)
+def home_team_runs(request) -> dict:
+    return {"recent": selectors.runs_recent(user=request.user)}

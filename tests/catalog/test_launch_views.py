@@ -33,7 +33,10 @@ def test_review_is_a_dry_run_that_creates_nothing(ds_client, shipped_catalog, te
     page = response.content.decode()
     assert response.status_code == 200
     assert 'data-testid="dry-run"' in page and page.count('data-testid="planned-step"') == 1
-    assert "&quot;n_estimators&quot;: 25" in page  # the resolved step input
+    assert "&quot;n_estimators&quot;: 25" in page  # the resolved step input, in the raw JSON
+    params = re.search(r'data-testid="review-params">(.*?)</table>', page, re.S).group(1)
+    assert '<th scope="row" title="n_estimators">N estimators</th>' in params and "{" not in params
+    assert '<details class="raw"><summary>raw</summary>' in page
     assert (Run.objects.count(), RunStep.objects.count()) == before
 
 
@@ -56,7 +59,8 @@ def test_invalid_input_shows_errors_beside_fields_and_creates_nothing(ds_client,
     response = review(ds_client, team, **{"p-model_name": "bad name", "p-n_estimators": "9000"})
     page = response.content.decode()
     assert response.status_code == 400
-    assert 'id="f-p-model_name-errors">Must match' in page
+    assert 'id="f-p-model_name-errors">Use letters or digits first, then letters, digits' in page
+    assert "Must match" not in page  # words, never a regular expression
     assert 'id="f-p-n_estimators-errors">Must be at most 500.' in page
     assert 'value="bad name"' in page  # what was typed stays
     assert not Run.objects.exists()

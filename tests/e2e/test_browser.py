@@ -47,11 +47,16 @@ def log_in(page, base_url, username):
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{base_url}/runs/")
+    page.wait_for_url(f"{base_url}/")  # the home page
 
 
 def test_start_a_training_run_and_watch_it_finish_live(browser, live_server, celery_worker, ds):
     from playwright.sync_api import expect
+
+    from apps.catalog.services import catalog_load
+    from tests.catalog.conftest import SHIPPED
+
+    catalog_load(folder=SHIPPED)  # Runs -> New is the catalogue's training form
 
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(15_000)
@@ -61,11 +66,13 @@ def test_start_a_training_run_and_watch_it_finish_live(browser, live_server, cel
     page.get_by_role("link", name="Runs", exact=True).click()
     expect(page.get_by_role("heading", name="Runs")).to_be_visible()
     page.get_by_role("link", name="Start a training run").click()
-    page.get_by_label("Model name", exact=True).fill("bc-browser")
-    page.get_by_label("Dataset", exact=True).fill("breast_cancer")
-    page.get_by_label("Algorithm", exact=True).select_option("random_forest")
-    page.get_by_label("Hyperparameters", exact=True).fill('{"n_estimators": 20}')
-    page.get_by_role("button", name="Start training").click()
+    page.wait_for_url(f"{live_server.url}/catalog/tabular-classifier/launch/")
+    page.get_by_label("Model name").fill("bc-browser")
+    page.get_by_label("Dataset").select_option("breast_cancer")
+    page.get_by_label("Algorithm").select_option("random_forest")
+    page.get_by_label("Trees").fill("20")
+    page.get_by_test_id("review").click()
+    page.get_by_test_id("launch-now").click()
 
     page.wait_for_url(f"{live_server.url}/runs/*/")
     status = page.locator("[data-testid=run-status]")
@@ -74,6 +81,12 @@ def test_start_a_training_run_and_watch_it_finish_live(browser, live_server, cel
     assert first_seen not in TERMINAL_LABELS, f"run already {first_seen} on arrival: nothing left to watch"
     assert section.get_attribute("hx-trigger") == "every 2s"
     expect(page.get_by_role("button", name="Cancel run")).to_be_visible()
+    # Cancel asks first (static/js/confirm.js); saying no leaves the run alone.
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.get_by_role("button", name="Cancel run").click()
+    assert asked and "Cancel this run?" in asked[0]
+    expect(page.get_by_test_id("rerun")).to_be_visible()  # started from the one form: it can be re-run
     # A marker only this document has: a full reload would wipe it.
     page.evaluate("window.__atriumNoReload = true")
 
@@ -111,6 +124,7 @@ def test_the_runs_list_and_its_filters_work_without_javascript(browser, live_ser
     context.set_default_timeout(15_000)
     page = context.new_page()
     log_in(page, live_server.url, ds.username)
+    page.goto(f"{live_server.url}/runs/")  # login lands on the home page
 
     def names():
         return sorted(page.locator("table.runs tbody td:first-child a").all_inner_texts())

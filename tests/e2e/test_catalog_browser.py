@@ -44,7 +44,7 @@ def test_browse_launch_review_and_watch_to_success(browser, live_server, celery_
 
     expect(page.get_by_test_id("dry-run")).to_contain_text("Nothing has been created")
     expect(page.get_by_test_id("planned-step")).to_have_count(1)
-    expect(page.get_by_test_id("review-params")).to_contain_text('"n_estimators": 15')
+    expect(page.get_by_test_id("review-params").locator("tr", has_text="N estimators")).to_contain_text("15")
     page.get_by_test_id("launch-now").click()
 
     page.wait_for_url(f"{live_server.url}/runs/*/")

@@ -37,6 +37,23 @@ def test_manager_cannot_open_the_training_form_or_cancel(client, make_user, make
     assert b"Start a training run" not in client.get("/runs/").content
 
 
+def test_runs_new_leads_to_the_catalogues_training_form(ds_client, team):
+    from apps.catalog.services import catalog_load
+    from tests.catalog.conftest import SHIPPED
+
+    assert ds_client.get("/runs/new/").url == "/catalog/?kind=train"  # no catalogue loaded yet
+    catalog_load(folder=SHIPPED)
+    response = ds_client.get("/runs/new/")
+    assert response.status_code == 302 and response.url == "/catalog/tabular-classifier/launch/"
+    page = ds_client.get("/runs/").content.decode()
+    assert 'href="/runs/new/"' in page  # the list's button leads there too
+
+
+def test_destructive_buttons_ask_first(ds_client, make_run):
+    page = ds_client.get(make_run(RunStatus.RUNNING).get_absolute_url()).content.decode()
+    assert 'data-confirm="Cancel this run?' in page and "/static/js/confirm.js" in page
+
+
 def test_the_form_starts_a_run_and_redirects_to_it(ds_client, team, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks() as callbacks:
         response = ds_client.post(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,6 +32,42 @@ FORMAT_WORDS = {
 }
 
 
+_CLASS = r"\[((?:[^\]\\]|\\.)+)\]"
+_SIMPLE_PATTERN = re.compile(rf"^\^(?:{_CLASS})?{_CLASS}(\+|\*|\{{(\d+),(\d+)\}})\$$")
+
+
+def _class_words(cls: str) -> str:
+    """A regex character class in words: "A-Za-z0-9_.-" -> "letters, digits, '_', '.' or '-'"."""
+    words, rest = [], cls
+    for span, word in (
+        ("A-Za-z", "letters"),
+        ("a-z", "lower-case letters"),
+        ("A-Z", "capital letters"),
+        ("0-9", "digits"),
+    ):
+        if span in rest:
+            rest = rest.replace(span, "", 1)
+            if not (word.endswith("letters") and "letters" in words):
+                words.append(word)
+    words.extend(f"'{char}'" for char in rest.replace("\\", ""))
+    return ", ".join(words[:-1]) + f" or {words[-1]}" if len(words) > 1 else (words[0] if words else "")
+
+
+def describe_pattern(pattern: str) -> str:
+    """A regular expression as a person reads it, for the common shapes
+    (``^[first][rest]{0,99}$``, ``^[chars]+$``); else a plain "not in the expected format"."""
+    found = _SIMPLE_PATTERN.match(pattern or "")
+    if not found or "^" in (found.group(1) or "") + found.group(2):
+        return "Not in the expected format."
+    first, rest, _, low, high = found.groups()
+    text = f"Use {_class_words(rest)} only"
+    if first:
+        text = f"Use {_class_words(first)} first, then {_class_words(rest)}"
+    if high is not None:
+        text += f"; at most {int(high) + (1 if first else 0)} characters"
+    return text + "."
+
+
 def _plural(count: Any, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
@@ -52,7 +89,7 @@ MESSAGES = {
     "multipleOf": lambda v: f"Must be a multiple of {_number(v)}.",
     "minLength": lambda v: f"At least {_plural(v, 'character')}.",
     "maxLength": lambda v: f"At most {_plural(v, 'character')}.",
-    "pattern": lambda v: f"Must match {v}.",
+    "pattern": describe_pattern,
     "enum": _one_of,
     "const": lambda v: f"Must be {label_of(v)}.",
     "type": lambda v: "Must be " + " or ".join(TYPE_WORDS.get(t, t) for t in ([v] if isinstance(v, str) else v)) + ".",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .errors import describe_pattern
 from .schema import choices, describe_condition, entries, hints_for, items_of, type_of
 
 LIMIT_KEYWORDS = {
@@ -82,7 +83,7 @@ def _constraints(schema: dict, allowed: list[tuple[str, str]]) -> str:
     if "multipleOf" in schema:
         parts.append(f"multiple of {schema['multipleOf']}")
     if "pattern" in schema:
-        parts.append(f"pattern {schema['pattern']}")
+        parts.append(describe_pattern(schema["pattern"]).rstrip("."))
     if "format" in schema:
         parts.append(schema["format"])
     if "minLength" in schema or "maxLength" in schema:

@@ -1,6 +1,8 @@
 import json
+from datetime import datetime, timedelta
 
 from django import template
+from django.utils import timezone
 
 from apps.core.markup import render_markdown
 
@@ -17,3 +19,113 @@ def markdown_filter(text: str):
 def as_json(value) -> str:
     """Indented JSON for showing a value (escaped by autoescape like any string)."""
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+def _seconds(value) -> float | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@register.filter(name="duration")
+def duration(value) -> str:
+    """A length of time as people say it: "11 s", "4 min 12 s", "2 h 5 min", "3 days"."""
+    seconds = _seconds(value)
+    if seconds is None:
+        return ""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s" if secs and minutes < 10 else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{hours // 24} days"
+
+
+@register.filter(name="ago")
+def ago(value, now=None) -> str:
+    """How long ago: "just now" under 10 s, else "11 s ago", "2 min ago", "3 h ago"."""
+    if not isinstance(value, datetime):
+        return ""
+    seconds = ((now or timezone.now()) - value).total_seconds()
+    if seconds < 10:
+        return "just now"
+    return f"{duration(seconds)} ago"
+
+
+# Units read from a key's suffix: "timeout_seconds" -> "timeout" in "s".
+UNIT_SUFFIXES = {
+    "_seconds": "s",
+    "_secs": "s",
+    "_s": "s",
+    "_minutes": "min",
+    "_hours": "h",
+    "_ms": "ms",
+    "_gb": "GB",
+    "_mb": "MB",
+    "_percent": "%",
+    "_pct": "%",
+    "_usd": "USD",
+}
+
+
+def _label(key: str) -> tuple[str, str]:
+    key = str(key)
+    unit = ""
+    for suffix, found in UNIT_SUFFIXES.items():
+        if key.lower().endswith(suffix) and len(key) > len(suffix):
+            key, unit = key[: -len(suffix)], found
+            break
+    words = key.replace("_", " ").replace("-", " ").strip()
+    return (words[:1].upper() + words[1:]) if words else key, unit
+
+
+def _rows(value, prefix: str = ""):
+    for key, item in value.items():
+        label, unit = _label(key)
+        label = f"{prefix} · {label}" if prefix else label
+        if isinstance(item, dict) and item:
+            yield from _rows(item, label)
+            continue
+        if isinstance(item, list):
+            item = ", ".join(json.dumps(i, ensure_ascii=False) if isinstance(i, dict | list) else str(i) for i in item)
+        elif isinstance(item, dict):
+            item = ""
+        elif isinstance(item, bool):
+            item = "yes" if item else "no"
+        elif item is None:
+            item = ""
+        text = str(item)
+        yield {
+            "key": str(key),
+            "name": label,
+            "value": text,
+            "unit": unit,
+            "link": text if text.startswith(("https://", "http://")) else "",
+            "reference": "${{" in text,
+        }
+
+
+@register.filter(name="as_fields")
+def as_fields(value) -> list[dict]:
+    """A JSON object as labelled rows for people: name, value, unit (nested
+    objects flattened as "Hyperparameters · N estimators")."""
+    if not isinstance(value, dict):
+        return []
+    return list(_rows(value))
+
+
+@register.filter(name="elapsed")
+def elapsed(start, end=None) -> str:
+    """The time from ``start`` to ``end`` (or now), as ``duration`` says it."""
+    if not isinstance(start, datetime):
+        return ""
+    return duration(((end if isinstance(end, datetime) else timezone.now()) - start).total_seconds())

@@ -21,3 +21,18 @@ def get_item(mapping, key):
     if not isinstance(mapping, dict):
         return ""
     return mapping.get(key, "")
+
+
+# What registries say when they do not know (MLflow's local file store, a missing user id).
+_UNKNOWN = {"", "unknown", "none", "null"}
+
+
+@register.filter
+def registered_by(version) -> str:
+    """Who registered a version: the portal user who started the run that
+    trained it, else the registry's own ``created_by``, else "" (never "unknown")."""
+    run = getattr(version, "run", None) if getattr(version, "run_id", None) else None
+    if run is not None and run.created_by_id:
+        return run.created_by.username
+    found = (version.created_by or "").strip()
+    return "" if found.lower() in _UNKNOWN else found
