@@ -143,7 +143,7 @@ class Target:
     # canned answers
     # Whether the stand-in's endpoint answers with the model the test trained. moto's SageMaker
     # runtime answers only what is seeded into it (the program-running stand-in serves the real
-    # model: tests/backends/sagemaker/test_container_job.py), and seeded answers prove nothing.
+    # model: tests/backends/jobs/test_container_job.py), and seeded answers prove nothing.
     serves_the_trained_model: ClassVar[bool] = True
 
     def seed_costs(self, day: date, tags: dict[str, str]) -> None:

@@ -45,10 +45,10 @@ from ..base import (
     TrainingSpec,
     TuningSpec,
 )
+from ..jobs.cluster_job import OUTPUTS_MARKER
 from . import client as sdk
 from . import code_upload, costs, endpoints, jobs, provisioning, registry, settings
-from .cluster_job import OUTPUTS_MARKER
-from .code_upload import BUNDLED_MODULES, CLUSTER_JOB, CLUSTER_LIBRARIES, code_bundle
+from .code_upload import CLUSTER_JOB, CLUSTER_LIBRARIES, code_bundle
 from .endpoints import PAYLOAD_KEYS, workload_size, workload_types
 from .jobs import IDEMPOTENCY_TOKEN_MAX, TASK_KEY, idempotency_token, job_outputs
 from .provisioning import EXPERIMENT_LEAF, KEY_TAG, RESOURCE_KINDS, RESOURCE_NAME, RESOURCE_TAG
@@ -59,7 +59,6 @@ if TYPE_CHECKING:
     from databricks.sdk.config import Config
 
 __all__ = [  # what other code imports from here (the stand-in: job_outputs, OUTPUTS_MARKER)
-    "BUNDLED_MODULES",
     "CLUSTER_JOB",
     "CLUSTER_LIBRARIES",
     "CONNECTION_SETTINGS",

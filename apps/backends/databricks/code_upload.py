@@ -1,8 +1,9 @@
 """The code a job run executes, put in the workspace before the first run.
 
-A run executes ``cluster_job.py`` as a ``spark_python_task``. The backend
-uploads it with the repository modules it imports (the shared training code
-and the local backend's job modules) to ``<code_folder>/code-<digest>``: a new
+A run executes ``cluster_job.py`` (``apps/backends/jobs``) as a
+``spark_python_task``. The backend uploads it with the repository modules it
+imports (the jobs package's train, tune and batch jobs and their training
+code: ``job_code.bundle``) to ``<code_folder>/code-<digest>``: a new
 folder for each version of the code, so runs never see a half-replaced one,
 and an unchanged bundle (found by its entry point) is never sent again.
 """
@@ -11,32 +12,22 @@ from __future__ import annotations
 
 import base64
 import importlib.metadata
-from pathlib import Path
 
 from databricks.sdk import WorkspaceClient
 from databricks.sdk import errors as dberrors
 from databricks.sdk.service import workspace
 
-from .. import job_code
-from ..job_code import TRAINING_MODULES
+from ..jobs import job_code
 from .client import errors
 
-# What a job run executes: cluster_job.py and the modules it imports (the local backend's jobs).
-CLUSTER_JOB = Path(__file__).with_name("cluster_job.py")
+# What a job run executes; its bundle holds it and the modules it imports.
+CLUSTER_JOB = job_code.CLUSTER_PROGRAM
 # What the job code imports beyond a Databricks ML runtime (scikit-learn, MLflow, pandas, psutil): pinned as here.
 CLUSTER_LIBRARIES = (f"skops=={importlib.metadata.version('skops')}",)
-BUNDLED_MODULES = (
-    *TRAINING_MODULES,
-    "apps/backends/local/__init__.py",
-    "apps/backends/local/processes.py",
-    "apps/backends/local/train_job.py",
-    "apps/backends/local/tune_job.py",
-    "apps/backends/local/batch_job.py",
-)
 
 
 def code_bundle() -> dict[str, bytes]:
-    return job_code.bundle(CLUSTER_JOB, BUNDLED_MODULES)
+    return job_code.bundle(CLUSTER_JOB)
 
 
 def entry_point(client: WorkspaceClient, code_folder: str) -> str:

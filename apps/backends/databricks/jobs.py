@@ -29,8 +29,8 @@ from databricks.sdk import errors as dberrors
 from databricks.sdk.service import compute, jobs
 
 from ..base import BackendError, JobState, JobStatus, Link, ModelRef
+from ..jobs.cluster_job import OUTPUTS_MARKER
 from .client import errors
-from .cluster_job import OUTPUTS_MARKER
 from .code_upload import CLUSTER_LIBRARIES
 from .registry import full_name, model_page_url
 

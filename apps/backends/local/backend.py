@@ -68,7 +68,7 @@ class LocalBackend:
     # --- training --------------------------------------------------------------
 
     def submit_training(self, spec: TrainingSpec) -> str:
-        return self._submit(spec, module="apps.backends.local.train_job")
+        return self._submit(spec, module="apps.backends.jobs.train_job")
 
     def _submit(self, spec, *, module: str) -> str:
         """Start the job ``module`` for ``spec`` unless its key already has one."""
@@ -136,10 +136,10 @@ class LocalBackend:
     # --- hyperparameter search and batch inference: jobs like training -------------
 
     def submit_tuning(self, spec: TuningSpec) -> str:
-        return self._submit(spec, module="apps.backends.local.tune_job")
+        return self._submit(spec, module="apps.backends.jobs.tune_job")
 
     def submit_batch(self, spec: BatchSpec) -> str:
-        return self._submit(spec, module="apps.backends.local.batch_job")
+        return self._submit(spec, module="apps.backends.jobs.batch_job")
 
     poll_tuning = poll_batch = poll_training
     cancel_tuning = cancel_batch = cancel_training

@@ -114,16 +114,19 @@ def load_model(name: str, version: str):
 def predict(model, payload: dict):
     """The model's raw predictions, the payload parsed as MLflow's scoring server does."""
     from mlflow.exceptions import MlflowException
-    from mlflow.pyfunc.scoring_server import infer_and_parse_data
+
+    from apps.backends.jobs.payloads import PayloadError, payload_frame
 
     if not isinstance(payload, dict):
         raise BadRequest("The request body must be a JSON object.")
     params = payload.get("params")
     data = {k: v for k, v in payload.items() if k != "params"}
     try:
-        parsed = infer_and_parse_data(data, model.metadata.get_input_schema())
+        parsed = payload_frame(data, schema=model.metadata.get_input_schema())
         return model.predict(parsed, params=params) if params else model.predict(parsed)
-    except MlflowException as exc:
+    except PayloadError as exc:
+        raise BadRequest(str(exc))
+    except MlflowException as exc:  # the model's schema enforcement
         raise BadRequest(exc.message)
     except (ValueError, TypeError, KeyError) as exc:
         raise BadRequest(f"{type(exc).__name__}: {exc}")

@@ -20,7 +20,7 @@ def _input_uri(s3, output_uri: str, spec: BatchSpec, name: str) -> tuple[str, in
     """Where the rows are in S3, and how many there are if the portal put them there."""
     if spec.dataset.startswith("s3://"):
         return spec.dataset, None
-    from apps.backends.local.batch_job import features  # the same features the local backend scores
+    from apps.backends.jobs.batch_job import features  # the same features the local backend scores
 
     if spec.dataset.lower().endswith((".csv", ".parquet")):
         raise BackendError("On SageMaker, give the rows to score as an s3:// prefix.", permanent=True)

@@ -2,8 +2,8 @@
 
 A training run is a training job named after ``spec.key`` (a second submit
 finds the first job: ``ResourceInUse`` -> describe), in script mode: the
-scikit-learn image runs ``container_job.py``, which is put with the training
-code it imports in S3 as ``<output_s3_uri>/code/<digest>/sourcedir.tar.gz``
+scikit-learn image runs ``container_job.py`` (``apps/backends/jobs``), which is put with
+the code it imports in S3 as ``<output_s3_uri>/code/<digest>/sourcedir.tar.gz``
 (once per version of the code). The poll that sees the job complete registers
 its model package (``registry.register``) and reports the version, the job's
 final metrics and the console pages as ``JobStatus``'s typed fields.
@@ -12,17 +12,16 @@ final metrics and the console pages as ``JobStatus``'s typed fields.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-from .. import job_code
 from ..base import BackendError, JobState, JobStatus, TrainingSpec
-from ..training import OBJECTIVES
+from ..jobs import job_code
+from ..jobs.training import OBJECTIVES
 from . import registry
 from .client import aws, aws_name, aws_tags, console_link, error_code
 from .instances import is_gpu, validate_instance_type
 from .settings import Settings
 
-PROGRAM = Path(__file__).with_name("container_job.py")
+PROGRAM = job_code.CONTAINER_PROGRAM
 DEFAULT_TRAINING_IMAGE = "683313688378.dkr.ecr.{region}.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
 DEFAULT_GPU_TRAINING_IMAGE = "763104351884.dkr.ecr.{region}.amazonaws.com/pytorch-training:2.1.0-gpu-py310"
 
@@ -40,8 +39,8 @@ SECONDARY_PROGRESS = {
 
 
 def source_bundle() -> dict[str, bytes]:
-    """What a training job runs and an endpoint serves with: the program and the training code it imports."""
-    return job_code.bundle(PROGRAM, job_code.TRAINING_MODULES)
+    """What a training job runs and an endpoint serves with: the program and the code it imports."""
+    return job_code.bundle(PROGRAM)
 
 
 def upload_source(s3, output_uri: str) -> str:

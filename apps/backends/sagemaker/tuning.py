@@ -14,7 +14,7 @@ import hashlib
 import json
 
 from ..base import JobState, JobStatus, TrainingSpec, TuningSpec
-from ..training import minimizes, objective_for
+from ..jobs.training import minimizes, objective_for
 from . import registry
 from .client import aws, aws_tags, console_link, error_code
 from .training import final_metrics

@@ -21,7 +21,7 @@ from apps.backends.base import (
     TrainingSpec,
 )
 from apps.backends.databricks.backend import DatabricksBackend
-from apps.backends.databricks.cluster_job import OUTPUTS_MARKER
+from apps.backends.jobs.cluster_job import OUTPUTS_MARKER
 from apps.backends.sandbox.databricks import FAIL_MARKER, DatabricksStandIn
 
 TOKEN = "dapi-test-token"

@@ -7,7 +7,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from apps.backends.databricks import backend, cluster_job, code_upload, jobs, provisioning
+from apps.backends.databricks import backend, code_upload, jobs, provisioning
+from apps.backends.jobs import cluster_job
 
 PACKAGE = Path(backend.__file__).parent
 MODULES = sorted(PACKAGE.glob("*.py"))

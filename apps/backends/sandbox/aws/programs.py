@@ -35,7 +35,7 @@ import threading
 from contextlib import suppress
 from pathlib import Path
 
-from apps.backends.job_code import tarball
+from apps.backends.jobs.job_code import tarball
 
 settings: dict[str, Path | None] = {"programs_dir": None}  # moto's backends are per process, and so is this
 _loaded: dict[tuple[str, str], tuple] = {}  # (program, model) S3 URIs -> (module, model)

@@ -155,7 +155,7 @@ class JobsApi:
             self._finish_run(run, "FAILED", f"Task {task['task_key']} failed with message: {run['error']}")
             return
         from apps.backends.databricks.backend import job_outputs
-        from apps.backends.databricks.cluster_job import OUTPUTS_MARKER
+        from apps.backends.jobs.cluster_job import OUTPUTS_MARKER
 
         outputs = job_outputs(run["logs"])
         if outputs.get("model_uri") and outputs.get("model_name"):

@@ -218,8 +218,8 @@ class ServingApi:
         chosen = random.choices(routes, weights=[r["traffic_percentage"] for r in routes])[0]["served_entity_name"]
         entity = next(e for e in config["served_entities"] if e["name"] == chosen)
         source = self._version(entity["entity_name"], entity["entity_version"])["source"]
-        frame = _input_frame(payload)
         model = self._load_model(source)
+        frame = _input_frame(payload, model)
         try:
             predictions = model.predict(frame)
         except Exception as exc:  # the model's own error, as serving reports it
@@ -243,19 +243,14 @@ class ServingApi:
         return model
 
 
-def _input_frame(payload: dict):
-    import pandas as pd
+def _input_frame(payload: dict, model):
+    """The rows to score, read as Model Serving reads them (MLflow's scoring server, the model's schema)."""
+    from apps.backends.jobs.payloads import PayloadError, payload_frame
 
-    if "dataframe_records" in payload:
-        return pd.DataFrame.from_records(payload["dataframe_records"])
-    if "dataframe_split" in payload:
-        split = serving.DataframeSplitInput.from_dict(payload["dataframe_split"])
-        return pd.DataFrame(data=split.data, columns=split.columns, index=split.index)
-    for key in ("inputs", "instances"):
-        if key in payload:
-            data = payload[key]
-            return pd.DataFrame(data) if isinstance(data, (list, dict)) else pd.DataFrame([data])
-    raise invalid("Expected one of dataframe_records, dataframe_split, inputs or instances in the request body.")
+    try:
+        return payload_frame(payload, schema=model.metadata.get_input_schema())
+    except PayloadError as exc:
+        raise invalid(str(exc)) from None
 
 
 def _jsonable(predictions):

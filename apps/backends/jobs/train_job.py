@@ -1,6 +1,8 @@
-"""The local training job: ``python -m apps.backends.local.train_job JOB_DIR``.
+"""The training job: ``python -m apps.backends.jobs.train_job JOB_DIR`` (the
+local backend starts it; on Databricks, ``cluster_job.py`` runs ``train`` and
+``main`` below on the cluster).
 
-Runs in its own process group, so the Celery worker that started it is free at
+Locally it runs in its own process group, so the Celery worker that started it is free at
 once and a cancel can kill it. It reads ``spec.json`` from JOB_DIR, prints its
 log to stdout (the backend sends that to ``log.txt``) and keeps ``status.json``
 current. It is safe to start twice for the same spec: the MLflow run is found
@@ -21,8 +23,7 @@ from pathlib import Path
 
 import psutil
 
-from apps.backends.local.processes import write_json
-from apps.backends.training import (
+from apps.backends.jobs.training import (
     TrainingRequest,
     estimator_class,
     evaluate,
@@ -54,7 +55,9 @@ class JobFiles:
             "started": psutil.Process().create_time(),
             "finished": now if state in {"succeeded", "failed", "cancelled"} else None,
         }
-        write_json(self.dir / "status.json", status)  # atomic: a poll never reads half a file
+        partial = self.dir / "status.json.tmp"
+        partial.write_text(json.dumps(status))
+        partial.replace(self.dir / "status.json")  # atomic: a poll never reads half a file
 
 
 def log(message: str) -> None:

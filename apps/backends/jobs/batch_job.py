@@ -1,4 +1,4 @@
-"""Local batch inference: ``python -m apps.backends.local.batch_job JOB_DIR``.
+"""The batch inference job: ``python -m apps.backends.jobs.batch_job JOB_DIR``.
 
 A job like training (train_job.py: same files and cancel rules). Loads a
 registered model version from MLflow, scores every row of the dataset in
@@ -12,8 +12,8 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from apps.backends.local.train_job import JobFiles, log, main
-from apps.backends.training import TrainingRequest, is_file_dataset, load_dataset, resolve_data_path
+from apps.backends.jobs.train_job import JobFiles, log, main
+from apps.backends.jobs.training import TrainingRequest, is_file_dataset, load_dataset, resolve_data_path
 
 CHUNK_ROWS = 10_000
 

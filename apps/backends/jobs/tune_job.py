@@ -1,4 +1,4 @@
-"""The local hyperparameter search: ``python -m apps.backends.local.tune_job JOB_DIR``.
+"""The hyperparameter search job: ``python -m apps.backends.jobs.tune_job JOB_DIR``.
 
 A job like training (train_job.py: same files, cancel and resume rules).
 Draws ``max_trials`` hyperparameter sets from the search space with
@@ -13,7 +13,7 @@ import sys
 
 import mlflow
 
-from apps.backends.local.train_job import (
+from apps.backends.jobs.train_job import (
     JobFiles,
     existing_version,
     load,
@@ -23,7 +23,7 @@ from apps.backends.local.train_job import (
     outputs_of,
     start_mlflow_run,
 )
-from apps.backends.training import estimator_class, evaluate, minimizes, objective_for, split
+from apps.backends.jobs.training import estimator_class, evaluate, minimizes, objective_for, split
 
 
 def distributions(search_space: dict) -> dict:

@@ -21,7 +21,7 @@ import pytest
 from apps.backends.base import BatchSpec, JobState, Link, ModelRef
 from apps.backends.databricks.code_upload import CLUSTER_JOB, code_bundle
 from apps.backends.databricks.jobs import job_outputs
-from apps.backends.job_code import digest
+from apps.backends.jobs.job_code import digest
 from tests.backends.databricks.test_databricks_backend import make_backend, poll_until_done, spec
 from tests.conftest import wait_for_job
 

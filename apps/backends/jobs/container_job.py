@@ -3,8 +3,10 @@ framework image: the training job's entry point and, in the same file as that
 image expects, the inference handlers of the endpoints and batch transforms
 that serve the model.
 
-The backend uploads it with the training code it imports (``source_bundle`` in
-backend.py) as the job's ``sagemaker_submit_directory``. Training reads the
+The backend uploads it with the code it imports (``source_bundle`` in
+sagemaker/training.py: the jobs package's training code and payload reading)
+as the job's ``sagemaker_submit_directory``; nothing else of the portal, and
+nothing the image lacks (no MLflow). Training reads the
 job's hyperparameters as the backend wrote them (``hyperparameters.json`` in
 the input config folder; SageMaker's toolkit turns a JSON value into
 ``k=v,...`` on the command line, so the file is the faithful copy). A tuning
@@ -14,13 +16,13 @@ the model as ``model.joblib`` in the model folder (the image's convention,
 loaded back only by ``model_fn`` below from the job's own output).
 
 Serving takes MLflow's scoring payloads as JSON (``dataframe_records``,
-``dataframe_split``, ``instances``, ``inputs``) or CSV rows without a header,
-and answers ``{"predictions": [...]}`` (CSV: a prediction per line).
+``dataframe_split``, ``instances``, ``inputs``) or CSV rows without a header
+(``payloads.payload_frame``, read with pandas: the image has no MLflow), and
+answers ``{"predictions": [...]}`` (CSV: a prediction per line).
 """
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import sys
@@ -29,6 +31,10 @@ from pathlib import Path
 MODEL_FILE = "model.joblib"
 FIELDS = ("model_name", "dataset", "algorithm", "task", "hyperparameters", "dataset_options", "target_column")
 PLATFORM = {"sagemaker_program", "sagemaker_submit_directory", "sagemaker_region", "sagemaker_container_log_level"}
+
+SUBMIT_DIRECTORY = str(Path(__file__).resolve().parent)
+if not __package__ and SUBMIT_DIRECTORY not in sys.path:  # run or served from the unpacked bundle: apps is beside it
+    sys.path.insert(0, SUBMIT_DIRECTORY)
 
 
 def folder(variable: str, default: str) -> Path:
@@ -49,7 +55,7 @@ def _value(text: str):
 
 
 def training_request(values: dict[str, str]):
-    from apps.backends.training import TrainingRequest
+    from apps.backends.jobs.training import TrainingRequest
 
     hyperparameters = json.loads(values.get("hyperparameters") or "{}")
     hyperparameters.update({k: _value(v) for k, v in values.items() if k not in FIELDS and k not in PLATFORM})
@@ -67,7 +73,7 @@ def training_request(values: dict[str, str]):
 def train() -> dict[str, float]:
     import joblib
 
-    from apps.backends.training import estimator_class, evaluate, fit_with_progress, load_dataset, split
+    from apps.backends.jobs.training import estimator_class, evaluate, fit_with_progress, load_dataset, split
 
     request = training_request(job_hyperparameters())
     X, y = load_dataset(request, data_root=folder("SM_CHANNEL_TRAINING", "/opt/ml/input/data/training"))
@@ -94,24 +100,9 @@ def model_fn(model_dir: str):
 
 
 def input_fn(body, content_type: str):
-    import pandas as pd
+    from apps.backends.jobs.payloads import payload_frame
 
-    text = body.decode() if isinstance(body, (bytes, bytearray)) else body
-    if content_type.startswith("text/csv"):
-        return pd.read_csv(io.StringIO(text), header=None)
-    if not content_type.startswith("application/json"):
-        raise ValueError(f"Unsupported content type {content_type}: send application/json or text/csv.")
-    payload = json.loads(text)
-    if isinstance(payload, dict) and "dataframe_split" in payload:
-        split = payload["dataframe_split"]
-        return pd.DataFrame(split["data"], columns=split.get("columns"))
-    rows = payload
-    if isinstance(payload, dict):
-        key = next((k for k in ("dataframe_records", "instances", "inputs") if k in payload), None)
-        if key is None:
-            raise ValueError("Send dataframe_records, dataframe_split, instances or inputs.")
-        rows = payload[key]
-    return pd.DataFrame(rows)
+    return payload_frame(body, content_type, use_mlflow=False)  # a ValueError says what is wrong with it
 
 
 def predict_fn(frame, model):
@@ -131,5 +122,4 @@ def output_fn(predictions, accept: str):
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent))  # the submit directory holds the apps package
     train()

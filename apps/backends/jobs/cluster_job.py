@@ -1,10 +1,11 @@
 """The program a Databricks job run executes on its cluster (a ``spark_python_task``).
 
-The backend uploads it to the workspace with the code it imports (``code_bundle``
-in code_upload.py: the local backend's job modules and the shared training code),
-so a real workspace needs nothing installed by hand. It is the local job run in
-another place: ``--mode`` train, tune or batch picks the same work function the
-local backend runs, on a spec that the backend sends as ``--spec`` JSON.
+The Databricks backend uploads it to the workspace with the code it imports
+(``code_bundle`` in databricks/code_upload.py: this package's train, tune and
+batch jobs and their training code), so a real workspace needs nothing
+installed by hand. It is the local job run in another place: ``--mode`` train,
+tune or batch picks the same work function the local backend runs, on a spec
+that the backend sends as ``--spec`` JSON.
 
 On Databricks, MLflow tracks to the workspace (``databricks``) and registers in
 Unity Catalog (``databricks-uc``), the spec's ``registered_model`` being the
@@ -42,14 +43,14 @@ def job_spec(spec: dict, mode: str) -> dict:
 
 def work_for(mode: str):
     if mode == "tune":
-        from apps.backends.local.tune_job import tune
+        from apps.backends.jobs.tune_job import tune
 
         return tune
     if mode == "batch":
-        from apps.backends.local.batch_job import score
+        from apps.backends.jobs.batch_job import score
 
         return score
-    from apps.backends.local.train_job import train
+    from apps.backends.jobs.train_job import train
 
     return train
 
@@ -58,7 +59,7 @@ def run(mode: str, spec: dict) -> tuple[int, dict]:
     """Run the job in a scratch folder: (exit code, its last status)."""
     import mlflow
 
-    from apps.backends.local.train_job import main
+    from apps.backends.jobs.train_job import main
 
     mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI") or "databricks-uc")
     with tempfile.TemporaryDirectory(prefix="atrium-job-") as folder:
