@@ -11,12 +11,23 @@ from pathlib import Path
 TEST_ROOT = Path(__file__).resolve().parent.parent / "var" / "test"
 TEST_VAR = TEST_ROOT / f"session-{os.getpid()}"
 
-os.environ.setdefault("ATRIUM_VAR_DIR", str(TEST_VAR))
+# pytest-xdist's test processes inherit the environment of the process that
+# started them: what that one chose for its own session (its var/ folder, its
+# queue) is chosen again here, or two sessions would share one queue and each
+# worker would take the other's tasks.
+SESSION_NAMES = "ATRIUM_TEST_SESSION_NAMES"
+for name in filter(None, os.environ.pop(SESSION_NAMES, "").split(",")):
+    os.environ.pop(name, None)
+SESSION = {
+    "ATRIUM_VAR_DIR": str(TEST_VAR),
+    "ATRIUM_QUEUE": f"atrium-test-{uuid.uuid4().hex[:8]}",
+    "ATRIUM_LOCAL_JOBS_DIR": str(TEST_VAR / "jobs"),
+    "ATRIUM_DATA_ROOT": str(TEST_VAR / "data"),
+}
+chosen = [name for name, value in SESSION.items() if os.environ.setdefault(name, value) == value]
+os.environ[SESSION_NAMES] = ",".join(chosen)
 os.environ.setdefault("DEBUG", "1")
-os.environ.setdefault("ATRIUM_QUEUE", f"atrium-test-{uuid.uuid4().hex[:8]}")
 os.environ.setdefault("ATRIUM_POLL_SECONDS", "0.5")
-os.environ.setdefault("ATRIUM_LOCAL_JOBS_DIR", str(TEST_VAR / "jobs"))
-os.environ.setdefault("ATRIUM_DATA_ROOT", str(TEST_VAR / "data"))
 # pytest-django runs with DEBUG off, where secrets need a real key.
 os.environ.setdefault("ATRIUM_ENCRYPTION_KEYS", "yPQ0bXbkBjzGbWc9GGn6bC2CyHVuvL_bYBlNQU3Jh1s=")
 (TEST_VAR / "data").mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,7 @@ import logging
 from celery import shared_task
 
 from . import engine, hooks
+from .models import Run
 
 logger = logging.getLogger(__name__)
 
@@ -16,6 +17,8 @@ def advance_run(run_id: str):
     with its traceback and fails the current step readably, never retried for ever."""
     try:
         engine.run_advance(run_id=run_id)
+    except Run.DoesNotExist:
+        logger.info("run %s: gone (deleted) before its turn", run_id)
     except Exception as exc:
         logger.exception("run %s: the engine raised", run_id)
         engine.step_crashed(run_id=run_id, error=exc)
