@@ -18,7 +18,7 @@ from apps.core.errors import InvalidInput
 from apps.runs.expressions import resolve
 from apps.runs.models import Run, RunStep
 from apps.runs.operations import OPERATIONS
-from apps.runs.services import template_run_create
+from apps.runs.services import run_target_check, template_run_create
 
 from .models import Tag, Template, TemplateVersion
 from .schema_form import validate_parameters
@@ -242,11 +242,14 @@ def template_dry_run(
     params: object,
     backend: str = "local",
     connection: Connection | None = None,
+    team: Team | None = None,
 ) -> list[PlannedStep]:
     """Validate a launch and show its plan. Creates nothing, calls no backend."""
-    if not user.has_perm("runs.add_run"):
-        raise PermissionDenied("Your role cannot start runs.")
-    return _checked_plan(template=template, params=params, backend=backend, connection=connection)[1]
+    # As the launch checks: who may use what first, the template's own rules, then the backend kind.
+    run_target_check(user=user, team=team, backend=backend, connection=connection, scope_only=True)
+    plan = _checked_plan(template=template, params=params, backend=backend, connection=connection)[1]
+    run_target_check(user=user, team=team, backend=backend, connection=connection)
+    return plan
 
 
 def _checked_plan(*, template: Template, params: object, backend: str, connection: Connection | None):
@@ -269,8 +272,7 @@ def template_launch(
     name: str = "",
 ) -> Run:
     """Start a run of the template's live version, one run step per template step."""
-    if not user.has_perm("runs.add_run"):
-        raise PermissionDenied("Your role cannot start runs.")
+    run_target_check(user=user, team=team, backend=backend, connection=connection, scope_only=True)
     params, _ = _checked_plan(template=template, params=params, backend=backend, connection=connection)
     return template_run_create(
         user=user,

@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from apps.accounts.models import Team
-from apps.connections.models import Connection
+from apps.connections.api.serializers import ConnectionNameField
 
 from ..models import Template, TemplateVersion
 
@@ -40,9 +40,7 @@ class LaunchSerializer(serializers.Serializer):
 
     params = serializers.DictField()
     backend = serializers.CharField(max_length=30, required=False, default="local")
-    connection = serializers.SlugRelatedField(
-        slug_field="name", queryset=Connection.objects.all(), required=False, default=None, allow_null=True
-    )
+    connection = ConnectionNameField()
     team = serializers.SlugRelatedField(
         slug_field="slug", queryset=Team.objects.all(), required=False, default=None, allow_null=True
     )

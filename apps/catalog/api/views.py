@@ -45,7 +45,6 @@ class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def dry_run(self, request, slug=None):
         """Validate a launch and return the planned steps with their resolved inputs. Creates nothing."""
         arguments = self._launch_arguments(request, slug)
-        arguments.pop("team")
         arguments.pop("name")
         plan = services.template_dry_run(**arguments)
         return Response({"steps": PlannedStepSerializer(plan, many=True).data})

@@ -2,7 +2,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.accounts.models import Team
-from apps.connections.models import Connection
+from apps.connections.api.serializers import ConnectionNameField
 
 from ..models import Run, RunEvent, RunKind, RunStep
 
@@ -136,9 +136,7 @@ class RunCreateSerializer(serializers.Serializer):
 
     kind = serializers.ChoiceField(choices=RunKind.choices)
     backend = serializers.CharField(max_length=30, required=False, default="local")
-    connection = serializers.SlugRelatedField(
-        slug_field="name", queryset=Connection.objects.all(), required=False, default=None, allow_null=True
-    )
+    connection = ConnectionNameField()
     params = serializers.DictField()
     name = serializers.CharField(max_length=200, required=False, default="")
     team = serializers.SlugRelatedField(
