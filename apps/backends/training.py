@@ -81,6 +81,25 @@ class TrainingRequest:
     dataset_options: dict[str, Any]
 
 
+# Optional text fields every job takes: a name each, never an object or a number.
+OPTIONAL_TEXT = {"target_column": 200, "instance_type": 100}
+INSTANCE_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+
+
+def optional_text_errors(params: dict) -> dict[str, list[str]]:
+    """``target_column`` and ``instance_type``: absent, empty or a short name."""
+    errors = {}
+    for name, longest in OPTIONAL_TEXT.items():
+        value = params.get(name)
+        if value is None or value == "":
+            continue
+        if not isinstance(value, str) or len(value) > longest:
+            errors[name] = [f"A name of at most {longest} characters, or empty."]
+        elif name == "instance_type" and not INSTANCE_TYPE.match(value):
+            errors[name] = ["Letters, digits, '.', '_', ':' or '-', e.g. ml.m5.large."]
+    return errors
+
+
 def dataset_names() -> list[str]:
     return [*BUILTIN_DATASETS, *SYNTHETIC_DATASETS]
 
@@ -94,7 +113,7 @@ def resolve_data_path(dataset: str, data_root: Path) -> Path:
     root = data_root.resolve()
     path = (root / dataset).resolve()
     if not path.is_relative_to(root):
-        raise ValueError(f"Data files must be inside {root}.")
+        raise ValueError("Data files must be inside the data folder (a relative path, no '..').")
     return path
 
 
@@ -149,6 +168,9 @@ def validate_request(params: dict[str, Any], *, data_root: Path) -> tuple[Traini
     }
     for key in sorted(unknown):
         errors[key] = ["Unknown field."]
+    errors.update(optional_text_errors(params))
+    if "target_column" in errors:
+        target_column = None
 
     if not isinstance(model_name, str) or not MODEL_NAME.match(model_name):
         errors["model_name"] = ["Required: letters, digits, '.', '_' or '-', at most 100 characters."]
@@ -168,7 +190,7 @@ def validate_request(params: dict[str, Any], *, data_root: Path) -> tuple[Traini
         else:
             if not path.is_file():
                 errors["dataset"] = [f"File not found: {dataset}"]
-        if not target_column:
+        if not target_column and "target_column" not in errors:
             errors["target_column"] = ["Required for a CSV or Parquet dataset."]
         if task not in TASKS:
             errors["task"] = [f"Required for a file dataset: one of {', '.join(TASKS)}."]

@@ -22,7 +22,7 @@ from apps.runs.services import run_target_check, template_run_create
 
 from .models import Tag, Template, TemplateVersion
 from .schema_form import validate_parameters
-from .spec import SpecError, spec_check, spec_checksum, with_defaults
+from .spec import SpecError, declared_properties, spec_check, spec_checksum, with_defaults
 
 logger = logging.getLogger(__name__)
 
@@ -183,7 +183,13 @@ def _check_launch(
     if len(str(params).encode()) > MAX_PARAMETERS_BYTES:
         raise InvalidInput({"params": [f"Parameters are over {MAX_PARAMETERS_BYTES // 1024} KiB."]})
     params = with_defaults(version.parameters, params)
-    if errors := validate_parameters(version.parameters, params):
+    errors = validate_parameters(version.parameters, params)
+    if "additionalProperties" not in version.parameters and "patternProperties" not in version.parameters:
+        # A template declares its parameters: any other is refused, as additionalProperties: false would.
+        known = declared_properties(version.parameters)
+        for name in sorted(set(params) - known):
+            errors.setdefault(name, []).append("Not a parameter of this template.")
+    if errors:
         raise InvalidInput({"params": errors})
     kind = connection.kind if connection else backend
     if kind not in version.spec["backends"]:
@@ -281,7 +287,7 @@ def template_launch(
         backend=backend,
         connection=connection,
         team=team,
-        name=name or _run_name(template, params),
+        name=name.strip() or _run_name(template, params),
     )
 
 

@@ -52,7 +52,7 @@ def run_create(
             backend=backend,
             connection=connection,
             params=params,
-            name=name[:200] or _default_name(kind, params),
+            name=name.strip()[:200] or _default_name(kind, params),
             # Derived from the run, and valid as a SageMaker job name and a Databricks token.
             idempotency_key=f"atr-{run_id.hex}",
             next_poll_at=timezone.now() + SUBMIT_WATCHDOG,  # the beat starts it if the task below is lost
@@ -100,7 +100,7 @@ def template_run_create(
             backend=backend,
             connection=connection,
             params=params,
-            name=name[:200] or f"{version.template.name} v{version.number}"[:200],
+            name=name.strip()[:200] or f"{version.template.name} v{version.number}"[:200],
             idempotency_key=f"atr-{run_id.hex}",
             template_version=version,
             retry_of=retry_of,

@@ -42,6 +42,7 @@ CANCEL_GRACE_SECONDS = 5.0
 class LocalBackend:
     kind = "local"
     deploy_targets = ("cpu",)  # model servers on this machine
+    data_prefixes: tuple[str, ...] = ()  # files below its data folder only
 
     connection_settings = ()  # the machine itself: nothing to connect to
 

@@ -138,7 +138,9 @@ class RunCreateSerializer(serializers.Serializer):
     backend = serializers.CharField(max_length=30, required=False, default="local")
     connection = ConnectionNameField()
     params = serializers.DictField()
-    name = serializers.CharField(max_length=200, required=False, default="")
+    name = serializers.CharField(
+        max_length=200, required=False, default="", allow_blank=True, help_text="Blank: a name made from the params."
+    )
     team = serializers.SlugRelatedField(
         slug_field="slug", queryset=Team.objects.all(), required=False, default=None, allow_null=True
     )
