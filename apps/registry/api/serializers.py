@@ -9,7 +9,7 @@ class AliasField(serializers.ListField):
 
 class RegisteredModelSerializer(serializers.ModelSerializer):
     team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    connection = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    connection = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
     aliases = serializers.SerializerMethodField()
 
     class Meta:
