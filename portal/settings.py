@@ -1,6 +1,7 @@
 """Atrium settings: everything from the environment, with embedded defaults
 that need no server (SQLite, Celery's filesystem broker, MLflow on SQLite)."""
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -263,6 +264,8 @@ MLFLOW_TRACKING_URI = env("MLFLOW_TRACKING_URI", default="http://127.0.0.1:5000"
 # Where people browse MLflow; defaults to the tracking server when it is one.
 MLFLOW_UI_URL = env("MLFLOW_UI_URL", default=MLFLOW_TRACKING_URI if MLFLOW_TRACKING_URI.startswith("http") else "")
 LOCAL_JOBS_DIR = Path(env("ATRIUM_LOCAL_JOBS_DIR", default=str(VAR_DIR / "jobs")))
+# Local jobs (training, search, batch) running at a time; the others wait their turn, fair across teams.
+LOCAL_MAX_JOBS = env.int("ATRIUM_LOCAL_MAX_JOBS", default=os.cpu_count() or 1)
 # CSV/Parquet training data must live below this folder (users cannot point
 # the portal at arbitrary files on the worker).
 DATA_ROOT = Path(env("ATRIUM_DATA_ROOT", default=str(VAR_DIR / "data")))
