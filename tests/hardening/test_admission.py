@@ -74,6 +74,17 @@ def test_turns_go_round_robin_across_teams(backend):
     finish(backend, "a2")
 
 
+def test_a_job_that_reported_its_end_frees_its_slot_before_its_process_exits(backend):
+    from apps.backends.local import processes
+
+    backend.max_jobs = 1
+    assert submit(backend, "x") == "started"
+    processes.write_json(backend.jobs_dir / "x" / "status.json", {"state": "succeeded"})  # still exiting
+    assert submit(backend, "y") == "started"
+    for key in ("x", "y"):
+        finish(backend, key)
+
+
 def test_a_dead_job_frees_its_slot(backend):
     from apps.backends.local import processes
 

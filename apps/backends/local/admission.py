@@ -26,6 +26,7 @@ from . import processes
 
 QUEUE_FILE = "admission.json"
 LOCK_FILE = ".admission.lock"
+TERMINAL = {"succeeded", "failed", "cancelled"}
 LIVE_SECONDS = 60.0
 FORGET_SECONDS = 600.0
 
@@ -72,4 +73,7 @@ def _turns(waiting: list[dict], served: dict[str, float]) -> list[dict]:
 
 
 def _alive(jobs_dir: Path, key: str) -> bool:
-    return processes.find(jobs_dir / key) is not None
+    """A job holds its slot while its process runs and has not reported an end
+    (a finished job's process may take a moment to exit)."""
+    state = processes.read_json(jobs_dir / key / "status.json").get("state")
+    return state not in TERMINAL and processes.find(jobs_dir / key) is not None
