@@ -236,6 +236,9 @@ CELERY_TASK_DEFAULT_QUEUE = env("ATRIUM_QUEUE", default="atrium")
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 RUN_POLL_SECONDS = env.float("ATRIUM_POLL_SECONDS", default=2.0)
+# A run whose worker died mid-submit is submitted again after this; a worker's hold on a run lasts at most this.
+RUN_SUBMIT_WATCHDOG_SECONDS = env.float("ATRIUM_SUBMIT_WATCHDOG_SECONDS", default=120.0)
+RUN_POLL_LEASE_SECONDS = env.float("ATRIUM_POLL_LEASE_SECONDS", default=60.0)
 # First wait before retrying a transient backend error; doubles each time, at most 300 s.
 RUN_RETRY_BASE_SECONDS = env.float("ATRIUM_RETRY_SECONDS", default=2.0)
 RUN_RETRY_MAX_SECONDS = env.float("ATRIUM_RETRY_MAX_SECONDS", default=300.0)

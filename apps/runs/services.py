@@ -18,7 +18,7 @@ from apps.connections.models import Connection
 from apps.connections.selectors import CONNECTION_REFUSED, connection_allowed
 from apps.core.errors import Conflict, InvalidInput
 
-from .engine import SUBMIT_WATCHDOG, run_transition, step_transition, steps_abandon
+from .engine import run_transition, step_transition, steps_abandon, submit_watchdog
 from .models import CANCELLABLE_KINDS, Run, RunEvent, RunKind, RunStatus, RunStep, StepStatus
 from .operations import OPERATIONS
 
@@ -55,7 +55,7 @@ def run_create(
             name=name.strip()[:200] or _default_name(kind, params),
             # Derived from the run, and valid as a SageMaker job name and a Databricks token.
             idempotency_key=f"atr-{run_id.hex}",
-            next_poll_at=timezone.now() + SUBMIT_WATCHDOG,  # the beat starts it if the task below is lost
+            next_poll_at=timezone.now() + submit_watchdog(),  # the beat starts it if the task below is lost
         )
         # A plan of one step, whose job carries the run's own key.
         RunStep.objects.create(
@@ -104,7 +104,7 @@ def template_run_create(
             idempotency_key=f"atr-{run_id.hex}",
             template_version=version,
             retry_of=retry_of,
-            next_poll_at=timezone.now() + SUBMIT_WATCHDOG,
+            next_poll_at=timezone.now() + submit_watchdog(),
         )
         steps_create(run=run, steps=version.steps, reuse=reuse)
         origin = f"Retry of run {str(retry_of.pk)[:8]} by" if retry_of else "Created by"

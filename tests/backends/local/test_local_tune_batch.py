@@ -61,7 +61,7 @@ def test_a_search_logs_each_trial_as_a_nested_run_and_registers_the_best(backend
     status = finished(backend, key)
     assert status.state is JobState.SUCCEEDED, status.message
     out = status.outputs
-    assert out["model_name"] == "m-tune-ok" and out["model_version"] == "1"
+    assert status.model == ModelRef(name="m-tune-ok", version="1")
     assert out["model_uri"] == "models:/m-tune-ok/1"
     assert (out["objective"], out["direction"], out["trials"]) == ("accuracy", "maximize", 3)
     assert set(out["best_params"]) == set(SPACE)
