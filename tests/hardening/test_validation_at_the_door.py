@@ -121,3 +121,17 @@ def test_a_bad_name_is_a_400_on_name_on_both_doors(api, mini, train_params, name
     run = api.post("/api/v1/runs/", {"kind": "train", "params": train_params, "name": name}, format="json")
     launch = api.post("/api/v1/templates/mini/launch/", {"params": {"model_name": "abc"}, "name": name}, format="json")
     assert list(_errors(run)) == list(_errors(launch)) == ["name"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/v1/runs/", {"kind": "train", "params": {}}),
+        ("/api/v1/templates/mini/dry-run/", {"params": {"model_name": "abc"}}),
+        ("/api/v1/templates/mini/launch/", {"params": {"model_name": "abc"}}),
+    ],
+)
+def test_an_unknown_field_in_a_request_body_is_a_400_on_it(api, mini, path, body):
+    errors = _errors(api.post(path, {**body, "conection": "typo"}, format="json"))
+    assert errors == {"conection": ["Unknown field."]}
+    assert not Run.objects.exists()

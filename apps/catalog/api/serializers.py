@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from apps.accounts.models import Team
 from apps.connections.api.serializers import ConnectionNameField
+from apps.core.api import StrictSerializer
 
 from ..models import Template, TemplateVersion
 
@@ -35,7 +36,7 @@ class TemplateDetailSerializer(TemplateSerializer):
         read_only_fields = fields
 
 
-class LaunchSerializer(serializers.Serializer):
+class LaunchSerializer(StrictSerializer):
     """Shape only: the catalogue service validates the params against the template's schema."""
 
     params = serializers.DictField()

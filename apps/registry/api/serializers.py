@@ -1,5 +1,7 @@
 from rest_framework import serializers
 
+from apps.core.api import StrictSerializer
+
 from ..models import ModelVersion, RegisteredModel
 
 
@@ -79,16 +81,16 @@ class ModelVersionDetailSerializer(ModelVersionSerializer):
         read_only_fields = fields
 
 
-class AliasSerializer(serializers.Serializer):
+class AliasSerializer(StrictSerializer):
     alias = serializers.CharField(max_length=63)
 
 
-class TagSerializer(serializers.Serializer):
+class TagSerializer(StrictSerializer):
     key = serializers.CharField(max_length=128)
     value = serializers.CharField(max_length=256, required=False, default="", allow_blank=True)
 
 
-class TagKeySerializer(serializers.Serializer):
+class TagKeySerializer(StrictSerializer):
     key = serializers.CharField(max_length=128)
 
 

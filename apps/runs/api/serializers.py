@@ -3,6 +3,7 @@ from rest_framework import serializers
 
 from apps.accounts.models import Team
 from apps.connections.api.serializers import ConnectionNameField
+from apps.core.api import StrictSerializer
 
 from ..models import Run, RunEvent, RunKind, RunStep
 
@@ -80,7 +81,7 @@ class RunStepSerializer(ModelVersionMixin, serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class StepDecisionSerializer(serializers.Serializer):
+class StepDecisionSerializer(StrictSerializer):
     decision = serializers.ChoiceField(choices=["approve", "reject"])
     comment = serializers.CharField(max_length=1000, required=False, default="", allow_blank=True)
 
@@ -131,7 +132,7 @@ class RunDetailSerializer(RunSerializer):
         return RunEventSerializer(self.context["events"], many=True).data
 
 
-class RunCreateSerializer(serializers.Serializer):
+class RunCreateSerializer(StrictSerializer):
     """Shape only; the run service checks the params (one place for the rules)."""
 
     kind = serializers.ChoiceField(choices=RunKind.choices)
