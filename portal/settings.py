@@ -1,6 +1,7 @@
 """Atrium settings: everything from the environment, with embedded defaults
 that need no server (SQLite, Celery's filesystem broker, MLflow on SQLite)."""
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -240,6 +241,9 @@ CELERY_TASK_DEFAULT_QUEUE = env("ATRIUM_QUEUE", default="atrium")
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 RUN_POLL_SECONDS = env.float("ATRIUM_POLL_SECONDS", default=2.0)
+# A run whose worker died mid-submit is submitted again after this; a worker's hold on a run lasts at most this.
+RUN_SUBMIT_WATCHDOG_SECONDS = env.float("ATRIUM_SUBMIT_WATCHDOG_SECONDS", default=120.0)
+RUN_POLL_LEASE_SECONDS = env.float("ATRIUM_POLL_LEASE_SECONDS", default=60.0)
 # First wait before retrying a transient backend error; doubles each time, at most 300 s.
 RUN_RETRY_BASE_SECONDS = env.float("ATRIUM_RETRY_SECONDS", default=2.0)
 RUN_RETRY_MAX_SECONDS = env.float("ATRIUM_RETRY_MAX_SECONDS", default=300.0)
@@ -268,6 +272,8 @@ MLFLOW_TRACKING_URI = env("MLFLOW_TRACKING_URI", default="http://127.0.0.1:5000"
 # Where people browse MLflow; defaults to the tracking server when it is one.
 MLFLOW_UI_URL = env("MLFLOW_UI_URL", default=MLFLOW_TRACKING_URI if MLFLOW_TRACKING_URI.startswith("http") else "")
 LOCAL_JOBS_DIR = Path(env("ATRIUM_LOCAL_JOBS_DIR", default=str(VAR_DIR / "jobs")))
+# Local jobs (training, search, batch) running at a time; the others wait their turn, fair across teams.
+LOCAL_MAX_JOBS = env.int("ATRIUM_LOCAL_MAX_JOBS", default=os.cpu_count() or 1)
 # CSV/Parquet training data must live below this folder (users cannot point
 # the portal at arbitrary files on the worker).
 DATA_ROOT = Path(env("ATRIUM_DATA_ROOT", default=str(VAR_DIR / "data")))

@@ -31,6 +31,15 @@ def deploy_targets(kind: str) -> tuple[str, ...]:
     return import_string(BACKENDS[kind]).deploy_targets
 
 
+# Where rows live in the clouds; each backend reads (and writes) only its own ``data_prefixes``.
+CLOUD_PREFIXES = ("s3://", "dbfs:/", "/Volumes/")
+
+
+def data_prefixes(kind: str) -> tuple[str, ...]:
+    """The cloud storage paths (of CLOUD_PREFIXES) a kind's jobs read and write, known without a connection."""
+    return import_string(BACKENDS[kind]).data_prefixes
+
+
 def get_backend(kind: str, *, config: dict | None = None, secrets: dict | None = None) -> Backend:
     try:
         backend_class = import_string(BACKENDS[kind])

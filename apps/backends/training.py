@@ -58,6 +58,25 @@ RESERVED = {"n_jobs", "verbose", "warm_start", "copy_X"}
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
 
 
+# Optional text fields every job takes: a name each, never an object or a number.
+OPTIONAL_TEXT = {"target_column": 200, "instance_type": 100}
+INSTANCE_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+
+
+def optional_text_errors(params: dict) -> dict[str, list[str]]:
+    """``target_column`` and ``instance_type``: absent, empty or a short name."""
+    errors = {}
+    for name, longest in OPTIONAL_TEXT.items():
+        value = params.get(name)
+        if value is None or value == "":
+            continue
+        if not isinstance(value, str) or len(value) > longest:
+            errors[name] = [f"A name of at most {longest} characters, or empty."]
+        elif name == "instance_type" and not INSTANCE_TYPE.match(value):
+            errors[name] = ["Letters, digits, '.', '_', ':' or '-', e.g. ml.m5.large."]
+    return errors
+
+
 def check_hyperparameters(cls, hyperparameters: dict[str, Any]) -> dict[str, list[str]]:
     """Per-parameter errors, from scikit-learn's own validation."""
     errors: dict[str, list[str]] = {}
@@ -104,6 +123,9 @@ def validate_request(params: dict[str, Any], *, data_root: Path) -> tuple[Traini
     }
     for key in sorted(unknown):
         errors[key] = ["Unknown field."]
+    errors.update(optional_text_errors(params))
+    if "target_column" in errors:
+        target_column = None
 
     if not isinstance(model_name, str) or not MODEL_NAME.match(model_name):
         errors["model_name"] = ["Required: letters, digits, '.', '_' or '-', at most 100 characters."]
@@ -123,7 +145,7 @@ def validate_request(params: dict[str, Any], *, data_root: Path) -> tuple[Traini
         else:
             if not path.is_file():
                 errors["dataset"] = [f"File not found: {dataset}"]
-        if not target_column:
+        if not target_column and "target_column" not in errors:
             errors["target_column"] = ["Required for a CSV or Parquet dataset."]
         if task not in TASKS:
             errors["task"] = [f"Required for a file dataset: one of {', '.join(TASKS)}."]

@@ -18,11 +18,11 @@ from apps.core.errors import InvalidInput
 from apps.runs.expressions import resolve
 from apps.runs.models import Run, RunStep
 from apps.runs.operations import OPERATIONS
-from apps.runs.services import template_run_create
+from apps.runs.services import run_target_check, template_run_create
 
 from .models import Tag, Template, TemplateVersion
 from .schema_form import validate_parameters
-from .spec import SpecError, spec_check, spec_checksum, with_defaults
+from .spec import SpecError, declared_properties, spec_check, spec_checksum, with_defaults
 
 logger = logging.getLogger(__name__)
 
@@ -183,7 +183,13 @@ def _check_launch(
     if len(str(params).encode()) > MAX_PARAMETERS_BYTES:
         raise InvalidInput({"params": [f"Parameters are over {MAX_PARAMETERS_BYTES // 1024} KiB."]})
     params = with_defaults(version.parameters, params)
-    if errors := validate_parameters(version.parameters, params):
+    errors = validate_parameters(version.parameters, params)
+    if "additionalProperties" not in version.parameters and "patternProperties" not in version.parameters:
+        # A template declares its parameters: any other is refused, as additionalProperties: false would.
+        known = declared_properties(version.parameters)
+        for name in sorted(set(params) - known):
+            errors.setdefault(name, []).append("Not a parameter of this template.")
+    if errors:
         raise InvalidInput({"params": errors})
     kind = connection.kind if connection else backend
     if kind not in version.spec["backends"]:
@@ -242,11 +248,14 @@ def template_dry_run(
     params: object,
     backend: str = "local",
     connection: Connection | None = None,
+    team: Team | None = None,
 ) -> list[PlannedStep]:
     """Validate a launch and show its plan. Creates nothing, calls no backend."""
-    if not user.has_perm("runs.add_run"):
-        raise PermissionDenied("Your role cannot start runs.")
-    return _checked_plan(template=template, params=params, backend=backend, connection=connection)[1]
+    # As the launch checks: who may use what first, the template's own rules, then the backend kind.
+    run_target_check(user=user, team=team, backend=backend, connection=connection, scope_only=True)
+    plan = _checked_plan(template=template, params=params, backend=backend, connection=connection)[1]
+    run_target_check(user=user, team=team, backend=backend, connection=connection)
+    return plan
 
 
 def _checked_plan(*, template: Template, params: object, backend: str, connection: Connection | None):
@@ -269,8 +278,7 @@ def template_launch(
     name: str = "",
 ) -> Run:
     """Start a run of the template's live version, one run step per template step."""
-    if not user.has_perm("runs.add_run"):
-        raise PermissionDenied("Your role cannot start runs.")
+    run_target_check(user=user, team=team, backend=backend, connection=connection, scope_only=True)
     params, _ = _checked_plan(template=template, params=params, backend=backend, connection=connection)
     return template_run_create(
         user=user,
@@ -279,7 +287,7 @@ def template_launch(
         backend=backend,
         connection=connection,
         team=team,
-        name=name or _run_name(template, params),
+        name=name.strip() or _run_name(template, params),
     )
 
 

@@ -129,9 +129,10 @@ def _review_or_launch(request, template, target, params, *, launch: bool):
         "params": params,
         "backend": connection.kind if connection else "local",
         "connection": connection,
+        "team": target.cleaned_data["team"],  # the review checks what the launch will
     }
     if launch:
-        run = services.template_launch(**arguments, team=target.cleaned_data["team"], name=target.cleaned_data["name"])
+        run = services.template_launch(**arguments, name=target.cleaned_data["name"])
         messages.success(request, f"Launched {template.name}.")
         return redirect(run)
     plan = services.template_dry_run(**arguments)

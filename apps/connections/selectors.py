@@ -4,6 +4,10 @@ from apps.accounts.models import Team, User
 
 from .models import Connection
 
+# The one answer for a connection a team may not use, whether or not the name
+# exists: a caller learns nothing about other teams' connections.
+CONNECTION_REFUSED = "That connection is not available to your team, or does not exist."
+
 
 def connections_for(*, user: User) -> QuerySet[Connection]:
     """The connections any of the user's teams may use (admins: all)."""

@@ -1,9 +1,11 @@
 """DRF glue shared by every app's API."""
 
+from collections.abc import Mapping
+
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import exceptions
+from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -23,3 +25,13 @@ def exception_handler(exc, context):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         exc = exceptions.ValidationError(detail)
     return drf_exception_handler(exc, context)
+
+
+class StrictSerializer(serializers.Serializer):
+    """A request body whose unknown fields are a 400 on each, not silently
+    dropped: a typo (``conection``) never passes for a default."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping) and (unknown := sorted(set(data) - set(self.fields))):
+            raise exceptions.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)

@@ -55,11 +55,18 @@ from .operations import OPERATIONS, Job, first_error, run_tags
 
 logger = logging.getLogger(__name__)
 
-# A step left in "submitting" this long (its worker died) is submitted again;
-# its idempotency key makes that safe, and each try counts an attempt.
-SUBMIT_WATCHDOG = timedelta(minutes=2)
-# While a worker has the run, the beat does not hand it to another.
-POLL_LEASE = timedelta(seconds=60)
+
+def submit_watchdog() -> timedelta:
+    """A step left in "submitting" this long (its worker died) is submitted again;
+    its idempotency key makes that safe, and each try counts an attempt."""
+    return timedelta(seconds=settings.RUN_SUBMIT_WATCHDOG_SECONDS)
+
+
+def poll_lease() -> timedelta:
+    """While a worker has the run, the beat does not hand it to another (for this long at most)."""
+    return timedelta(seconds=settings.RUN_POLL_LEASE_SECONDS)
+
+
 MAX_LOG_LINE = 2000
 
 
@@ -270,7 +277,7 @@ def _step_submit(run: Run, step: RunStep) -> None:
         )
         return
     _count_attempt(run, step)  # before calling: a worker dying mid-call spends it too
-    _schedule(run, SUBMIT_WATCHDOG.total_seconds())  # a worker dying here leaves the run due for a resubmit
+    _schedule(run, submit_watchdog().total_seconds())  # a worker dying here leaves the run due for a resubmit
     try:
         external_id = _call(run, step, "submit")
     except NotReady as waiting:  # not an attempt: submit again at the polling pace
@@ -479,6 +486,6 @@ def runs_claim_due(*, limit: int = 200) -> list[str]:
     due = Run.objects.filter(status__in=[RunStatus.PENDING, *ACTIVE], next_poll_at__lte=now)
     claimed = []
     for pk, next_poll_at in due.values_list("pk", "next_poll_at")[:limit]:
-        if Run.objects.filter(pk=pk, next_poll_at=next_poll_at).update(next_poll_at=now + POLL_LEASE):
+        if Run.objects.filter(pk=pk, next_poll_at=next_poll_at).update(next_poll_at=now + poll_lease()):
             claimed.append(str(pk))
     return claimed

@@ -37,6 +37,7 @@ from apps.backends.training import (
     dataset_names,
     is_file_dataset,
     objective_for,
+    optional_text_errors,
     resolve_data_path,
     validate_request,
 )
@@ -255,9 +256,29 @@ class Tune(Train):
         backend.cancel_tuning(job.external_id)
 
 
+SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def _place_problem(path: str) -> str:
+    """What is wrong with a dataset or output path on any backend: '..', a
+    scheme or an absolute path that is no cloud storage. Never echoes a server path."""
+    if ".." in path.replace("\\", "/").split("/"):
+        return "No '..' in a path."
+    if path.startswith(backend_registry.CLOUD_PREFIXES):
+        return ""
+    if SCHEME.match(path) or path.startswith(("/", "\\")):
+        return (
+            "A relative path below the data folder, or cloud storage a connection reads: "
+            f"{', '.join(backend_registry.CLOUD_PREFIXES)}."
+        )
+    return ""
+
+
 def _dataset_problem(dataset: str) -> str:
-    if dataset.startswith(("s3://", "dbfs:/", "/Volumes/")):
-        return ""  # rows in cloud storage: the cloud backend reads them
+    if problem := _place_problem(dataset):
+        return problem
+    if dataset.startswith(backend_registry.CLOUD_PREFIXES):
+        return ""  # rows in cloud storage: the cloud backend reads them (validate_for: the right one)
     if not is_file_dataset(dataset):
         return "" if dataset in dataset_names() else f"Unknown dataset {dataset!r}: {', '.join(dataset_names())}."
     try:
@@ -280,10 +301,29 @@ class Batch(Operation):
         if "dataset" not in errors and (problem := _dataset_problem(str(params["dataset"]))):
             errors["dataset"] = [problem]
         output = params.get("output") or ""
-        if not isinstance(output, str) or ".." in output or output.startswith("/"):
+        if not isinstance(output, str):
             errors["output"] = ["A relative path below the data folder."]
-        elif output and "://" not in output and not output.lower().endswith((".csv", ".parquet")):
+        elif problem := _place_problem(output):
+            errors["output"] = [problem]
+        elif (
+            output
+            and not output.startswith(backend_registry.CLOUD_PREFIXES)
+            and not output.lower().endswith((".csv", ".parquet"))
+        ):
             errors["output"] = ["A .csv or .parquet file (or an s3:// prefix on SageMaker)."]
+        errors.update(optional_text_errors(params))
+        return errors
+
+    def validate_for(self, params, *, backend_kind):
+        """Cloud storage only on the backend that reads it: no s3:// on the local backend."""
+        readable = backend_registry.data_prefixes(backend_kind)
+        errors = {}
+        for key in ("dataset", "output"):
+            value = str(params.get(key) or "")
+            prefix = next((p for p in backend_registry.CLOUD_PREFIXES if value.startswith(p)), None)
+            if prefix and prefix not in readable:
+                where = ", ".join(readable) or "files below its data folder"
+                errors[key] = [f"{backend_registry.LABELS[backend_kind]} cannot use {prefix} paths: {where} only."]
         return errors
 
     def submit(self, backend, job):

@@ -15,10 +15,10 @@ from apps.accounts.selectors import user_teams
 from apps.audit.services import audit_record
 from apps.backends import registry
 from apps.connections.models import Connection
-from apps.connections.selectors import connection_allowed
+from apps.connections.selectors import CONNECTION_REFUSED, connection_allowed
 from apps.core.errors import Conflict, InvalidInput
 
-from .engine import SUBMIT_WATCHDOG, run_transition, step_transition, steps_abandon
+from .engine import run_transition, step_transition, steps_abandon, submit_watchdog
 from .models import CANCELLABLE_KINDS, Run, RunEvent, RunKind, RunStatus, RunStep, StepStatus
 from .operations import OPERATIONS
 
@@ -52,10 +52,10 @@ def run_create(
             backend=backend,
             connection=connection,
             params=params,
-            name=name[:200] or _default_name(kind, params),
+            name=name.strip()[:200] or _default_name(kind, params),
             # Derived from the run, and valid as a SageMaker job name and a Databricks token.
             idempotency_key=f"atr-{run_id.hex}",
-            next_poll_at=timezone.now() + SUBMIT_WATCHDOG,  # the beat starts it if the task below is lost
+            next_poll_at=timezone.now() + submit_watchdog(),  # the beat starts it if the task below is lost
         )
         # A plan of one step, whose job carries the run's own key.
         RunStep.objects.create(
@@ -100,11 +100,11 @@ def template_run_create(
             backend=backend,
             connection=connection,
             params=params,
-            name=name[:200] or f"{version.template.name} v{version.number}"[:200],
+            name=name.strip()[:200] or f"{version.template.name} v{version.number}"[:200],
             idempotency_key=f"atr-{run_id.hex}",
             template_version=version,
             retry_of=retry_of,
-            next_poll_at=timezone.now() + SUBMIT_WATCHDOG,
+            next_poll_at=timezone.now() + submit_watchdog(),
         )
         steps_create(run=run, steps=version.steps, reuse=reuse)
         origin = f"Retry of run {str(retry_of.pk)[:8]} by" if retry_of else "Created by"
@@ -182,6 +182,21 @@ def run_retry(*, run: Run, user: User) -> Run:
     )
 
 
+def run_target_check(
+    *, user: User, team: Team | None, backend: str, connection: Connection | None, scope_only: bool = False
+) -> tuple[Team, str]:
+    """The team and backend kind a run would start with: the one check of who
+    may start a run where (the caller's role and team, the connection's teams),
+    shared by ``POST /runs/``, a template's launch and its dry-run.
+    ``scope_only``: who may use what, before a template's own backend rules."""
+    team = _check_can_start(user=user, team=team)
+    if connection is not None and not connection_allowed(connection=connection, team=team):
+        raise InvalidInput.one("connection", CONNECTION_REFUSED)
+    if scope_only:
+        return team, connection.kind if connection else backend
+    return team, _check_backend(backend=backend, connection=connection, team=team)
+
+
 def _check_can_start(*, user: User, team: Team | None) -> Team:
     if not user.has_perm("runs.add_run"):
         raise PermissionDenied("Your role cannot start runs.")
@@ -197,7 +212,7 @@ def _check_backend(*, backend: str, connection: Connection | None, team: Team) -
     """The backend kind to use: the connection's, or a kind that needs none."""
     if connection is not None:
         if not connection_allowed(connection=connection, team=team):
-            raise InvalidInput.one("connection", f"Team {team.name} may not use the connection {connection.name}.")
+            raise InvalidInput.one("connection", CONNECTION_REFUSED)
         backend = connection.kind
     if backend not in registry.available_kinds():
         raise InvalidInput.one("backend", f"Unknown backend {backend!r}.")

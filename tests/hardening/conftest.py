@@ -1,6 +1,6 @@
 import pytest
 
-from tests.catalog.conftest import minimal_spec
+from tests.catalog.conftest import minimal_spec, shipped_catalog  # noqa: F401 (a fixture)
 
 
 @pytest.fixture

@@ -87,6 +87,7 @@ class DatabricksBackend:
     lists_version_tags = False  # Unity Catalog lists versions without their tags: the mirror reads each one's details
     DEFAULT_WORKLOADS = endpoints.DEFAULT_WORKLOADS
     deploy_targets = tuple(DEFAULT_WORKLOADS)
+    data_prefixes = ("dbfs:/", "/Volumes/")
 
     def __init__(
         self,

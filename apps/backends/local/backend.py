@@ -33,7 +33,7 @@ from ..base import (
     TrainingSpec,
     TuningSpec,
 )
-from . import processes
+from . import admission, processes
 from .processes import SAFE_KEY
 
 CANCEL_GRACE_SECONDS = 5.0
@@ -42,13 +42,22 @@ CANCEL_GRACE_SECONDS = 5.0
 class LocalBackend:
     kind = "local"
     deploy_targets = ("cpu",)  # model servers on this machine
+    data_prefixes: tuple[str, ...] = ()  # files below its data folder only
 
     connection_settings = ()  # the machine itself: nothing to connect to
 
     def __init__(
-        self, *, jobs_dir: Path, tracking_uri: str, data_root: Path, python: str = sys.executable, ui_url: str = ""
+        self,
+        *,
+        jobs_dir: Path,
+        tracking_uri: str,
+        data_root: Path,
+        python: str = sys.executable,
+        ui_url: str = "",
+        max_jobs: int = 0,
     ):
         self.jobs_dir = Path(jobs_dir)
+        self.max_jobs = max_jobs or os.cpu_count() or 1  # jobs at a time on this machine (admission.py)
         self.tracking_uri = tracking_uri
         self.data_root = Path(data_root)
         self.python = python
@@ -63,6 +72,7 @@ class LocalBackend:
             tracking_uri=settings.MLFLOW_TRACKING_URI,
             data_root=settings.DATA_ROOT,
             ui_url=settings.MLFLOW_UI_URL,
+            max_jobs=settings.LOCAL_MAX_JOBS,
         )
 
     # --- training --------------------------------------------------------------
@@ -71,15 +81,26 @@ class LocalBackend:
         return self._submit(spec, module="apps.backends.jobs.train_job")
 
     def _submit(self, spec, *, module: str) -> str:
-        """Start the job ``module`` for ``spec`` unless its key already has one."""
+        """Start the job ``module`` for ``spec`` unless its key already has one,
+        when its turn comes (at most ``max_jobs`` at a time; NotReady until then)."""
         job_dir = self._job_dir(spec.key)
         job_dir.mkdir(parents=True, exist_ok=True)
         with processes.locked(job_dir / ".lock"):
             state = self._read_status(job_dir).get("state")
             if self._process_alive(job_dir) or state in {"succeeded", "cancelled"}:
                 return spec.key  # already submitted: a redelivered task creates nothing new
-            self._write_spec(job_dir, spec)
-            self._start(job_dir, module)
+
+            def start():
+                self._write_spec(job_dir, spec)
+                self._start(job_dir, module)
+
+            admission.admit(
+                jobs_dir=self.jobs_dir,
+                key=spec.key,
+                team=str(spec.tags.get("team", "")),
+                max_jobs=self.max_jobs,
+                start=start,
+            )
         return spec.key
 
     def poll_training(self, external_id: str, *, log_cursor: int = 0) -> JobStatus:

@@ -71,6 +71,7 @@ class SageMakerBackend:
     connection_settings = CONNECTION_SETTINGS
     DEFAULT_INSTANCE_TYPES = instances.DEFAULT_INSTANCE_TYPES
     deploy_targets = tuple(DEFAULT_INSTANCE_TYPES)
+    data_prefixes = ("s3://",)
 
     def __init__(self, config: dict[str, Any], secrets: dict[str, str]):
         self.config = dict(config)

@@ -1,7 +1,8 @@
 from rest_framework import serializers
 
 from apps.accounts.models import Team
-from apps.connections.models import Connection
+from apps.connections.api.serializers import ConnectionNameField
+from apps.core.api import StrictSerializer
 
 from ..models import Template, TemplateVersion
 
@@ -35,14 +36,12 @@ class TemplateDetailSerializer(TemplateSerializer):
         read_only_fields = fields
 
 
-class LaunchSerializer(serializers.Serializer):
+class LaunchSerializer(StrictSerializer):
     """Shape only: the catalogue service validates the params against the template's schema."""
 
     params = serializers.DictField()
     backend = serializers.CharField(max_length=30, required=False, default="local")
-    connection = serializers.SlugRelatedField(
-        slug_field="name", queryset=Connection.objects.all(), required=False, default=None, allow_null=True
-    )
+    connection = ConnectionNameField()
     team = serializers.SlugRelatedField(
         slug_field="slug", queryset=Team.objects.all(), required=False, default=None, allow_null=True
     )

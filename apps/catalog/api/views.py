@@ -36,16 +36,16 @@ class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def _launch_arguments(self, request, slug) -> dict:
         if not request.user.has_perm("runs.add_run"):
             raise PermissionDenied("Your role cannot start runs.")
+        template = self._template(slug)  # 404 before the body is read: a hidden template's name gives nothing away
         body = LaunchSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        return {"user": request.user, "template": self._template(slug), **body.validated_data}
+        return {"user": request.user, "template": template, **body.validated_data}
 
     @extend_schema(request=LaunchSerializer, responses={200: PlannedStepSerializer(many=True)})
     @action(detail=True, methods=["post"], url_path="dry-run")
     def dry_run(self, request, slug=None):
         """Validate a launch and return the planned steps with their resolved inputs. Creates nothing."""
         arguments = self._launch_arguments(request, slug)
-        arguments.pop("team")
         arguments.pop("name")
         plan = services.template_dry_run(**arguments)
         return Response({"steps": PlannedStepSerializer(plan, many=True).data})

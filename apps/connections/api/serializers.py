@@ -2,6 +2,21 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ..models import Connection
+from ..selectors import CONNECTION_REFUSED
+
+
+class ConnectionNameField(serializers.SlugRelatedField):
+    """A connection by name in a request body. An unknown name reads exactly
+    like a name the caller's team may not use (the run service checks that,
+    with the same message), so no answer tells whether a name exists."""
+
+    default_error_messages = {"does_not_exist": CONNECTION_REFUSED, "invalid": CONNECTION_REFUSED}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("default", None)
+        kwargs.setdefault("allow_null", True)
+        super().__init__(slug_field="name", queryset=Connection.objects.all(), **kwargs)
 
 
 class LastCheckSerializer(serializers.Serializer):

@@ -1,5 +1,7 @@
 from rest_framework import serializers
 
+from apps.core.api import StrictSerializer
+
 from ..models import ModelVersion, RegisteredModel
 
 
@@ -9,7 +11,7 @@ class AliasField(serializers.ListField):
 
 class RegisteredModelSerializer(serializers.ModelSerializer):
     team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    connection = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    connection = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
     aliases = serializers.SerializerMethodField()
 
     class Meta:
@@ -79,16 +81,16 @@ class ModelVersionDetailSerializer(ModelVersionSerializer):
         read_only_fields = fields
 
 
-class AliasSerializer(serializers.Serializer):
+class AliasSerializer(StrictSerializer):
     alias = serializers.CharField(max_length=63)
 
 
-class TagSerializer(serializers.Serializer):
+class TagSerializer(StrictSerializer):
     key = serializers.CharField(max_length=128)
     value = serializers.CharField(max_length=256, required=False, default="", allow_blank=True)
 
 
-class TagKeySerializer(serializers.Serializer):
+class TagKeySerializer(StrictSerializer):
     key = serializers.CharField(max_length=128)
 
 

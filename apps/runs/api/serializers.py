@@ -2,7 +2,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.accounts.models import Team
-from apps.connections.models import Connection
+from apps.connections.api.serializers import ConnectionNameField
+from apps.core.api import StrictSerializer
 
 from ..models import Run, RunEvent, RunKind, RunStep
 
@@ -80,7 +81,7 @@ class RunStepSerializer(ModelVersionMixin, serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class StepDecisionSerializer(serializers.Serializer):
+class StepDecisionSerializer(StrictSerializer):
     decision = serializers.ChoiceField(choices=["approve", "reject"])
     comment = serializers.CharField(max_length=1000, required=False, default="", allow_blank=True)
 
@@ -131,16 +132,16 @@ class RunDetailSerializer(RunSerializer):
         return RunEventSerializer(self.context["events"], many=True).data
 
 
-class RunCreateSerializer(serializers.Serializer):
+class RunCreateSerializer(StrictSerializer):
     """Shape only; the run service checks the params (one place for the rules)."""
 
     kind = serializers.ChoiceField(choices=RunKind.choices)
     backend = serializers.CharField(max_length=30, required=False, default="local")
-    connection = serializers.SlugRelatedField(
-        slug_field="name", queryset=Connection.objects.all(), required=False, default=None, allow_null=True
-    )
+    connection = ConnectionNameField()
     params = serializers.DictField()
-    name = serializers.CharField(max_length=200, required=False, default="")
+    name = serializers.CharField(
+        max_length=200, required=False, default="", allow_blank=True, help_text="Blank: a name made from the params."
+    )
     team = serializers.SlugRelatedField(
         slug_field="slug", queryset=Team.objects.all(), required=False, default=None, allow_null=True
     )
