@@ -58,7 +58,25 @@ def parse_json(text: str | bytes, *, max_depth: int = MAX_DEPTH, **options) -> A
         raise JSONTooDeep(max_depth) from None
     if depth_of(value) > max_depth:
         raise JSONTooDeep(max_depth)
+    if _has_nul(value):
+        # PostgreSQL stores no NUL in text: refused here, not a database error later
+        raise ValueError("Text may not contain NUL characters (\\u0000).")
     return value
+
+
+def _has_nul(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def body_limit() -> int | None:

@@ -124,7 +124,7 @@ def test_runs_may_use_only_connections_granted_to_their_team(api, admin, other_t
         "/api/v1/runs/", {"kind": "train", "connection": "theirs", "params": train_params}, format="json"
     )
     assert response.status_code == 400
-    assert "may not use" in response.json()["connection"][0] or "not available" in str(response.json())
+    assert response.json()["connection"] == ["That connection is not available to your team, or does not exist."]
 
 
 def test_make_run_seeds_two_sandbox_connections_for_the_demo_team(monkeypatch):
