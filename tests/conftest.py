@@ -164,8 +164,42 @@ _beat = {"on": False}  # the test worker runs no beat: while a test waits, it is
 @pytest.fixture(autouse=True)
 def _tests_with_a_worker_are_its_beat(request):
     _beat["on"] = "celery_worker" in request.fixturenames
+    if _beat["on"]:
+        request.getfixturevalue("_worker_idle_before_the_flush")
     yield
     _beat["on"] = False
+
+
+WORKER_NAME = f"test-{os.environ['ATRIUM_QUEUE']}@%h"  # one name per test session (xdist runs two)
+
+
+@pytest.fixture
+def _worker_idle_before_the_flush(db):
+    """A test with a worker ends with the worker idle: nothing queued, nothing
+    running. What a finished run leaves behind (its model's registry sync, a poll
+    claimed just before it ended) would otherwise still be writing when the test
+    database is flushed, and PostgreSQL would break the deadlock by failing the flush.
+    Depends on ``db`` so that it is torn down before the flush."""
+    yield
+    from django.conf import settings
+
+    from portal.celery import app
+
+    name = WORKER_NAME.replace("%h", socket.gethostname())
+    deadline, idle_twice = time.monotonic() + 60, 0
+    while time.monotonic() < deadline and idle_twice < 2:
+        with app.connection_for_read() as connection:
+            try:
+                queued = connection.default_channel.queue_declare(
+                    queue=settings.CELERY_TASK_DEFAULT_QUEUE, passive=True
+                ).message_count
+            except connection.channel_errors:  # Redis keeps no empty queue: nothing waits in it
+                queued = 0
+        inspect = app.control.inspect(destination=[name], timeout=2)
+        busy = [*((inspect.active() or {}).get(name) or []), *((inspect.reserved() or {}).get(name) or [])]
+        idle_twice = idle_twice + 1 if not queued and not busy else 0
+        if idle_twice < 2:
+            time.sleep(0.2)
 
 
 def beat_tick() -> None:
@@ -295,6 +329,7 @@ def celery_worker(django_db_setup, django_db_blocker, mlflow_server, tmp_path_fa
                 "worker",
                 "--loglevel=INFO",
                 "--concurrency=2",
+                f"--hostname={WORKER_NAME}",
             ],
             cwd=ROOT,
             env=env,

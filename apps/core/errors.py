@@ -1,7 +1,8 @@
 """The one family of domain errors. Services raise them; one DRF exception
-handler (``apps.core.api``) and one view helper (``apps.core.htmx.domain_error_response``)
-turn them into 400 / 403 / 404 / 409 with the message, so no view converts
-an error to a status code by hand."""
+handler (``apps.core.api``) and one view helper (``apps.core.htmx.domain_error_message``)
+turn them into 400 / 409 with the message, so no view converts an error to a
+status code by hand. 403 and 404 are Django's own ``PermissionDenied`` and
+``Http404``, which pages and the API already answer alike."""
 
 from __future__ import annotations
 
@@ -29,19 +30,6 @@ class InvalidInput(DomainError):
     @classmethod
     def one(cls, field: str, message: str) -> InvalidInput:
         return cls({field: [message]})
-
-
-class NotAllowed(DomainError):
-    """The caller's role or team may not do this (403)."""
-
-    status = 403
-
-
-class NotFound(DomainError):
-    """Nothing by that name that the caller may see (404): "unknown" and
-    "not yours" read the same, so a name's existence is not given away."""
-
-    status = 404
 
 
 class Conflict(DomainError):

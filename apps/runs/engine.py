@@ -91,23 +91,17 @@ def step_transition(*, step: RunStep, to: str, message: str = "", **fields) -> b
             fields["progress"] = 100.0
     if message:
         fields.setdefault("status_message", message[:MAX_LOG_LINE])
-    with transaction.atomic():
-        if not RunStep.objects.filter(pk=step.pk, status=old).update(status=to, updated_at=now, **fields):
-            return False
-        RunEvent.objects.create(
-            run_id=step.run_id,
-            step=step,
-            kind=RunEvent.Kind.TRANSITION,
-            from_status=old,
-            to_status=to,
-            message=(f"{step.name}: {message}" if message else step.name)[:MAX_LOG_LINE],
-        )
-        if to in STEP_TERMINAL and step.reused_from_id is None:
-            Run.objects.filter(pk=step.run_id).update(effects_pending=True)
-    step.status = to
-    for name, value in fields.items():
-        setattr(step, name, value)
-    return True
+    ended = to in STEP_TERMINAL and step.reused_from_id is None
+    return _swap(
+        step,
+        old,
+        to,
+        now,
+        fields,
+        event={"run_id": step.run_id, "step": step, "message": f"{step.name}: {message}" if message else step.name},
+        # what follows the step's end is owed from the same commit
+        then=(lambda: Run.objects.filter(pk=step.run_id).update(effects_pending=True)) if ended else None,
+    )
 
 
 def run_transition(*, run: Run, to: str, message: str = "", **fields) -> bool:
@@ -126,15 +120,22 @@ def run_transition(*, run: Run, to: str, message: str = "", **fields) -> bool:
             fields["progress"] = 100.0
     if message:
         fields.setdefault("status_message", message[:MAX_LOG_LINE])
+    return _swap(run, old, to, now, fields, event={"run": run, "message": message})
+
+
+def _swap(obj: Run | RunStep, old: str, to: str, now, fields: dict, *, event: dict, then=None) -> bool:
+    """The one compare-and-swap of runs and steps: ``obj`` moves from ``old`` to ``to``
+    only if no one moved it first, and the move is recorded in the same transaction."""
     with transaction.atomic():
-        if not Run.objects.filter(pk=run.pk, status=old).update(status=to, updated_at=now, **fields):
+        if not type(obj).objects.filter(pk=obj.pk, status=old).update(status=to, updated_at=now, **fields):
             return False
-        RunEvent.objects.create(
-            run=run, kind=RunEvent.Kind.TRANSITION, from_status=old, to_status=to, message=message[:MAX_LOG_LINE]
-        )
-    run.status = to
+        event["message"] = event["message"][:MAX_LOG_LINE]
+        RunEvent.objects.create(kind=RunEvent.Kind.TRANSITION, from_status=old, to_status=to, **event)
+        if then is not None:
+            then()
+    obj.status = to
     for name, value in fields.items():
-        setattr(run, name, value)
+        setattr(obj, name, value)
     return True
 
 

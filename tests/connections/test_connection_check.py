@@ -2,7 +2,6 @@
 
 import pytest
 
-from apps.accounts.models import Role
 from apps.backends.sandbox.aws import AwsStandIn
 from apps.backends.sandbox.databricks import DatabricksStandIn
 from apps.connections.services import connection_create
@@ -24,11 +23,6 @@ def aws():
     url = stand_in.start()
     yield url
     stand_in.stop()
-
-
-@pytest.fixture
-def admin(make_user):
-    return make_user("root", role=Role.ADMIN, teams=[])
 
 
 def create_databricks(admin, url, token):

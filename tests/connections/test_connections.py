@@ -2,7 +2,6 @@ import logging
 
 import pytest
 
-from apps.accounts.models import Role
 from apps.audit.models import AuditEvent
 from apps.connections.models import Connection
 from apps.connections.services import connection_create, connection_secrets, connection_update
@@ -11,11 +10,6 @@ from apps.core.errors import InvalidInput
 pytestmark = pytest.mark.django_db
 
 TOKEN = "dapi-very-secret-token-0123456789"
-
-
-@pytest.fixture
-def admin(make_user):
-    return make_user("root", role=Role.ADMIN, teams=[])
 
 
 @pytest.fixture

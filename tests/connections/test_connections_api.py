@@ -7,18 +7,12 @@ from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from apps.accounts.models import Role
 from apps.connections.models import Connection
 from apps.connections.services import connection_create
 
 pytestmark = pytest.mark.django_db
 
 TOKEN = "dapi-very-secret-token-0123456789"
-
-
-@pytest.fixture
-def admin(make_user):
-    return make_user("root", role=Role.ADMIN, teams=[])
 
 
 @pytest.fixture

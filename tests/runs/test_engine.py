@@ -243,7 +243,7 @@ def test_a_backend_without_the_capability_fails_the_step_with_a_clear_reason(fla
     """Capabilities, not one giant protocol: the flaky backend has jobs but no endpoints."""
     from apps.runs.services import run_create
 
-    monkeypatch.setattr("apps.runs.operations.backend_registry.deploy_targets", lambda kind: ("cpu",))
+    monkeypatch.setattr("apps.backends.registry.deploy_targets", lambda kind: ("cpu",))
     variants = [{"name": "a", "model_name": "m", "model_version": "1", "instance_type": "x"}]
     run = run_create(user=ds, kind="deploy", params={"endpoint": "ep-1", "variants": variants}, backend="flaky")
     advance(run)

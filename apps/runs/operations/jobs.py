@@ -1,29 +1,17 @@
-"""What each kind of run (or template step) asks of its backend.
-
-The run engine is the same for every kind: submit once with the idempotency
-key, then poll until the backend says the work is over. An operation says how
-a kind checks its params, submits, polls and cancels. It works on a ``Job`` --
-the part of a run step that the backend needs.
-"""
+"""Jobs: training, hyperparameter search, batch scoring, provisioning."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar
+from dataclasses import replace
+from typing import Any
 
 from django.conf import settings
 
 from apps.backends import registry as backend_registry
 from apps.backends.base import (
-    DEPLOY_TARGETS,
-    Backend,
     BackendError,
     BatchSpec,
-    Endpoints,
-    EndpointSpec,
-    EndpointVariant,
-    Jobs,
     JobState,
     JobStatus,
     ModelRef,
@@ -42,86 +30,8 @@ from apps.backends.training import (
     validate_request,
 )
 
-from .models import CANCELLABLE_KINDS, Run, RunKind
-
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")  # valid for SageMaker and Databricks endpoints
-ROLLOUTS = ("all_at_once", "canary", "linear")
-
-
-@dataclass(frozen=True)
-class Job:
-    """What an operation needs: the idempotency key, the inputs, where the
-    backend job is and how far its log has been read, and the tags to put on
-    everything it creates."""
-
-    key: str
-    params: dict
-    external_id: str = ""
-    log_cursor: int = 0
-    tags: dict[str, str] = field(default_factory=dict)
-
-
-def run_tags(run: Run, params: dict | None = None) -> dict[str, str]:
-    """Cost-allocation tags the backend puts on everything it creates."""
-    params = run.params if params is None else params
-    return {
-        "team": run.team.slug,
-        "run": str(run.pk),
-        "project": str(params.get("project") or run.params.get("project") or "default"),
-        "model": str(params.get("model_name", "")),
-    }
-
-
-def first_error(errors: dict, prefix: str = "") -> str:
-    field, value = next(iter(errors.items()))
-    if isinstance(value, dict):
-        return first_error(value, f"{prefix}{field}.")
-    return f"{prefix}{field}: {value[0]}"
-
-
-def _endpoint_errors(params: dict) -> dict:
-    name = params.get("endpoint")
-    if not isinstance(name, str) or not NAME.match(name):
-        return {"endpoint": ["Required: letters, digits and '-', at most 63 characters."]}
-    return {}
-
-
-def _weights_errors(weights: Any) -> list[str]:
-    if not isinstance(weights, dict) or not weights:
-        return ["Must be an object of variant name: weight."]
-    values = list(weights.values())
-    if not all(isinstance(w, int) and not isinstance(w, bool) and 0 <= w <= 100 for w in values):
-        return ["Each weight must be an integer from 0 to 100."]
-    if sum(values) != 100:
-        return [f"Weights must add up to 100 (they add up to {sum(values)})."]
-    return []
-
-
-class Operation:
-    kind: ClassVar[str]
-    capability: ClassVar[type] = Jobs  # what the operation asks of a backend (apps.backends.base)
-
-    @property
-    def cancellable(self) -> bool:
-        return self.kind in CANCELLABLE_KINDS
-
-    def validate(self, params: dict) -> dict:
-        """Errors per field; empty when the params are good."""
-        raise NotImplementedError
-
-    def validate_for(self, params: dict, *, backend_kind: str) -> dict:
-        """What a backend of ``backend_kind`` cannot do of otherwise valid params
-        (known without calling it), so a launch is refused before anything is made."""
-        return {}
-
-    def submit(self, backend: Backend, job: Job) -> str:
-        raise NotImplementedError
-
-    def poll(self, backend: Backend, job: Job) -> JobStatus:
-        raise NotImplementedError
-
-    def cancel(self, backend: Backend, job: Job) -> None:
-        raise BackendError(f"A {self.kind} run cannot be cancelled once submitted.", permanent=True)
+from ..models import RunKind
+from .base import NAME, Job, Operation, first_error
 
 
 class Train(Operation):
@@ -347,129 +257,6 @@ class Batch(Operation):
         backend.cancel_batch(job.external_id)
 
 
-class EndpointOperation(Operation):
-    """Endpoint changes finish when the endpoint is back in service."""
-
-    capability = Endpoints
-
-    def poll(self, backend, job):
-        endpoint = backend.get_endpoint(job.external_id)
-        outputs = {"endpoint": endpoint.name, "weights": endpoint.weights}
-        if endpoint.state == "in_service":
-            return JobStatus(state=JobState.SUCCEEDED, progress=100, outputs=outputs)
-        if endpoint.state == "failed":
-            return JobStatus(state=JobState.FAILED, message=endpoint.message or "The endpoint failed.", outputs=outputs)
-        return JobStatus(state=JobState.RUNNING, progress=50, message=f"Endpoint {endpoint.state}", outputs=outputs)
-
-
-class Deploy(EndpointOperation):
-    kind = RunKind.DEPLOY
-
-    def validate(self, params):
-        errors = _endpoint_errors(params)
-        variants = params.get("variants")
-        if not isinstance(variants, list) or not variants:
-            errors["variants"] = ["Give at least one variant."]
-            return errors
-        for index, variant in enumerate(variants):
-            problems = []
-            if not isinstance(variant, dict):
-                errors[f"variants.{index}"] = ["Must be an object."]
-                continue
-            for key in ("name", "model_name", "model_version"):
-                if not isinstance(variant.get(key), (str, int)) or not str(variant.get(key)).strip():
-                    problems.append(f"'{key}' is required.")
-            if "instance_type" not in variant and variant.get("target") not in DEPLOY_TARGETS:
-                problems.append(f"Give 'instance_type', or 'target': one of {', '.join(DEPLOY_TARGETS)}.")
-            elif "instance_type" in variant and not str(variant["instance_type"]).strip():
-                problems.append("'instance_type' is required.")
-            count = variant.get("instance_count", 1)
-            if not isinstance(count, int) or not 1 <= count <= 100:
-                problems.append("'instance_count' must be from 1 to 100.")
-            if problems:
-                errors[f"variants.{index}"] = problems
-        weights = {str(v.get("name")): v.get("weight", 100 // len(variants)) for v in variants if isinstance(v, dict)}
-        if len(variants) > 1 and (problems := _weights_errors(weights)):
-            errors["weights"] = problems
-        if params.get("rollout", "all_at_once") not in ROLLOUTS:
-            errors["rollout"] = [f"One of {', '.join(ROLLOUTS)}."]
-        return errors
-
-    def validate_for(self, params, *, backend_kind):
-        supported = backend_registry.deploy_targets(backend_kind)
-        errors = {}
-        for index, variant in enumerate(params.get("variants") or []):
-            wanted = variant.get("target") if isinstance(variant, dict) and "instance_type" not in variant else None
-            if wanted and wanted not in supported:
-                errors[f"variants.{index}"] = [
-                    f"{backend_registry.LABELS[backend_kind]} has no {wanted} hardware: choose {', '.join(supported)}."
-                ]
-        return errors
-
-    def submit(self, backend, job):
-        params = job.params
-        variants = [
-            EndpointVariant(
-                name=str(v["name"]),
-                model=ModelRef(name=str(v["model_name"]), version=str(v["model_version"])),
-                instance_type=str(v["instance_type"])
-                if "instance_type" in v
-                else backend.instance_type_for(v["target"]),
-                instance_count=int(v.get("instance_count", 1)),
-                weight=int(v.get("weight", 100 // len(params["variants"]))),
-            )
-            for v in params["variants"]
-        ]
-        spec = EndpointSpec(
-            name=params["endpoint"],
-            variants=variants,
-            rollout=params.get("rollout", "all_at_once"),
-            canary_percent=int(params.get("canary_percent", 10)),
-            tags=job.tags,
-        )
-        return backend.deploy_endpoint(spec)
-
-
-class Traffic(EndpointOperation):
-    kind = RunKind.TRAFFIC
-
-    def validate(self, params):
-        errors = _endpoint_errors(params)
-        if problems := _weights_errors(params.get("weights")):
-            errors["weights"] = problems
-        return errors
-
-    def submit(self, backend, job):
-        backend.update_traffic(job.params["endpoint"], dict(job.params["weights"]))
-        return job.params["endpoint"]
-
-
-class Rollback(EndpointOperation):
-    kind = RunKind.ROLLBACK
-
-    def validate(self, params):
-        return _endpoint_errors(params)
-
-    def submit(self, backend, job):
-        backend.rollback_endpoint(job.params["endpoint"])
-        return job.params["endpoint"]
-
-
-class Undeploy(Operation):
-    kind = RunKind.UNDEPLOY
-    capability = Endpoints
-
-    def validate(self, params):
-        return _endpoint_errors(params)
-
-    def submit(self, backend, job):
-        backend.delete_endpoint(job.params["endpoint"])
-        return job.params["endpoint"]
-
-    def poll(self, backend, job):
-        return JobStatus(state=JobState.SUCCEEDED, progress=100, outputs={"deleted": job.params["endpoint"]})
-
-
 class Provision(Operation):
     kind = RunKind.PROVISION
 
@@ -510,9 +297,3 @@ class Teardown(Operation):
 
     def poll(self, backend, job):
         return JobStatus(state=JobState.SUCCEEDED, progress=100, outputs={"torn_down": job.params["resource_id"]})
-
-
-OPERATIONS: dict[str, Operation] = {
-    op.kind: op
-    for op in (Train(), Tune(), Batch(), Deploy(), Traffic(), Rollback(), Undeploy(), Provision(), Teardown())
-}
