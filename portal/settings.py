@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "apps.connections",
     "apps.catalog",
     "apps.registry",
+    "apps.deployments",
     "apps.notifications",
     "apps.audit",
 ]

@@ -8,8 +8,8 @@ from .models import Role
 # Everyone reads their teams' runs and models; data scientists and admins
 # start runs, and set aliases and tags on models and archive versions; those
 # who oversee (approvers, managers, admins) read the audit trail.
-_READ = ["runs.view_run", "registry.view_registeredmodel"]
-_WRITE = ["runs.add_run", "runs.change_run", "registry.change_registeredmodel"]
+_READ = ["runs.view_run", "registry.view_registeredmodel", "deployments.view_endpoint"]
+_WRITE = ["runs.add_run", "runs.change_run", "registry.change_registeredmodel", "deployments.change_endpoint"]
 _OVERSEE = ["audit.view_auditevent"]
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.DATA_SCIENTIST: [*_READ, *_WRITE],

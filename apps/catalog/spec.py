@@ -17,12 +17,12 @@ from jsonschema.exceptions import SchemaError
 
 from apps.backends.registry import available_kinds
 from apps.runs.expressions import ROOTS, references
-from apps.runs.models import RunKind, RunStep
+from apps.runs.models import PLAN_KINDS, RunKind, RunStep
 
 from .models import TemplateKind, Visibility
 
 # Every operation the run engine can do in one step, and the approval gate.
-ACTIONS = sorted([kind for kind in RunKind.values if kind != RunKind.TEMPLATE] + [RunStep.APPROVAL])
+ACTIONS = sorted([kind for kind in RunKind.values if kind not in PLAN_KINDS] + [RunStep.APPROVAL])
 API_VERSION = "atrium/v1"
 SLUG = r"^[a-z0-9][a-z0-9-]{0,79}$"
 STEP_ID = r"^[a-z][a-z0-9_-]{0,49}$"

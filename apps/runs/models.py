@@ -40,7 +40,11 @@ class RunKind(models.TextChoices):
     PROVISION = "provision", "Provision"
     TEARDOWN = "teardown", "Tear down"
     TEMPLATE = "template", "Template"
+    ROLLOUT = "rollout", "Rollout"
 
+
+# Kinds that are plans of several steps, made by the catalogue or a feature app, never by POST /runs/.
+PLAN_KINDS = frozenset({RunKind.TEMPLATE, RunKind.ROLLOUT})
 
 # Kinds whose backend work can be stopped midway (the others are short).
 CANCELLABLE_KINDS = frozenset({RunKind.TRAIN, RunKind.TUNE, RunKind.BATCH, RunKind.TEMPLATE})

@@ -19,7 +19,7 @@ from apps.connections.selectors import CONNECTION_REFUSED, connection_allowed
 from apps.core.errors import Conflict, InvalidInput
 
 from .engine import run_transition, step_transition, steps_abandon, submit_watchdog
-from .models import CANCELLABLE_KINDS, Run, RunEvent, RunKind, RunStatus, RunStep, StepStatus
+from .models import CANCELLABLE_KINDS, PLAN_KINDS, Run, RunEvent, RunKind, RunStatus, RunStep, StepStatus
 from .operations import OPERATIONS
 
 
@@ -34,8 +34,9 @@ def run_create(
     name: str = "",
 ) -> Run:
     team = _check_can_start(user=user, team=team)
-    if kind not in RunKind.values or kind == RunKind.TEMPLATE:
-        raise InvalidInput.one("kind", f"Unknown kind {kind!r}. Choose one of {', '.join(RunKind.values)}.")
+    if kind not in RunKind.values or kind in PLAN_KINDS:
+        single = [k for k in RunKind.values if k not in PLAN_KINDS]
+        raise InvalidInput.one("kind", f"Unknown kind {kind!r}. Choose one of {', '.join(single)}.")
     backend = _check_backend(backend=backend, connection=connection, team=team)
     if not isinstance(params, dict):
         raise InvalidInput.one("params", "Must be an object.")
@@ -87,6 +88,36 @@ def template_run_create(
 ) -> Run:
     """A run of a template version: one step per template step. The caller
     has validated ``params`` against the version's schema."""
+    return plan_run_create(
+        user=user,
+        kind=RunKind.TEMPLATE,
+        steps=version.steps,
+        params=params,
+        backend=backend,
+        connection=connection,
+        team=team,
+        name=name.strip()[:200] or f"{version.template.name} v{version.number}"[:200],
+        template_version=version,
+        retry_of=retry_of,
+    )
+
+
+def plan_run_create(
+    *,
+    user: User,
+    kind: str,
+    steps: list[dict],
+    params: dict,
+    name: str,
+    backend: str = "local",
+    connection: Connection | None = None,
+    team: Team | None = None,
+    template_version=None,
+    retry_of: Run | None = None,
+) -> Run:
+    """A run of several steps (``[{"id", "name", "action", "input"}]``): a
+    template's, or a plan a feature app makes (a rollout's stages). Joins the
+    caller's transaction; the run starts when it commits."""
     team = _check_can_start(user=user, team=team)
     backend = _check_backend(backend=backend, connection=connection, team=team)
     reuse = _reusable_steps(retry_of) if retry_of else {}
@@ -96,17 +127,17 @@ def template_run_create(
             id=run_id,
             team=team,
             created_by=user,
-            kind=RunKind.TEMPLATE,
+            kind=kind,
             backend=backend,
             connection=connection,
             params=params,
-            name=name.strip()[:200] or f"{version.template.name} v{version.number}"[:200],
+            name=name[:200],
             idempotency_key=f"atr-{run_id.hex}",
-            template_version=version,
+            template_version=template_version,
             retry_of=retry_of,
             next_poll_at=timezone.now() + submit_watchdog(),
         )
-        steps_create(run=run, steps=version.steps, reuse=reuse)
+        steps_create(run=run, steps=steps, reuse=reuse)
         origin = f"Retry of run {str(retry_of.pk)[:8]} by" if retry_of else "Created by"
         RunEvent.objects.create(
             run=run, kind=RunEvent.Kind.TRANSITION, to_status=RunStatus.PENDING, message=f"{origin} {user.username}"

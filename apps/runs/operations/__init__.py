@@ -15,4 +15,13 @@ OPERATIONS: dict[str, Operation] = {
     for op in (Train(), Tune(), Batch(), Deploy(), Traffic(), Rollback(), Undeploy(), Provision(), Teardown())
 }
 
-__all__ = ["OPERATIONS", "Job", "Operation", "first_error", "run_tags"]
+
+def operation_register(operation: Operation) -> None:
+    """Feature apps add their own kinds of step (a rollout stage...) from their AppConfig.ready."""
+    existing = OPERATIONS.get(operation.kind)
+    if existing is not None and type(existing) is not type(operation):
+        raise ValueError(f"Two operations for step kind {operation.kind!r}.")
+    OPERATIONS[operation.kind] = operation
+
+
+__all__ = ["OPERATIONS", "Job", "Operation", "first_error", "operation_register", "run_tags"]

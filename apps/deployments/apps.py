@@ -1,0 +1,19 @@
+from django.apps import AppConfig
+
+
+class DeploymentsConfig(AppConfig):
+    name = "apps.deployments"
+
+    def ready(self):
+        # Rollout stages are steps of the run engine; the endpoint mirror follows
+        # every endpoint run the moment its step ends.
+        from apps.runs import hooks
+        from apps.runs.operations import operation_register
+
+        from . import rollouts, services
+
+        operation_register(rollouts.RolloutStage())
+        hooks.on_step_end("deployments.mirror_endpoint", statuses=("succeeded", "failed"))(
+            services.endpoint_follow_step
+        )
+        hooks.on_run_end("deployments.rollout_finished")(services.rollout_finished)

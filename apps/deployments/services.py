@@ -1,0 +1,479 @@
+"""Every write to endpoints: deploying with a rollout, shifting traffic,
+promoting, rolling back, deleting, and following what endpoint runs did.
+
+The backend is changed only by runs of the engine (deploy, traffic,
+rollback, undeploy, and rollouts of several stages); these services start
+them and keep the mirror (``Endpoint``, ``Variant``, ``EndpointEvent``) in
+step when their steps end."""
+
+from __future__ import annotations
+
+import re
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils import timezone
+
+from apps.accounts.models import Team, User
+from apps.audit.services import audit_record
+from apps.backends.base import DEPLOY_TARGETS
+from apps.connections.models import Connection
+from apps.core.errors import Conflict, InvalidInput
+from apps.runs.models import TERMINAL, Run, RunKind, RunStep
+from apps.runs.operations import OPERATIONS
+from apps.runs.operations.base import NAME
+from apps.runs.services import plan_run_create, run_create, run_target_check
+
+from .models import Endpoint, EndpointEvent, EndpointState, Variant, source_key
+from .rollouts import DEFAULT_THRESHOLDS, STAGE_ACTION, STRATEGIES, rollout_plan
+
+ENDPOINT_ACTIONS = {RunKind.DEPLOY, RunKind.TRAFFIC, RunKind.ROLLBACK, RunKind.UNDEPLOY}
+NAME_TAKEN = "This name is taken by another endpoint: choose another (one address per name at /serve/<name>/)."
+
+
+def _require_owner(user: User, endpoint: Endpoint | None = None) -> None:
+    """Owners (data scientists of the endpoint's team, admins) change endpoints; the rest read."""
+    if not user.has_perm("deployments.change_endpoint"):
+        raise PermissionDenied("Your role can read endpoints but not change them.")
+    if endpoint is not None and not user.is_portal_admin and not user.teams.filter(pk=endpoint.team_id).exists():
+        raise PermissionDenied("Only the endpoint's team can change it.")
+
+
+def variant_name(model_name: str, version: str) -> str:
+    """A variant name valid on every backend: the model's last name part and its version."""
+    base = re.sub(r"[^A-Za-z0-9-]+", "-", model_name.rsplit(".", 1)[-1]).strip("-")[:40] or "model"
+    return f"{base}-v{version}"
+
+
+def _positive(errors: dict, params: dict, key: str, low: int, high: int) -> int:
+    value = params.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        errors[key] = [f"A whole number from {low} to {high}."]
+        return low
+    return value
+
+
+def _rollout_settings(rollout: dict) -> tuple[dict, dict]:
+    """The rollout's settings with defaults, and errors per field."""
+    if not isinstance(rollout, dict):
+        return {}, {"rollout": ["Must be an object."]}
+    settings = {
+        "strategy": "all_at_once",
+        "percent": 10,
+        "bake_seconds": 300,
+        "step_percent": 25,
+        "interval_seconds": 300,
+        "termination_wait_seconds": 300,
+        **rollout,
+    }
+    errors: dict = {}
+    unknown = sorted(
+        set(settings)
+        - {
+            "strategy",
+            "percent",
+            "bake_seconds",
+            "step_percent",
+            "interval_seconds",
+            "termination_wait_seconds",
+            "thresholds",
+        }
+    )
+    if unknown:
+        errors["rollout"] = [f"Unknown setting {', '.join(unknown)}."]
+    if settings["strategy"] not in STRATEGIES:
+        errors["rollout.strategy"] = [f"One of {', '.join(STRATEGIES)}."]
+    _positive(errors, settings, "percent", 1, 99)
+    _positive(errors, settings, "step_percent", 1, 50)
+    for key in ("bake_seconds", "interval_seconds", "termination_wait_seconds"):
+        _positive(errors, settings, key, 0, 7 * 24 * 3600)
+    thresholds = settings.get("thresholds") or {}
+    if not isinstance(thresholds, dict) or set(thresholds) - set(DEFAULT_THRESHOLDS):
+        errors["rollout.thresholds"] = [f"An object with any of {', '.join(DEFAULT_THRESHOLDS)}."]
+    elif any(
+        v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or v < 0) for v in thresholds.values()
+    ):
+        errors["rollout.thresholds"] = ["Thresholds are numbers, 0 or more."]
+    settings["thresholds"] = thresholds if isinstance(thresholds, dict) else {}
+    return settings, {k if k.startswith("rollout") else f"rollout.{k}": v for k, v in errors.items()}
+
+
+def deployment_start(
+    *,
+    user: User,
+    endpoint: str,
+    model_name: str,
+    model_version: str,
+    backend: str = "local",
+    connection: Connection | None = None,
+    team: Team | None = None,
+    target: str = "cpu",
+    instance_type: str = "",
+    instance_count: int = 1,
+    rollout: dict | None = None,
+) -> Run:
+    """Deploy a model version to an endpoint (made if new) with a rollout the
+    portal runs: a run of kind "rollout" whose steps are the deploy, the
+    stages and the promotion. Bad input is a 400 and makes nothing."""
+    _require_owner(user)
+    errors: dict = {}
+    if not isinstance(endpoint, str) or not NAME.match(endpoint):
+        errors["endpoint"] = ["Letters, digits and '-', starting with a letter or digit, at most 63 characters."]
+    if not isinstance(model_name, str) or not model_name.strip():
+        errors["model_name"] = ["Required."]
+    if not isinstance(model_version, str | int) or isinstance(model_version, bool) or not str(model_version).strip():
+        errors["model_version"] = ["Required."]
+    if not instance_type and target not in DEPLOY_TARGETS:
+        errors["target"] = [f"One of {', '.join(DEPLOY_TARGETS)}, or give an instance type."]
+    if isinstance(instance_count, bool) or not isinstance(instance_count, int) or not 1 <= instance_count <= 100:
+        errors["instance_count"] = ["A whole number from 1 to 100."]
+    settings, rollout_errors = _rollout_settings(rollout or {})
+    errors.update(rollout_errors)
+    if errors:
+        raise InvalidInput(errors)
+    team, kind = run_target_check(user=user, team=team, backend=backend, connection=connection)
+    candidate = {
+        "name": variant_name(model_name, str(model_version)),
+        "model_name": model_name.strip(),
+        "model_version": str(model_version).strip(),
+        **({"instance_type": instance_type} if instance_type else {"target": target}),
+        "instance_count": instance_count,
+    }
+    if problems := OPERATIONS[RunKind.DEPLOY].validate_for({"variants": [candidate]}, backend_kind=kind):
+        raise InvalidInput({"target": problems["variants.0"]})
+
+    with transaction.atomic():
+        source = source_key(connection.pk if connection else None)
+        live = Endpoint.objects.select_for_update().filter(name=endpoint).exclude(state=EndpointState.DELETED)
+        existing = next((e for e in live if e.source == source), None)
+        if any(e.source != source for e in live) or (existing and existing.team_id != team.pk):
+            raise InvalidInput.one("endpoint", NAME_TAKEN)
+        if existing and existing.rollout_run_id and existing.rollout_run.status not in TERMINAL:
+            raise Conflict("A rollout is in progress on this endpoint: promote it or roll it back first.")
+        baseline = list(existing.variants.all()) if existing and existing.state != EndpointState.FAILED else []
+        strategy = settings["strategy"]
+        if any(
+            v.model_name == candidate["model_name"] and v.model_version == candidate["model_version"] for v in baseline
+        ):
+            raise InvalidInput.one("model_version", "The endpoint already serves this version.")
+        if strategy != "all_at_once" and len(baseline) > 1:
+            raise InvalidInput.one(
+                "rollout.strategy",
+                "The endpoint splits traffic between several versions: a rollout needs one "
+                "baseline. Deploy all at once, or shift its traffic to one version first.",
+            )
+        stages = rollout_plan(**{k: v for k, v in settings.items() if k != "thresholds"}) if baseline else []
+        if existing is None:
+            existing = Endpoint.objects.create(
+                team=team,
+                backend=kind,
+                connection=connection,
+                source=source,
+                name=endpoint,
+                state=EndpointState.CREATING,
+                created_by=user,
+            )
+        steps = _plan(existing, baseline, candidate, stages, settings)
+        how = _strategy_label(settings, stages, has_baseline=bool(baseline))
+        run = plan_run_create(
+            user=user,
+            kind=RunKind.ROLLOUT,
+            steps=steps,
+            team=team,
+            backend=kind,
+            connection=connection,
+            name=f"Deploy {candidate['model_name']} v{candidate['model_version']} to {endpoint}",
+            params={
+                "endpoint": endpoint,
+                "endpoint_id": str(existing.pk),
+                "candidate": candidate,
+                "rollout": settings,
+                "model_name": candidate["model_name"],
+            },
+        )
+        Endpoint.objects.filter(pk=existing.pk).update(rollout_run=run, rollout_command="", rollout_command_by=None)
+        EndpointEvent.objects.create(
+            endpoint=existing,
+            kind=EndpointEvent.Kind.DEPLOYED,
+            actor=user,
+            run=run,
+            message=f"Deploying {candidate['model_name']} v{candidate['model_version']}: {how}",
+        )
+        audit_record(
+            actor=user,
+            action="endpoint.deploy",
+            target=existing,
+            team=team,
+            data={"model": candidate["model_name"], "version": candidate["model_version"], "rollout": how},
+        )
+    return run
+
+
+def _strategy_label(settings: dict, stages: list, *, has_baseline: bool) -> str:
+    if not stages:
+        return "all at once" + (
+            ""
+            if has_baseline or settings["strategy"] == "all_at_once"
+            else " (a new endpoint has no baseline to compare a canary with)"
+        )
+    parts = ", ".join(f"{share}% for {_seconds(bake)}" for share, bake in stages)
+    return f"{settings['strategy'].replace('_', '-')}: {parts}, then all"
+
+
+def _seconds(value: int) -> str:
+    from apps.core.templatetags.atrium import duration
+
+    return duration(value)
+
+
+def _variant_params(variant: Variant, weight: int) -> dict:
+    data = {
+        "name": variant.name,
+        "model_name": variant.model_name,
+        "model_version": variant.model_version,
+        "instance_type": variant.instance_type,
+        "instance_count": variant.instance_count,
+        "weight": weight,
+    }
+    return data
+
+
+def _plan(endpoint: Endpoint, baseline: list[Variant], candidate: dict, stages: list, settings: dict) -> list[dict]:
+    final = {"endpoint": endpoint.name, "variants": [{**candidate, "weight": 100}]}
+    if not stages:
+        return [{"id": "deploy", "name": f"Deploy {candidate['name']}", "action": RunKind.DEPLOY, "input": final}]
+    base = baseline[0]
+    steps = [
+        {
+            "id": "deploy",
+            "name": f"Add {candidate['name']} beside {base.name} at 0%",
+            "action": RunKind.DEPLOY,
+            "input": {"endpoint": endpoint.name, "variants": [_variant_params(base, 100), {**candidate, "weight": 0}]},
+        }
+    ]
+    for index, (share, bake) in enumerate(stages, start=1):
+        label = f"Stage {index} of {len(stages)}"
+        steps.append(
+            {
+                "id": f"stage-{index}",
+                "name": f"{label}: {share}% to {candidate['name']}",
+                "action": STAGE_ACTION,
+                "input": {
+                    "endpoint": endpoint.name,
+                    "endpoint_id": str(endpoint.pk),
+                    "stage_label": label,
+                    "weights": {base.name: 100 - share, candidate["name"]: share},
+                    "bake_seconds": bake,
+                    "candidate": candidate["name"],
+                    "baseline": base.name,
+                    "thresholds": settings["thresholds"],
+                },
+            }
+        )
+    steps.append(
+        {
+            "id": "promote",
+            "name": f"Promote {candidate['name']}, release {base.name}",
+            "action": RunKind.DEPLOY,
+            "input": final,
+        }
+    )
+    return steps
+
+
+# --- people acting on an endpoint ----------------------------------------------------------
+
+
+def endpoint_command(*, user: User, endpoint: Endpoint, command: str) -> Endpoint | Run:
+    """ "promote" or "rollback" the rollout in progress (its current stage acts
+    on it at its next poll); a rollback with no rollout restores the
+    endpoint's previous configuration (a rollback run)."""
+    _require_owner(user, endpoint)
+    rolling = endpoint.rollout_run_id and endpoint.rollout_run.status not in TERMINAL
+    if not rolling:
+        if command == "promote":
+            raise Conflict("No rollout is in progress: there is nothing to promote.")
+        return _endpoint_run(
+            user=user,
+            endpoint=endpoint,
+            kind=RunKind.ROLLBACK,
+            params={"endpoint": endpoint.name},
+            action="endpoint.rollback",
+        )
+    with transaction.atomic():
+        updated = Endpoint.objects.filter(pk=endpoint.pk, rollout_command="").update(
+            rollout_command=command, rollout_command_by=user
+        )
+        if not updated:
+            raise Conflict("Someone already decided this rollout's next move.")
+        audit_record(
+            actor=user,
+            action=f"endpoint.{command}",
+            target=endpoint,
+            team=endpoint.team,
+            data={"run": str(endpoint.rollout_run_id)},
+        )
+    _nudge(endpoint.rollout_run_id)
+    endpoint.refresh_from_db()
+    return endpoint
+
+
+def _nudge(run_id) -> None:
+    """The rollout's stage acts now rather than at its next poll."""
+    Run.objects.filter(pk=run_id).update(next_poll_at=timezone.now())
+    from apps.runs.services import enqueue
+
+    transaction.on_commit(lambda: enqueue(run_id))
+
+
+def endpoint_traffic(*, user: User, endpoint: Endpoint, weights: dict) -> Run:
+    _require_owner(user, endpoint)
+    if endpoint.rollout_run_id and endpoint.rollout_run.status not in TERMINAL:
+        raise Conflict("A rollout is moving this endpoint's traffic: promote it or roll it back first.")
+    return _endpoint_run(
+        user=user,
+        endpoint=endpoint,
+        kind=RunKind.TRAFFIC,
+        params={"endpoint": endpoint.name, "weights": weights},
+        action="endpoint.traffic",
+    )
+
+
+def endpoint_delete(*, user: User, endpoint: Endpoint) -> Run:
+    _require_owner(user, endpoint)
+    if endpoint.rollout_run_id and endpoint.rollout_run.status not in TERMINAL:
+        raise Conflict("A rollout is in progress on this endpoint: roll it back first.")
+    run = _endpoint_run(
+        user=user,
+        endpoint=endpoint,
+        kind=RunKind.UNDEPLOY,
+        params={"endpoint": endpoint.name},
+        action="endpoint.delete",
+    )
+    Endpoint.objects.filter(pk=endpoint.pk).update(state=EndpointState.DELETING)
+    return run
+
+
+def _endpoint_run(*, user: User, endpoint: Endpoint, kind: str, params: dict, action: str) -> Run:
+    with transaction.atomic():
+        run = run_create(
+            user=user,
+            kind=kind,
+            params=params,
+            backend=endpoint.backend,
+            connection=endpoint.connection,
+            team=endpoint.team,
+        )
+        audit_record(
+            actor=user,
+            action=action,
+            target=endpoint,
+            team=endpoint.team,
+            data={k: v for k, v in params.items() if k != "endpoint"} | {"run": str(run.pk)},
+        )
+    return run
+
+
+# --- following the engine -----------------------------------------------------------------------
+
+
+def endpoint_follow_step(step: RunStep) -> None:
+    """An endpoint step ended (deploy, traffic, rollback, delete, a rollout's
+    deploy or promotion): the mirror says what the endpoint now is."""
+    if step.action not in ENDPOINT_ACTIONS:
+        return
+    run = step.run
+    name = step.params.get("endpoint") or step.inputs.get("endpoint")
+    if not name:
+        return
+    source = source_key(run.connection_id)
+    with transaction.atomic():
+        endpoint = Endpoint.objects.select_for_update().filter(source=source, name=name).first()
+        if endpoint is None:
+            if step.action != RunKind.DEPLOY or step.status != "succeeded":
+                return
+            endpoint = Endpoint.objects.create(
+                team=run.team,
+                backend=run.backend,
+                connection=run.connection,
+                source=source,
+                name=name,
+                created_by=run.created_by,
+            )
+        _follow(endpoint, run, step)
+
+
+def _follow(endpoint: Endpoint, run: Run, step: RunStep) -> None:
+    event = {"endpoint": endpoint, "run": run, "actor": run.created_by}
+    weights = step.outputs.get("weights") if isinstance(step.outputs.get("weights"), dict) else None
+    if step.status != "succeeded":
+        state = EndpointState.FAILED if step.action == RunKind.DEPLOY else endpoint.state
+        Endpoint.objects.filter(pk=endpoint.pk).update(state=state, message=step.status_message[:2000])
+        EndpointEvent.objects.create(
+            kind=EndpointEvent.Kind.FAILED, message=f"{step.name} failed: {step.status_message}", **event
+        )
+        return
+    if step.action == RunKind.UNDEPLOY:
+        Endpoint.objects.filter(pk=endpoint.pk).update(state=EndpointState.DELETED, weights={})
+        EndpointEvent.objects.create(kind=EndpointEvent.Kind.DELETED, message="Deleted", **event)
+        return
+    if step.action == RunKind.DEPLOY:
+        variants = step.params["variants"]
+        endpoint.variants.all().delete()
+        Variant.objects.bulk_create(
+            [
+                Variant(
+                    endpoint=endpoint,
+                    name=v["name"],
+                    model_name=v["model_name"],
+                    model_version=str(v["model_version"]),
+                    target=v.get("target", ""),
+                    instance_type=v.get("instance_type", ""),
+                    instance_count=v.get("instance_count", 1),
+                )
+                for v in variants
+            ]
+        )
+        weights = weights or {v["name"]: v.get("weight", 100 // len(variants)) for v in variants}
+        promoted = run.kind == RunKind.ROLLOUT and step.key == "promote"
+        kind = EndpointEvent.Kind.PROMOTED if promoted else EndpointEvent.Kind.DEPLOYED
+        names = ", ".join(
+            f"{v['name']} ({v['model_name']} v{v['model_version']}) at {weights.get(v['name'], 0)}%" for v in variants
+        )
+        message = f"{'Promoted' if promoted else 'Serving'}: {names}"
+    elif step.action == RunKind.TRAFFIC:
+        kind, message = EndpointEvent.Kind.TRAFFIC, "Traffic shifted"
+    else:
+        kind, message = EndpointEvent.Kind.ROLLED_BACK, "Rolled back to the previous configuration"
+    Endpoint.objects.filter(pk=endpoint.pk).update(
+        state=EndpointState.IN_SERVICE, message="", weights=weights or endpoint.weights, synced_at=timezone.now()
+    )
+    EndpointEvent.objects.create(kind=kind, message=message, weights=weights or {}, **event)
+
+
+def rollout_finished(run: Run) -> None:
+    """A rollout ended: the endpoint is free for the next one. A rolled-back
+    candidate's fleet is released by deploying the baseline alone."""
+    if run.kind != RunKind.ROLLOUT:
+        return
+    endpoint = Endpoint.objects.filter(pk=run.params.get("endpoint_id")).first()
+    if endpoint is None:
+        return
+    Endpoint.objects.filter(pk=endpoint.pk, rollout_run=run).update(
+        rollout_run=None, rollout_command="", rollout_command_by=None
+    )
+    rolled_back = run.steps.filter(action=STAGE_ACTION, status="failed", outputs__rolled_back=True).first()
+    if rolled_back is None:
+        return
+    baseline = endpoint.variants.filter(name=rolled_back.params["baseline"]).first()
+    if baseline is None:
+        return
+    run_create(
+        user=run.created_by,
+        kind=RunKind.DEPLOY,
+        team=run.team,
+        backend=run.backend,
+        connection=run.connection,
+        name=f"Release {rolled_back.params['candidate']} from {endpoint.name}",
+        params={"endpoint": endpoint.name, "variants": [_variant_params(baseline, 100)]},
+    )
