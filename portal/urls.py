@@ -9,6 +9,7 @@ from apps.audit.api.views import AuditEventViewSet
 from apps.catalog.api.views import TemplateViewSet
 from apps.connections.api.views import ConnectionViewSet
 from apps.core import views as core_views
+from apps.deployments.api.views import EndpointViewSet
 from apps.registry.api.views import ModelVersionViewSet, RegisteredModelViewSet
 from apps.runs.api.views import RunViewSet
 
@@ -21,6 +22,7 @@ router.register("model-versions", ModelVersionViewSet, basename="model-version")
 router.register("templates", TemplateViewSet, basename="template")
 router.register("audit", AuditEventViewSet, basename="audit-event")
 router.register("connections", ConnectionViewSet, basename="connection")
+router.register("endpoints", EndpointViewSet, basename="endpoint")
 
 urlpatterns = [
     path("", core_views.home, name="home"),
@@ -32,6 +34,7 @@ urlpatterns = [
     path("connections/", include("apps.connections.urls")),
     path("catalog/", include("apps.catalog.urls")),
     path("models/", include("apps.registry.urls")),
+    path("deployments/", include("apps.deployments.urls")),
     path("notifications/", include("apps.notifications.urls")),
     path("audit/", include("apps.audit.urls")),
     path("section/<slug:section>/", core_views.section, name="section"),

@@ -55,3 +55,18 @@ def grouped_bar_chart(*, categories: Sequence[str], series: dict[str, Sequence[f
         scattermode="group",
         yaxis={"autorange": True, "rangemode": "normal", "zeroline": False},
     )
+
+
+def time_chart(*, series: dict[str, tuple[Sequence, Sequence]], title: str, y_title: str) -> dict:
+    """One line per series (e.g. an endpoint's variants) over time."""
+    traces = [
+        {"type": "scatter", "mode": "lines+markers", "name": name, "x": [str(t) for t in x], "y": list(y)}
+        for name, (x, y) in series.items()
+    ]
+    return _figure(
+        traces,
+        title={"text": title},
+        xaxis={"type": "date"},
+        yaxis={"title": {"text": y_title}, "rangemode": "tozero"},
+        legend={"orientation": "h"},
+    )

@@ -18,7 +18,12 @@ PLANNED = {
     "costs": "Cost dashboards by team, project and model.",
 }
 # Built sections: nav key -> URL name (its namespace marks the section active).
-BUILT = {"catalog": "catalog:list", "runs": "runs:list", "models": "registry:models"}
+BUILT = {
+    "catalog": "catalog:list",
+    "runs": "runs:list",
+    "models": "registry:models",
+    "deployments": "deployments:list",
+}
 
 
 def navigation(request):

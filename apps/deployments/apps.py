@@ -10,7 +10,11 @@ class DeploymentsConfig(AppConfig):
         from apps.runs import hooks
         from apps.runs.operations import operation_register
 
-        from . import rollouts, services
+        from . import (
+            rollouts,
+            services,
+            views,  # noqa: F401 - registers the home page's endpoint panel
+        )
 
         operation_register(rollouts.RolloutStage())
         hooks.on_step_end("deployments.mirror_endpoint", statuses=("succeeded", "failed"))(

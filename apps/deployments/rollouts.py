@@ -126,6 +126,7 @@ class RolloutStage(Operation):
 
     kind = STAGE_ACTION
     capability = Endpoints
+    says_why = True
 
     def validate(self, params):
         errors = {}

@@ -29,6 +29,15 @@ def endpoint_get(*, user, pk) -> Endpoint:
     return endpoints_visible(user=user).prefetch_related("variants").get(pk=pk)
 
 
+def endpoints_for_home(*, user, limit: int = 6) -> list[Endpoint]:
+    """The teams' live endpoints, those rolling out or failing first."""
+    return list(
+        endpoints_visible(user=user)
+        .exclude(state=EndpointState.DELETED)
+        .order_by("-rollout_run__created_at", "state", "name")[:limit]
+    )
+
+
 def endpoint_history(*, endpoint: Endpoint, limit: int = 50) -> list[EndpointEvent]:
     return list(endpoint.events.select_related("actor", "run")[:limit])
 

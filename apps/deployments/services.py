@@ -31,9 +31,23 @@ ENDPOINT_ACTIONS = {RunKind.DEPLOY, RunKind.TRAFFIC, RunKind.ROLLBACK, RunKind.U
 NAME_TAKEN = "This name is taken by another endpoint: choose another (one address per name at /serve/<name>/)."
 
 
+VIEW, CHANGE = "deployments.view_endpoint", "deployments.change_endpoint"
+
+
+def require_view(*, user: User) -> None:
+    if not user.has_perm(VIEW):
+        raise PermissionDenied("Your role cannot see endpoints.")
+
+
+def can_change(*, user: User, endpoint: Endpoint) -> bool:
+    if not user.has_perm(CHANGE):
+        return False
+    return user.is_portal_admin or user.teams.filter(pk=endpoint.team_id).exists()
+
+
 def _require_owner(user: User, endpoint: Endpoint | None = None) -> None:
     """Owners (data scientists of the endpoint's team, admins) change endpoints; the rest read."""
-    if not user.has_perm("deployments.change_endpoint"):
+    if not user.has_perm(CHANGE):
         raise PermissionDenied("Your role can read endpoints but not change them.")
     if endpoint is not None and not user.is_portal_admin and not user.teams.filter(pk=endpoint.team_id).exists():
         raise PermissionDenied("Only the endpoint's team can change it.")
@@ -227,15 +241,18 @@ def _seconds(value: int) -> str:
 
 
 def _variant_params(variant: Variant, weight: int) -> dict:
-    data = {
+    """A served variant as a deploy step's input, on the hardware it has."""
+    hardware = (
+        {"instance_type": variant.instance_type} if variant.instance_type else {"target": variant.target or "cpu"}
+    )
+    return {
         "name": variant.name,
         "model_name": variant.model_name,
         "model_version": variant.model_version,
-        "instance_type": variant.instance_type,
+        **hardware,
         "instance_count": variant.instance_count,
         "weight": weight,
     }
-    return data
 
 
 def _plan(endpoint: Endpoint, baseline: list[Variant], candidate: dict, stages: list, settings: dict) -> list[dict]:
@@ -319,11 +336,9 @@ def endpoint_command(*, user: User, endpoint: Endpoint, command: str) -> Endpoin
 
 
 def _nudge(run_id) -> None:
-    """The rollout's stage acts now rather than at its next poll."""
+    """The rollout's stage acts at the beat's next tick rather than at its next poll
+    (the beat leases the run, so no two workers poll the stage at once)."""
     Run.objects.filter(pk=run_id).update(next_poll_at=timezone.now())
-    from apps.runs.services import enqueue
-
-    transaction.on_commit(lambda: enqueue(run_id))
 
 
 def endpoint_traffic(*, user: User, endpoint: Endpoint, weights: dict) -> Run:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from django.db.models import Exists, F, FloatField, OuterRef, Prefetch, QuerySet, TextField
+from django.db.models import Exists, F, FloatField, OuterRef, Prefetch, Q, QuerySet, TextField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 
@@ -182,3 +182,31 @@ def models_for_home(*, user: User, limit: int = 8) -> list[RegisteredModel]:
         .order_by("-trained_by_me", F("latest_version_at").desc(nulls_last=True), "name")
     )
     return list(models[:limit])
+
+
+def version_urls(*, user: User, refs: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], str]:
+    """{(source, model name, version): the portal's version page} for the
+    versions among ``refs`` the user may see, in one query (deployments link
+    the versions their variants serve)."""
+    if not refs:
+        return {}
+    q = Q()
+    for source, name, version in set(refs):
+        q |= Q(model__source=source, model__name=name, version=version)
+    visible = model_visible(user=user).values("pk")
+    rows = (
+        ModelVersion.objects.filter(q, model__in=visible)
+        .select_related("model")
+        .only("id", "version", "model__id", "model__name", "model__source")
+    )
+    return {(row.model.source, row.model.name, row.version): row.get_absolute_url() for row in rows}
+
+
+def versions_deployable(*, user: User, limit: int = 200) -> list[ModelVersion]:
+    """Versions a person may deploy (their teams' live ones), newest first, for the deploy form."""
+    return list(
+        ModelVersion.objects.filter(model__in=model_visible(user=user).filter(deleted_upstream=False).values("pk"))
+        .filter(archived=False, deleted_upstream=False)
+        .select_related("model", "model__connection")
+        .order_by("-upstream_created_at", "-created_at")[:limit]
+    )

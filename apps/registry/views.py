@@ -284,13 +284,6 @@ def home_models(request) -> dict:
 
 # Managers' panels for capabilities not built yet: said plainly, never invented data.
 planned_panel(
-    "deployments.health",
-    title="Endpoint health",
-    roles=(MANAGER, ADMIN),
-    description="Endpoints' health, latency and errors. Comes with Deployments.",
-    order=60,
-)
-planned_panel(
     "costs.budget",
     title="Spend this month",
     roles=(MANAGER, ADMIN),

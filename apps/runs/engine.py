@@ -313,7 +313,8 @@ def _step_poll(run: Run, step: RunStep) -> None:
     _record_progress(run, step, job)
     made = _made(job)
     if job.state == JobState.SUCCEEDED:
-        step_transition(step=step, to=StepStatus.SUCCEEDED, message="Succeeded", **made)
+        said = job.message if OPERATIONS[step.action].says_why and job.message else "Succeeded"
+        step_transition(step=step, to=StepStatus.SUCCEEDED, message=said, **made)
     elif job.state == JobState.CANCELLED and step.status == StepStatus.CANCELLING:
         step_transition(step=step, to=StepStatus.CANCELLED, message="Cancelled", **made)
     elif job.state.is_terminal:

@@ -52,6 +52,8 @@ def first_error(errors: dict, prefix: str = "") -> str:
 class Operation:
     kind: ClassVar[str]
     capability: ClassVar[type] = Jobs  # what the operation asks of a backend (apps.backends.base)
+    # The step's message on success is the job's own (a rollout stage's verdict), not "Succeeded".
+    says_why: ClassVar[bool] = False
 
     @property
     def cancellable(self) -> bool:

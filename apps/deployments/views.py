@@ -1,0 +1,228 @@
+"""Thin HTML views: read through selectors, write through services."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from apps.backends import registry as backend_registry
+from apps.core import charts
+from apps.core.errors import DomainError
+from apps.core.home import ADMIN, DATA_SCIENTIST, MANAGER, home_panel
+from apps.core.htmx import domain_error_message, query_without_page, render_page_or_partial
+from apps.registry import selectors as registry_selectors
+
+from . import selectors, services, telemetry
+from .forms import DeployForm, EndpointFilterForm, TrafficForm
+from .models import Endpoint
+
+PER_PAGE = 25
+CHART_WINDOW = timedelta(hours=1)
+
+
+def _endpoint(request, pk) -> Endpoint:
+    services.require_view(user=request.user)
+    return get_object_or_404(selectors.endpoints_visible(user=request.user).prefetch_related("variants"), pk=pk)
+
+
+def _link_versions(request, endpoints) -> None:
+    """Each variant's ``version_url``: the portal's version page, one query for the lot."""
+    variants = [(e, v) for e in endpoints for v in e.variants.all()]
+    urls = registry_selectors.version_urls(
+        user=request.user, refs=[(e.source, v.model_name, v.model_version) for e, v in variants]
+    )
+    for endpoint, variant in variants:
+        variant.version_url = urls.get((endpoint.source, variant.model_name, variant.model_version), "")
+        variant.weight = endpoint.weights.get(variant.name, 0)
+
+
+def _act(request, action, success: str):
+    try:
+        action()
+    except DomainError as exc:
+        messages.error(request, domain_error_message(exc))
+    else:
+        messages.success(request, success)
+
+
+@login_required
+def endpoint_list(request):
+    services.require_view(user=request.user)
+    form = EndpointFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    endpoints = selectors.endpoint_list(user=request.user, state=filters.get("state", ""), q=filters.get("q", ""))
+    page = Paginator(endpoints, PER_PAGE).get_page(request.GET.get("page"))
+    _link_versions(request, page.object_list)
+    return render_page_or_partial(
+        request,
+        page="deployments/list.html",
+        partial="deployments/_endpoints.html",
+        context={
+            "form": form,
+            "page": page,
+            "query": query_without_page(request),
+            "labels": backend_registry.LABELS,
+            "can_deploy": request.user.has_perm(services.CHANGE),
+        },
+    )
+
+
+def _live_context(request, endpoint: Endpoint) -> dict:
+    _link_versions(request, [endpoint])
+    rollout = endpoint.rollout_run
+    steps = list(rollout.steps.all()) if rollout else []
+    current = next((s for s in steps if s.status not in ("succeeded",)), None)
+    now = timezone.now()
+    figures = telemetry.figures_by_variant(endpoint_id=endpoint.pk, since=now - CHART_WINDOW)
+    return {
+        "endpoint": endpoint,
+        "variants": list(endpoint.variants.all()),
+        "rollout": rollout,
+        "steps": steps,
+        "current": current,
+        "figures": figures,
+        "can_change": services.can_change(user=request.user, endpoint=endpoint),
+        "rolling": rollout is not None and rollout.status not in ("succeeded", "failed", "cancelled"),
+    }
+
+
+@login_required
+def endpoint_detail(request, pk):
+    endpoint = _endpoint(request, pk)
+    context = _live_context(request, endpoint)
+    now = timezone.now()
+    context.update(
+        labels=backend_registry.LABELS,
+        history=selectors.endpoint_history(endpoint=endpoint),
+        charts=_charts(endpoint, since=now - CHART_WINDOW, until=now + timedelta(minutes=1)),
+        traffic_form=TrafficForm(variants=context["variants"], weights=endpoint.weights),
+    )
+    return render(request, "deployments/endpoint.html", context)
+
+
+@login_required
+def endpoint_live(request, pk):
+    """The rollout panel and the variants' figures, polled while a rollout runs."""
+    endpoint = _endpoint(request, pk)
+    return render(request, "deployments/_live.html", _live_context(request, endpoint))
+
+
+def _charts(endpoint: Endpoint, *, since, until) -> list[tuple[str, dict]]:
+    series = telemetry.series(endpoint_id=endpoint.pk, since=since, until=until)
+    if not series:
+        return []
+    made = []
+    for key, title, unit in (
+        ("requests", "Requests per minute", "requests"),
+        ("errors", "Errors (5xx) per minute", "errors"),
+        ("p95_ms", "p95 latency", "ms"),
+    ):
+        made.append(
+            (
+                f"chart-{key}",
+                charts.time_chart(
+                    series={variant: (s["minute"], s[key]) for variant, s in series.items()}, title=title, y_title=unit
+                ),
+            )
+        )
+    return made
+
+
+@login_required
+def deploy(request):
+    services.require_view(user=request.user)
+    versions = registry_selectors.versions_deployable(user=request.user)
+    initial = {"version": request.GET.get("version", "")}
+    form = DeployForm(request.POST or None, versions=versions, initial=initial)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            version = form.versions[form.cleaned_data["version"]]
+            try:
+                run = services.deployment_start(
+                    user=request.user,
+                    endpoint=form.cleaned_data["endpoint"],
+                    model_name=version.model.name,
+                    model_version=version.version,
+                    backend=version.model.backend,
+                    connection=version.model.connection,
+                    team=version.model.team,
+                    target=form.cleaned_data["target"],
+                    instance_count=form.cleaned_data["instance_count"],
+                    rollout=form.rollout(),
+                )
+            except DomainError as exc:
+                for field, errors in exc.errors.items():
+                    name = field.rpartition(".")[2]
+                    form.add_error(name if name in form.fields else None, errors)
+            else:
+                messages.success(request, f"Deployment started: {run.name}.")
+                return redirect("deployments:endpoint", pk=run.params["endpoint_id"])
+        status = 400
+    return render(request, "deployments/deploy.html", {"form": form, "has_versions": bool(versions)}, status=status)
+
+
+@login_required
+@require_POST
+def endpoint_traffic(request, pk):
+    endpoint = _endpoint(request, pk)
+    form = TrafficForm(request.POST, variants=endpoint.variants.all())
+    if not form.is_valid():
+        messages.error(request, "Each weight is a whole number from 0 to 100.")
+        return redirect(endpoint)
+    weights = form.weights()
+    _act(
+        request,
+        lambda: services.endpoint_traffic(user=request.user, endpoint=endpoint, weights=weights),
+        "Traffic shift started.",
+    )
+    return redirect(endpoint)
+
+
+@login_required
+@require_POST
+def endpoint_promote(request, pk):
+    endpoint = _endpoint(request, pk)
+    _act(
+        request,
+        lambda: services.endpoint_command(user=request.user, endpoint=endpoint, command="promote"),
+        "Promoting now: the candidate gets all traffic.",
+    )
+    return redirect(endpoint)
+
+
+@login_required
+@require_POST
+def endpoint_rollback(request, pk):
+    endpoint = _endpoint(request, pk)
+    _act(
+        request,
+        lambda: services.endpoint_command(user=request.user, endpoint=endpoint, command="rollback"),
+        "Rolling back.",
+    )
+    return redirect(endpoint)
+
+
+@login_required
+@require_POST
+def endpoint_delete(request, pk):
+    endpoint = _endpoint(request, pk)
+    _act(request, lambda: services.endpoint_delete(user=request.user, endpoint=endpoint), "Deleting the endpoint.")
+    return redirect(endpoint)
+
+
+@home_panel(
+    "deployments.health",
+    title="Endpoint health",
+    template="deployments/_home_health.html",
+    roles=(DATA_SCIENTIST, MANAGER, ADMIN),
+    order=60,
+)
+def home_health(request) -> dict:
+    return {"endpoints": selectors.endpoints_for_home(user=request.user)}
