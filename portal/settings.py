@@ -235,6 +235,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 REDIS_URL = env("REDIS_URL", default="")
 CELERY_TASK_IGNORE_RESULT = True  # the UI reads the Run row, never a result backend
 CELERY_TASK_ACKS_LATE = True
+# A worker waits for its broker however long it is away (Celery's default gives up after 100
+# tries, and the worker exits for good), at start-up as after losing it mid-run.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env("ATRIUM_QUEUE", default="atrium")
