@@ -57,6 +57,18 @@ class Worker:
         os.killpg(self.process.pid, signal.SIGKILL)  # the worker and its pool; the jobs have their own sessions
         self.process.wait(timeout=10)
 
+    def kill_pool_process(self, choose) -> int:
+        """SIGKILL one of the worker's pool processes (``choose`` picks it from their
+        pids): the task it ran is lost mid-way, and Celery starts another process."""
+        import psutil
+
+        def pool():  # none for a moment after a kill, until Celery has forked another
+            return sorted(child.pid for child in psutil.Process(self.process.pid).children())
+
+        pid = choose(wait_until(pool, 30, 0.05, message="a pool process"))
+        os.kill(pid, signal.SIGKILL)
+        return pid
+
     def stop(self):
         if self.alive():
             self.kill()  # nothing to finish gracefully: the runs have all ended
