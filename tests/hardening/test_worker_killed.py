@@ -215,11 +215,11 @@ def test_killing_the_worker_loses_and_duplicates_nothing(worker, endpoints, temp
     for run in runs:
         wait_until(lambda r=run: Notification.objects.filter(run=r).exists(), 60, message="the notification")
         assert Notification.objects.filter(run=run).count() == 1, run.name
-    in_flight = sum(1 for k in kills if k)
+    busy = sum(1 for k in kills if k)
     print(
         f"worker drill: {runs.count()} runs ({TRAININGS} trainings, {TEMPLATES} templates of 2 steps, "
         f"{DEPLOYS} deploys), {KILLS} kills ({worker.starts - 1} of the whole worker, the others of a pool "
-        f"process; {in_flight} with runs in flight), "
+        f"process; {busy} with runs in flight), "
         f"0 lost, 0 duplicated (MLflow runs, model versions, {len(endpoints)} endpoints, notifications); "
         f"attempts {sorted(runs.values_list('attempts', flat=True))}; in flight at each kill: {kills}"
     )
