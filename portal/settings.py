@@ -83,6 +83,9 @@ TEMPLATES = [
 WSGI_APPLICATION = "portal.wsgi.application"
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'atrium.sqlite3'}")}
+# Where connections are kept (``?conn_max_age=60`` in DATABASE_URL), one the server dropped is
+# replaced at the next request, not failed on. (Celery closes its connections around every task.)
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file, not memory, so a real Celery worker in the tests sees the test database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-atrium.sqlite3")}
@@ -236,6 +239,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 REDIS_URL = env("REDIS_URL", default="")
 CELERY_TASK_IGNORE_RESULT = True  # the UI reads the Run row, never a result backend
 CELERY_TASK_ACKS_LATE = True
+# A worker waits for its broker however long it is away (Celery's default gives up after 100
+# tries, and the worker exits for good), at start-up as after losing it mid-run.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env("ATRIUM_QUEUE", default="atrium")

@@ -308,6 +308,18 @@ class Jobs(Protocol):
 
 
 @runtime_checkable
+class JobQueue(Protocol):
+    """A backend that holds jobs in a queue of its own before starting them
+    (``submit`` raises ``NotReady`` meanwhile), like the local backend's admission."""
+
+    def withdraw_job(self, key: str) -> bool:
+        """Take the job ``key`` out of the queue so that it never starts: True
+        when it had not started (a later submit of ``key`` starts nothing);
+        False when it has, and must be cancelled as a running job."""
+        ...
+
+
+@runtime_checkable
 class Endpoints(Protocol):
     """Real-time endpoints: deploy, traffic, rollback, delete, invoke."""
 

@@ -33,7 +33,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.backends import registry
-from apps.backends.base import Backend, BackendError, JobState, JobStatus, NotReady, require
+from apps.backends.base import Backend, BackendError, JobQueue, JobState, JobStatus, NotReady, require
 from apps.connections.services import connection_backend
 
 from . import hooks
@@ -231,7 +231,9 @@ def _step_advance(run: Run, step: RunStep, steps: list[RunStep]) -> bool:
         steps_abandon(run=run, steps=steps)
         return False
     if run.status == RunStatus.CANCELLING:
-        if step.status in {StepStatus.PENDING, StepStatus.WAITING}:
+        if step.status in {StepStatus.PENDING, StepStatus.WAITING} or (
+            step.status == StepStatus.SUBMITTING and _step_withdraw(run, step)
+        ):
             step_transition(step=step, to=StepStatus.CANCELLED, message="Cancelled")
             steps_abandon(run=run, steps=steps)
             return False
@@ -369,6 +371,21 @@ def _step_cancel(run: Run, step: RunStep) -> None:
             _schedule(run, backoff(1))
         return
     step_transition(step=step, to=StepStatus.CANCELLING, message="Cancel requested")
+
+
+def _step_withdraw(run: Run, step: RunStep) -> bool:
+    """A cancelled run's step that is still waiting for its turn in the backend's
+    own queue (``JobQueue``) is taken out of it and never starts: True. False
+    when the backend has no queue or the job has started (or may have: a worker
+    died mid-submit); then it is submitted, idempotently, and cancelled as a running job."""
+    if not OPERATIONS[step.action].cancellable:
+        return False  # e.g. an endpoint update: the run stops once it ends
+    try:
+        backend = backend_for(run)
+        return isinstance(backend, JobQueue) and backend.withdraw_job(step.idempotency_key)
+    except BackendError as exc:
+        _log(run, step, f"Could not take the job out of its queue: {exc.message}", kind=RunEvent.Kind.ERROR)
+        return False
 
 
 def _call(run: Run, step: RunStep, verb: str):

@@ -61,32 +61,53 @@ def on_run_end(name: str, *, statuses: Iterable[str] = TERMINAL):
 
 
 def effects_apply(*, run_id) -> None:
-    """Apply the effects the run's ended steps and the run itself are owed."""
-    if not Run.objects.filter(pk=run_id, effects_pending=True).update(effects_pending=False):
-        return  # nothing ended since the last time (or another worker is on it)
+    """Apply the effects the run's ended steps and the run itself are owed.
+
+    The run stays flagged until every effect it is owed is done: a worker that
+    dies (or loses its database) midway leaves the flag for the sweep, never a
+    run that looks settled with a notification or a model link missing."""
+    if not Run.objects.filter(pk=run_id, effects_pending=True).exists():
+        return  # nothing ended since the last time
     run = Run.objects.select_related("team", "connection", "created_by").get(pk=run_id)
-    steps = list(run.steps.filter(status__in=STEP_TERMINAL, reused_from__isnull=True))
     done = set(RunEffect.objects.filter(run=run).values_list("key", flat=True))
     failed = False
+    for effect, target, key in _owed(run):
+        if key in done:
+            continue
+        try:
+            with transaction.atomic():
+                RunEffect.objects.create(run=run, key=key)  # one row per key: a second worker's insert fails
+                effect.apply(target)
+        except IntegrityError:
+            continue  # another worker did it
+        except Exception:
+            logger.exception("run %s: effect %s failed; the sweep will try again", run.pk, key)
+            failed = True
+    if not failed:
+        _effects_settle(run_id)
+
+
+def _owed(run: Run) -> list[tuple[Effect, Run | RunStep, str]]:
+    """Every effect the run's ended steps and the run itself are owed, done or not."""
+    steps = list(run.steps.filter(status__in=STEP_TERMINAL, reused_from__isnull=True))
+    owed = []
     for effect in _effects.values():
-        targets = [run] if effect.on == "run" else steps
-        for target in targets:
-            key = f"{effect.name}:{target.pk}"
-            if target.status not in effect.statuses or key in done:
-                continue
-            if isinstance(target, RunStep):
-                target.run = run  # no query per step
-            try:
-                with transaction.atomic():
-                    RunEffect.objects.create(run=run, key=key)
-                    effect.apply(target)
-            except IntegrityError:
-                continue  # another worker did it
-            except Exception:
-                logger.exception("run %s: effect %s failed; the sweep will try again", run.pk, key)
-                failed = True
-    if failed:
-        Run.objects.filter(pk=run.pk).update(effects_pending=True)
+        for target in [run] if effect.on == "run" else steps:
+            if target.status in effect.statuses:
+                if isinstance(target, RunStep):
+                    target.run = run  # no query per step
+                owed.append((effect, target, f"{effect.name}:{target.pk}"))
+    return owed
+
+
+def _effects_settle(run_id) -> None:
+    """Clear the run's flag if nothing is owed any more. The run's row is locked, so a
+    step that ends meanwhile either is seen here or flags the run again after."""
+    with transaction.atomic():
+        run = Run.objects.select_for_update().select_related("team", "created_by").get(pk=run_id)
+        done = set(RunEffect.objects.filter(run=run).values_list("key", flat=True))
+        if all(key in done for _, _, key in _owed(run)):
+            Run.objects.filter(pk=run_id).update(effects_pending=False)
 
 
 def effects_sweep_due(*, older_than: timedelta = timedelta(seconds=30), limit: int = 100) -> list[str]:

@@ -137,7 +137,10 @@ STEP_TRANSITIONS: dict[str, frozenset[str]] = {
     StepStatus.PENDING: frozenset(
         {StepStatus.SUBMITTING, StepStatus.WAITING, StepStatus.CANCELLED, StepStatus.FAILED, StepStatus.SUCCEEDED}
     ),
-    StepStatus.SUBMITTING: frozenset({StepStatus.RUNNING, StepStatus.FAILED, StepStatus.CANCELLING}),
+    # cancelled: while it waited for its turn in the backend's queue, nothing started
+    StepStatus.SUBMITTING: frozenset(
+        {StepStatus.RUNNING, StepStatus.FAILED, StepStatus.CANCELLING, StepStatus.CANCELLED}
+    ),
     StepStatus.RUNNING: frozenset({StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.CANCELLING}),
     StepStatus.WAITING: frozenset({StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.CANCELLED}),
     StepStatus.CANCELLING: frozenset({StepStatus.CANCELLED, StepStatus.FAILED, StepStatus.SUCCEEDED}),

@@ -4,6 +4,7 @@ moves the steps and derives the run's status from them."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from django.core.exceptions import PermissionDenied
@@ -21,6 +22,8 @@ from apps.core.errors import Conflict, InvalidInput
 from .engine import run_transition, step_transition, steps_abandon, submit_watchdog
 from .models import CANCELLABLE_KINDS, PLAN_KINDS, Run, RunEvent, RunKind, RunStatus, RunStep, StepStatus
 from .operations import OPERATIONS
+
+logger = logging.getLogger(__name__)
 
 
 def run_create(
@@ -264,10 +267,17 @@ def _team_for(*, user: User, team: Team | None) -> Team:
 
 
 def enqueue(run_id) -> None:
-    """Hand the run to a worker (call on commit)."""
+    """Hand the run to a worker (call on commit). With the broker away, the run
+    is not lost: it is due (``next_poll_at``), and the beat hands it over once
+    the broker is back; the person who started it gets their answer now, not a 500."""
+    from kombu.exceptions import OperationalError
+
     from .tasks import advance_run
 
-    advance_run.delay(str(run_id))
+    try:
+        advance_run.delay(str(run_id))
+    except OperationalError as exc:
+        logger.warning("run %s: the broker is unreachable (%s); the beat will hand it to a worker", run_id, exc)
 
 
 def run_cancel(*, run: Run, user: User) -> Run:

@@ -3,6 +3,7 @@
 import logging
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 from . import engine, hooks
 from .models import Run
@@ -14,11 +15,16 @@ logger = logging.getLogger(__name__)
 def advance_run(run_id: str):
     """Start, poll, cancel or finish the run's current step (``engine.run_advance``).
     The task boundary: an exception that escaped the engine is a bug; it is logged
-    with its traceback and fails the current step readably, never retried for ever."""
+    with its traceback and fails the current step readably, never retried for ever.
+    A database error is not the step's: the run is left for the beat to hand back."""
     try:
         engine.run_advance(run_id=run_id)
     except Run.DoesNotExist:
         logger.info("run %s: gone (deleted) before its turn", run_id)
+    except (OperationalError, InterfaceError) as exc:
+        # The database, not the step: a dropped connection, a deadlock, a failover. Every
+        # move is a compare-and-swap, so the beat hands the run back (it is due) and it goes on.
+        logger.warning("run %s: database error, the beat will hand the run back: %s", run_id, exc)
     except Exception as exc:
         logger.exception("run %s: the engine raised", run_id)
         engine.step_crashed(run_id=run_id, error=exc)

@@ -127,3 +127,54 @@ def test_with_one_slot_the_second_run_waits_then_runs(settings, fake_jobs, ds, t
     second.refresh_from_db()
     assert second.status == RunStatus.RUNNING and second.attempts == 1
     (settings.LOCAL_JOBS_DIR / second.idempotency_key / "release").touch()
+
+
+def test_a_withdrawn_job_never_starts_and_those_behind_it_move_up(backend):
+    backend.max_jobs = 1
+    assert submit(backend, "a") == "started"
+    assert [submit(backend, k) for k in ("b", "c")] == ["Queued: 1 ahead", "Queued: 2 ahead"]
+    assert backend.withdraw_job("b") is True
+    assert submit(backend, "c") == "Queued: 1 ahead"  # b no longer ahead of it
+    assert backend.withdraw_job("a") is False  # started: it is cancelled as a running job
+    finish(backend, "a")
+    assert submit(backend, "b") == "started"  # a redelivered submit of b starts nothing...
+    assert not (backend.jobs_dir / "b" / "pid").exists()
+    assert backend.poll_training("b").state is JobState.CANCELLED
+    assert submit(backend, "c") == "started"  # ...and takes no slot
+    finish(backend, "c")
+
+
+@pytest.mark.django_db
+def test_a_queued_run_cancelled_ends_cancelled_at_once(settings, fake_jobs, ds, train_params, tmp_path):
+    """A run waiting for its turn ends cancelled as soon as its cancel is handled,
+    not once its turn comes; its job never starts, and the run behind it moves up."""
+    from apps.runs import engine
+    from apps.runs.models import RunStatus, StepStatus
+    from apps.runs.services import run_cancel, run_create
+
+    settings.LOCAL_MAX_JOBS = 1
+    settings.LOCAL_JOBS_DIR = tmp_path / "jobs"
+    first, second, third = (run_create(user=ds, kind="train", params=train_params) for _ in range(3))
+    for run in (first, second, third):
+        engine.run_advance(run_id=run.pk)
+    second.refresh_from_db()
+    assert second.status == RunStatus.SUBMITTING  # queued behind the first
+    assert run_cancel(run=second, user=ds).status == RunStatus.CANCELLING
+    engine.run_advance(run_id=second.pk)  # what the task the cancel enqueued does
+    second.refresh_from_db()
+    assert second.status == RunStatus.CANCELLED, second.status_message
+    assert second.steps.get().status == StepStatus.CANCELLED
+    assert not (settings.LOCAL_JOBS_DIR / second.idempotency_key / "pid").exists()
+    assert [e.message for e in third.events.filter(kind="log")] == ["Training: Queued: 2 ahead"]
+    (settings.LOCAL_JOBS_DIR / first.idempotency_key / "release").touch()
+
+    def started():
+        for run in (first, third):
+            engine.run_advance(run_id=run.pk)
+            run.refresh_from_db()
+        return first.status == RunStatus.SUCCEEDED and third.status == RunStatus.RUNNING
+
+    wait_until(started, 30, message="the first run to end and the third to start")
+    engine.run_advance(run_id=second.pk)  # a late poll of the cancelled run starts nothing
+    assert not (settings.LOCAL_JOBS_DIR / second.idempotency_key / "pid").exists()
+    (settings.LOCAL_JOBS_DIR / third.idempotency_key / "release").touch()

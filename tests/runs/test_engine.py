@@ -12,7 +12,7 @@ from apps.backends import registry
 from apps.backends.base import BackendError, NotReady
 from apps.notifications.models import Notification
 from apps.runs import engine, hooks, tasks
-from apps.runs.models import Run, RunEffect, RunStatus, RunStep
+from apps.runs.models import Run, RunEffect, RunStatus, RunStep, StepStatus
 from tests.catalog.conftest import catalog_dir, make_template  # noqa: F401 - fixtures
 from tests.runs.flaky_backend import FlakyBackend
 
@@ -163,6 +163,53 @@ def test_effects_a_dead_worker_left_are_swept(flaky, run):
     tasks.apply_effects.apply(args=[str(run.pk)])
     assert Notification.objects.filter(run=run).count() == 1
     assert hooks.effects_sweep_due() == []
+
+
+def test_a_worker_dying_midway_through_the_effects_leaves_them_to_the_sweep(flaky, run, monkeypatch):
+    """The worker dies after one effect (the notification) and before the next: the
+    run stays flagged, so the sweep applies what is left, and nothing twice."""
+
+    class WorkerDied(BaseException):  # not an Exception: nothing in the worker catches it
+        pass
+
+    def die(target):
+        raise WorkerDied
+
+    effects = {"notify": hooks._effects["notify"], "dies": hooks.Effect("dies", "run", frozenset({"succeeded"}), die)}
+    monkeypatch.setattr(hooks, "_effects", {**effects, **hooks._effects})
+    advance(run)
+    with pytest.raises(WorkerDied):
+        advance(run)
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED and run.effects_pending
+    monkeypatch.setitem(hooks._effects, "dies", hooks.Effect("dies", "run", frozenset({"succeeded"}), lambda t: None))
+    Run.objects.filter(pk=run.pk).update(updated_at=timezone.now() - timedelta(minutes=5))
+    assert hooks.effects_sweep_due() == [str(run.pk)]
+    tasks.apply_effects.apply(args=[str(run.pk)])
+    assert Notification.objects.filter(run=run).count() == 1
+    assert RunEffect.objects.filter(run=run, key=f"dies:{run.pk}").exists()
+    assert hooks.effects_sweep_due() == []
+    run.refresh_from_db()
+    assert not run.effects_pending
+
+
+def test_a_database_error_does_not_fail_the_step_and_the_beat_hands_the_run_back(flaky, run, monkeypatch):
+    """A deadlock or a dropped connection midway is the database's, not the step's:
+    the step is not failed, and the run is handed out again once its lease ends."""
+    from django.db import OperationalError
+
+    def deadlock(*, run_id):
+        raise OperationalError("deadlock detected")
+
+    Run.objects.filter(pk=run.pk).update(next_poll_at=timezone.now() - timedelta(seconds=1))
+    assert engine.runs_claim_due() == [str(run.pk)]
+    with monkeypatch.context() as patch:
+        patch.setattr(engine, "run_advance", deadlock)
+        advance(run)
+    assert run.status == RunStatus.PENDING and run.steps.get().status == StepStatus.PENDING
+    Run.objects.filter(pk=run.pk).update(next_poll_at=timezone.now() - timedelta(seconds=1))  # the lease ended
+    assert engine.runs_claim_due() == [str(run.pk)]
+    assert advance(run).status == RunStatus.RUNNING
 
 
 def test_due_runs_are_claimed_once(run):

@@ -94,6 +94,15 @@ def estimator_class(algorithm: str, task: str):
     return getattr(importlib.import_module(module), name)
 
 
+def preload() -> None:
+    """Import every estimator's module now (scikit-learn takes seconds to import): a
+    Celery worker calls this before its pool forks, so no worker process pays for it
+    on its first training request."""
+    for paths in ALGORITHMS.values():
+        for path in paths.values():
+            importlib.import_module(path.rpartition(".")[0])
+
+
 def load_dataset(request: TrainingRequest, *, data_root: Path):
     """Returns (X, y) as a pandas DataFrame and Series."""
     import pandas as pd

@@ -10,9 +10,9 @@ robin across teams (the ``team`` tag): a team that just got a slot goes after
 the teams still waiting. A job that ends (finished, cancelled, or its process
 died) frees its slot at the next ask, since a running slot is a live process.
 
-A waiting job that stops asking (its run was cancelled, or deleted) stops
-counting as ahead of others after ``LIVE_SECONDS``, and leaves the queue after
-``FORGET_SECONDS``.
+A cancelled job leaves the queue at once (``leave``). A waiting job that
+stops asking (its run was deleted) stops counting as ahead of others after
+``LIVE_SECONDS``, and leaves the queue after ``FORGET_SECONDS``.
 """
 
 from __future__ import annotations
@@ -58,6 +58,17 @@ def admit(*, jobs_dir: Path, key: str, team: str, max_jobs: int, start: Callable
         processes.write_json(jobs_dir / QUEUE_FILE, {"running": running, "waiting": waiting, "served": served})
     if position >= free:
         raise NotReady(f"Queued: {position - free + 1} ahead")
+
+
+def leave(*, jobs_dir: Path, key: str) -> None:
+    """``key`` no longer waits for a turn (its run was cancelled): the jobs behind it move up now."""
+    if not (jobs_dir / QUEUE_FILE).exists():
+        return
+    with processes.locked(jobs_dir / LOCK_FILE):
+        queue = processes.read_json(jobs_dir / QUEUE_FILE)
+        waiting = [w for w in queue.get("waiting", []) if w["key"] != key]
+        if len(waiting) != len(queue.get("waiting", [])):
+            processes.write_json(jobs_dir / QUEUE_FILE, {**queue, "waiting": waiting})
 
 
 def _turns(waiting: list[dict], served: dict[str, float]) -> list[dict]:

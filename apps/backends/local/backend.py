@@ -89,6 +89,8 @@ class LocalBackend:
             state = self._read_status(job_dir).get("state")
             if self._process_alive(job_dir) or state in {"succeeded", "cancelled"}:
                 return spec.key  # already submitted: a redelivered task creates nothing new
+            if (job_dir / "cancelled").exists():
+                return spec.key  # cancelled (before its turn, or while it ran): never started again
 
             def start():
                 self._write_spec(job_dir, spec)
@@ -149,10 +151,23 @@ class LocalBackend:
 
     def cancel_training(self, external_id: str) -> None:
         job_dir = self._job_dir(external_id)
-        (job_dir / "cancelled").touch()
-        process = processes.find(job_dir)
+        with processes.locked(job_dir / ".lock"):  # a submit in flight starts the job before this, or never
+            (job_dir / "cancelled").touch()
+            process = processes.find(job_dir)
+        admission.leave(jobs_dir=self.jobs_dir, key=external_id)
         if process is not None:
             processes.stop(process, CANCEL_GRACE_SECONDS)
+
+    def withdraw_job(self, key: str) -> bool:
+        """A job still waiting for its turn (admission) never starts: True; False if it has started."""
+        job_dir = self._job_dir(key)
+        job_dir.mkdir(parents=True, exist_ok=True)
+        with processes.locked(job_dir / ".lock"):
+            if (job_dir / "spec.json").exists():  # written just before its process starts
+                return False
+            (job_dir / "cancelled").touch()
+        admission.leave(jobs_dir=self.jobs_dir, key=key)
+        return True
 
     # --- hyperparameter search and batch inference: jobs like training -------------
 

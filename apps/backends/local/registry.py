@@ -45,6 +45,14 @@ def mlflow_errors(action: str):
         raise BackendError(f"{action} failed: MLflow is unreachable ({exc})", permanent=False) from exc
 
 
+def preload() -> None:
+    """Import MLflow's client now (it takes seconds): a Celery worker calls this before
+    its pool forks, so no worker process pays for it on its first registry call."""
+    import mlflow.artifacts  # noqa: F401
+    from mlflow import MlflowClient  # noqa: F401
+    from mlflow.exceptions import MlflowException  # noqa: F401
+
+
 def mlflow_client(tracking_uri: str):
     from mlflow import MlflowClient
 
