@@ -54,7 +54,10 @@ class Template(BaseModel):
 
     class Meta:
         ordering = ["name"]
-        indexes = [models.Index(fields=["archived", "kind", "name"]), models.Index(fields=["visibility", "name"])]
+        indexes = [
+            models.Index(fields=["archived", "kind", "name"]),
+            models.Index(fields=["visibility", "archived", "name"]),
+        ]
 
     def __str__(self):
         return self.name
