@@ -56,7 +56,10 @@ class Template(BaseModel):
         ordering = ["name"]
         indexes = [
             models.Index(fields=["archived", "kind", "name"]),
-            models.Index(fields=["visibility", "archived", "name"]),
+            # The Catalogue's two parts (selectors.template_pages), each walked in name order:
+            # organisation-wide templates, and the team-only ones of the person's teams.
+            models.Index(fields=["visibility", "name", "archived"]),
+            models.Index(fields=["visibility", "owner", "name", "archived"]),
         ]
 
     def __str__(self):

@@ -40,7 +40,8 @@ class MergedPages:
         if isinstance(item, int):
             return self[item : item + 1][0]
         start, stop = item.start or 0, item.stop
-        heads = [list(part.order_by(*self.order, "pk").values_list(*self.order, "pk")[:stop]) for part in self.parts]
+        # Ordered by ``order`` alone, so an index on it serves; ties are merged by id.
+        heads = [list(part.order_by(*self.order).values_list(*self.order, "pk")[:stop]) for part in self.parts]
         keys = list(heapq.merge(*heads))[start:stop]
         ids = [key[-1] for key in keys]
         found = {row.pk: row for row in self.rows(ids)}
