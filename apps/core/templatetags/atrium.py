@@ -159,3 +159,19 @@ def filter_control(field):
     if getattr(field.field, "max_length", None):
         attrs["maxlength"] = field.field.max_length
     return format_html("<input{}>", flatatt(attrs))
+
+
+@register.filter(name="stamp")
+def stamp(value):
+    """``<time datetime="ISO">YYYY-MM-DD HH:MM</time>`` in the current time zone, in one
+    conversion: two ``date`` filters a row were a tenth of a list page's rendering."""
+    if not isinstance(value, datetime):
+        return ""
+    local = timezone.localtime(value)
+    return format_html('<time datetime="{}">{}</time>', local.isoformat(), local.strftime("%Y-%m-%d %H:%M"))
+
+
+@register.filter(name="iso")
+def iso(value) -> str:
+    """The ISO 8601 form of a time, in the current time zone (a tooltip's exact time)."""
+    return timezone.localtime(value).isoformat() if isinstance(value, datetime) else ""
