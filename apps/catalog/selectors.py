@@ -33,8 +33,9 @@ def template_pages(
     *, user: User, q: str = "", kind: str = "", tag: str = "", owner: str = "", backend: str = ""
 ) -> MergedPages:
     """The Catalogue's list, for the Paginator: the same templates as ``template_list``,
-    read as two parts that each walk the (visibility, archived, name) index in order
-    (organisation-wide, then the team-only ones of the person's teams) and merged."""
+    read as two parts that each walk an index in name order (organisation-wide ones on
+    (visibility, name, archived), the team-only ones of the person's teams on
+    (visibility, owner, name, archived)) and merged."""
     filtered = _filtered(Template.objects.all(), q=q, kind=kind, tag=tag, owner=owner, backend=backend)
     if user.is_portal_admin:
         parts = [filtered]

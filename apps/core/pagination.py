@@ -1,5 +1,6 @@
-"""The API's pagination: limit/offset with bounds, so ``?limit=<huge>`` or
-``?offset=<huge>`` never reaches the database as an overflowing integer."""
+"""Pagination. The API's: limit/offset with bounds, so ``?limit=<huge>`` or
+``?offset=<huge>`` never reaches the database as an overflowing integer. The
+pages': ``MergedPages``, one list read from parts that each walk an index."""
 
 import heapq
 
