@@ -26,6 +26,7 @@ router.register("endpoints", EndpointViewSet, basename="endpoint")
 
 urlpatterns = [
     path("", core_views.home, name="home"),
+    path("getting-started/", core_views.getting_started, name="getting-started"),
     path("favicon.ico", core_views.favicon, name="favicon"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -1,13 +1,22 @@
 from django import forms
 
+from apps.core.forms import FilterForm
 
-class AuditFilterForm(forms.Form):
+
+class AuditFilterForm(FilterForm):
+    primary = ("actor", "target")
+
     action = forms.CharField(
-        required=False, max_length=60, widget=forms.TextInput(attrs={"placeholder": "action, e.g. model."})
+        label="Action",
+        required=False,
+        max_length=60,
+        widget=forms.TextInput(attrs={"placeholder": "action, e.g. model."}),
     )
-    actor = forms.CharField(required=False, max_length=150, widget=forms.TextInput(attrs={"placeholder": "user"}))
+    actor = forms.CharField(
+        label="By", required=False, max_length=150, widget=forms.TextInput(attrs={"placeholder": "user"})
+    )
     target = forms.CharField(
-        required=False, max_length=300, widget=forms.TextInput(attrs={"placeholder": "object name or id"})
+        label="On", required=False, max_length=300, widget=forms.TextInput(attrs={"placeholder": "object name or id"})
     )
 
     def filters(self) -> dict:

@@ -1,11 +1,14 @@
 from django import forms
 
 from apps.backends import registry
+from apps.core.forms import FilterForm
 
 from .models import TemplateKind
 
 
-class CatalogFilterForm(forms.Form):
+class CatalogFilterForm(FilterForm):
+    primary = ("q", "kind")
+
     q = forms.CharField(required=False, max_length=200, label="Search")
     kind = forms.ChoiceField(choices=[("", "Any kind"), *TemplateKind.choices], required=False)
     tag = forms.SlugField(required=False)

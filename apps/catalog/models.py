@@ -54,7 +54,13 @@ class Template(BaseModel):
 
     class Meta:
         ordering = ["name"]
-        indexes = [models.Index(fields=["archived", "kind", "name"]), models.Index(fields=["visibility", "name"])]
+        indexes = [
+            models.Index(fields=["archived", "kind", "name"]),
+            # The Catalogue's two parts (selectors.template_pages), each walked in name order:
+            # organisation-wide templates, and the team-only ones of the person's teams.
+            models.Index(fields=["visibility", "name", "archived"]),
+            models.Index(fields=["visibility", "owner", "name", "archived"]),
+        ]
 
     def __str__(self):
         return self.name

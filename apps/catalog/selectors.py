@@ -1,6 +1,13 @@
+import hashlib
+import time
+
+from django.core.cache import cache
+from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 
 from apps.accounts.models import User
+from apps.core.pagination import MergedPages
+from apps.core.scoping import user_team_ids
 from apps.runs.models import Run
 from apps.runs.selectors import run_visible
 
@@ -12,13 +19,38 @@ def template_visible(*, user: User) -> QuerySet[Template]:
     templates = Template.objects.all()
     if user.is_portal_admin:
         return templates
-    return templates.filter(Q(visibility=Visibility.ORGANISATION) | Q(owner__in=user.teams.all()))
+    return templates.filter(Q(visibility=Visibility.ORGANISATION) | Q(owner_id__in=user_team_ids(user)))
 
 
 def template_list(
     *, user: User, q: str = "", kind: str = "", tag: str = "", owner: str = "", backend: str = ""
 ) -> QuerySet[Template]:
-    templates = template_visible(user=user).filter(archived=False)
+    templates = _filtered(template_visible(user=user), q=q, kind=kind, tag=tag, owner=owner, backend=backend)
+    return _for_cards(templates).order_by("name")
+
+
+def template_pages(
+    *, user: User, q: str = "", kind: str = "", tag: str = "", owner: str = "", backend: str = ""
+) -> MergedPages:
+    """The Catalogue's list, for the Paginator: the same templates as ``template_list``,
+    read as two parts that each walk an index in name order (organisation-wide ones on
+    (visibility, name, archived), the team-only ones of the person's teams on
+    (visibility, owner, name, archived)) and merged."""
+    filtered = _filtered(Template.objects.all(), q=q, kind=kind, tag=tag, owner=owner, backend=backend)
+    if user.is_portal_admin:
+        parts = [filtered]
+    else:
+        parts = [
+            filtered.filter(visibility=Visibility.ORGANISATION),
+            filtered.filter(visibility=Visibility.TEAM, owner_id__in=user_team_ids(user)),
+        ]
+    return MergedPages(
+        parts, order=("name",), rows=lambda ids: _for_cards(Template.objects.filter(pk__in=ids)).order_by()
+    )
+
+
+def _filtered(templates: QuerySet[Template], *, q="", kind="", tag="", owner="", backend="") -> QuerySet[Template]:
+    templates = templates.filter(archived=False)
     if q:
         # Lower-cased on both sides, so PostgreSQL's trigram index on search_text serves it.
         templates = templates.filter(search_text__contains=q.strip().lower())
@@ -30,16 +62,48 @@ def template_list(
         templates = templates.filter(owner__slug=owner)
     if backend:
         templates = templates.filter(backends__contains=f",{backend},")
+    return templates
+
+
+def _for_cards(templates: QuerySet[Template]) -> QuerySet[Template]:
     # Cards need neither the description nor the search text, nor the version's spec.
     templates = templates.select_related("owner", "current_version").defer(
         "description", "search_text", "current_version__spec"
     )
-    return templates.prefetch_related("tags").order_by("name")
+    return templates.prefetch_related("tags")
 
 
-def tag_facets(*, user: User) -> QuerySet[Tag]:
+FACETS_SECONDS = 60
+_FACETS_REVISION = "catalog:facets:revision"
+
+
+def tag_facets(*, user: User) -> list[Tag]:
+    """The tags of the templates the person can see, most used first, with counts.
+    Counting them reads every visible template (13 ms of the Catalogue's 15 with
+    10,000 templates), so they are kept a minute per set of teams, and dropped
+    when a template is saved or archived (``facets_changed``)."""
+    scope = "all" if user.is_portal_admin else ",".join(sorted(map(str, user_team_ids(user))))
+    revision = cache.get(_FACETS_REVISION, 0)
+    key = f"catalog:facets:{revision}:{hashlib.sha256(scope.encode()).hexdigest()[:32]}"
+    return cache.get_or_set(key, lambda: _tag_facets(user=user), FACETS_SECONDS)
+
+
+def _tag_facets(*, user: User) -> list[Tag]:
     visible = template_visible(user=user).filter(archived=False)
-    return Tag.objects.filter(templates__in=visible).annotate(count=Count("templates")).order_by("-count", "name")[:30]
+    return list(
+        Tag.objects.filter(templates__in=visible).annotate(count=Count("templates")).order_by("-count", "name")[:30]
+    )
+
+
+def facets_changed() -> None:
+    """A template was saved or archived: the tag counts are read again (now and
+    once the change is committed, so no reader keeps the old counts meanwhile)."""
+
+    def bump():
+        cache.set(_FACETS_REVISION, time.time_ns(), None)
+
+    bump()
+    transaction.on_commit(bump)
 
 
 def template_recent_runs(*, template: Template, user: User, limit: int = 10) -> list[Run]:

@@ -20,6 +20,7 @@ from apps.runs.models import Run, RunStep
 from apps.runs.operations import OPERATIONS
 from apps.runs.services import run_target_check, template_run_create
 
+from . import selectors
 from .models import Tag, Template, TemplateVersion
 from .schema_form import validate_parameters
 from .spec import SpecError, declared_properties, spec_check, spec_checksum, with_defaults
@@ -107,6 +108,7 @@ def template_save(*, spec: dict, source: str, user: User | None = None) -> tuple
         template.current_version = version
         template.save(update_fields=["current_version", "updated_at"])
         template.tags.set([Tag.objects.get_or_create(name=name)[0] for name in spec.get("tags", [])])
+        selectors.facets_changed()
     return template, outcome
 
 
@@ -154,6 +156,7 @@ def template_archive(*, template: Template, user: User) -> None:
         raise PermissionDenied("Only admins archive templates.")
     with transaction.atomic():
         Template.objects.filter(pk=template.pk).update(archived=True)
+        selectors.facets_changed()
         audit_record(actor=user, action="template.archive", target=template, team=template.owner)
 
 

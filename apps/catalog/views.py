@@ -28,7 +28,7 @@ PAGE_SIZE = 24
 def template_list(request):
     form = CatalogFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
-    templates = selectors.template_list(user=request.user, **{k: v for k, v in filters.items() if v})
+    templates = selectors.template_pages(user=request.user, **{k: v for k, v in filters.items() if v})
     page = Paginator(templates, PAGE_SIZE).get_page(request.GET.get("page"))
     return render_page_or_partial(
         request,

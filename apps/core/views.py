@@ -24,6 +24,22 @@ def home(request):
 
 
 @login_required
+def getting_started(request):
+    """A newcomer's first task, for each of their roles, with links to the real pages."""
+    roles = home_panels.user_roles(request.user)
+    return render(
+        request,
+        "home/getting_started.html",
+        {
+            "roles": [label for key, label in home_panels.ROLE_LABELS.items() if key in roles],
+            "scientist": bool(roles & {home_panels.DATA_SCIENTIST, home_panels.ADMIN}),
+            "approver": bool(roles & {home_panels.APPROVER, home_panels.ADMIN}),
+            "manager": bool(roles & {home_panels.MANAGER, home_panels.ADMIN}),
+        },
+    )
+
+
+@login_required
 def section(request, section: str):
     if section not in PLANNED:
         raise Http404

@@ -1,6 +1,7 @@
 from django import forms
 
 from apps.backends import registry as backend_registry
+from apps.core.forms import FilterForm
 
 from .selectors import ModelFilters
 
@@ -13,7 +14,9 @@ APPROVAL_CHOICES = [
 SORT_CHOICES = [("recent", "Newest version first"), ("name", "Name"), ("metric", "Metric (best first)")]
 
 
-class ModelFilterForm(forms.Form):
+class ModelFilterForm(FilterForm):
+    primary = ("q", "team", "sort")
+
     q = forms.CharField(required=False, label="Name", widget=forms.TextInput(attrs={"placeholder": "Search by name"}))
     tag = forms.CharField(
         required=False, max_length=200, widget=forms.TextInput(attrs={"placeholder": "tag or key=value"})
@@ -23,9 +26,11 @@ class ModelFilterForm(forms.Form):
     alias = forms.CharField(
         required=False, max_length=100, widget=forms.TextInput(attrs={"placeholder": "alias, e.g. champion"})
     )
-    stage = forms.CharField(required=False, max_length=40, widget=forms.TextInput(attrs={"placeholder": "stage"}))
-    approval = forms.ChoiceField(choices=APPROVAL_CHOICES, required=False)
-    sort = forms.ChoiceField(choices=SORT_CHOICES, required=False)
+    stage = forms.CharField(
+        label="Stage", required=False, max_length=40, widget=forms.TextInput(attrs={"placeholder": "stage"})
+    )
+    approval = forms.ChoiceField(label="Approval", choices=APPROVAL_CHOICES, required=False)
+    sort = forms.ChoiceField(label="Sort by", choices=SORT_CHOICES, required=False)
     metric = forms.CharField(
         required=False, max_length=100, widget=forms.TextInput(attrs={"placeholder": "metric, e.g. accuracy"})
     )

@@ -51,6 +51,8 @@ class RegisteredModel(BaseModel):
             models.Index(fields=["-latest_version_at", "name"]),
             models.Index(fields=["backend", "-latest_version_at"]),
             models.Index(fields=["name"]),
+            # The Models page's count (live models of the person's teams) read from the index alone.
+            models.Index(fields=["team", "deleted_upstream"]),
         ]
 
     def __str__(self):

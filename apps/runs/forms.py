@@ -4,14 +4,17 @@ from django import forms
 
 from apps.backends import registry
 from apps.backends.training import ALGORITHMS, dataset_names
+from apps.core.forms import FilterForm
 from apps.core.parsers import parse_json
 
 from .models import RunKind, RunStatus
 
 
-class RunFilterForm(forms.Form):
+class RunFilterForm(FilterForm):
+    primary = ("status", "mine")
+
     status = forms.ChoiceField(
-        choices=[("", "Any state"), ("open", "Open (not finished)"), *RunStatus.choices], required=False
+        label="State", choices=[("", "Any state"), ("open", "Open (not finished)"), *RunStatus.choices], required=False
     )
     kind = forms.ChoiceField(choices=[("", "Any kind"), *RunKind.choices], required=False)
     backend = forms.ChoiceField(choices=[("", "Any backend"), *registry.LABELS.items()], required=False)

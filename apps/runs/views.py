@@ -22,7 +22,7 @@ from .models import RunKind
 def run_list(request):
     form = RunFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
-    runs = selectors.run_list(user=request.user, **{k: v for k, v in filters.items() if v})
+    runs = selectors.run_table(user=request.user, **{k: v for k, v in filters.items() if v})
     page = Paginator(runs, 25).get_page(request.GET.get("page"))
     return render_page_or_partial(
         request,

@@ -31,6 +31,7 @@ DECISIONS = {
     "login": "public",
     "logout": "public",
     "section": "user",
+    "getting-started": "user",
     "accounts:tokens": "user",
     "accounts:token-create": "user",
     "accounts:token-revoke": "team",

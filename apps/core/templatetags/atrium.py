@@ -1,8 +1,11 @@
 import json
 from datetime import datetime, timedelta
 
-from django import template
+from django import forms, template
+from django.forms.utils import flatatt
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from apps.core.markup import render_markdown
 
@@ -129,3 +132,46 @@ def elapsed(start, end=None) -> str:
     if not isinstance(start, datetime):
         return ""
     return duration(((end if isinstance(end, datetime) else timezone.now()) - start).total_seconds())
+
+
+@register.simple_tag
+def filter_control(field):
+    """One control of a filter bar (``FilterForm``), written out directly: Django's
+    widget templates (an include per option, another per attribute list) cost a
+    list page more than its whole table (Runs: 6.7 of 22 ms)."""
+    widget = field.field.widget
+    attrs = {**widget.attrs, "name": field.html_name, "id": field.auto_id}
+    value = field.value()
+    if isinstance(widget, forms.CheckboxInput):
+        attrs.update(type="checkbox", checked=bool(value))
+        return format_html("<input{}>", flatatt(attrs))
+    if isinstance(widget, forms.Select):
+        current = "" if value is None else str(value)
+        options = format_html_join(
+            "",
+            '<option value="{}"{}>{}</option>',
+            ((key, mark_safe(" selected") if str(key) == current else "", label) for key, label in widget.choices),  # noqa: S308 - a constant
+        )
+        return format_html("<select{}>{}</select>", flatatt(attrs), options)
+    attrs["type"] = widget.input_type
+    if value not in (None, ""):
+        attrs["value"] = str(value)
+    if getattr(field.field, "max_length", None):
+        attrs["maxlength"] = field.field.max_length
+    return format_html("<input{}>", flatatt(attrs))
+
+
+@register.filter(name="stamp")
+def stamp(value):
+    """``<time datetime="ISO">YYYY-MM-DD HH:MM</time>`` in the current time zone, in one
+    conversion: two ``date`` filters a row were a tenth of a list page's rendering."""
+    if not isinstance(value, datetime):
+        return ""
+    local = timezone.localtime(value)
+    return format_html('<time datetime="{}">{}</time>', local.isoformat(), local.strftime("%Y-%m-%d %H:%M"))
+
+
+@register.filter(name="iso")
+def iso(value) -> str:
+    """The ISO 8601 form of a time, in the current time zone (a tooltip's exact time)."""
+    return timezone.localtime(value).isoformat() if isinstance(value, datetime) else ""
