@@ -34,9 +34,11 @@ urlpatterns = [
     path("models/", include("apps.registry.urls")),
     path("notifications/", include("apps.notifications.urls")),
     path("audit/", include("apps.audit.urls")),
+    path("gateway/", include("apps.gateway.urls")),
     path("section/<slug:section>/", core_views.section, name="section"),
     path("admin/", admin.site.urls),
     path("api/v1/auth/token/", obtain_token, name="api-token"),
     path("api/v1/", include(router.urls)),
+    path("api/v1/", include("apps.gateway.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
 ]
