@@ -11,6 +11,7 @@ revoked or another endpoint's key, over the rate) is never forwarded."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
@@ -34,6 +35,7 @@ from .recorder import Recorder
 from .routing import Directory, pick_variant
 
 log = logging.getLogger(__name__)
+logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per upstream call: the noise (and cost) of an access log
 
 STICKY_HEADER = "x-atrium-sticky"
 VARIANT_HEADER = "X-Atrium-Variant"
@@ -115,8 +117,9 @@ class Gateway:
             await self.client.aclose()
         if isinstance(self.limits, RedisWindows):
             await self.limits.close()
-        self.capture.close()  # everything accepted is written
-        self.recorder.close()
+        # Off the event loop (the ORM refuses to run in it): everything accepted is written.
+        await asyncio.to_thread(self.capture.close)
+        await asyncio.to_thread(self.recorder.close)
         log.info(
             "Gateway stopped: %s rows captured (%s dropped), %s requests recorded",
             self.capture.written,

@@ -137,6 +137,9 @@ def make_handler(router: Router):
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes: with Nagle's algorithm on, a keep-alive
+        # client's delayed ACK holds the body back ~40 ms per response.
+        disable_nagle_algorithm = True
 
         def do_GET(self):  # noqa: N802 (http.server's naming)
             if self.path.split("?")[0] not in ("/health", "/ping"):
