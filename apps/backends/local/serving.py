@@ -214,6 +214,7 @@ def main(state_dir: str) -> int:
         print(f"Failed to load the models: {message}", flush=True)
         write_server_file(folder, {"error": message})
         return 1
+    ThreadingHTTPServer.request_queue_size = 128  # clients connecting at once (a gateway's pool) are not reset
     server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(router))
     server.daemon_threads = True
     port = server.server_address[1]
