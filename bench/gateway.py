@@ -202,8 +202,10 @@ def main() -> None:
         gateway = None
         import pyarrow.dataset as pads
 
-        table = pads.dataset(str(capture_root), format="parquet", partitioning="hive").to_table(columns=["event_id"])
-        captured = table.column("event_id").to_pylist()
+        captured = []
+        if capture_root.exists():  # nothing captured at all with --capture 0
+            dataset = pads.dataset(str(capture_root), format="parquet", partitioning="hive")
+            captured = dataset.to_table(columns=["event_id"]).column("event_id").to_pylist()
         missing = len(set(acknowledged) - set(captured))
         duplicates = len(captured) - len(set(captured))
         print(
