@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "apps.catalog",
     "apps.registry",
     "apps.deployments",
+    "apps.gateway",
     "apps.notifications",
     "apps.audit",
 ]
@@ -286,6 +287,18 @@ LOCAL_MAX_JOBS = env.int("ATRIUM_LOCAL_MAX_JOBS", default=os.cpu_count() or 1)
 # CSV/Parquet training data must live below this folder (users cannot point
 # the portal at arbitrary files on the worker).
 DATA_ROOT = Path(env("ATRIUM_DATA_ROOT", default=str(VAR_DIR / "data")))
+
+# --- the inference gateway (apps/gateway, served by bin/gateway) ----------------------------
+GATEWAY_PORT = env.int("GATEWAY_PORT", default=8001)
+# How long a gateway process trusts what it read of keys and routes: a revoked key is refused,
+# a traffic shift applied, within this many seconds.
+GATEWAY_CACHE_SECONDS = env.float("GATEWAY_CACHE_SECONDS", default=2.0)
+GATEWAY_FLUSH_SECONDS = env.float("GATEWAY_FLUSH_SECONDS", default=2.0)  # telemetry rollups written this often
+GATEWAY_CAPTURE_ROOT = Path(env("GATEWAY_CAPTURE_ROOT", default=str(VAR_DIR / "capture")))
+GATEWAY_CAPTURE_SAMPLE = env.float("GATEWAY_CAPTURE_SAMPLE", default=1.0)  # share of requests captured
+GATEWAY_CAPTURE_MAX_ROWS = env.int("GATEWAY_CAPTURE_MAX_ROWS", default=100_000)  # buffered rows; past it, dropped
+GATEWAY_SENSITIVE_COLUMNS = env.list("GATEWAY_SENSITIVE_COLUMNS", default=[])  # masked in capture
+GATEWAY_UPSTREAM_TIMEOUT = env.float("GATEWAY_UPSTREAM_TIMEOUT", default=60.0)
 
 LOGGING = {
     "version": 1,

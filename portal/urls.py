@@ -38,9 +38,11 @@ urlpatterns = [
     path("deployments/", include("apps.deployments.urls")),
     path("notifications/", include("apps.notifications.urls")),
     path("audit/", include("apps.audit.urls")),
+    path("gateway/", include("apps.gateway.urls")),
     path("section/<slug:section>/", core_views.section, name="section"),
     path("admin/", admin.site.urls),
     path("api/v1/auth/token/", obtain_token, name="api-token"),
     path("api/v1/", include(router.urls)),
+    path("api/v1/", include("apps.gateway.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
 ]

@@ -7,6 +7,7 @@ Adapters map vendor states to ``JobState`` and vendor failures to
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol, runtime_checkable
@@ -194,6 +195,20 @@ class EndpointStatus:
     message: str = ""
 
 
+@dataclass(frozen=True)
+class Upstream:
+    """Where an endpoint's invocations go over HTTP (the inference gateway posts
+    the scoring request there): the URL and the headers of every request
+    (auth, the variant to answer). ``sign``, when set, gives more headers for one
+    request from its body (AWS Signature V4). The gateway reuses an Upstream
+    for at most ``ttl`` seconds, and at once asks again after a connection error."""
+
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    sign: Callable[[bytes, dict[str, str]], dict[str, str]] | None = None
+    ttl: float = 300.0
+
+
 # --- registry -----------------------------------------------------------------
 
 
@@ -336,6 +351,11 @@ class Endpoints(Protocol):
     def rollback_endpoint(self, name: str) -> None: ...
     def delete_endpoint(self, name: str) -> None: ...
     def invoke(self, name: str, payload: dict[str, Any]) -> dict[str, Any]: ...
+
+    def invocation_target(self, name: str, variant: str | None = None) -> Upstream:
+        """Where the gateway posts ``name``'s scoring requests (JSON, MLflow's
+        formats), answered by ``variant`` when given (else by the endpoint's own split)."""
+        ...
 
 
 @runtime_checkable

@@ -92,6 +92,11 @@ DECISIONS = {
     "template-launch": "team",
     "audit-event-list": "user",
     "connection-list": "user",
+    "gateway:keys": "team",
+    "gateway:key-create": "team",
+    "gateway:key-revoke": "team",
+    "api-endpoint-keys": "team",
+    "api-endpoint-key-revoke": "team",
 }
 ADMIN_SITE_SAMPLE = re.compile(r"^admin:(index|\w+_changelist)$")  # the admin site: staff only, sampled
 
@@ -184,7 +189,14 @@ def theirs(make_user, other_team, team):
     spec = minimal_spec(slug="beta-secret-template", name="Beta secret", owner=other_team.slug, visibility="team")
     template, _ = template_save(spec=spec_parse(spec, source="t.yaml"), source="t.yaml")
     token, _ = api_token_create(user=owner)
+    from apps.deployments.models import Endpoint
+    from apps.gateway.services import api_key_create
+
+    endpoint = Endpoint.objects.create(team=other_team, backend="local", source="local", name="beta-secret-endpoint")
+    gateway_key, _ = api_key_create(user=owner, endpoint=endpoint, consumer="beta-secret-consumer")
     return {
+        "endpoint": endpoint,
+        "gateway_key": gateway_key,
         "owner": owner,
         "run": run,
         "step": step,
@@ -217,6 +229,8 @@ def fill(name: str, route: str, objects: dict) -> str | None:
         "number": "1",
         "version": "1",
         "app_label": "runs",
+        "endpoint_id": str(objects["endpoint"].pk),
+        "key_id": str(objects["gateway_key"].pk),
     }
     path = route.replace("^", "").replace("$", "")
     for key in re.findall(r"<(?:\w+:)?(\w+)>|\(\?P<(\w+)>[^)]*\)", path):
@@ -254,7 +268,14 @@ def test_every_route_for_every_caller(theirs, make_user, team, other_team, setti
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
     clients = callers(Client, make_user, team, other_team, theirs["owner"])
     problems, outcomes = [], Counter()
-    secrets = ("beta-secret-run", "beta-secret-model", "beta-secret-conn", "beta-secret-template")
+    secrets = (
+        "beta-secret-run",
+        "beta-secret-model",
+        "beta-secret-conn",
+        "beta-secret-template",
+        "beta-secret-endpoint",
+        "beta-secret-consumer",
+    )
     for name, route in sorted(routes(), key=lambda r: r[0] in {"logout", "admin:logout"}):  # logging out: last
         if name.startswith("admin:") and not ADMIN_SITE_SAMPLE.match(name):
             continue

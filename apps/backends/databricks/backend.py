@@ -44,6 +44,7 @@ from ..base import (
     ResourceSpec,
     TrainingSpec,
     TuningSpec,
+    Upstream,
 )
 from ..jobs.cluster_job import OUTPUTS_MARKER
 from . import client as sdk
@@ -252,6 +253,9 @@ class DatabricksBackend:
 
     def invoke(self, name: str, payload: dict[str, Any]) -> dict[str, Any]:
         return endpoints.invoke(self.client, name, payload)
+
+    def invocation_target(self, name: str, variant: str | None = None) -> Upstream:
+        return endpoints.invocation_target(self.host, self._token, name, variant)
 
     # --- registry: Unity Catalog ----------------------------------------------------
 

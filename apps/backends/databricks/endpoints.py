@@ -11,6 +11,7 @@ full Unity Catalog names (the facade resolves bare ones).
 
 from __future__ import annotations
 
+import re
 from contextlib import suppress
 from typing import Any
 
@@ -18,11 +19,12 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk import errors as dberrors
 from databricks.sdk.service import serving
 
-from ..base import BackendError, EndpointSpec, EndpointStatus, EndpointVariant
+from ..base import BackendError, EndpointSpec, EndpointStatus, EndpointVariant, Upstream
 from .client import errors
 
 PAYLOAD_KEYS = ("dataframe_records", "dataframe_split", "inputs", "instances")
 DEFAULT_WORKLOADS = {"cpu": "CPU", "gpu": "GPU_SMALL"}
+SERVING_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # endpoint and served entity names in a URL path
 
 
 def workload_types() -> list[str]:
@@ -185,6 +187,15 @@ def invoke(client: WorkspaceClient, name: str, payload: dict[str, Any]) -> dict[
     with errors(f"invoke endpoint {name}"):
         response = client.serving_endpoints.query(name, **{key: value})
     return {"predictions": response.predictions, "served_model": response.served_model_name or ""}
+
+
+def invocation_target(host: str, token: str, name: str, variant: str | None = None) -> Upstream:
+    """Model Serving's scoring URL: a served entity's own (``/served-models/<name>/invocations``,
+    which bypasses the endpoint's traffic config) when a variant is asked for."""
+    if not SERVING_NAME.match(name) or (variant and not SERVING_NAME.match(variant)):
+        raise BackendError(f"Invalid serving endpoint or served model name {name!r}/{variant!r}.", permanent=True)
+    path = f"/serving-endpoints/{name}" + (f"/served-models/{variant}" if variant else "") + "/invocations"
+    return Upstream(url=host.rstrip("/") + path, headers={"Authorization": f"Bearer {token}"}, ttl=300.0)
 
 
 # --- helpers ----------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from ..base import (
     ResourceSpec,
     TrainingSpec,
     TuningSpec,
+    Upstream,
 )
 from . import admission, processes
 from .processes import SAFE_KEY
@@ -260,6 +261,9 @@ class LocalBackend:
     def invoke(self, name: str, payload: dict[str, Any], *, variant: str | None = None) -> dict[str, Any]:
         """``variant`` sends the request to that variant, whatever the weights."""
         return self._endpoints.invoke(name, payload, variant=variant)
+
+    def invocation_target(self, name: str, variant: str | None = None) -> Upstream:
+        return self._endpoints.invocation_target(name, variant)
 
     def list_model_versions(self, model_name: str) -> list[ModelVersionInfo]:
         return self._registry.list_model_versions(model_name)

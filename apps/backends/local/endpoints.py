@@ -29,7 +29,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ..base import BackendError, EndpointSpec, EndpointStatus, ModelRef
+from ..base import BackendError, EndpointSpec, EndpointStatus, ModelRef, Upstream
 from . import processes
 from .processes import SAFE_KEY
 from .registry import LocalRegistry
@@ -175,6 +175,15 @@ class EndpointManager:
             message = f"Endpoint {name} rejected the request: {body.get('message', response.reason)}"
             raise BackendError(message, permanent=response.status_code < 500)
         return body
+
+    def invocation_target(self, name: str, variant: str | None = None) -> Upstream:
+        """The model server's address (it may move when the server restarts: the
+        gateway asks again after a connection error)."""
+        port = processes.read_json(self._existing(name) / "server.json").get("port")
+        if not port:
+            raise BackendError(f"Endpoint {name} is not in service yet.", permanent=False)
+        headers = {VARIANT_HEADER: variant} if variant else {}
+        return Upstream(url=f"http://127.0.0.1:{port}/invocations", headers=headers, ttl=60.0)
 
     # --- helpers ---------------------------------------------------------------
 

@@ -137,6 +137,9 @@ def make_handler(router: Router):
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes: with Nagle's algorithm on, a keep-alive
+        # client's delayed ACK holds the body back ~40 ms per response.
+        disable_nagle_algorithm = True
 
         def do_GET(self):  # noqa: N802 (http.server's naming)
             if self.path.split("?")[0] not in ("/health", "/ping"):
@@ -211,6 +214,7 @@ def main(state_dir: str) -> int:
         print(f"Failed to load the models: {message}", flush=True)
         write_server_file(folder, {"error": message})
         return 1
+    ThreadingHTTPServer.request_queue_size = 128  # clients connecting at once (a gateway's pool) are not reset
     server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(router))
     server.daemon_threads = True
     port = server.server_address[1]

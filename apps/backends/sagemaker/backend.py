@@ -43,6 +43,7 @@ from ..base import (
     ResourceSpec,
     TrainingSpec,
     TuningSpec,
+    Upstream,
 )
 from . import batch, costs, endpoints, instances, pricing, registry, stacks, training, tuning
 from .client import (  # noqa: F401 - importable from here as before
@@ -209,6 +210,9 @@ class SageMakerBackend:
 
     def invoke(self, name: str, payload: dict[str, Any]) -> dict[str, Any]:
         return endpoints.invoke(self.client("sagemaker-runtime"), name, payload)
+
+    def invocation_target(self, name: str, variant: str | None = None) -> Upstream:
+        return endpoints.invocation_target(self._aws, name, variant)
 
     # --- resources (CloudFormation) and costs (Cost Explorer) -------------------------------
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..base import BackendError, EndpointSpec, EndpointStatus, EndpointVariant
+from ..base import BackendError, EndpointSpec, EndpointStatus, EndpointVariant, Upstream
 from . import neo, registry, traffic
-from .client import aws, aws_name, aws_tags, error_code, group_name, short_hash
+from .client import AwsClients, aws, aws_name, aws_tags, error_code, group_name, short_hash
 from .instances import validate_instance_type
 from .settings import Settings
 
@@ -249,3 +249,31 @@ def invoke(runtime, name: str, payload: dict[str, Any]) -> dict[str, Any]:
     result = result if isinstance(result, dict) else {"result": result}
     variant = response.get("InvokedProductionVariant")
     return {**result, "_variant": variant} if variant else result
+
+
+TARGET_VARIANT_HEADER = "X-Amzn-SageMaker-Target-Variant"  # InvokeEndpoint's TargetVariant
+
+
+def invocation_target(clients: AwsClients, name: str, variant: str | None = None) -> Upstream:
+    """InvokeEndpoint over plain HTTP: the runtime URL, ``TargetVariant`` as its header, and
+    a Signature V4 of each request's body made with the connection's credentials."""
+    with aws(f"Reach endpoint {name}"):
+        runtime = clients.client("sagemaker-runtime")
+        credentials = clients.session().get_credentials()
+    if credentials is None:
+        raise BackendError("The connection has no AWS credentials to invoke endpoints with.", permanent=True)
+    url = f"{runtime.meta.endpoint_url.rstrip('/')}/endpoints/{aws_name(name, 'endpoint name')}/invocations"
+    region = clients.settings.region
+    headers = {"Accept": "application/json"}
+    if variant:
+        headers[TARGET_VARIANT_HEADER] = variant
+
+    def sign(body: bytes, request_headers: dict[str, str]) -> dict[str, str]:
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        request = AWSRequest(method="POST", url=url, data=body, headers=dict(request_headers))
+        SigV4Auth(credentials.get_frozen_credentials(), "sagemaker", region).add_auth(request)
+        return {k: v for k, v in request.headers.items() if k.lower().startswith(("authorization", "x-amz-"))}
+
+    return Upstream(url=url, headers=headers, sign=sign, ttl=300.0)

@@ -1,7 +1,8 @@
 """Part of the Databricks STAND-IN (not Databricks): Model Serving endpoints.
 
 Create, list, get, ``PUT .../config``, delete, and
-``POST /serving-endpoints/{name}/invocations``, answered by the real model:
+``POST /serving-endpoints/{name}/invocations`` (and ``.../served-models/{served
+model}/invocations`` for one served entity), answered by the real model:
 the served entity names a Unity Catalog model version whose ``source`` is an
 MLflow model URI, loaded with ``mlflow.pyfunc.load_model``; traffic is split
 between served entities by the routes' percentages. Config changes take a few
@@ -210,12 +211,26 @@ class ServingApi:
 
     @route("POST", r"^/serving-endpoints/(?P<name>[^/]+)/invocations$")
     def _invocations(self, name, payload, **_):
+        return self._score(name, payload)
+
+    @route("POST", r"^/serving-endpoints/(?P<name>[^/]+)/served-models/(?P<served>[^/]+)/invocations$")
+    def _served_model_invocations(self, name, served, payload, **_):
+        """One served entity, bypassing the traffic config (as Model Serving does)."""
+        return self._score(name, payload, served=served)
+
+    def _score(self, name, payload, served=None):
         endpoint = self._endpoint(name)
         if endpoint["config"] is None:
             raise ApiError(400, "INVALID_STATE", f"Endpoint '{name}' is not ready yet.")
         config = endpoint["config"]
-        routes = [r for r in config["routes"] if r["traffic_percentage"] > 0]
-        chosen = random.choices(routes, weights=[r["traffic_percentage"] for r in routes])[0]["served_entity_name"]
+        if served is not None:
+            if not any(e["name"] == served for e in config["served_entities"]):
+                raise not_found(f"Served model '{served}' does not exist in endpoint '{name}'.")
+            chosen = served
+        else:
+            routes = [r for r in config["routes"] if r["traffic_percentage"] > 0]
+            weights = [r["traffic_percentage"] for r in routes]
+            chosen = random.choices(routes, weights=weights)[0]["served_entity_name"]
         entity = next(e for e in config["served_entities"] if e["name"] == chosen)
         source = self._version(entity["entity_name"], entity["entity_version"])["source"]
         model = self._load_model(source)

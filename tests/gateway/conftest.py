@@ -1,0 +1,132 @@
+"""A real local model server (one per module: a tiny scikit-learn model logged
+and registered in the session's MLflow, deployed with two variants "a" and "b")
+and a real gateway (uvicorn in a thread of the test process, on a free port)."""
+
+import threading
+import time
+
+import httpx
+import pytest
+
+from tests.conftest import free_port, wait_until
+
+MODEL = "gateway-tiny"
+COLUMNS = ["x1", "x2"]
+
+
+def log_tiny_model(tracking_uri: str) -> str:
+    """A logistic regression on two columns, registered; its version."""
+    import mlflow
+    import pandas as pd
+    from mlflow.models import infer_signature
+    from sklearn.linear_model import LogisticRegression
+
+    frame = pd.DataFrame({"x1": [0.0, 0.1, 1.0, 1.1], "x2": [0.0, 0.2, 1.0, 0.9]})
+    model = LogisticRegression().fit(frame, [0, 0, 1, 1])
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_experiment("gateway-tests")
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(
+            model, name="model", registered_model_name=MODEL, signature=infer_signature(frame, model.predict(frame))
+        )
+    return str(info.registered_model_version)
+
+
+@pytest.fixture(scope="module")
+def served(mlflow_server, django_db_blocker):
+    """The local endpoint "tiny" serving one model version as variants a and b: its name."""
+    from django.conf import settings
+
+    from apps.backends.base import EndpointSpec, EndpointVariant, ModelRef
+    from apps.backends.local.backend import LocalBackend
+
+    version = log_tiny_model(mlflow_server)
+    backend = LocalBackend(jobs_dir=settings.LOCAL_JOBS_DIR, tracking_uri=mlflow_server, data_root=settings.DATA_ROOT)
+    spec = EndpointSpec(
+        name="tiny",
+        variants=[
+            EndpointVariant("a", ModelRef(MODEL, version), "local", weight=50),
+            EndpointVariant("b", ModelRef(MODEL, version), "local", weight=50),
+        ],
+    )
+    backend.deploy_endpoint(spec)
+    wait_until(lambda: backend.get_endpoint("tiny").state == "in_service", 90, 0.5, "the model server")
+    yield "tiny"
+    backend.delete_endpoint("tiny")
+
+
+@pytest.fixture
+def endpoint(transactional_db, team, ds):
+    """The portal's row for the served endpoint, split a: 0, b: 100."""
+    from apps.deployments.models import Endpoint, EndpointState, Variant
+
+    row = Endpoint.objects.create(
+        team=team,
+        backend="local",
+        source="local",
+        name="tiny",
+        state=EndpointState.IN_SERVICE,
+        weights={"a": 0, "b": 100},
+        created_by=ds,
+    )
+    for name in ("a", "b"):
+        Variant.objects.create(endpoint=row, name=name, model_name=MODEL, model_version="1")
+    return row
+
+
+class RunningGateway:
+    def __init__(self, app, port):
+        import uvicorn
+
+        self.app = app
+        self.gateway = app.state.gateway
+        self.url = f"http://127.0.0.1:{port}"
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", loop="asyncio")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.client = httpx.Client(timeout=30, limits=httpx.Limits(max_connections=32))
+
+    def start(self):
+        self.thread.start()
+        wait_until(lambda: self.server.started, 10, 0.05, "the gateway")
+        return self
+
+    def stop(self):
+        self.server.should_exit = True
+        self.thread.join(30)
+        self.client.close()
+
+    def post(self, path, key=None, **kwargs):
+        headers = kwargs.pop("headers", {})
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        return self.client.post(self.url + path, headers=headers, **kwargs)
+
+
+@pytest.fixture
+def make_gateway(transactional_db, tmp_path):
+    """Start a gateway with settings (capture under tmp_path); stopped (and flushed) after the test."""
+    from apps.gateway.app import GatewayConfig, create_app
+
+    running = []
+
+    def make(**changes):
+        config = GatewayConfig(cache_seconds=0.2, flush_seconds=0.2, capture_root=str(tmp_path / "capture"), **changes)
+        gateway = RunningGateway(create_app(config), free_port()).start()
+        running.append(gateway)
+        return gateway
+
+    yield make
+    for gateway in running:
+        gateway.stop()
+
+
+def key_for(endpoint, user, **changes):
+    from apps.gateway.services import api_key_create
+
+    return api_key_create(user=user, endpoint=endpoint, consumer="tests", **changes)
+
+
+def settle(seconds=0.3):
+    time.sleep(seconds)  # past the gateway's cache TTL (0.2 s in these tests)
