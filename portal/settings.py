@@ -290,6 +290,8 @@ DATA_ROOT = Path(env("ATRIUM_DATA_ROOT", default=str(VAR_DIR / "data")))
 
 # --- the inference gateway (apps/gateway, served by bin/gateway) ----------------------------
 GATEWAY_PORT = env.int("GATEWAY_PORT", default=8001)
+# Where clients reach the gateway (shown on endpoint pages): behind a proxy, its public address.
+GATEWAY_URL = env("GATEWAY_URL", default=f"http://127.0.0.1:{GATEWAY_PORT}")
 # How long a gateway process trusts what it read of keys and routes: a revoked key is refused,
 # a traffic shift applied, within this many seconds.
 GATEWAY_CACHE_SECONDS = env.float("GATEWAY_CACHE_SECONDS", default=2.0)

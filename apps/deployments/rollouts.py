@@ -41,10 +41,12 @@ DEFAULT_THRESHOLDS = {
     "max_error_rate": 0.05,  # share of 5xx answers
     "max_error_rate_increase": 0.02,  # over the baseline's error rate
     "max_p95_ms": None,  # absolute p95 latency, when set
-    "max_p95_ratio": 2.0,  # times the baseline's p95 (and at least 10 ms more)
+    "max_p95_ratio": 2.0,  # times the baseline's p95 (and at least P95_NOISE_MS more)
     "min_requests": 20,  # requests to the candidate before it is judged
 }
-P95_NOISE_MS = 10.0
+# A fresh variant answers its first requests slower (cold caches, a loaded host): a p95 within
+# this of the baseline's is noise, not a regression, whatever the ratio.
+P95_NOISE_MS = 50.0
 
 
 def rollout_plan(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -102,6 +103,7 @@ def endpoint_detail(request, pk):
         history=selectors.endpoint_history(endpoint=endpoint),
         charts=_charts(endpoint, since=now - CHART_WINDOW, until=now + timedelta(minutes=1)),
         traffic_form=TrafficForm(variants=context["variants"], weights=endpoint.weights),
+        gateway_url=settings.GATEWAY_URL.rstrip("/"),
     )
     return render(request, "deployments/endpoint.html", context)
 

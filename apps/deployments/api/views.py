@@ -74,11 +74,10 @@ class EndpointViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def traffic(self, request, pk=None):
         """Set the traffic split ({variant: percent}, adding up to 100); answers the run."""
+        endpoint = self._endpoint(pk)  # another team's endpoint is a 404 whatever the body
         body = TrafficSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        run = services.endpoint_traffic(
-            user=request.user, endpoint=self._endpoint(pk), weights=body.validated_data["weights"]
-        )
+        run = services.endpoint_traffic(user=request.user, endpoint=endpoint, weights=body.validated_data["weights"])
         return Response(RunSerializer(run).data, status=202)
 
     @extend_schema(request=None, responses={202: EndpointSerializer})
