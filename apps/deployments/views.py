@@ -187,28 +187,22 @@ def endpoint_traffic(request, pk):
     return redirect(endpoint)
 
 
+def _command(request, pk, command: str, success: str):
+    endpoint = _endpoint(request, pk)
+    _act(request, lambda: services.endpoint_command(user=request.user, endpoint=endpoint, command=command), success)
+    return redirect(endpoint)
+
+
 @login_required
 @require_POST
 def endpoint_promote(request, pk):
-    endpoint = _endpoint(request, pk)
-    _act(
-        request,
-        lambda: services.endpoint_command(user=request.user, endpoint=endpoint, command="promote"),
-        "Promoting now: the candidate gets all traffic.",
-    )
-    return redirect(endpoint)
+    return _command(request, pk, "promote", "Promoting now: the candidate gets all traffic.")
 
 
 @login_required
 @require_POST
 def endpoint_rollback(request, pk):
-    endpoint = _endpoint(request, pk)
-    _act(
-        request,
-        lambda: services.endpoint_command(user=request.user, endpoint=endpoint, command="rollback"),
-        "Rolling back.",
-    )
-    return redirect(endpoint)
+    return _command(request, pk, "rollback", "Rolling back.")
 
 
 @login_required

@@ -124,8 +124,8 @@ def publishing_to(broker_url: str):
     from portal.celery import app
 
     def switch(url: str, environ: str | None):
-        if app._pool is not None:
-            app._pool.force_close_all()
+        # Drop the app's pool, never close it: kombu keeps pools per broker URL for the
+        # whole process, and a closed one would be handed back to every later test.
         app._pool = None
         app.amqp._producer_pool = None
         app.conf.broker_url = url
@@ -140,3 +140,21 @@ def publishing_to(broker_url: str):
         yield
     finally:
         switch(before, environ)
+
+
+def assert_one_of_everything(runs, mlflow_server: str) -> None:
+    """Every training run made exactly one model version (in MLflow and in the
+    portal) and its owner got exactly one notification: nothing duplicated."""
+    from mlflow import MlflowClient
+
+    from apps.notifications.models import Notification
+    from apps.registry.models import ModelVersion
+    from tests.conftest import wait_until
+
+    client = MlflowClient(mlflow_server)
+    for run in runs:
+        name = run.params["model_name"]
+        assert len(client.search_model_versions(f"name = '{name}'")) == 1, name
+        assert ModelVersion.objects.filter(model__name=name).count() == 1, name
+        wait_until(lambda r=run: Notification.objects.filter(run=r).exists(), 60, message="the notification")
+        assert Notification.objects.filter(run=run).count() == 1, name

@@ -147,7 +147,8 @@ def test_a_finish_redelivered_notifies_once_and_links_once(flaky, run):
 
     version = ModelVersion.objects.get(model__name="flaky-model")
     assert version.run_id == run.pk and version.metrics == {"accuracy": 0.9}
-    assert set(RunEffect.objects.filter(run=run).values_list("key", flat=True)) == {
+    keys = RunEffect.objects.filter(run=run).values_list("key", flat=True)
+    assert {k for k in keys if k.startswith(("notify:", "registry."))} == {  # each once; other apps' too
         f"notify:{run.pk}",
         f"registry.link_version:{run.steps.get().pk}",
     }
