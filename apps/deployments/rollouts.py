@@ -163,10 +163,11 @@ class RolloutStage(Operation):
         params = job.params
         endpoint = _endpoint(params)
         command = endpoint.rollout_command
+        step = RunStep.objects.filter(idempotency_key=job.key).values("started_at", "run_id").get()
         if command == "rollback":
             reason = f"Rolled back by {endpoint.rollout_command_by or 'a user'}"
-            return self._roll_back(backend, endpoint, params, reason, automatic=False, run_id=_run_id(job))
-        started = RunStep.objects.filter(idempotency_key=job.key).values_list("started_at", flat=True).first()
+            return self._roll_back(backend, endpoint, params, reason, automatic=False, run_id=step["run_id"])
+        started = step["started_at"]
         now = timezone.now()
         elapsed = (now - started).total_seconds() if started else 0.0
         since = (started or now).replace(second=0, microsecond=0)
@@ -177,7 +178,7 @@ class RolloutStage(Operation):
         outputs = {"verdict": verdict.reason, "figures": verdict.figures, "weights": params["weights"]}
         if verdict.healthy is False:
             reason = f"Rolled back automatically: {verdict.reason}"
-            return self._roll_back(backend, endpoint, params, reason, automatic=True, run_id=_run_id(job))
+            return self._roll_back(backend, endpoint, params, reason, automatic=True, run_id=step["run_id"])
         if command == "promote":
             return JobStatus(state=JobState.SUCCEEDED, progress=100, message="Promoted now", outputs=outputs)
         bake = params["bake_seconds"]

@@ -19,9 +19,10 @@ from apps.connections.models import Connection
 from apps.connections.selectors import CONNECTION_REFUSED, connection_allowed
 from apps.core.errors import Conflict, InvalidInput
 
-from .engine import run_transition, step_transition, steps_abandon, submit_watchdog
+from .engine import steps_abandon, submit_watchdog
 from .models import CANCELLABLE_KINDS, PLAN_KINDS, Run, RunEvent, RunKind, RunStatus, RunStep, StepStatus
 from .operations import OPERATIONS
+from .transitions import run_transition, step_transition
 
 logger = logging.getLogger(__name__)
 

@@ -5,9 +5,9 @@ from django.core import mail
 
 from apps.notifications.models import Notification
 from apps.notifications.services import notification_emails_send
-from apps.runs.engine import run_transition
 from apps.runs.hooks import effects_apply
 from apps.runs.models import RunStatus
+from apps.runs.transitions import run_transition
 
 pytestmark = pytest.mark.django_db
 

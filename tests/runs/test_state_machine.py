@@ -3,8 +3,8 @@ import threading
 import pytest
 from django.db import connection
 
-from apps.runs.engine import InvalidTransition, run_transition
 from apps.runs.models import Run, RunEvent, RunStatus
+from apps.runs.transitions import InvalidTransition, run_transition
 
 
 @pytest.mark.parametrize(
