@@ -19,6 +19,7 @@ from apps.audit.services import audit_record
 from apps.backends.base import DEPLOY_TARGETS
 from apps.connections.models import Connection
 from apps.core.errors import Conflict, InvalidInput
+from apps.core.templatetags.atrium import duration
 from apps.runs.models import TERMINAL, Run, RunKind, RunStep
 from apps.runs.operations import OPERATIONS
 from apps.runs.operations.base import NAME
@@ -230,14 +231,8 @@ def _strategy_label(settings: dict, stages: list, *, has_baseline: bool) -> str:
             if has_baseline or settings["strategy"] == "all_at_once"
             else " (a new endpoint has no baseline to compare a canary with)"
         )
-    parts = ", ".join(f"{share}% for {_seconds(bake)}" for share, bake in stages)
+    parts = ", ".join(f"{share}% for {duration(bake)}" for share, bake in stages)
     return f"{settings['strategy'].replace('_', '-')}: {parts}, then all"
-
-
-def _seconds(value: int) -> str:
-    from apps.core.templatetags.atrium import duration
-
-    return duration(value)
 
 
 def _variant_params(variant: Variant, weight: int) -> dict:

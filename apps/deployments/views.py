@@ -140,7 +140,7 @@ def _charts(endpoint: Endpoint, *, since, until) -> list[tuple[str, dict]]:
 def deploy(request):
     services.require_view(user=request.user)
     versions = registry_selectors.versions_deployable(user=request.user)
-    initial = {"version": request.GET.get("version", "")}
+    initial = {"version": request.GET.get("version", ""), "endpoint": request.GET.get("endpoint", "")}
     form = DeployForm(request.POST or None, versions=versions, initial=initial)
     status = 200
     if request.method == "POST":

@@ -13,6 +13,7 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.audit.services import audit_record
 from apps.core.errors import Conflict, InvalidInput
+from apps.deployments.services import can_change as endpoint_can_change
 
 from .models import KEY_PREFIX, ApiKey
 
@@ -21,11 +22,8 @@ DEFAULT_RATE_PER_MINUTE = 600
 
 
 def keys_manageable(*, user: User, endpoint) -> bool:
-    """The rule of ``apps.deployments.services``: owners (data scientists of the
-    endpoint's team, admins) change an endpoint, and its keys are part of it."""
-    return user.has_perm("deployments.change_endpoint") and (
-        user.is_portal_admin or user.teams.filter(pk=endpoint.team_id).exists()
-    )
+    """An endpoint's keys are part of it: its owners manage them (the deployments rule)."""
+    return endpoint_can_change(user=user, endpoint=endpoint)
 
 
 def api_key_owner_check(*, user: User, endpoint) -> None:
