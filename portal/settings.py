@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "apps.catalog",
     "apps.registry",
     "apps.deployments",
+    "apps.approvals",
     "apps.gateway",
     "apps.notifications",
     "apps.audit",

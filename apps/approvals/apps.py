@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class ApprovalsConfig(AppConfig):
+    name = "apps.approvals"
+
+    def ready(self):
+        # Evidence checks are steps of the run engine; the pack's own checks
+        # register here (other apps add theirs from their own ready()).
+        from apps.runs.operations import operation_register
+
+        from . import evidence
+        from .evidence import checks  # noqa: F401 - registers the pack's checks
+
+        operation_register(evidence.EvidenceStep())

@@ -1,0 +1,1 @@
+"""The evidence pack's own checks (champion, explainability, bias, latency, cost, lineage)."""
