@@ -268,6 +268,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("ATRIUM_REGISTRY_SYNC_SECONDS", default=60.0),
     },
     "registry-sync-full": {"task": "apps.registry.tasks.sync_registries", "schedule": 900.0, "kwargs": {"full": True}},
+    # Promotions (apps/approvals): expire, remind a day before, resume an approval a dead worker left.
+    "promotions-sweep": {"task": "apps.approvals.tasks.sweep_promotions", "schedule": 60.0},
 }
 
 if REDIS_URL:

@@ -8,14 +8,27 @@ from .models import Role
 # Everyone reads their teams' runs and models; data scientists and admins
 # start runs, and set aliases and tags on models and archive versions; those
 # who oversee (approvers, managers, admins) read the audit trail.
-_READ = ["runs.view_run", "registry.view_registeredmodel", "deployments.view_endpoint"]
-_WRITE = ["runs.add_run", "runs.change_run", "registry.change_registeredmodel", "deployments.change_endpoint"]
+_READ = [
+    "runs.view_run",
+    "registry.view_registeredmodel",
+    "deployments.view_endpoint",
+    "approvals.view_promotionrequest",
+]
+_WRITE = [
+    "runs.add_run",
+    "runs.change_run",
+    "registry.change_registeredmodel",
+    "deployments.change_endpoint",
+    "approvals.add_promotionrequest",
+]
 _OVERSEE = ["audit.view_auditevent"]
+_DECIDE = ["approvals.decide_promotionrequest"]  # approvers decide promotions and release gates
+_ADMINISTER = ["approvals.change_environment"]  # environments and their policies
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.DATA_SCIENTIST: [*_READ, *_WRITE],
-    Role.APPROVER: [*_READ, *_OVERSEE],
+    Role.APPROVER: [*_READ, *_OVERSEE, *_DECIDE],
     Role.MANAGER: [*_READ, *_OVERSEE],
-    Role.ADMIN: [*_READ, *_WRITE, *_OVERSEE],
+    Role.ADMIN: [*_READ, *_WRITE, *_OVERSEE, *_DECIDE, *_ADMINISTER],
 }
 
 

@@ -65,6 +65,7 @@ class Status(models.TextChoices):
 
 class WriteBack(models.TextChoices):
     NOT_YET = "", "Not yet"
+    APPLYING = "applying", "Writing to the registry"
     APPLIED = "applied", "Written to the registry"
     FAILED = "failed", "Approved but not applied"
 
@@ -73,7 +74,10 @@ class PromotionRequest(BaseModel):
     team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="promotion_requests")
     environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="requests")
     policy = models.ForeignKey(Policy, on_delete=models.PROTECT, related_name="requests")
-    model_version = models.ForeignKey("registry.ModelVersion", on_delete=models.CASCADE, related_name="+")
+    # The version to promote; none for a template's approval gate (it releases a run instead).
+    model_version = models.ForeignKey(
+        "registry.ModelVersion", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     # The version holding the environment's alias when the request was made, if any.
     champion = models.ForeignKey(
         "registry.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -97,6 +101,7 @@ class PromotionRequest(BaseModel):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [("decide_promotionrequest", "Can approve or reject promotion requests")]
         constraints = [
             models.UniqueConstraint(
                 fields=["model_version", "environment"],
@@ -110,6 +115,8 @@ class PromotionRequest(BaseModel):
         ]
 
     def __str__(self):
+        if self.model_version_id is None:
+            return f"Release a run's gate ({self.environment})"
         return f"Promote {self.model_version} to {self.environment}"
 
     def get_absolute_url(self):

@@ -362,6 +362,9 @@ class Endpoints(Protocol):
 class Registry(Protocol):
     """The model registry the backend's jobs register in."""
 
+    # False where versions have no approval status (Unity Catalog): aliases say it there.
+    has_approval_status: bool = True
+
     def list_model_versions(self, model_name: str) -> list[ModelVersionInfo]: ...
     def set_alias(self, model: ModelRef, alias: str) -> None: ...
     def set_approval_status(self, model: ModelRef, status: str) -> None: ...

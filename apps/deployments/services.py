@@ -113,7 +113,7 @@ def _rollout_settings(rollout: dict) -> tuple[dict, dict]:
     return settings, {k if k.startswith("rollout") else f"rollout.{k}": v for k, v in errors.items()}
 
 
-def deployment_start(
+def deployment_validate(
     *,
     user: User,
     endpoint: str,
@@ -126,10 +126,11 @@ def deployment_start(
     instance_type: str = "",
     instance_count: int = 1,
     rollout: dict | None = None,
-) -> Run:
-    """Deploy a model version to an endpoint (made if new) with a rollout the
-    portal runs: a run of kind "rollout" whose steps are the deploy, the
-    stages and the promotion. Bad input is a 400 and makes nothing."""
+) -> tuple[Team, str, dict, dict]:
+    """Check a deployment before anything is made (400 with errors per field):
+    returns the team, the backend kind, the candidate variant and the rollout
+    settings with their defaults. Approvals check a requested deployment with
+    it when the request is made, long before the deployment starts."""
     _require_owner(user)
     errors: dict = {}
     if not isinstance(endpoint, str) or not NAME.match(endpoint):
@@ -138,6 +139,9 @@ def deployment_start(
         errors["model_name"] = ["Required."]
     if not isinstance(model_version, str | int) or isinstance(model_version, bool) or not str(model_version).strip():
         errors["model_version"] = ["Required."]
+    if not isinstance(instance_type, str):
+        errors["instance_type"] = ["An instance type name, or empty."]
+        instance_type = ""
     if not instance_type and target not in DEPLOY_TARGETS:
         errors["target"] = [f"One of {', '.join(DEPLOY_TARGETS)}, or give an instance type."]
     if isinstance(instance_count, bool) or not isinstance(instance_count, int) or not 1 <= instance_count <= 100:
@@ -156,6 +160,39 @@ def deployment_start(
     }
     if problems := OPERATIONS[RunKind.DEPLOY].validate_for({"variants": [candidate]}, backend_kind=kind):
         raise InvalidInput({"target": problems["variants.0"]})
+    return team, kind, candidate, settings
+
+
+def deployment_start(
+    *,
+    user: User,
+    endpoint: str,
+    model_name: str,
+    model_version: str,
+    backend: str = "local",
+    connection: Connection | None = None,
+    team: Team | None = None,
+    target: str = "cpu",
+    instance_type: str = "",
+    instance_count: int = 1,
+    rollout: dict | None = None,
+) -> Run:
+    """Deploy a model version to an endpoint (made if new) with a rollout the
+    portal runs: a run of kind "rollout" whose steps are the deploy, the
+    stages and the promotion. Bad input is a 400 and makes nothing."""
+    team, kind, candidate, settings = deployment_validate(
+        user=user,
+        endpoint=endpoint,
+        model_name=model_name,
+        model_version=model_version,
+        backend=backend,
+        connection=connection,
+        team=team,
+        target=target,
+        instance_type=instance_type,
+        instance_count=instance_count,
+        rollout=rollout,
+    )
 
     with transaction.atomic():
         source = source_key(connection.pk if connection else None)

@@ -40,8 +40,14 @@ def notify_gate_waiting(*, run, step) -> list[Notification]:
     )
 
 
-def _notify(*, users, run, level, message, subject) -> list[Notification]:
-    url = run.get_absolute_url()
+def notify_users(*, users, message: str, url: str, subject: str, level: str = Notification.Level.INFO) -> list:
+    """Tell ``users`` something that is not about a run (a promotion to decide,
+    a decision made): in the portal now, by e-mail after commit."""
+    return _notify(users=users, run=None, level=level, message=message, subject=subject, url=url)
+
+
+def _notify(*, users, run, level, message, subject, url: str | None = None) -> list[Notification]:
+    url = url if url is not None else run.get_absolute_url()
     notifications = Notification.objects.bulk_create(
         [Notification(user=user, run=run, level=level, message=message[:500], url=url) for user in users]
     )

@@ -210,3 +210,9 @@ def versions_deployable(*, user: User, limit: int = 200) -> list[ModelVersion]:
         .select_related("model", "model__connection")
         .order_by("-upstream_created_at", "-created_at")[:limit]
     )
+
+
+def alias_holder(*, model: RegisteredModel, alias: str) -> ModelVersion | None:
+    """The version holding ``alias`` on ``model`` (an environment's champion), if any."""
+    row = ModelAlias.objects.filter(model=model, alias=alias).select_related("version__model").first()
+    return row.version if row else None

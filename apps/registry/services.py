@@ -198,6 +198,63 @@ def version_unarchive(*, user: User, version: ModelVersion) -> ModelVersion:
     return version
 
 
+# --- promotions (apps/approvals decides; this writes the decision to the registry) -----------
+
+PROMOTION_TAG = "atrium.promotion_request"
+
+
+def version_record_promotion(*, actor: User, version: ModelVersion, alias: str, request_id: str) -> ModelVersion:
+    """An approved promotion, in the model's own registry: the environment's
+    alias moves to ``version``, a tag names the request, and registries that
+    keep an approval status (SageMaker; MLflow through the portal's tag) say
+    Approved. The approvals service has already checked who decided; this
+    writes on the portal's behalf. Idempotent: a retry writes the same."""
+    model = version.model
+    _check_version(version)
+
+    keeps_status = []
+
+    def write(backend):
+        backend.set_alias(version.ref, alias)
+        backend.set_version_tag(version.ref, PROMOTION_TAG, request_id)
+        if getattr(backend, "has_approval_status", True):
+            backend.set_approval_status(version.ref, "Approved")
+            keeps_status.append(True)
+
+    _write(model, f"record the promotion to {alias!r}", write)
+    with transaction.atomic():
+        previous = (
+            ModelAlias.objects.filter(model=model, alias=alias).values_list("version__version", flat=True).first()
+        )
+        ModelAlias.objects.update_or_create(model=model, alias=alias, defaults={"version": version})
+        version.tags = {**version.tags, PROMOTION_TAG: request_id}
+        if keeps_status:
+            version.approval_status = "Approved"
+        version.save(update_fields=["tags", "approval_status", "updated_at"])
+        _changed(actor, "promoted", version, alias=alias, moved_from=previous, request=request_id)
+    return version
+
+
+def version_record_rejection(*, actor: User, version: ModelVersion, request_id: str) -> ModelVersion:
+    """A rejected promotion, where the registry keeps an approval status (SageMaker: Rejected)."""
+    model = version.model
+
+    keeps_status = []
+
+    def write(backend):
+        if getattr(backend, "has_approval_status", True):
+            backend.set_approval_status(version.ref, "Rejected")
+            keeps_status.append(True)
+
+    _write(model, "record the rejection", write)
+    with transaction.atomic():
+        if keeps_status:
+            version.approval_status = "Rejected"
+            version.save(update_fields=["approval_status", "updated_at"])
+        _changed(actor, "rejected", version, request=request_id)
+    return version
+
+
 # --- sync requests ------------------------------------------------------------------
 
 

@@ -86,6 +86,7 @@ class DatabricksBackend:
     kind = "databricks"
     connection_settings = CONNECTION_SETTINGS
     lists_version_tags = False  # Unity Catalog lists versions without their tags: the mirror reads each one's details
+    has_approval_status = False  # Unity Catalog versions have none: the environment's alias says it
     DEFAULT_WORKLOADS = endpoints.DEFAULT_WORKLOADS
     deploy_targets = tuple(DEFAULT_WORKLOADS)
     data_prefixes = ("dbfs:/", "/Volumes/")
