@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
 from apps.accounts.api.views import obtain_token
+from apps.approvals.api.views import EnvironmentViewSet, PromotionViewSet
 from apps.audit.api.views import AuditEventViewSet
 from apps.catalog.api.views import TemplateViewSet
 from apps.connections.api.views import ConnectionViewSet
@@ -23,6 +24,8 @@ router.register("templates", TemplateViewSet, basename="template")
 router.register("audit", AuditEventViewSet, basename="audit-event")
 router.register("connections", ConnectionViewSet, basename="connection")
 router.register("endpoints", EndpointViewSet, basename="endpoint")
+router.register("promotions", PromotionViewSet, basename="promotion")
+router.register("environments", EnvironmentViewSet, basename="environment")
 
 urlpatterns = [
     path("", core_views.home, name="home"),
@@ -36,6 +39,7 @@ urlpatterns = [
     path("catalog/", include("apps.catalog.urls")),
     path("models/", include("apps.registry.urls")),
     path("deployments/", include("apps.deployments.urls")),
+    path("approvals/", include("apps.approvals.urls")),
     path("notifications/", include("apps.notifications.urls")),
     path("audit/", include("apps.audit.urls")),
     path("gateway/", include("apps.gateway.urls")),

@@ -28,18 +28,20 @@ def _listed(requests: QuerySet) -> QuerySet[PromotionRequest]:
     model, the environment, the requester, approvals so far, and check verdicts."""
     return (
         requests.select_related(
-            "model_version__model", "environment", "policy", "requested_by", "team", "deployment_run", "evidence_run"
+            "model_version__model",
+            "champion",
+            "environment",
+            "policy",
+            "requested_by",
+            "team",
+            "deployment_run",
+            "evidence_run",
         )
         .annotate(
             approvals=Count("decisions", filter=Q(decisions__verdict=Decision.Verdict.APPROVE), distinct=True),
         )
         .prefetch_related(
-            Prefetch(
-                "checks",
-                queryset=EvidenceCheck.objects.only(
-                    "id", "request_id", "key", "label", "status", "required", "summary", "position"
-                ),
-            ),
+            Prefetch("checks", queryset=EvidenceCheck.objects.defer("chart")),
             Prefetch("decisions", queryset=Decision.objects.select_related("approver")),
         )
     )

@@ -371,16 +371,16 @@ def promotion_decide(*, user: User, request: PromotionRequest, decision: str, co
         raise InvalidInput.one("comment", "At most 2,000 characters.")
     if refusal := decide_refusal(user=user, request=request):
         raise PermissionDenied(refusal)
-    if decision == Decision.Verdict.APPROVE and (blocked := _blocking_checks(request)):
-        raise Conflict(blocked)
+    if _expired_now(request):
+        raise Conflict("The request expired: it can no longer be decided.")
     with transaction.atomic():
         locked = PromotionRequest.objects.select_for_update().get(pk=request.pk)
-        if locked.status == Status.PENDING and locked.expires_at <= timezone.now():
-            _expire(locked)
         if locked.status != Status.PENDING:
             raise Conflict(f"The request is {locked.get_status_display().lower()}: it can no longer be decided.")
         if Decision.objects.filter(request=locked, approver=user).exists():
             raise Conflict("You have already decided this request.")
+        if decision == Decision.Verdict.APPROVE and (blocked := _blocking_checks(locked)):
+            raise Conflict(blocked)
         Decision.objects.create(request=locked, approver=user, verdict=decision, comment=comment)
         approvals = locked.decisions.filter(verdict=Decision.Verdict.APPROVE).count()
         needed = locked.policy.approvals_required
@@ -427,11 +427,13 @@ def _tell_requester(request, user, decision, comment, approvals, needed, outcome
     )
 
 
-def _expire(request: PromotionRequest) -> None:
-    PromotionRequest.objects.filter(pk=request.pk, status=Status.PENDING).update(
-        status=Status.EXPIRED, decided_at=timezone.now(), updated_at=timezone.now()
+def _expired_now(request: PromotionRequest) -> bool:
+    """A pending request past its time is expired at once (the sweep may not have run yet)."""
+    now = timezone.now()
+    expired = PromotionRequest.objects.filter(pk=request.pk, status=Status.PENDING, expires_at__lte=now).update(
+        status=Status.EXPIRED, decided_at=now, updated_at=now
     )
-    request.status = Status.EXPIRED
+    return bool(expired)
 
 
 # --- what follows an approval ---------------------------------------------------------

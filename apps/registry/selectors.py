@@ -216,3 +216,11 @@ def alias_holder(*, model: RegisteredModel, alias: str) -> ModelVersion | None:
     """The version holding ``alias`` on ``model`` (an environment's champion), if any."""
     row = ModelAlias.objects.filter(model=model, alias=alias).select_related("version__model").first()
     return row.version if row else None
+
+
+def version_visible(*, user: User, pk) -> ModelVersion | None:
+    """A version of a model of the person's teams, by id (None when not theirs or not found)."""
+    models = model_visible(user=user)
+    return (
+        ModelVersion.objects.select_related("model__team", "model__connection").filter(model__in=models, pk=pk).first()
+    )
