@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def admin(make_user):
-    return make_user("boss", role=Role.ADMIN)
+    return make_user("boss", role=Role.ADMIN)  # a fixed name: the notifications are asserted by name
 
 
 @pytest.fixture
