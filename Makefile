@@ -46,6 +46,7 @@ run: install
 	mkdir -p var/mlflow/artifacts var/sandbox
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_environments
 	$(PY) manage.py seed_sandbox_connections
 	$(PY) manage.py load_catalog
 	@test -s $(WEBHOOK_ENV) || $(PY) -c "import secrets; from cryptography.fernet import Fernet; \

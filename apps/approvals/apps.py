@@ -7,9 +7,15 @@ class ApprovalsConfig(AppConfig):
     def ready(self):
         # Evidence checks are steps of the run engine; the pack's own checks
         # register here (other apps add theirs from their own ready()).
+        from apps.runs import hooks
         from apps.runs.operations import operation_register
 
-        from . import evidence
+        from . import evidence, services
         from .evidence import checks  # noqa: F401 - registers the pack's checks
 
         operation_register(evidence.EvidenceStep())
+        # A template's approval gate becomes a request approvers decide.
+        hooks.on_gate_waiting(services.gate_request_open)
+        hooks.on_step_end("approvals.gate_ended", statuses=("succeeded", "failed", "cancelled"))(
+            services.gate_step_ended
+        )

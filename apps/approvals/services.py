@@ -26,9 +26,14 @@ from apps.deployments.services import deployment_start, deployment_validate
 from apps.notifications.models import Notification
 from apps.notifications.services import notify_users
 from apps.registry import selectors as registry_selectors
-from apps.registry.services import WriteFailed, version_record_promotion, version_record_rejection
+from apps.registry.services import (
+    WriteFailed,
+    version_link_step,
+    version_record_promotion,
+    version_record_rejection,
+)
 from apps.runs.models import RunKind
-from apps.runs.services import plan_run_create
+from apps.runs.services import gate_release, plan_run_create
 
 from . import evidence
 from .models import CheckStatus, Decision, Environment, Policy, PromotionRequest, Status, WriteBack
@@ -281,57 +286,139 @@ def promotion_request(
     if champion is not None and champion.pk == version.pk:
         raise InvalidInput.one("model_version", f"Version {version.version} already holds {env.name}.")
     checked = _deployment_checked(user=user, version=version, deployment=deployment)
+    with transaction.atomic():  # the request, its evidence run and its notices land together, or nothing
+        try:
+            with transaction.atomic():
+                request = PromotionRequest.objects.create(
+                    team_id=model.team_id,
+                    environment=env,
+                    policy=policy,
+                    model_version=version,
+                    champion=champion,
+                    requested_by=user,
+                    reason=reason.strip(),
+                    deployment=checked,
+                    expires_at=timezone.now() + timedelta(days=policy.expiry_days),
+                )
+        except IntegrityError:
+            raise Conflict(f"Version {version.version} already has an open request for {env.name}.") from None
+        _evidence_start(request, user)
+        _opened(request, user, what=f"promote {model.name} v{version.version} to {env.name}")
+    return request
+
+
+def _evidence_start(request: PromotionRequest, user: User) -> None:
+    """The evidence pack: a pending row per check, and the run that fills them."""
+    version = request.model_version
+    model = version.model
+    evidence.checks_create(request)
+    run = plan_run_create(
+        user=user,
+        kind=RunKind.EVIDENCE,
+        steps=evidence.evidence_steps(request),
+        team=request.team,
+        backend=model.backend,
+        connection=model.connection,
+        name=f"Evidence: {model.name} v{version.version} to {request.environment.name}",
+        params={"request_id": str(request.pk), "model_name": model.name, "environment": request.environment.name},
+    )
+    PromotionRequest.objects.filter(pk=request.pk).update(evidence_run=run)
+    request.evidence_run = run
+
+
+def _opened(request: PromotionRequest, user: User, *, what: str) -> None:
+    """The audit record of a new request, and its notice to every eligible approver."""
+    policy = request.policy
+    audit_record(
+        actor=user,
+        action="promotion.requested",
+        target=request,
+        team=request.team,
+        data={
+            "version": request.model_version.version if request.model_version_id else None,
+            "environment": request.environment.name,
+            "policy_version": policy.version,
+            **({"gate": str(request.gate_step_id)} if request.gate_step_id else {}),
+        },
+    )
+    quorum = f"{policy.approvals_required} approval" + ("s" if policy.approvals_required > 1 else "")
+    notify_users(
+        users=eligible_approvers(request),
+        level=Notification.Level.ACTION,
+        message=f"{user.username} asks to {what} ({quorum} needed).",
+        url=request.get_absolute_url(),
+        subject=f"[Atrium] To decide: {what}",
+    )
+
+
+# --- template gates -------------------------------------------------------------------
+
+
+def gate_request_open(*, run, step) -> bool:
+    """A template's approval gate began to wait: approvers decide it as a
+    request judged by the environment the step names (``environment:`` in its
+    input), else the team's ``staging``, else its first environment. False
+    (admins decide on the run page, as before) when the team has none."""
+    environments = Environment.objects.filter(team_id=run.team_id)
+    named = str((step.params or {}).get("environment") or "")
+    env = (
+        environments.filter(name=named).first()
+        if named
+        else environments.filter(name="staging").first() or environments.order_by("name").first()
+    )
+    policy = env.policies.order_by("-version").first() if env else None
+    if policy is None:
+        return False
+    registered = [s for s in run.steps.all() if s.model_name and s.model_version and s.position < step.position]
+    if registered:  # in Models now, even if the step's own effect has not run yet (it is idempotent)
+        registered[-1].run = run
+        version_link_step(registered[-1])
+    version = registry_selectors.version_of_run(run=run)
+    fields = {
+        "team_id": run.team_id,
+        "environment": env,
+        "policy": policy,
+        "requested_by": run.created_by,
+        "reason": f"The run “{run}” waits at its approval step “{step.name}”.",
+        "gate_step": step,
+        "expires_at": timezone.now() + timedelta(days=policy.expiry_days),
+    }
     try:
         with transaction.atomic():
-            request = PromotionRequest.objects.create(
-                team_id=model.team_id,
-                environment=env,
-                policy=policy,
-                model_version=version,
-                champion=champion,
-                requested_by=user,
-                reason=reason.strip(),
-                deployment=checked,
-                expires_at=timezone.now() + timedelta(days=policy.expiry_days),
-            )
-    except IntegrityError:
-        raise Conflict(f"Version {version.version} already has an open request for {env.name}.") from None
-    with transaction.atomic():
-        evidence.checks_create(request)
-        run = plan_run_create(
-            user=user,
-            kind=RunKind.EVIDENCE,
-            steps=evidence.evidence_steps(request),
-            team=model.team,
-            backend=model.backend,
-            connection=model.connection,
-            name=f"Evidence: {model.name} v{version.version} to {env.name}",
-            params={"request_id": str(request.pk), "model_name": model.name, "environment": env.name},
-        )
-        PromotionRequest.objects.filter(pk=request.pk).update(evidence_run=run)
-        request.evidence_run = run
-        audit_record(
-            actor=user,
-            action="promotion.requested",
-            target=request,
-            team=request.team,
-            data={"version": version.version, "environment": env.name, "policy_version": policy.version},
-        )
-        approvers = eligible_approvers(request)
-        quorum = f"{policy.approvals_required} approval" + ("s" if policy.approvals_required > 1 else "")
-        notify_users(
-            users=approvers,
-            level=Notification.Level.ACTION,
-            message=f"{user.username} asks to promote {model.name} v{version.version} to {env.name} ({quorum} needed).",
-            url=request.get_absolute_url(),
-            subject=f"[Atrium] Promotion to decide: {model.name} v{version.version} to {env.name}",
-        )
-    return request
+            request = PromotionRequest.objects.create(model_version=version, **fields)
+    except IntegrityError:  # the version already has an open request there: this one releases the run only
+        request = PromotionRequest.objects.create(model_version=None, **fields)
+    if request.model_version_id:
+        request.champion = registry_selectors.alias_holder(model=version.model, alias=env.name)
+        PromotionRequest.objects.filter(pk=request.pk).update(champion=request.champion)
+        _evidence_start(request, run.created_by)
+    subject = f"{version.model.name} v{version.version}" if request.model_version_id else f"the run “{run}”"
+    _opened(request, run.created_by, what=f"release {subject} at “{step.name}” ({env.name})")
+    notify_users(
+        users=[run.created_by],
+        message=f"Your run “{run}” waits for {env.name}'s approvers at “{step.name}”.",
+        url=request.get_absolute_url(),
+        subject=f"[Atrium] {run} waits for approval",
+    )
+    return True
+
+
+def gate_step_ended(step) -> None:
+    """A gate ended outside a request (an admin decided it on the run page, or
+    the run was cancelled): its open request closes with it."""
+    if not step.is_gate:
+        return
+    status = {"succeeded": Status.APPROVED, "failed": Status.REJECTED}.get(step.status, Status.WITHDRAWN)
+    PromotionRequest.objects.filter(gate_step=step, status=Status.PENDING).update(
+        status=status, decided_at=timezone.now(), updated_at=timezone.now()
+    )
 
 
 def promotion_withdraw(*, user: User, request: PromotionRequest) -> PromotionRequest:
     if request.requested_by_id != user.pk and not user.is_portal_admin:
         raise PermissionDenied("Only the person who asked can withdraw a request.")
+    if request.gate_step_id:
+        raise Conflict("This request releases a run's approval step: cancel the run instead.")
     with transaction.atomic():
         moved = PromotionRequest.objects.filter(pk=request.pk, status=Status.PENDING).update(
             status=Status.WITHDRAWN, decided_at=timezone.now(), updated_at=timezone.now()
@@ -374,7 +461,7 @@ def promotion_decide(*, user: User, request: PromotionRequest, decision: str, co
     if _expired_now(request):
         raise Conflict("The request expired: it can no longer be decided.")
     with transaction.atomic():
-        locked = PromotionRequest.objects.select_for_update().get(pk=request.pk)
+        locked = PromotionRequest.objects.select_for_update().select_related("gate_step__run__team").get(pk=request.pk)
         if locked.status != Status.PENDING:
             raise Conflict(f"The request is {locked.get_status_display().lower()}: it can no longer be decided.")
         if Decision.objects.filter(request=locked, approver=user).exists():
@@ -401,7 +488,9 @@ def promotion_decide(*, user: User, request: PromotionRequest, decision: str, co
             data={"comment": comment, "approvals": approvals, "required": needed, "outcome": outcome or "pending"},
         )
         _tell_requester(locked, user, decision, comment, approvals, needed, outcome)
-        if outcome == Status.APPROVED:
+        if outcome and locked.gate_step_id:  # a template's gate: the run goes on (or fails) with it
+            gate_release(step=locked.gate_step, user=user, approve=outcome == Status.APPROVED, comment=comment)
+        elif outcome == Status.APPROVED:
             transaction.on_commit(lambda: _enqueue_apply(locked.pk))
         elif outcome == Status.REJECTED:
             transaction.on_commit(lambda: _enqueue_record_rejection(locked.pk, user.pk))
@@ -411,9 +500,18 @@ def promotion_decide(*, user: User, request: PromotionRequest, decision: str, co
 
 def _tell_requester(request, user, decision, comment, approvals, needed, outcome) -> None:
     version = request.model_version
-    what = f"{version.model.name} v{version.version} to {request.environment.name}"
+    what = (
+        f"{version.model.name} v{version.version} to {request.environment.name}"
+        if version
+        else f"the run's gate ({request.environment.name})"
+    )
     if outcome == Status.APPROVED:
-        message, level = f"Approved: {what}. Writing it to the registry, then deploying.", Notification.Level.SUCCESS
+        then = (
+            "The run goes on."
+            if request.gate_step_id
+            else "Writing it to the registry" + (", then deploying." if request.deployment else ".")
+        )
+        message, level = f"Approved: {what}. {then}", Notification.Level.SUCCESS
     elif outcome == Status.REJECTED:
         message, level = f"Rejected by {user.username}: {what}: {comment}", Notification.Level.ERROR
     else:
@@ -456,7 +554,7 @@ def promotion_apply(*, request_id) -> PromotionRequest | None:
     the reason, for a person to retry."""
     now = timezone.now()
     claimed = (
-        PromotionRequest.objects.filter(pk=request_id, status=Status.APPROVED)
+        PromotionRequest.objects.filter(pk=request_id, status=Status.APPROVED, gate_step__isnull=True)
         .filter(Q(write_back=WriteBack.NOT_YET) | Q(write_back=WriteBack.APPLYING, updated_at__lt=now - APPLY_STALE))
         .update(write_back=WriteBack.APPLYING, write_back_error="", updated_at=now)
     )
@@ -617,7 +715,10 @@ def promotions_sweep(*, now=None) -> dict:
         ).values_list("pk", flat=True)
     ) + list(
         PromotionRequest.objects.filter(
-            status=Status.APPROVED, write_back=WriteBack.NOT_YET, decided_at__lt=now - timedelta(minutes=1)
+            status=Status.APPROVED,
+            write_back=WriteBack.NOT_YET,
+            gate_step__isnull=True,
+            decided_at__lt=now - timedelta(minutes=1),
         ).values_list("pk", flat=True)
     )
     for pk in stale:

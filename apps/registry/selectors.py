@@ -224,3 +224,8 @@ def version_visible(*, user: User, pk) -> ModelVersion | None:
     return (
         ModelVersion.objects.select_related("model__team", "model__connection").filter(model__in=models, pk=pk).first()
     )
+
+
+def version_of_run(*, run) -> ModelVersion | None:
+    """The newest version a portal run registered (what a template's gate is about), if any."""
+    return ModelVersion.objects.select_related("model").filter(run=run).order_by("-number").first()

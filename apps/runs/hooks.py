@@ -125,8 +125,27 @@ def _notify_finished(run: Run) -> None:
     notify_run_finished(run=run)
 
 
+_gate_listeners: list[Callable[..., bool]] = []
+
+
+def on_gate_waiting(fn: Callable[..., bool]) -> Callable[..., bool]:
+    """Register ``fn(run=, step=) -> bool``: a gate began to wait; True when the
+    app took it over (the approvals app makes a request its approvers decide)."""
+    _gate_listeners.append(fn)
+    return fn
+
+
 def gate_waiting(*, run: Run, step: RunStep) -> None:
-    """A gate began to wait (the step moved by compare-and-swap, so this runs once)."""
+    """A gate began to wait (the step moved by compare-and-swap, so this runs
+    once). An app that takes it over tells the people who decide; otherwise
+    the admins hear of it, as they alone can release it then."""
+    for listener in _gate_listeners:
+        try:
+            with transaction.atomic():
+                if listener(run=run, step=step):
+                    return
+        except Exception:
+            logger.exception("run %s: the gate %s could not be handed over; admins decide it", run.pk, step.key)
     notify_gate_waiting(run=run, step=step)
 
 

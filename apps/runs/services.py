@@ -313,10 +313,17 @@ def _cancel_move(*, run: Run, user: User) -> bool:
 
 
 def step_decide(*, step: RunStep, user: User, approve: bool, comment: str = "") -> RunStep:
-    """Release (or reject) a waiting gate. Until the approvals capability
-    exists, only portal admins may decide; it will call this same service."""
+    """An admin releases (or rejects) a waiting gate from the run page. Gates
+    whose team has approval environments are decided by approvers through
+    the approvals app, which calls ``gate_release`` itself."""
     if not user.is_portal_admin:
-        raise PermissionDenied("Only an admin can release a waiting step.")
+        raise PermissionDenied("Only an admin can release a waiting step here: approvers decide it under Approvals.")
+    return gate_release(step=step, user=user, approve=approve, comment=comment)
+
+
+def gate_release(*, step: RunStep, user: User, approve: bool, comment: str = "") -> RunStep:
+    """Move a waiting gate on: approved, the run goes on; rejected, it fails.
+    The caller has checked that ``user`` may decide it."""
     if not step.is_gate or step.status != StepStatus.WAITING:
         raise Conflict(f"The step {step.name!r} is {step.status}, not waiting for a decision.")
     verdict = "Approved" if approve else "Rejected"

@@ -75,8 +75,14 @@ def wait_for_step(run, key, statuses, timeout=120):
     return step
 
 
-def test_train_wait_for_approval_then_deploy(celery_worker, mlflow_server, shipped_catalog, api, make_user):
-    admin = make_user("gatekeeper", role=Role.ADMIN)
+def test_train_wait_for_approval_then_deploy(celery_worker, mlflow_server, shipped_catalog, api, make_user, team):
+    """The gate is a request the team's approvers decide under Approvals (its
+    staging policy); the data scientist may not, the run goes on once approved."""
+    from apps.approvals.models import PromotionRequest
+    from apps.approvals.services import environment_save
+
+    environment_save(user=make_user("boss", role=Role.ADMIN), team=team, name="staging", approvals_required=1)
+    approver = make_user("gatekeeper", role=Role.APPROVER)
     run = launch(
         api,
         "train-approve-deploy",
@@ -92,10 +98,14 @@ def test_train_wait_for_approval_then_deploy(celery_worker, mlflow_server, shipp
     run.refresh_from_db()
     assert run.status == RunStatus.RUNNING and run.steps.get(key="deploy").status == StepStatus.PENDING
 
-    decide = f"/api/v1/runs/{run.pk}/steps/{gate.pk}/decide/"
-    assert api.post(decide, {"decision": "approve"}, format="json").status_code == 403  # a data scientist may not
-    assert Notification.objects.filter(user=admin, run=run, level="action").exists()
-    response = client_for(admin).post(decide, {"decision": "approve", "comment": "looks good"}, format="json")
+    request = PromotionRequest.objects.get(gate_step=gate)
+    assert request.environment.name == "staging" and request.requested_by == run.created_by
+    assert (request.model_version.model.name, request.model_version.version) == ("gated", "1")
+    assert Notification.objects.filter(user=approver, url=request.get_absolute_url(), level="action").exists()
+    assert Notification.objects.filter(user=run.created_by, message__contains="waits for staging").exists()
+    decide = f"/api/v1/promotions/{request.pk}/decide/"
+    assert api.post(decide, {"decision": "approve"}, format="json").status_code == 403  # the run's owner may not
+    response = client_for(approver).post(decide, {"decision": "approve", "comment": "looks good"}, format="json")
     assert response.status_code == 200, response.json()
 
     try:
@@ -105,7 +115,7 @@ def test_train_wait_for_approval_then_deploy(celery_worker, mlflow_server, shipp
         assert deploy.params["variants"][0]["model_version"] == "1"
         assert run.outputs["deploy"]["endpoint"] == "gated-ep"
         gate.refresh_from_db()
-        assert gate.decided_by == admin and gate.outputs["comment"] == "looks good"
+        assert gate.decided_by == approver and gate.outputs["comment"] == "looks good"
         assert MlflowClient(mlflow_server).get_model_version("gated", "1").status == "READY"
         assert Notification.objects.filter(user=run.created_by, run=run, level="success").exists()
     finally:

@@ -24,6 +24,9 @@ BUILTIN_DATASETS: dict[str, tuple[str, str]] = {
     "breast_cancer": (CLASSIFICATION, "load_breast_cancer"),
     "digits": (CLASSIFICATION, "load_digits"),
     "diabetes": (REGRESSION, "load_diabetes"),
+    # Generated here (``demo_loans``), labelled demo data: loan decisions with a
+    # sensitive column (``sex``) for the approvals' bias check to show.
+    "demo_loans": (CLASSIFICATION, "demo_loans"),
 }
 # Generated data: real training of any size, no download.
 SYNTHETIC_DATASETS: dict[str, tuple[str, str]] = {
@@ -108,6 +111,8 @@ def load_dataset(request: TrainingRequest, *, data_root: Path):
     import pandas as pd
     from sklearn import datasets
 
+    if request.dataset == "demo_loans":
+        return demo_loans()
     if request.dataset in BUILTIN_DATASETS:
         loader = getattr(datasets, BUILTIN_DATASETS[request.dataset][1])
         bunch = loader(as_frame=True)
@@ -127,6 +132,35 @@ def load_dataset(request: TrainingRequest, *, data_root: Path):
         )
     y = frame.pop(request.target_column)
     return frame, y
+
+
+def demo_loans(n_samples: int = 2000, seed: int = 7):
+    """DEMO DATA, generated: loan applications and whether they were approved.
+    The historical decisions lean against one value of ``sex`` (as real
+    lending data can), so a model trained on them inherits it and the
+    approvals' bias check has something to show. Deterministic."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "income_k": rng.gamma(4.0, 12.0, n_samples).round(1),
+            "debt_ratio": rng.beta(2.0, 5.0, n_samples).round(3),
+            "age": rng.integers(21, 70, n_samples),
+            "years_employed": rng.integers(0, 30, n_samples),
+            "credit_lines": rng.poisson(4, n_samples),
+            "sex": rng.integers(0, 2, n_samples),
+        }
+    )
+    score = (
+        0.04 * frame["income_k"]
+        - 6.0 * frame["debt_ratio"]
+        + 0.05 * frame["years_employed"]
+        - 0.6 * frame["sex"]
+        + rng.normal(0.0, 0.8, n_samples)
+    )
+    return frame, pd.Series((score > score.median()).astype(int), name="approved")
 
 
 def split(X, y, task: str):

@@ -9,13 +9,14 @@ from apps.accounts.services import team_get_or_create, user_create
 DEMO_USERS = [
     ("ds", Role.DATA_SCIENTIST),
     ("approver", Role.APPROVER),
+    ("approver2", Role.APPROVER),  # production takes two approvals: a quorum to show
     ("manager", Role.MANAGER),
     ("admin", Role.ADMIN),
 ]
 
 
 class Command(BaseCommand):
-    help = "Create the demo team and users ds, approver, manager and admin (idempotent)."
+    help = "Create the demo team and users ds, approver, approver2, manager and admin (idempotent)."
 
     def handle(self, *args, **options):
         password = os.environ.get("DEMO_PASSWORD") or secrets.token_urlsafe(9)
@@ -30,5 +31,5 @@ class Command(BaseCommand):
             if role == Role.ADMIN and not user.is_staff:
                 User.objects.filter(pk=user.pk).update(is_staff=True, is_superuser=True)
         self.stdout.write(
-            self.style.SUCCESS(f"Demo users ds, approver, manager, admin (team Demo) — password: {password}")
+            self.style.SUCCESS(f"Demo users ds, approver, approver2, manager, admin (team Demo) — password: {password}")
         )
