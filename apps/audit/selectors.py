@@ -61,6 +61,22 @@ ACTION_LABELS = {
     "connection.update": "Connection changed",
     "connection.delete": "Connection removed",
     "login.locked_out": "Account locked out after failed logins",
+    "model.promoted": "Promotion written to the registry",
+    "model.rejected": "Rejection written to the registry",
+    "promotion.requested": "Promotion requested",
+    "promotion.approved": "Promotion approved",
+    "promotion.rejected": "Promotion rejected",
+    "promotion.withdrawn": "Promotion request withdrawn",
+    "promotion.applied": "Promotion applied: registry written, deployment started",
+    "promotion.apply_failed": "Promotion approved but not applied",
+    "promotion.retried": "Promotion's write-back retried",
+    "environment.created": "Environment created",
+    "environment.policy_changed": "Environment policy changed",
+    "endpoint.deploy": "Deployment started",
+    "endpoint.traffic": "Traffic shifted",
+    "endpoint.promote": "Rollout promoted",
+    "endpoint.rollback": "Rollout rolled back",
+    "endpoint.delete": "Endpoint deleted",
 }
 TARGET_LABELS = {
     "runs.run": "Run",
@@ -71,6 +87,9 @@ TARGET_LABELS = {
     "accounts.apitoken": "API key",
     "accounts.user": "User",
     "accounts.team": "Team",
+    "approvals.promotionrequest": "Promotion request",
+    "approvals.environment": "Environment",
+    "deployments.endpoint": "Endpoint",
 }
 
 
@@ -117,5 +136,11 @@ def audit_present(events) -> list[AuditEvent]:
             pages[key] = _url("connections:edit", event.target_id)
         elif event.target_type == "accounts.apitoken":
             pages[key] = _url("accounts:tokens")
+        elif event.target_type == "approvals.promotionrequest":
+            pages[key] = _url("approvals:request", event.target_id)
+        elif event.target_type == "approvals.environment":
+            pages[key] = _url("approvals:environments")
+        elif event.target_type == "deployments.endpoint":
+            pages[key] = _url("deployments:endpoint", event.target_id)
         event.target_url = pages.get(key, "")
     return events
