@@ -36,6 +36,7 @@ urlpatterns = [
     path("catalog/", include("apps.catalog.urls")),
     path("models/", include("apps.registry.urls")),
     path("deployments/", include("apps.deployments.urls")),
+    path("approvals/", include("apps.approvals.urls")),
     path("notifications/", include("apps.notifications.urls")),
     path("audit/", include("apps.audit.urls")),
     path("gateway/", include("apps.gateway.urls")),

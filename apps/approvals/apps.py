@@ -9,7 +9,10 @@ class ApprovalsConfig(AppConfig):
         # register here (other apps add theirs from their own ready()).
         from apps.runs.operations import operation_register
 
-        from . import evidence
+        from . import (
+            evidence,
+            views,  # noqa: F401 - registers the home page's approvals panels
+        )
         from .evidence import checks  # noqa: F401 - registers the pack's checks
 
         operation_register(evidence.EvidenceStep())
