@@ -1,13 +1,13 @@
 from django.urls import path
 
-from . import views
+from . import environment_views, views
 
 app_name = "approvals"
 urlpatterns = [
     path("", views.inbox, name="inbox"),
     path("new/", views.promotion_new, name="new"),
-    path("environments/", views.environments, name="environments"),
-    path("environments/<uuid:environment_id>/", views.environment_edit, name="environment"),
+    path("environments/", environment_views.environments, name="environments"),
+    path("environments/<uuid:environment_id>/", environment_views.environment_edit, name="environment"),
     path("versions/<uuid:version_id>/", views.version_promotions, name="version"),
     path("<uuid:pk>/", views.request_detail, name="request"),
     path("<uuid:pk>/decide/", views.decide, name="decide"),
