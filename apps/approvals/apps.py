@@ -10,7 +10,11 @@ class ApprovalsConfig(AppConfig):
         from apps.runs import hooks
         from apps.runs.operations import operation_register
 
-        from . import evidence, services
+        from . import (
+            evidence,
+            services,
+            views,  # noqa: F401 - registers the home page's approvals panels
+        )
         from .evidence import checks  # noqa: F401 - registers the pack's checks
 
         operation_register(evidence.EvidenceStep())

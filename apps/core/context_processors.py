@@ -22,6 +22,7 @@ BUILT = {
     "catalog": "catalog:list",
     "runs": "runs:list",
     "models": "registry:models",
+    "approvals": "approvals:inbox",
     "deployments": "deployments:list",
 }
 

@@ -23,8 +23,12 @@ class EndpointFilterForm(forms.Form):
     )
 
 
-class DeployForm(forms.Form):
-    version = forms.ChoiceField(label="Model version")
+class DeploymentForm(forms.Form):
+    """Where and how a version is served: the endpoint, its hardware, the
+    rollout and its automatic rollback. The deploy form adds the version; a
+    promotion request (apps/approvals) asks for the same deployment, to start
+    once it is approved. Its fieldsets: templates/deployments/_deployment_fields.html."""
+
     endpoint = forms.RegexField(
         regex=r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$",
         max_length=63,
@@ -47,6 +51,27 @@ class DeployForm(forms.Form):
     )
     max_p95_ms = forms.FloatField(min_value=0, required=False, label="Roll back above this p95 latency (ms)")
 
+    ROLLOUT_KEYS = (
+        "strategy",
+        "percent",
+        "bake_seconds",
+        "step_percent",
+        "interval_seconds",
+        "termination_wait_seconds",
+    )
+
+    def rollout(self) -> dict:
+        data = self.cleaned_data
+        thresholds = {"max_error_rate": data["max_error_rate"] / 100}
+        if data.get("max_p95_ms") is not None:
+            thresholds["max_p95_ms"] = data["max_p95_ms"]
+        return {**{k: data[k] for k in self.ROLLOUT_KEYS}, "thresholds": thresholds}
+
+
+class DeployForm(DeploymentForm):
+    version = forms.ChoiceField(label="Model version")
+    field_order = ["version"]
+
     def __init__(self, *args, versions=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.versions = {str(v.pk): v for v in versions}
@@ -57,14 +82,6 @@ class DeployForm(forms.Form):
             )
             for v in versions
         ]
-
-    def rollout(self) -> dict:
-        data = self.cleaned_data
-        keys = ("strategy", "percent", "bake_seconds", "step_percent", "interval_seconds", "termination_wait_seconds")
-        thresholds = {"max_error_rate": data["max_error_rate"] / 100}
-        if data.get("max_p95_ms") is not None:
-            thresholds["max_p95_ms"] = data["max_p95_ms"]
-        return {**{k: data[k] for k in keys}, "thresholds": thresholds}
 
 
 class TrafficForm(forms.Form):

@@ -111,6 +111,17 @@ DECISIONS = {
     "gateway:key-revoke": "team",
     "api-endpoint-keys": "team",
     "api-endpoint-key-revoke": "team",
+    "approvals:inbox": "user",
+    "approvals:new": "user",  # a version of another team is a 404 (with ?version=)
+    "approvals:environments": "user",  # everyone reads their teams' policies; a POST is for admins
+    "approvals:environment": "admin",
+    "approvals:version": "team",
+    "approvals:request": "team",
+    "approvals:decide": "team",
+    "approvals:evidence": "team",
+    "approvals:outcome": "team",
+    "approvals:withdraw": "team",
+    "approvals:retry": "team",
 }
 ADMIN_SITE_SAMPLE = re.compile(r"^admin:(index|\w+_changelist)$")  # the admin site: staff only, sampled
 
@@ -208,7 +219,13 @@ def theirs(make_user, other_team, team):
 
     endpoint = Endpoint.objects.create(team=other_team, backend="local", source="local", name="beta-secret-endpoint")
     gateway_key, _ = api_key_create(user=owner, endpoint=endpoint, consumer="beta-secret-consumer")
+    from apps.approvals.services import environment_save, promotion_request
+
+    environment = environment_save(user=root, team=other_team, name="production")
+    promotion = promotion_request(user=owner, version=model.versions.get(number=2), environment="production")
     return {
+        "environment": environment,
+        "promotion": promotion,
         "endpoint": endpoint,
         "gateway_key": gateway_key,
         "owner": owner,
@@ -234,6 +251,7 @@ def fill(name: str, route: str, objects: dict) -> str | None:
         "accounts:": "token",
         "deployments:": "endpoint",
         "endpoint-": "endpoint",
+        "approvals:": "promotion",
     }
     values = {
         "pk": next((str(objects[v].pk) for k, v in pk.items() if name.startswith(k)), None),
@@ -247,6 +265,8 @@ def fill(name: str, route: str, objects: dict) -> str | None:
         "app_label": "runs",
         "endpoint_id": str(objects["endpoint"].pk),
         "key_id": str(objects["gateway_key"].pk),
+        "environment_id": str(objects["environment"].pk),
+        "version_id": str(objects["version"].pk),
     }
     path = route.replace("^", "").replace("$", "")
     for key in re.findall(r"<(?:\w+:)?(\w+)>|\(\?P<(\w+)>[^)]*\)", path):

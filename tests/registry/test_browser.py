@@ -37,7 +37,8 @@ def test_from_the_models_list_to_a_comparison(browser, live_server, ds, local_ml
     expect(page.locator(".messages")).to_contain_text("champion now points at version 2")
     assert client.get_model_version_by_alias(model_name, "champion").version == "2"
     expect(page.get_by_test_id("history")).to_contain_text(f"{ds.username} · alias set · alias champion")
-    expect(page.get_by_role("button", name="Request promotion")).to_be_disabled()
+    expect(page.get_by_role("link", name="Request promotion")).to_be_visible()
+    expect(page.get_by_test_id("promotions")).to_contain_text("Not asked for any environment yet.")  # loaded by htmx
 
     page.get_by_role("link", name=model_name).click()
     expect(page.locator('tr[data-version="2"] .aliases')).to_have_text("@champion")

@@ -98,7 +98,7 @@ def test_compare_marks_better_and_worse_by_the_metric_direction(client, ds, mode
     assert api_as(ds).get(f"/api/v1/models/{model.pk}/compare/?v=1&v=99").status_code == 400
 
 
-def test_version_page_shows_lineage_and_the_disabled_promotion(client, ds, model, make_run):
+def test_version_page_shows_lineage_and_the_promotion_request(client, ds, model, make_run):
     run = make_run("succeeded", name="train fraud")
     version = model.versions.get(version="2")
     version.run, version.dataset = run, "transactions.parquet"
@@ -106,7 +106,8 @@ def test_version_page_shows_lineage_and_the_disabled_promotion(client, ds, model
     version.save()
     page = login(client, ds).get(version.get_absolute_url()).content.decode()
     assert "transactions.parquet" in page and run.get_absolute_url() in page and "amount" in page
-    assert "Request promotion</button>" in page and "disabled" in page and "Comes with Approvals" in page
+    assert f'href="/approvals/new/?version={version.pk}"' in page and "Request promotion</a>" in page
+    assert f'hx-get="/approvals/versions/{version.pk}/"' in page  # the promotions, from Approvals
     assert "No changes made through the portal yet." in page
 
     # Changes made through the portal show as the version's history, escaped.
