@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import uuid
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
@@ -107,7 +108,9 @@ def trained(mlflow_server, tmp_path_factory):
             (job_dir / "spec.json").write_text(json.dumps(spec))
             previous = mlflow.get_tracking_uri()
             try:
-                outputs = train(JobFiles(job_dir))
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)  # as the job's main() does: MLflow's hints
+                    outputs = train(JobFiles(job_dir))
             finally:
                 mlflow.set_tracking_uri(previous)
             done[key] = (spec, outputs)
@@ -575,3 +578,45 @@ def test_a_model_that_cannot_be_loaded_is_an_error_and_the_other_checks_are_coll
         assert "version 99" in checks[key].summary
     assert checks["cost"].status == "passed"
     assert checks["lineage"].status == "passed"
+
+
+def test_a_model_that_is_not_scikit_learn_is_an_error_saying_so(make_request, backend, team, mlflow_server):
+    import mlflow
+    import mlflow.pyfunc
+
+    name = f"evidence-custom-{SUFFIX}"
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(mlflow_server)
+    try:
+
+        class Custom(mlflow.pyfunc.PythonModel):  # a local class: pickled by value, loads anywhere
+            def predict(self, context, model_input: list[str], params=None) -> list[int]:
+                return [0] * len(model_input)
+
+        with mlflow.start_run():
+            info = mlflow.pyfunc.log_model(
+                name="model", python_model=Custom(), registered_model_name=name, pip_requirements=["mlflow"]
+            )
+    finally:
+        mlflow.set_tracking_uri(previous)
+    model = RegisteredModel.objects.create(team=team, backend="local", source="local", name=name)
+    number = int(info.registered_model_version)
+    version = ModelVersion.objects.create(model=model, version=str(number), number=number, params={"dataset": "iris"})
+
+    check = collect(make_request(version), "champion", backend)
+
+    assert check.status == "error"
+    assert "is not a scikit-learn model" in check.summary
+
+
+def test_training_data_that_is_gone_is_an_error_saying_so(make_request, backend, team):
+    model = RegisteredModel.objects.create(team=team, backend="local", source="local", name=f"gone-{SUFFIX}")
+    params = {"dataset": "evidence/gone.csv", "task": "classification", "target_column": "label"}
+    version = ModelVersion.objects.create(model=model, version="1", number=1, params=params)
+
+    check = collect(make_request(version), "champion", backend)
+
+    assert check.status == "error"
+    assert check.summary == (
+        "Could not be collected: The training data evidence/gone.csv is gone: no held-out rows to score."
+    )

@@ -37,6 +37,7 @@ from apps.backends.training import (
 )
 
 MAX_ROWS = 5000  # held-out rows scored at most
+TRAIN_ROWS_KEPT = 1000  # training rows kept (a sample), for explainers' backgrounds
 MODELS_KEPT = 8  # loaded versions kept per process
 SPLITS_KEPT = 4  # held-out splits kept per process
 
@@ -51,7 +52,7 @@ class HeldOut:
     request: TrainingRequest
     X: Any  # the held-out rows scored (a DataFrame; at most MAX_ROWS)
     y: Any
-    X_train: Any  # the training rows (explainers' background)
+    X_train: Any  # training rows (a sample of at most TRAIN_ROWS_KEPT): explainers' background
     total_rows: int  # held-out rows before sampling
 
     @property
@@ -144,6 +145,8 @@ def held_out(version) -> HeldOut:
     if total > MAX_ROWS:
         X_test = X_test.sample(MAX_ROWS, random_state=0)
         y_test = y_test.loc[X_test.index]
+    if len(X_train) > TRAIN_ROWS_KEPT:
+        X_train = X_train.sample(TRAIN_ROWS_KEPT, random_state=0)
     data = HeldOut(request=request, X=X_test, y=y_test, X_train=X_train, total_rows=total)
     with _lock:
         _splits[key] = (stamp, data)

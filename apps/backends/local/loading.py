@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 import tempfile
+import warnings
 
 from ..base import BackendError, LoadedModel, ModelRef
 from .registry import mlflow_client, mlflow_errors
@@ -30,7 +31,9 @@ def load_model(tracking_uri: str, model: ModelRef) -> LoadedModel:
         with tempfile.TemporaryDirectory(prefix="atrium-model-") as folder:
             path = download_artifacts(artifact_uri=uri, tracking_uri=tracking_uri, dst_path=folder)
             try:
-                served = mlflow.pyfunc.load_model(path)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)  # MLflow's hints, as the model server ignores them
+                    served = mlflow.pyfunc.load_model(path)
             except (OSError, ValueError, TypeError, ImportError) as exc:  # a file MLflow cannot read back
                 raise BackendError(f"{action} failed: {type(exc).__name__}: {exc}", permanent=True) from exc
     return loaded(served, model)
