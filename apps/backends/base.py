@@ -256,6 +256,34 @@ class ModelVersionDetails:
     tags: dict[str, str] | None = None
 
 
+# --- models loaded into this process (the evidence pack scores them) ------------------
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A registered version loaded into this process (``ModelLoader.load_model``).
+
+    ``estimator`` is the fitted scikit-learn estimator: ``predict`` (and
+    ``predict_proba`` where it has one) on a DataFrame of ``features``, in that
+    order. ``served`` is what the backend's model server predicts with when it
+    is not the estimator itself (an MLflow pyfunc, which checks a request
+    against the model's input schema first); ``ModelLoader.score_request``
+    uses it."""
+
+    estimator: Any
+    features: tuple[str, ...] = ()  # its input columns ((): not recorded)
+    served: Any = None
+
+
+@dataclass(frozen=True)
+class HourlyPrice:
+    """What an hour of one instance costs, and where the figure comes from (for people)."""
+
+    amount: float
+    currency: str
+    source: str
+
+
 # --- costs ----------------------------------------------------------------------
 
 
@@ -377,6 +405,31 @@ class Registry(Protocol):
 
 
 @runtime_checkable
+class ModelLoader(Protocol):
+    """Registered versions loaded into the portal's process to be scored there
+    (the evidence pack re-scores, explains and times them), and what the
+    backend's endpoints do with a scoring request."""
+
+    registry_key: str  # names the registry the versions come from (a cache key; never a secret)
+
+    def load_model(self, model: ModelRef) -> LoadedModel:
+        """The version, loaded; a permanent BackendError saying why where it cannot be."""
+        ...
+
+    def score_request(self, model: LoadedModel, body: bytes, content_type: str) -> Any:
+        """The predictions the backend's endpoint would answer for this request body,
+        read and scored as its model server reads and scores it."""
+        ...
+
+
+@runtime_checkable
+class Pricing(Protocol):
+    def hosting_price(self, instance_type: str) -> HourlyPrice | None:
+        """The price of an hour of one endpoint instance of ``instance_type``, or None if unknown."""
+        ...
+
+
+@runtime_checkable
 class Costs(Protocol):
     def get_costs(self, *, start: date, end: date, tags: dict[str, str] | None = None) -> list[CostRecord]: ...
 
@@ -392,6 +445,8 @@ CAPABILITY_NAMES = {
     Endpoints: "endpoints",
     Registry: "a model registry",
     Costs: "costs",
+    ModelLoader: "model loading for scoring in the portal",
+    Pricing: "an instance price table",
 }
 
 

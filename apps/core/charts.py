@@ -70,3 +70,15 @@ def time_chart(*, series: dict[str, tuple[Sequence, Sequence]], title: str, y_ti
         yaxis={"title": {"text": y_title}, "rangemode": "tozero"},
         legend={"orientation": "h"},
     )
+
+
+def horizontal_bar_chart(*, labels: Sequence[str], values: Sequence[float], title: str, x_title: str) -> dict:
+    """One bar per label, the first at the top (e.g. features by importance, largest first)."""
+    trace = {"type": "bar", "orientation": "h", "x": list(values)[::-1], "y": list(labels)[::-1]}
+    return _figure(
+        [trace],
+        title={"text": title},
+        xaxis={"title": {"text": x_title}, "rangemode": "tozero"},
+        yaxis={"automargin": True, "type": "category"},
+        height=max(LAYOUT["height"], 60 + 26 * len(labels)),
+    )

@@ -35,6 +35,12 @@ class PayloadError(ValueError):
     """A payload the model cannot score; the message says why."""
 
 
+def dataframe_split_body(frame) -> bytes:
+    """Rows as the request body every backend's endpoint takes (``application/json``): MLflow's
+    ``dataframe_split`` with the columns and the rows, as the gateway sends them on."""
+    return json.dumps({"dataframe_split": frame.to_dict(orient="split", index=False)}).encode()
+
+
 def payload_frame(payload: Any, content_type: str = JSON, *, schema=None, use_mlflow: bool = True):
     """The rows of ``payload`` as a pandas DataFrame: a request body (``str``/``bytes``, as
     ``content_type``) or a JSON value already decoded. ``schema`` is the model's input schema,

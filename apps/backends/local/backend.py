@@ -22,9 +22,11 @@ from ..base import (
     CostRecord,
     EndpointSpec,
     EndpointStatus,
+    HourlyPrice,
     JobState,
     JobStatus,
     Link,
+    LoadedModel,
     ModelRef,
     ModelVersionDetails,
     ModelVersionInfo,
@@ -289,6 +291,31 @@ class LocalBackend:
 
     def delete_version_tag(self, model: ModelRef, key: str) -> None:
         self._registry.delete_version_tag(model, key)
+
+    # models scored in the portal's process (the evidence pack)
+    @property
+    def registry_key(self) -> str:
+        return f"mlflow:{self.tracking_uri}"
+
+    def load_model(self, model: ModelRef) -> LoadedModel:
+        from .loading import load_model
+
+        return load_model(self.tracking_uri, model)
+
+    def score_request(self, model: LoadedModel, body: bytes, content_type: str) -> bytes:
+        from .loading import score_request
+
+        return score_request(model, body, content_type)
+
+    def hosting_price(self, instance_type: str) -> HourlyPrice | None:
+        """A local model server uses a CPU of this machine: the operator's CPU-hour rate (0.0: free)."""
+        if instance_type != "local-cpu":
+            return None
+        return HourlyPrice(
+            amount=self.cpu_hour_rate,
+            currency=self.cost_currency,
+            source="the local backend's CPU-hour rate (LocalBackend.cpu_hour_rate)",
+        )
 
     # MLflow's registry webhooks (not in the Protocol: only MLflow calls back)
     def ensure_registry_webhook(self, *, name: str, url: str, events: list[str], secret: str) -> str:

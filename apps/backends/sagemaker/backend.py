@@ -35,6 +35,7 @@ from ..base import (
     CostRecord,
     EndpointSpec,
     EndpointStatus,
+    HourlyPrice,
     JobStatus,
     ModelRef,
     ModelVersionDetails,
@@ -119,6 +120,14 @@ class SageMakerBackend:
 
     def price_per_hour(self, instance_type: str, *, use: str = "training") -> float | None:
         return pricing.price_per_hour(instance_type, use=use, table_path=self.settings.get("price_table_path"))
+
+    def hosting_price(self, instance_type: str) -> HourlyPrice | None:
+        table = self.settings.get("price_table_path")
+        amount = pricing.price_per_hour(instance_type, use="hosting", table_path=table)
+        if amount is None:
+            return None
+        source = f"the price table {table}" if table else "the backend's prices.json (us-east-1 list prices)"
+        return HourlyPrice(amount=amount, currency=pricing.currency(table), source=source)
 
     # --- training, search, batch inference ------------------------------------------------
 

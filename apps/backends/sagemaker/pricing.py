@@ -17,3 +17,7 @@ def load_prices(path: str | Path | None = None) -> dict:
 def price_per_hour(instance_type: str, *, use: str = "training", table_path: str | None = None) -> float | None:
     """The price of an hour of ``instance_type`` for ``use`` ("training" or "hosting"), or None if unknown."""
     return load_prices(table_path).get(use, {}).get(instance_type)
+
+
+def currency(table_path: str | None = None) -> str:
+    return load_prices(table_path).get("currency", "USD")
