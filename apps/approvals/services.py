@@ -461,7 +461,11 @@ def promotion_decide(*, user: User, request: PromotionRequest, decision: str, co
     if _expired_now(request):
         raise Conflict("The request expired: it can no longer be decided.")
     with transaction.atomic():
-        locked = PromotionRequest.objects.select_for_update().select_related("gate_step__run__team").get(pk=request.pk)
+        locked = (
+            PromotionRequest.objects.select_for_update(of=("self",))
+            .select_related("gate_step__run__team")
+            .get(pk=request.pk)
+        )
         if locked.status != Status.PENDING:
             raise Conflict(f"The request is {locked.get_status_display().lower()}: it can no longer be decided.")
         if Decision.objects.filter(request=locked, approver=user).exists():

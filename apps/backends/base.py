@@ -390,8 +390,8 @@ class Endpoints(Protocol):
 class Registry(Protocol):
     """The model registry the backend's jobs register in."""
 
-    # False where versions have no approval status (Unity Catalog): aliases say it there.
-    has_approval_status: bool = True
+    # A registry whose versions have no approval status (Unity Catalog) says so with a class
+    # attribute ``has_approval_status = False``: aliases say it there. Absent means it has one.
 
     def list_model_versions(self, model_name: str) -> list[ModelVersionInfo]: ...
     def set_alias(self, model: ModelRef, alias: str) -> None: ...

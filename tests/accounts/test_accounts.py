@@ -57,14 +57,14 @@ def test_nobody_revokes_someone_elses_token(client, ds, make_user):
     assert not AuditEvent.objects.filter(action="token.revoke").exists()
 
 
-def test_seed_demo_creates_the_four_demo_users(monkeypatch):
+def test_seed_demo_creates_the_five_demo_users(monkeypatch):
     from django.core.management import call_command
 
     monkeypatch.setenv("DEMO_PASSWORD", "demo-pass-1")
     call_command("seed_demo")
     call_command("seed_demo")  # idempotent
     users = {u.username: u for u in User.objects.all()}
-    assert set(users) == {"ds", "approver", "manager", "admin"}
+    assert set(users) == {"ds", "approver", "approver2", "manager", "admin"}
     assert users["ds"].check_password("demo-pass-1")
     assert users["ds"].has_perm("runs.add_run") and not users["manager"].has_perm("runs.add_run")
     assert users["admin"].is_portal_admin and users["admin"].is_staff

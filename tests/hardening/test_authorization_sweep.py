@@ -122,6 +122,13 @@ DECISIONS = {
     "approvals:outcome": "team",
     "approvals:withdraw": "team",
     "approvals:retry": "team",
+    "promotion-list": "user",
+    "promotion-detail": "team",
+    "promotion-decide": "team",
+    "promotion-withdraw": "team",
+    "promotion-retry": "team",
+    "environment-list": "user",  # everyone reads their teams' policies; a POST is for admins
+    "environment-detail": "team",
 }
 ADMIN_SITE_SAMPLE = re.compile(r"^admin:(index|\w+_changelist)$")  # the admin site: staff only, sampled
 
@@ -252,6 +259,8 @@ def fill(name: str, route: str, objects: dict) -> str | None:
         "deployments:": "endpoint",
         "endpoint-": "endpoint",
         "approvals:": "promotion",
+        "promotion-": "promotion",
+        "environment-": "environment",
     }
     values = {
         "pk": next((str(objects[v].pk) for k, v in pk.items() if name.startswith(k)), None),

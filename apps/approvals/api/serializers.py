@@ -2,6 +2,8 @@
 
 from rest_framework import serializers
 
+from apps.deployments.api.serializers import RolloutSerializer
+
 from ..models import Decision, Environment, EvidenceCheck, Policy, PromotionRequest
 
 
@@ -65,16 +67,6 @@ class PromotionSerializer(serializers.ModelSerializer):
         if hasattr(obj, "approvals"):
             return obj.approvals
         return sum(1 for d in obj.decisions.all() if d.verdict == Decision.Verdict.APPROVE)
-
-
-class RolloutSerializer(serializers.Serializer):
-    strategy = serializers.CharField()
-    percent = serializers.IntegerField(required=False)
-    bake_seconds = serializers.IntegerField(required=False)
-    step_percent = serializers.IntegerField(required=False)
-    interval_seconds = serializers.IntegerField(required=False)
-    termination_wait_seconds = serializers.IntegerField(required=False)
-    thresholds = serializers.DictField(required=False)
 
 
 class DeploymentRequestSerializer(serializers.Serializer):
