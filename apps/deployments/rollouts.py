@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.utils import timezone
 
 from apps.backends.base import Endpoints, JobState, JobStatus
@@ -180,6 +181,8 @@ class RolloutStage(Operation):
             reason = f"Rolled back automatically: {verdict.reason}"
             return self._roll_back(backend, endpoint, params, reason, automatic=True, run_id=step["run_id"])
         if command == "promote":
+            if not self._drained(backend, endpoint, params, run_id=step["run_id"]):
+                return self._draining(params, outputs)
             return JobStatus(state=JobState.SUCCEEDED, progress=100, message="Promoted now", outputs=outputs)
         bake = params["bake_seconds"]
         if elapsed < bake:
@@ -191,7 +194,33 @@ class RolloutStage(Operation):
             return JobStatus(
                 state=JobState.RUNNING, progress=99.0, message=f"Holding: {verdict.reason}", outputs=outputs
             )
+        if not self._drained(backend, endpoint, params, run_id=step["run_id"]):
+            return self._draining(params, outputs)
         return JobStatus(state=JobState.SUCCEEDED, progress=100, message=f"Healthy: {verdict.reason}", outputs=outputs)
+
+    def _drained(self, backend, endpoint: Endpoint, params: dict, *, run_id) -> bool:
+        """The last stage hands all traffic to the candidate, then waits until no
+        gateway still routes to the baseline (they trust a route for
+        GATEWAY_CACHE_SECONDS) before the promotion releases it: a client never
+        gets sent to a variant that is gone."""
+        if not params.get("last"):
+            return True
+        final = {params["baseline"]: 0, params["candidate"]: 100}
+        if endpoint.weights != final:
+            backend.update_traffic(params["endpoint"], final)
+            _weights_set(
+                endpoint,
+                final,
+                kind=EndpointEvent.Kind.STAGE,
+                run_id=run_id,
+                message=f"All traffic to {params['candidate']}; {params['baseline']} drains, then it is released",
+            )
+            return False
+        return (timezone.now() - endpoint.updated_at).total_seconds() >= settings.GATEWAY_CACHE_SECONDS + 1
+
+    def _draining(self, params: dict, outputs: dict) -> JobStatus:
+        message = f"All traffic to {params['candidate']}: draining {params['baseline']} before it is released"
+        return JobStatus(state=JobState.RUNNING, progress=99.0, message=message, outputs=outputs)
 
     def _roll_back(self, backend, endpoint: Endpoint, params: dict, reason: str, *, automatic: bool, run_id):
         weights = {params["baseline"]: 100, params["candidate"]: 0}

@@ -316,6 +316,7 @@ def _plan(endpoint: Endpoint, baseline: list[Variant], candidate: dict, stages: 
                     "candidate": candidate["name"],
                     "baseline": base.name,
                     "thresholds": settings["thresholds"],
+                    "last": index == len(stages),  # it drains the baseline before the promotion releases it
                 },
             }
         )

@@ -93,9 +93,10 @@ class RunningGateway:
         return self
 
     def stop(self):
+        # The client's keep-alive connections first: a server shutting down waits for open ones.
+        self.client.close()
         self.server.should_exit = True
         self.thread.join(30)
-        self.client.close()
 
     def post(self, path, key=None, **kwargs):
         headers = kwargs.pop("headers", {})

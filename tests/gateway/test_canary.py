@@ -85,7 +85,7 @@ def test_canaries_through_the_gateway(ds, mlflow_server, servers, make_gateway):
     seen = drive(run, gateway, key, "/serve/canary-live-good/invocations")
     assert run.status == RunStatus.SUCCEEDED, [(s.key, s.status_message) for s in run.steps.all()]
     candidate = f"{MODEL}-v{better}"
-    assert (200, candidate) in seen and all(code == 200 for code, _ in seen)
+    assert (200, candidate) in seen and all(code == 200 for code, _ in seen), [s for s in seen if s[0] != 200]
     endpoint.refresh_from_db()
     assert endpoint.weights == {candidate: 100}
     assert run.steps.get(key="stage-1").status_message.startswith("Healthy: error rate 0.0%")

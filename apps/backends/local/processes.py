@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -63,13 +64,30 @@ def stop(process: psutil.Process, grace: float = STOP_GRACE_SECONDS) -> None:
     """SIGTERM the process group, SIGKILL it if it is still there after ``grace``."""
     try:
         os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=grace)
-    except psutil.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        with suppress(psutil.TimeoutExpired):
-            process.wait(timeout=grace)
-    except (ProcessLookupError, psutil.NoSuchProcess):
+        if not _ended(process, grace):
+            os.killpg(process.pid, signal.SIGKILL)
+            _ended(process, grace)
+    except ProcessLookupError:
         pass
+
+
+def _ended(process: psutil.Process, timeout: float) -> bool:
+    """Whether the process ended within ``timeout``. A process that exited is a
+    zombie until its parent reaps it, and its parent is often another process
+    (the worker that started it): waiting for its pid to vanish would wait out
+    the whole grace for nothing, so a zombie counts as ended."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if process.status() == psutil.STATUS_ZOMBIE:
+                with suppress(ChildProcessError):  # ours: reap it
+                    os.waitpid(process.pid, os.WNOHANG)
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
 
 
 @contextmanager
