@@ -66,7 +66,7 @@ def test_cancel_from_the_api_kills_the_training_process(celery_worker, api, sett
 
     def training():
         run.refresh_from_db()
-        return run.status == RunStatus.RUNNING and run.progress > 5
+        return run.status == RunStatus.RUNNING and run.progress >= 5  # 5%: the job says it is fitting
 
     wait_until(training, 90, message="training to start")
     pid = int((settings.LOCAL_JOBS_DIR / run.external_id / "pid").read_text().split()[0])
