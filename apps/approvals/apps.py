@@ -12,14 +12,12 @@ class ApprovalsConfig(AppConfig):
 
         from . import (
             evidence,
-            services,
+            gates,
             views,  # noqa: F401 - registers the home page's approvals panels
         )
         from .evidence import checks  # noqa: F401 - registers the pack's checks
 
         operation_register(evidence.EvidenceStep())
         # A template's approval gate becomes a request approvers decide.
-        hooks.on_gate_waiting(services.gate_request_open)
-        hooks.on_step_end("approvals.gate_ended", statuses=("succeeded", "failed", "cancelled"))(
-            services.gate_step_ended
-        )
+        hooks.on_gate_waiting(gates.gate_request_open)
+        hooks.on_step_end("approvals.gate_ended", statuses=("succeeded", "failed", "cancelled"))(gates.gate_step_ended)

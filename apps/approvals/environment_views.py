@@ -1,7 +1,7 @@
 """Environments and their policies, for people: every environment of the
 person's teams with its current rules in words and its version history; admins
 edit a policy (each change a new version) or create an environment. Thin: the
-rules live in services.environment_save."""
+rules live in policies.environment_save."""
 
 from __future__ import annotations
 
@@ -15,13 +15,13 @@ from django.views.decorators.http import require_POST
 from apps.accounts.selectors import user_teams
 from apps.core.errors import DomainError
 
-from . import presenters, selectors, services
+from . import policies, presenters, rules, selectors
 from .forms import EnvironmentForm
 
 
 def _environment_cards(request, bound: dict | None = None) -> list[dict]:
     """Every environment with its current rules in words, its history, and (admins) its form."""
-    can_administer = request.user.has_perm(services.ADMINISTER)
+    can_administer = request.user.has_perm(rules.ADMINISTER)
     teams = list(user_teams(user=request.user)) if can_administer else []
     cards = []
     for environment in selectors.environments_visible(user=request.user).order_by("team__name", "name"):
@@ -48,7 +48,7 @@ def _environment_cards(request, bound: dict | None = None) -> list[dict]:
 
 
 def _environments_page(request, *, new_form=None, bound=None, status=200):
-    can_administer = request.user.has_perm(services.ADMINISTER)
+    can_administer = request.user.has_perm(rules.ADMINISTER)
     if new_form is None and can_administer:
         new_form = EnvironmentForm(teams=list(user_teams(user=request.user)), prefix="new")
     return render(
@@ -68,7 +68,7 @@ def _save(request, form: EnvironmentForm, *, name: str | None = None):
     """The form through environment_save; the environment, or None with the errors on the form."""
     data = form.cleaned_data
     try:
-        return services.environment_save(
+        return policies.environment_save(
             user=request.user,
             team=form.chosen_team(),
             name=name if name is not None else data["name"],
@@ -91,13 +91,13 @@ def _save(request, form: EnvironmentForm, *, name: str | None = None):
 
 
 def _require_administer(request) -> None:
-    if not request.user.has_perm(services.ADMINISTER):
+    if not request.user.has_perm(rules.ADMINISTER):
         raise PermissionDenied("Only admins change environments and their policies.")
 
 
 @login_required
 def environments(request):
-    services.require_view(user=request.user)
+    rules.require_view(user=request.user)
     if request.method != "POST":
         return _environments_page(request)
     _require_administer(request)
@@ -111,7 +111,7 @@ def environments(request):
 @login_required
 @require_POST
 def environment_edit(request, environment_id):
-    services.require_view(user=request.user)
+    rules.require_view(user=request.user)
     _require_administer(request)
     environment = get_object_or_404(selectors.environments_visible(user=request.user), pk=environment_id)
     policies = list(environment.policies.all())

@@ -12,7 +12,7 @@ from django.utils import timezone
 from apps.core.scoping import user_team_ids
 
 from .models import Decision, Environment, EvidenceCheck, Policy, PromotionRequest, Status
-from .services import DECIDE
+from .rules import DECIDE
 
 
 def requests_visible(*, user) -> QuerySet[PromotionRequest]:

@@ -2,21 +2,21 @@
 
 from celery import shared_task
 
-from . import services
+from . import outcomes
 
 
 @shared_task(acks_late=True)
 def apply_promotion(request_id: str):
     """An approval's write-back, then its deployment (claimed: runs once however often delivered)."""
-    services.promotion_apply(request_id=request_id)
+    outcomes.promotion_apply(request_id=request_id)
 
 
 @shared_task(acks_late=True)
 def record_rejection(request_id: str, user_id: int):
-    services.promotion_record_rejection(request_id=request_id, user_id=user_id)
+    outcomes.promotion_record_rejection(request_id=request_id, user_id=user_id)
 
 
 @shared_task(acks_late=True)
 def sweep_promotions():
     """Beat: expiry, reminders, approvals a dead worker left mid-apply."""
-    services.promotions_sweep()
+    outcomes.promotions_sweep()

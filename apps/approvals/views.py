@@ -21,7 +21,7 @@ from apps.core.htmx import domain_error_message, query_without_page, render_page
 from apps.deployments import selectors as deployment_selectors
 from apps.registry import selectors as registry_selectors
 
-from . import presenters, selectors, services
+from . import outcomes, presenters, rules, selectors, services
 from .forms import TABS, InboxFilterForm, PromotionForm
 from .models import CheckStatus, Decision, PromotionRequest, Status, WriteBack
 from .selectors import RequestFilters
@@ -31,7 +31,7 @@ IN_FLIGHT = {"pending", "submitting", "running", "cancelling"}
 
 
 def _promotion(request, pk) -> PromotionRequest:
-    services.require_view(user=request.user)
+    rules.require_view(user=request.user)
     try:
         return selectors.request_get(user=request.user, pk=pk)
     except PromotionRequest.DoesNotExist:
@@ -53,9 +53,9 @@ def _version(request, version_id):
 
 
 def _default_tab(user) -> str:
-    if user.has_perm(services.DECIDE):
+    if user.has_perm(rules.DECIDE):
         return "to_decide"
-    if user.has_perm(services.REQUEST):
+    if user.has_perm(rules.REQUEST):
         return "mine"
     return "all"
 
@@ -64,7 +64,7 @@ def _mark_decidable(request, rows) -> list[PromotionRequest]:
     """``can_decide`` on each row: open, and this person may still decide it (one query for the lot)."""
     rows = list(rows)
     decidable = set()
-    if rows and request.user.has_perm(services.DECIDE):
+    if rows and request.user.has_perm(rules.DECIDE):
         decidable = set(
             selectors.to_decide(user=request.user).filter(pk__in=[r.pk for r in rows]).values_list("pk", flat=True)
         )
@@ -75,7 +75,7 @@ def _mark_decidable(request, rows) -> list[PromotionRequest]:
 
 @login_required
 def inbox(request):
-    services.require_view(user=request.user)
+    rules.require_view(user=request.user)
     tabs = dict(TABS)
     tab = request.GET.get("show") if request.GET.get("show") in tabs else _default_tab(request.user)
     names = (
@@ -107,8 +107,8 @@ def inbox(request):
             "tab": tab,
             "tabs": TABS,
             "query": query_without_page(request),
-            "can_decide": request.user.has_perm(services.DECIDE),
-            "can_request": request.user.has_perm(services.REQUEST),
+            "can_decide": request.user.has_perm(rules.DECIDE),
+            "can_request": request.user.has_perm(rules.REQUEST),
         },
     )
 
@@ -187,9 +187,11 @@ def _outcome_context(request, promotion: PromotionRequest) -> dict:
         )
     applying = promotion.status == Status.APPROVED and promotion.write_back in {WriteBack.NOT_YET, WriteBack.APPLYING}
     deploying = run is not None and run.status in IN_FLIGHT
-    may_retry = promotion.status == Status.APPROVED and promotion.write_back == WriteBack.FAILED
-    if may_retry and promotion.requested_by_id != request.user.pk and not request.user.is_portal_admin:
-        may_retry = not services.decide_refusal(user=request.user, request=promotion)
+    may_retry = (
+        promotion.status == Status.APPROVED
+        and promotion.write_back == WriteBack.FAILED
+        and not rules.retry_refusal(user=request.user, request=promotion)
+    )
     return {
         "promotion": promotion,
         "run": run,
@@ -207,7 +209,7 @@ def _detail_context(request, promotion: PromotionRequest) -> dict:
     mine = next((d for d in decisions if d.approver_id == user.pk), None)
     refusal = ""
     if promotion.is_open and mine is None:
-        refusal = services.decide_refusal(user=user, request=promotion)
+        refusal = rules.decide_refusal(user=user, request=promotion)
     version = promotion.model_version
     connection = version.model.connection if version is not None and version.model.connection_id else None
     context = {
@@ -281,7 +283,7 @@ def request_retry(request, pk):
     promotion = _promotion(request, pk)
     _act(
         request,
-        lambda: services.promotion_retry(user=request.user, request=promotion),
+        lambda: outcomes.promotion_retry(user=request.user, request=promotion),
         "Trying again: the registry first, then the deployment.",
     )
     return redirect(promotion)
@@ -304,8 +306,8 @@ def _form_errors(form, exc: DomainError) -> None:
 
 @login_required
 def promotion_new(request):
-    services.require_view(user=request.user)
-    if not request.user.has_perm(services.REQUEST):
+    rules.require_view(user=request.user)
+    if not request.user.has_perm(rules.REQUEST):
         raise PermissionDenied("Your role cannot request promotions.")
     version_id = request.GET.get("version") or request.POST.get("version")
     if not version_id:
@@ -348,13 +350,13 @@ def promotion_new(request):
 def version_promotions(request, version_id):
     """A version's promotions: the "Promotions" section of its page in the
     registry (loaded with htmx, so the registry never imports approvals), or a page."""
-    services.require_view(user=request.user)
+    rules.require_view(user=request.user)
     version = _version(request, version_id)
     context = {
         "version": version,
         "model": version.model,
         "promotions": selectors.requests_of_version(version=version),
-        "can_request": request.user.has_perm(services.REQUEST)
+        "can_request": request.user.has_perm(rules.REQUEST)
         and (request.user.is_portal_admin or request.user.teams.filter(pk=version.model.team_id).exists()),
     }
     return render_page_or_partial(

@@ -19,7 +19,8 @@ from django.test.utils import CaptureQueriesContext
 from apps.accounts.models import Role
 from apps.approvals import evidence
 from apps.approvals.models import CheckStatus, Decision, EvidenceCheck, PromotionRequest, Status, WriteBack
-from apps.approvals.services import environment_save, promotion_request
+from apps.approvals.policies import environment_save
+from apps.approvals.services import promotion_request
 from apps.runs.models import RunStatus
 from tests.registry.factories import make_model
 

@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from apps.accounts.models import Role
-from apps.approvals import services
+from apps.approvals import outcomes, policies, rules, services
 from apps.approvals.models import CheckStatus, Decision, EvidenceCheck, PromotionRequest, Status
 from apps.audit.models import AuditEvent
 from apps.core.errors import Conflict, InvalidInput
@@ -33,8 +33,8 @@ def approvers(make_user):
 
 @pytest.fixture
 def environments(admin, team):
-    staging = services.environment_save(user=admin, team=team, name="staging", approvals_required=1)
-    production = services.environment_save(
+    staging = policies.environment_save(user=admin, team=team, name="staging", approvals_required=1)
+    production = policies.environment_save(
         user=admin,
         team=team,
         name="production",
@@ -76,7 +76,7 @@ def test_production_needs_two_approvals_and_the_requester_never_approves(
     ds, version, environments, approvers, make_user, monkeypatch, django_capture_on_commit_callbacks
 ):
     applied = []
-    monkeypatch.setattr(services, "_enqueue_apply", applied.append)
+    monkeypatch.setattr(services, "enqueue_apply", applied.append)
     approver, approver2 = approvers
     # A data scientist who also holds the approver role still cannot approve their own request.
     both = make_user("ds-and-approver")
@@ -140,11 +140,11 @@ def test_expiry_reminds_a_day_before_then_expires(ds, version, environments, app
     approver, _ = approvers
     request = ask(ds, version, environment="staging")
     now = timezone.now()
-    assert services.promotions_sweep(now=now) == {"expired": 0, "reminded": 0, "resumed": 0}
-    assert services.promotions_sweep(now=request.expires_at - timedelta(hours=12))["reminded"] == 1
-    assert services.promotions_sweep(now=request.expires_at - timedelta(hours=11))["reminded"] == 0  # once
+    assert outcomes.promotions_sweep(now=now) == {"expired": 0, "reminded": 0, "resumed": 0}
+    assert outcomes.promotions_sweep(now=request.expires_at - timedelta(hours=12))["reminded"] == 1
+    assert outcomes.promotions_sweep(now=request.expires_at - timedelta(hours=11))["reminded"] == 0  # once
     assert Notification.objects.filter(user=approver, message__startswith="Expires within a day").count() == 1
-    assert services.promotions_sweep(now=request.expires_at + timedelta(seconds=1))["expired"] == 1
+    assert outcomes.promotions_sweep(now=request.expires_at + timedelta(seconds=1))["expired"] == 1
     request.refresh_from_db()
     assert request.status == Status.EXPIRED
     evidence_done(request)
@@ -195,16 +195,16 @@ def test_bad_requests_make_nothing(ds, version, environments, make_user, other_t
 def test_policies_are_versioned_and_a_request_keeps_its_version(ds, version, environments, admin, team, approvers):
     staging, _ = environments
     request = ask(ds, version, environment="staging")
-    services.environment_save(user=admin, team=team, name="staging", approvals_required=2)
-    services.environment_save(user=admin, team=team, name="staging", approvals_required=2)  # no change: no version
+    policies.environment_save(user=admin, team=team, name="staging", approvals_required=2)
+    policies.environment_save(user=admin, team=team, name="staging", approvals_required=2)  # no change: no version
     assert list(staging.policies.values_list("version", "approvals_required")) == [(2, 2), (1, 1)]
     evidence_done(request)
     request = services.promotion_decide(user=approvers[0], request=request, decision="approve")
     assert request.status == Status.APPROVED  # judged under version 1: one approval
     with pytest.raises(PermissionDenied):
-        services.environment_save(user=ds, team=team, name="staging")
+        policies.environment_save(user=ds, team=team, name="staging")
     with pytest.raises(InvalidInput) as bad:
-        services.environment_save(
+        policies.environment_save(
             user=admin, team=team, name="latest", approvals_required=0, checks={"champion": {"max_drop": "a lot"}}
         )
     assert set(bad.value.errors) == {"name", "approvals_required", "checks.champion.max_drop"}
@@ -213,11 +213,11 @@ def test_policies_are_versioned_and_a_request_keeps_its_version(ds, version, env
 def test_named_approver_teams_decide_and_others_do_not(ds, version, admin, team, other_team, make_user):
     risk = make_user("risk-approver", role=Role.APPROVER, teams=[other_team])
     local = make_user("team-approver", role=Role.APPROVER)
-    services.environment_save(user=admin, team=team, name="production", approver_teams=[other_team])
+    policies.environment_save(user=admin, team=team, name="production", approver_teams=[other_team])
     request = ask(ds, version)
     evidence_done(request)
-    assert "other teams" in services.decide_refusal(user=local, request=request)
-    assert services.decide_refusal(user=risk, request=request) == ""
+    assert "other teams" in rules.decide_refusal(user=local, request=request)
+    assert rules.decide_refusal(user=risk, request=request) == ""
     assert services.promotion_decide(user=risk, request=request, decision="approve").status == Status.APPROVED
 
 

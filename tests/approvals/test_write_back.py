@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from apps.accounts.models import Role
-from apps.approvals import services
+from apps.approvals import outcomes, policies, services
 from apps.approvals.models import CheckStatus, EvidenceCheck, PromotionRequest, Status, WriteBack
 from apps.audit.models import AuditEvent
 from apps.notifications.models import Notification
@@ -25,7 +25,7 @@ def approver(make_user):
 
 @pytest.fixture
 def staging(admin, team):
-    return services.environment_save(user=admin, team=team, name="staging", approvals_required=1)
+    return policies.environment_save(user=admin, team=team, name="staging", approvals_required=1)
 
 
 def approve(ds, approver, version, deployment=None):
@@ -49,7 +49,7 @@ def test_mlflow_gets_the_alias_and_the_request_then_the_deployment_starts(
     v2 = model.versions.get(version="2")
     request = approve(ds, approver, v2, deployment={"endpoint": "fraud-staging", "target": "cpu"})
 
-    request = services.promotion_apply(request_id=request.pk)
+    request = outcomes.promotion_apply(request_id=request.pk)
     assert client.get_model_version_by_alias(model_name, "staging").version == "2"
     tags = client.get_model_version(model_name, "2").tags
     assert tags["atrium.promotion_request"] == str(request.pk) and tags["atrium.approval_status"] == "Approved"
@@ -59,7 +59,7 @@ def test_mlflow_gets_the_alias_and_the_request_then_the_deployment_starts(
     assert run.kind == RunKind.ROLLOUT and run.created_by == ds and run.params["endpoint"] == "fraud-staging"
     assert run.params["candidate"]["model_version"] == "2"
     # A redelivered task (or a second worker) does nothing more.
-    assert services.promotion_apply(request_id=request.pk) is None
+    assert outcomes.promotion_apply(request_id=request.pk) is None
     assert Run.objects.filter(kind=RunKind.ROLLOUT).count() == 1
     actions = list(AuditEvent.objects.order_by("id").values_list("actor_name", "action"))
     assert ("approver", "model.promoted") in actions and actions[-1] == ("approver", "promotion.applied")
@@ -84,19 +84,19 @@ def test_a_failing_write_back_deploys_nothing_and_can_be_retried(
     request = approve(ds, approver, model.versions.get(version="1"), deployment={"endpoint": "gone-staging"})
     client.delete_model_version(model_name, "1")  # gone upstream; the mirror does not know yet
 
-    request = services.promotion_apply(request_id=request.pk)
+    request = outcomes.promotion_apply(request_id=request.pk)
     assert request.status == Status.APPROVED and request.write_back == WriteBack.FAILED
     assert "Could not record the promotion" in request.write_back_error
     assert request.deployment_run_id is None and not Run.objects.filter(kind=RunKind.ROLLOUT).exists()
     assert Notification.objects.filter(user=ds, message__startswith="Approved but not applied").exists()
 
     queued = []
-    services._enqueue_apply, original = queued.append, services._enqueue_apply
+    services.enqueue_apply, original = queued.append, services.enqueue_apply
     try:
         with django_capture_on_commit_callbacks(execute=True):
-            services.promotion_retry(user=ds, request=request)
+            outcomes.promotion_retry(user=ds, request=request)
     finally:
-        services._enqueue_apply = original
+        services.enqueue_apply = original
     assert queued == [request.pk]
     assert PromotionRequest.objects.get(pk=request.pk).write_back == WriteBack.NOT_YET
 
@@ -113,7 +113,7 @@ def test_sagemaker_gets_approved_and_the_alias_tag(
     source_sync(source=source)
     version = ds.teams.first().registered_models.get(name=model_name).versions.get(version="1")
 
-    request = services.promotion_apply(request_id=approve(ds, approver, version).pk)
+    request = outcomes.promotion_apply(request_id=approve(ds, approver, version).pk)
     assert request.write_back == WriteBack.APPLIED
     described = sm.describe_model_package(ModelPackageName=arn)
     assert described["ModelApprovalStatus"] == "Approved"
@@ -132,7 +132,7 @@ def test_sagemaker_gets_rejected(sagemaker_connection, sm, model_name, ds, appro
     version = ds.teams.first().registered_models.get(name=model_name).versions.get(version="1")
     request = services.promotion_request(user=ds, version=version, environment="staging")
     services.promotion_decide(user=approver, request=request, decision="reject", comment="not this one")
-    services.promotion_record_rejection(request_id=request.pk, user_id=approver.pk)
+    outcomes.promotion_record_rejection(request_id=request.pk, user_id=approver.pk)
     assert sm.describe_model_package(ModelPackageName=arn)["ModelApprovalStatus"] == "Rejected"
 
 
@@ -145,7 +145,7 @@ def test_unity_catalog_gets_the_alias(databricks_connection, logged_iris_model, 
     source_sync(source=Source(kind="databricks", connection=databricks_connection))
     version = ds.teams.first().registered_models.get(name=ref.name).versions.get(version="1")
 
-    request = services.promotion_apply(request_id=approve(ds, approver, version).pk)
+    request = outcomes.promotion_apply(request_id=approve(ds, approver, version).pk)
     assert request.write_back == WriteBack.APPLIED, request.write_back_error
     found = backend.client.registered_models.get(ref.name, include_aliases=True)
     assert {a.alias_name: str(a.version_num) for a in found.aliases or []}["staging"] == "1"
@@ -175,7 +175,7 @@ def test_fifty_simultaneous_approvals_give_one_write_back_and_one_deployment(
     isolate_sources(Source(kind="local"))
     source_sync(source=Source(kind="local"))
     version = team.registered_models.get(name=model_name).versions.get(version="1")
-    services.environment_save(user=admin, team=team, name="production", approvals_required=2)
+    policies.environment_save(user=admin, team=team, name="production", approvals_required=2)
     from django.contrib.auth.models import Group
 
     from apps.accounts.models import Membership, User
@@ -189,7 +189,7 @@ def test_fifty_simultaneous_approvals_give_one_write_back_and_one_deployment(
     EvidenceCheck.objects.filter(request=request).update(status=CheckStatus.PASSED, collected_at=timezone.now())
     # The task the approval enqueues runs at once in the deciding thread; every thread
     # also runs it again, as a redelivered task would.
-    monkeypatch.setattr(services, "_enqueue_apply", lambda pk: services.promotion_apply(request_id=pk))
+    monkeypatch.setattr(services, "enqueue_apply", lambda pk: outcomes.promotion_apply(request_id=pk))
     barrier = threading.Barrier(len(approvers))
     outcomes, errors = [], []
 
@@ -200,7 +200,7 @@ def test_fifty_simultaneous_approvals_give_one_write_back_and_one_deployment(
                 outcomes.append(services.promotion_decide(user=user, request=request, decision="approve").status)
             except services.Conflict as exc:
                 outcomes.append(exc.message)
-            services.promotion_apply(request_id=request.pk)
+            outcomes.promotion_apply(request_id=request.pk)
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(repr(exc))
         finally:

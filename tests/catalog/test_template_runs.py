@@ -79,7 +79,7 @@ def test_train_wait_for_approval_then_deploy(celery_worker, mlflow_server, shipp
     """The gate is a request the team's approvers decide under Approvals (its
     staging policy); the data scientist may not, the run goes on once approved."""
     from apps.approvals.models import PromotionRequest
-    from apps.approvals.services import environment_save
+    from apps.approvals.policies import environment_save
 
     environment_save(user=make_user("boss", role=Role.ADMIN), team=team, name="staging", approvals_required=1)
     approver = make_user("gatekeeper", role=Role.APPROVER)

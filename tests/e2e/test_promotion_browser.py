@@ -30,7 +30,7 @@ def test_request_two_approvals_then_deployed_and_answering(
     from playwright.sync_api import expect
 
     from apps.approvals.models import PromotionRequest
-    from apps.approvals.services import environment_save
+    from apps.approvals.policies import environment_save
     from apps.audit.models import AuditEvent
     from apps.backends.registry import get_backend
     from apps.registry.models import ModelVersion

@@ -226,7 +226,8 @@ def theirs(make_user, other_team, team):
 
     endpoint = Endpoint.objects.create(team=other_team, backend="local", source="local", name="beta-secret-endpoint")
     gateway_key, _ = api_key_create(user=owner, endpoint=endpoint, consumer="beta-secret-consumer")
-    from apps.approvals.services import environment_save, promotion_request
+    from apps.approvals.policies import environment_save
+    from apps.approvals.services import promotion_request
 
     environment = environment_save(user=root, team=other_team, name="production")
     promotion = promotion_request(user=owner, version=model.versions.get(number=2), environment="production")

@@ -13,7 +13,7 @@ from apps.accounts.models import Team
 from apps.core.errors import InvalidInput
 from apps.registry.selectors import version_visible
 
-from .. import selectors, services
+from .. import outcomes, policies, rules, selectors, services
 from ..models import Environment, PromotionRequest, Status
 from .serializers import (
     DecideSerializer,
@@ -34,7 +34,7 @@ class PromotionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return PromotionRequest.objects.none()
-        services.require_view(user=self.request.user)
+        rules.require_view(user=self.request.user)
         params = self.request.query_params
         status = params.get("status", "")
         if status and status not in Status.values:
@@ -49,7 +49,7 @@ class PromotionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return selectors.request_list(user=self.request.user, filters=filters)
 
     def _request(self, pk) -> PromotionRequest:
-        services.require_view(user=self.request.user)
+        rules.require_view(user=self.request.user)
         return get_object_or_404(selectors.requests_visible(user=self.request.user), pk=pk)
 
     def retrieve(self, request, pk=None):
@@ -60,7 +60,7 @@ class PromotionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @extend_schema(request=PromotionCreateSerializer, responses={201: PromotionSerializer})
     def create(self, request):
         """Ask for a model version's promotion to an environment, with the deployment it should get."""
-        services.require_view(user=request.user)
+        rules.require_view(user=request.user)
         body = PromotionCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
@@ -96,7 +96,7 @@ class PromotionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):
         """Try an approved request's write-back and deployment again after a failure."""
-        services.promotion_retry(user=request.user, request=self._request(pk))
+        outcomes.promotion_retry(user=request.user, request=self._request(pk))
         return Response(PromotionSerializer(selectors.request_get(user=request.user, pk=pk)).data, status=202)
 
 
@@ -108,7 +108,7 @@ class EnvironmentViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Environment.objects.none()
-        services.require_view(user=self.request.user)
+        rules.require_view(user=self.request.user)
         return selectors.environments_visible(user=self.request.user)
 
     def retrieve(self, request, pk=None):
@@ -131,13 +131,13 @@ class EnvironmentViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         if len(teams) != len(set(names)):
             missing = sorted(set(names) - {t.name for t in teams})
             raise InvalidInput.one("approver_teams", f"No team named {', '.join(missing)}.")
-        environment = services.environment_save(user=request.user, team=team, approver_teams=teams, **data)
+        environment = policies.environment_save(user=request.user, team=team, approver_teams=teams, **data)
         fresh = selectors.environments_visible(user=request.user).get(pk=environment.pk)
         return Response(EnvironmentSerializer(fresh).data, status=201)
 
 
 def _team(user, name: str | None) -> Team:
-    services.require_view(user=user)
+    rules.require_view(user=user)
     teams = Team.objects.all() if user.is_portal_admin else user.teams.all()
     if name:
         team = teams.filter(name=name).first()

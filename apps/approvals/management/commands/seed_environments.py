@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand
 
 from apps.accounts.models import Team, User
 from apps.approvals.models import Environment
-from apps.approvals.services import environment_save
+from apps.approvals.policies import environment_save
 
 # Demo data: team Demo's two environments. Staging takes one approval;
 # production two (a quorum: approver and approver2), with the evidence it requires.
