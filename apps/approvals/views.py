@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 
 from apps.core.errors import DomainError
 from apps.core.home import ADMIN, APPROVER, DATA_SCIENTIST, home_panel
-from apps.core.htmx import domain_error_message, query_without_page, render_page_or_partial
+from apps.core.htmx import act, domain_error_message, query_without_page, render_page_or_partial
 from apps.deployments import selectors as deployment_selectors
 from apps.registry import selectors as registry_selectors
 
@@ -256,20 +256,11 @@ def request_outcome(request, pk):
     return render(request, "approvals/_outcome.html", _outcome_context(request, promotion))
 
 
-def _act(request, action, success: str) -> None:
-    try:
-        action()
-    except DomainError as exc:
-        messages.error(request, domain_error_message(exc))
-    else:
-        messages.success(request, success)
-
-
 @login_required
 @require_POST
 def request_withdraw(request, pk):
     promotion = _promotion(request, pk)
-    _act(
+    act(
         request,
         lambda: services.promotion_withdraw(user=request.user, request=promotion),
         "Withdrawn: the approvers no longer see it waiting.",
@@ -281,7 +272,7 @@ def request_withdraw(request, pk):
 @require_POST
 def request_retry(request, pk):
     promotion = _promotion(request, pk)
-    _act(
+    act(
         request,
         lambda: outcomes.promotion_retry(user=request.user, request=promotion),
         "Trying again: the registry first, then the deployment.",

@@ -1,4 +1,7 @@
+from django.contrib import messages as page_messages
 from django.shortcuts import render
+
+from .errors import DomainError
 
 
 def query_without_page(request) -> str:
@@ -28,3 +31,15 @@ def domain_error_message(error) -> str:
 
     walk(error.errors)
     return " ".join(messages)
+
+
+def act(request, action, success: str) -> bool:
+    """A page's POST calling a service: ``success`` as the page's message, or
+    the domain error's messages (400/409 rules said no). True when it went through."""
+    try:
+        action()
+    except DomainError as exc:
+        page_messages.error(request, domain_error_message(exc))
+        return False
+    page_messages.success(request, success)
+    return True

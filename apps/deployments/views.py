@@ -16,7 +16,7 @@ from apps.backends import registry as backend_registry
 from apps.core import charts
 from apps.core.errors import DomainError
 from apps.core.home import ADMIN, DATA_SCIENTIST, MANAGER, home_panel
-from apps.core.htmx import domain_error_message, query_without_page, render_page_or_partial
+from apps.core.htmx import act, query_without_page, render_page_or_partial
 from apps.registry import selectors as registry_selectors
 
 from . import selectors, services, telemetry
@@ -41,15 +41,6 @@ def _link_versions(request, endpoints) -> None:
     for endpoint, variant in variants:
         variant.version_url = urls.get((endpoint.source, variant.model_name, variant.model_version), "")
         variant.weight = endpoint.weights.get(variant.name, 0)
-
-
-def _act(request, action, success: str):
-    try:
-        action()
-    except DomainError as exc:
-        messages.error(request, domain_error_message(exc))
-    else:
-        messages.success(request, success)
 
 
 @login_required
@@ -179,7 +170,7 @@ def endpoint_traffic(request, pk):
         messages.error(request, "Each weight is a whole number from 0 to 100.")
         return redirect(endpoint)
     weights = form.weights()
-    _act(
+    act(
         request,
         lambda: services.endpoint_traffic(user=request.user, endpoint=endpoint, weights=weights),
         "Traffic shift started.",
@@ -189,7 +180,7 @@ def endpoint_traffic(request, pk):
 
 def _command(request, pk, command: str, success: str):
     endpoint = _endpoint(request, pk)
-    _act(request, lambda: services.endpoint_command(user=request.user, endpoint=endpoint, command=command), success)
+    act(request, lambda: services.endpoint_command(user=request.user, endpoint=endpoint, command=command), success)
     return redirect(endpoint)
 
 
@@ -209,7 +200,7 @@ def endpoint_rollback(request, pk):
 @require_POST
 def endpoint_delete(request, pk):
     endpoint = _endpoint(request, pk)
-    _act(request, lambda: services.endpoint_delete(user=request.user, endpoint=endpoint), "Deleting the endpoint.")
+    act(request, lambda: services.endpoint_delete(user=request.user, endpoint=endpoint), "Deleting the endpoint.")
     return redirect(endpoint)
 
 

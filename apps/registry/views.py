@@ -17,9 +17,8 @@ from django.views.decorators.http import require_POST
 from apps.audit.selectors import audit_of
 from apps.backends import registry as backend_registry
 from apps.core import charts
-from apps.core.errors import InvalidInput
 from apps.core.home import ADMIN, DATA_SCIENTIST, MANAGER, home_panel, planned_panel
-from apps.core.htmx import query_without_page, render_page_or_partial
+from apps.core.htmx import act, query_without_page, render_page_or_partial
 
 from . import selectors, services, webhooks
 from .compare import MAX_COMPARE, MIN_COMPARE, versions_compare
@@ -162,23 +161,12 @@ def model_compare(request, pk):
 # --- actions ---------------------------------------------------------------------------
 
 
-def _act(request, action, success: str):
-    try:
-        action()
-    except InvalidInput as exc:
-        for errors in exc.errors.values():
-            for message in errors:
-                messages.error(request, message)
-    else:
-        messages.success(request, success)
-
-
 @login_required
 @require_POST
 def version_alias(request, pk, version):
     model, version = _version(request, pk, version)
     alias = request.POST.get("alias", "").strip()
-    _act(
+    act(
         request,
         lambda: services.version_set_alias(user=request.user, version=version, alias=alias),
         f"Alias {alias} now points at version {version.version}.",
@@ -191,7 +179,7 @@ def version_alias(request, pk, version):
 def version_alias_remove(request, pk, version):
     model, version = _version(request, pk, version)
     alias = request.POST.get("alias", "")
-    _act(
+    act(
         request,
         lambda: services.version_remove_alias(user=request.user, version=version, alias=alias),
         f"Alias {alias} removed.",
@@ -204,7 +192,7 @@ def version_alias_remove(request, pk, version):
 def version_tag(request, pk, version):
     model, version = _version(request, pk, version)
     key, value = request.POST.get("key", ""), request.POST.get("value", "")
-    _act(
+    act(
         request,
         lambda: services.version_set_tag(user=request.user, version=version, key=key, value=value),
         f"Tag {key} set.",
@@ -217,7 +205,7 @@ def version_tag(request, pk, version):
 def version_tag_remove(request, pk, version):
     model, version = _version(request, pk, version)
     key = request.POST.get("key", "")
-    _act(
+    act(
         request, lambda: services.version_delete_tag(user=request.user, version=version, key=key), f"Tag {key} removed."
     )
     return redirect(version)
@@ -227,7 +215,7 @@ def version_tag_remove(request, pk, version):
 @require_POST
 def version_archive(request, pk, version):
     model, version = _version(request, pk, version)
-    _act(request, lambda: services.version_archive(user=request.user, version=version), "Version archived.")
+    act(request, lambda: services.version_archive(user=request.user, version=version), "Version archived.")
     return redirect(version)
 
 
@@ -235,7 +223,7 @@ def version_archive(request, pk, version):
 @require_POST
 def version_unarchive(request, pk, version):
     model, version = _version(request, pk, version)
-    _act(request, lambda: services.version_unarchive(user=request.user, version=version), "Version unarchived.")
+    act(request, lambda: services.version_unarchive(user=request.user, version=version), "Version unarchived.")
     return redirect(version)
 
 

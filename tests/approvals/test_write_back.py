@@ -28,6 +28,23 @@ def staging(admin, team):
     return policies.environment_save(user=admin, team=team, name="staging", approvals_required=1)
 
 
+@pytest.fixture
+def mlflow_model(local_mlflow, mlflow_logged, model_name, isolate_sources, make_run, team):
+    """``versions`` new versions of a model in the real MLflow, trained by a run of
+    the team (so the model is the team's), mirrored: (MLflow client, the model row)."""
+    client, _, _, register = mlflow_logged
+
+    def make(versions=1):
+        register(model_name, tags={"atrium.run_key": make_run("succeeded").idempotency_key})
+        for _ in range(versions - 1):
+            register(model_name)
+        isolate_sources(Source(kind="local"))
+        source_sync(source=Source(kind="local"))
+        return client, team.registered_models.get(name=model_name)
+
+    return make
+
+
 def approve(ds, approver, version, deployment=None):
     """Request, evidence in, one approval (staging's quorum)."""
     request = services.promotion_request(user=ds, version=version, environment="staging", deployment=deployment)
@@ -38,14 +55,9 @@ def approve(ds, approver, version, deployment=None):
 
 
 def test_mlflow_gets_the_alias_and_the_request_then_the_deployment_starts(
-    local_mlflow, mlflow_logged, model_name, ds, approver, staging, isolate_sources, make_run
+    mlflow_model, model_name, ds, approver, staging
 ):
-    client, _, _, register = mlflow_logged
-    register(model_name, tags={"atrium.run_key": make_run("succeeded").idempotency_key})  # trained by ds's team
-    register(model_name)
-    isolate_sources(Source(kind="local"))
-    source_sync(source=Source(kind="local"))
-    model = ds.teams.first().registered_models.get(name=model_name)
+    client, model = mlflow_model(versions=2)
     v2 = model.versions.get(version="2")
     request = approve(ds, approver, v2, deployment={"endpoint": "fraud-staging", "target": "cpu"})
 
@@ -66,21 +78,9 @@ def test_mlflow_gets_the_alias_and_the_request_then_the_deployment_starts(
 
 
 def test_a_failing_write_back_deploys_nothing_and_can_be_retried(
-    local_mlflow,
-    mlflow_logged,
-    model_name,
-    ds,
-    approver,
-    staging,
-    isolate_sources,
-    make_run,
-    django_capture_on_commit_callbacks,
+    mlflow_model, model_name, ds, approver, staging, django_capture_on_commit_callbacks
 ):
-    client, _, _, register = mlflow_logged
-    register(model_name, tags={"atrium.run_key": make_run("succeeded").idempotency_key})
-    isolate_sources(Source(kind="local"))
-    source_sync(source=Source(kind="local"))
-    model = ds.teams.first().registered_models.get(name=model_name)
+    client, model = mlflow_model()
     request = approve(ds, approver, model.versions.get(version="1"), deployment={"endpoint": "gone-staging"})
     client.delete_model_version(model_name, "1")  # gone upstream; the mirror does not know yet
 
@@ -154,27 +154,14 @@ def test_unity_catalog_gets_the_alias(databricks_connection, logged_iris_model, 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_fifty_simultaneous_approvals_give_one_write_back_and_one_deployment(
-    on_postgres,
-    local_mlflow,
-    mlflow_logged,
-    model_name,
-    ds,
-    admin,
-    team,
-    make_user,
-    isolate_sources,
-    make_run,
-    monkeypatch,
+    on_postgres, mlflow_model, model_name, ds, admin, team, monkeypatch
 ):
     import threading
 
     from django.db import connection
 
-    client, _, _, register = mlflow_logged
-    register(model_name, tags={"atrium.run_key": make_run("succeeded").idempotency_key})
-    isolate_sources(Source(kind="local"))
-    source_sync(source=Source(kind="local"))
-    version = team.registered_models.get(name=model_name).versions.get(version="1")
+    client, model = mlflow_model()
+    version = model.versions.get(version="1")
     policies.environment_save(user=admin, team=team, name="production", approvals_required=2)
     from django.contrib.auth.models import Group
 
