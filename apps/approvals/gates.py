@@ -13,6 +13,7 @@ from apps.registry import selectors as registry_selectors
 from apps.registry.services import (
     version_link_step,
 )
+from apps.runs.models import RunStep
 
 from .models import Environment, PromotionRequest, Status
 from .services import evidence_start, request_opened
@@ -60,6 +61,11 @@ def gate_request_open(*, run, step) -> bool:
         request.champion = registry_selectors.alias_holder(model=version.model, alias=env.name)
         PromotionRequest.objects.filter(pk=request.pk).update(champion=request.champion)
         evidence_start(request, run.created_by)
+    # The run's page leads to the request (runs know nothing of approvals: a link is data).
+    RunStep.objects.filter(pk=step.pk).update(
+        links=[{"label": f"Decided by {env.name}'s approvers under Approvals", "url": request.get_absolute_url()}],
+        status_message=f"Waiting for {env.name}'s approvers",
+    )
     subject = f"{version.model.name} v{version.version}" if request.model_version_id else f"the run “{run}”"
     request_opened(request, run.created_by, what=f"release {subject} at “{step.name}” ({env.name})")
     notify_users(

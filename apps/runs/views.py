@@ -158,9 +158,10 @@ def home_my_runs(request) -> dict:
 
 
 @home_panel(
-    "runs.gates", title="Waiting for a decision", template="runs/_home_gates.html", roles=(APPROVER, ADMIN), order=5
+    "runs.gates", title="Runs waiting at an approval step", template="runs/_home_gates.html", roles=(ADMIN,), order=5
 )
 def home_gates(request) -> dict:
+    # Approvers decide gates in their Approvals inbox (its own panel); admins see every waiting gate here.
     return {"gates": selectors.gates_waiting(user=request.user), "can_decide": request.user.is_portal_admin}
 
 

@@ -178,15 +178,15 @@ def test_fifty_simultaneous_approvals_give_one_write_back_and_one_deployment(
     # also runs it again, as a redelivered task would.
     monkeypatch.setattr(services, "enqueue_apply", lambda pk: outcomes.promotion_apply(request_id=pk))
     barrier = threading.Barrier(len(approvers))
-    outcomes, errors = [], []
+    results, errors = [], []
 
     def decide(user):
         try:
             barrier.wait()
             try:
-                outcomes.append(services.promotion_decide(user=user, request=request, decision="approve").status)
+                results.append(services.promotion_decide(user=user, request=request, decision="approve").status)
             except services.Conflict as exc:
-                outcomes.append(exc.message)
+                results.append(exc.message)
             outcomes.promotion_apply(request_id=request.pk)
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(repr(exc))
@@ -199,8 +199,8 @@ def test_fifty_simultaneous_approvals_give_one_write_back_and_one_deployment(
     for thread in threads:
         thread.join()
     assert errors == []
-    assert outcomes.count(Status.APPROVED) == 1 and outcomes.count(Status.PENDING) == 1
-    assert all("can no longer be decided" in o for o in outcomes if o not in (Status.APPROVED, Status.PENDING))
+    assert results.count(Status.APPROVED) == 1 and results.count(Status.PENDING) == 1
+    assert all("can no longer be decided" in o for o in results if o not in (Status.APPROVED, Status.PENDING))
     request.refresh_from_db()
     assert request.status == Status.APPROVED and request.decisions.count() == 2
     assert request.write_back == WriteBack.APPLIED

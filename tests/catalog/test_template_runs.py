@@ -98,6 +98,8 @@ def test_train_wait_for_approval_then_deploy(celery_worker, mlflow_server, shipp
     run.refresh_from_db()
     assert run.status == RunStatus.RUNNING and run.steps.get(key="deploy").status == StepStatus.PENDING
 
+    # The request is made just after the gate starts waiting (the engine's hook, after the move commits).
+    wait_until(lambda: PromotionRequest.objects.filter(gate_step=gate).exists(), 30, message="the gate's request")
     request = PromotionRequest.objects.get(gate_step=gate)
     assert request.environment.name == "staging" and request.requested_by == run.created_by
     assert (request.model_version.model.name, request.model_version.version) == ("gated", "1")

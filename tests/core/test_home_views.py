@@ -75,17 +75,16 @@ def test_data_scientist_home_shows_their_runs_models_and_quick_launch(client, ds
     assert 'data-panel="costs.budget"' not in page and 'data-panel="runs.gates"' not in page
 
 
-def test_approver_home_lists_gates_of_their_teams_only(client, make_user, team, other_team):
+def test_approvers_decide_in_their_inbox_and_admins_see_every_waiting_gate(client, make_user, team, other_team):
     approver = make_user("approver", role=Role.APPROVER)
-    author = make_user("author")
-    gate_run(user=author, team=team, name="alpha-gated")
+    gate_run(user=make_user("author"), team=team, name="alpha-gated")
     gate_run(user=make_user("stranger", teams=[other_team]), team=other_team, name="beta-gated")
     page = home(client, approver)
-    assert 'data-panel="runs.gates"' in page
-    assert "alpha-gated" in page and "Review the model" in page
-    assert "beta-gated" not in page
-    assert "Approvals are coming" in page
+    assert 'data-panel="approvals.waiting"' in page and 'data-panel="runs.gates"' not in page
     assert 'data-panel="catalog.quick"' not in page  # approvers do not launch
+    page = home(client, make_user("root", role=Role.ADMIN))
+    assert 'data-panel="runs.gates"' in page
+    assert "alpha-gated" in page and "beta-gated" in page and "Review the model" in page
 
 
 def test_manager_home_says_plainly_what_is_not_built(client, make_user, team, make_run):
