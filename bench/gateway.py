@@ -10,7 +10,15 @@ with 100% capture. Then ``--clients`` threads, each with one kept-alive
 connection, send ``--requests`` scoring requests directly to the model server,
 then the same through the gateway, alternating for ``--rounds`` rounds (so
 drift in the machine's load hits both alike), and print p50 / p95 / p99 and
-requests per second of each, and the gateway's overhead. Finally the gateway
+requests per second of each, and the gateway's overhead.
+
+Those clients send as fast as answers come, so both modes run the 2-core
+machine flat out, and the gateway's own CPU (~1 ms a request, most of it in
+socket calls) queues every request behind it: that is the "saturated" figure.
+Then the same 32 clients send at a fixed total rate (``--rate``, by default
+half of what the model server managed directly), timed from when each request
+was due (so a late send counts against the mode that made it late): the
+overhead a client sees when the machine is not the bottleneck. Finally the gateway
 is stopped (SIGTERM: it flushes) and the captured Parquet rows are counted
 against the acknowledged requests.
 
@@ -21,6 +29,7 @@ import argparse
 import http.client
 import json
 import os
+import random
 import signal
 import statistics
 import subprocess
@@ -108,8 +117,11 @@ def seed_key() -> str:
     return api_key_create(user=user, endpoint=endpoint, consumer="bench", rate_limit_per_minute=1_000_000)[1]
 
 
-def run_load(port: int, path: str, headers: dict, clients: int, total: int) -> tuple[list[float], float, list[str]]:
-    """(milliseconds per request, requests per second, event ids of acknowledged answers)."""
+def run_load(
+    port: int, path: str, headers: dict, clients: int, total: int, rate: float | None = None
+) -> tuple[list[float], float, list[str]]:
+    """(milliseconds per request, requests per second, event ids of acknowledged answers); with
+    ``rate``, the clients together send that many requests a second, each timed from when it was due."""
     timings: list[float] = []
     events: list[str] = []
     lock = threading.Lock()
@@ -118,8 +130,14 @@ def run_load(port: int, path: str, headers: dict, clients: int, total: int) -> t
     def client():
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         mine, acknowledged = [], []
+        interval = clients / rate if rate else 0.0
+        due = time.perf_counter() + random.random() * interval  # clients spread over the first interval
         for _ in range(per_client):
-            start = time.perf_counter()
+            if rate:
+                time.sleep(max(0.0, due - time.perf_counter()))
+                start, due = due, due + interval
+            else:
+                start = time.perf_counter()
             try:
                 connection.request("POST", path, body=BODY, headers={"Content-Type": "application/json", **headers})
                 response = connection.getresponse()
@@ -158,6 +176,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000, help="per mode and round")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--capture", type=float, default=1.0, help="share captured (1: all; 0 to see capture's cost)")
+    parser.add_argument("--rate", type=float, default=0, help="requests/s of the paced runs (0: half the direct rate)")
     args = parser.parse_args()
 
     scratch = setup_django()
@@ -191,11 +210,21 @@ def main() -> None:
                 results[name][1].append(rps)
                 acknowledged += events if name == through[0] else []
 
-        print(f"\n{args.clients} concurrent clients, {args.rounds} rounds of {args.requests} requests per mode")
-        base = figures(direct[0], results[direct[0]][0], statistics.mean(results[direct[0]][1]))
+        rate = args.rate or statistics.mean(results[direct[0]][1]) / 2
+        paced = {direct[0]: ([], []), through[0]: ([], [])}
+        for _ in range(args.rounds):
+            for name, port, path, headers in (direct, through):
+                timings, rps, events = run_load(port, path, headers, args.clients, args.requests, rate)
+                paced[name][0].extend(timings)
+                paced[name][1].append(rps)
+                acknowledged += events if name == through[0] else []
+
         label = through[0] + f" ({args.capture:.0%} capture)"
-        gate = figures(label, results[through[0]][0], statistics.mean(results[through[0]][1]))
-        print(f"{'gateway overhead':<36} p50 {gate[0] - base[0]:+.2f} ms  p95 {gate[1] - base[1]:+.2f} ms")
+        for title, table in (("as fast as answers come (saturated)", results), (f"at {rate:.0f} req/s", paced)):
+            print(f"\n{args.clients} concurrent clients {title}, {args.rounds} rounds of {args.requests} per mode")
+            base = figures(direct[0], table[direct[0]][0], statistics.mean(table[direct[0]][1]))
+            gate = figures(label, table[through[0]][0], statistics.mean(table[through[0]][1]))
+            print(f"{'gateway overhead':<36} p50 {gate[0] - base[0]:+.2f} ms  p95 {gate[1] - base[1]:+.2f} ms")
 
         gateway.send_signal(signal.SIGTERM)  # a graceful stop flushes capture and telemetry
         gateway.wait(60)

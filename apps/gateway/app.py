@@ -4,7 +4,8 @@ Starlette app served by uvicorn beside the portal (``bin/gateway``).
 Per request, everything is in memory: the route and the key's grant from
 short-TTL caches (``routing.py``), the rate limit (``limits.py``), the variant
 by the route's weights, then one pooled HTTP call to the backend's upstream
-(``httpx.AsyncClient``, keep-alive). Telemetry (``recorder.py``) and capture
+(``aiohttp.ClientSession``, keep-alive: measured with ``bench/gateway.py``,
+httpx spent half the gateway's CPU in its pool's per-request checks). Telemetry (``recorder.py``) and capture
 (``capture.py``) are appended to in-memory buffers that background threads
 write; the response never waits for them. A refused request (no key, a wrong,
 revoked or another endpoint's key, over the rate) is never forwarded."""
@@ -19,7 +20,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-import httpx
+import aiohttp
 from django.conf import settings
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -35,7 +36,6 @@ from .recorder import Recorder
 from .routing import Directory, pick_variant
 
 log = logging.getLogger(__name__)
-logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per upstream call: the noise (and cost) of an access log
 
 STICKY_HEADER = "x-atrium-sticky"
 VARIANT_HEADER = "X-Atrium-Variant"
@@ -98,23 +98,23 @@ class Gateway:
             flush_seconds=min(1.0, config.flush_seconds),
             sensitive=sensitive_lookup(config.sensitive_columns),
         )
-        self.client: httpx.AsyncClient | None = None
+        self.client: aiohttp.ClientSession | None = None
 
     # --- lifecycle ------------------------------------------------------------------
 
     async def start(self) -> None:
-        self.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(self.config.upstream_timeout, connect=5.0),
-            limits=httpx.Limits(
-                max_connections=self.config.max_connections, max_keepalive_connections=self.config.max_connections
-            ),
+        self.client = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self.config.upstream_timeout, connect=5.0),
+            connector=aiohttp.TCPConnector(limit=self.config.max_connections, ttl_dns_cache=300),
+            auto_decompress=False,  # the body goes back to the client as the model sent it
+            skip_auto_headers=("User-Agent",),
         )
         self.recorder.start()
         self.capture.start()
 
     async def stop(self) -> None:
         if self.client is not None:
-            await self.client.aclose()
+            await self.client.close()
         if isinstance(self.limits, RedisWindows):
             await self.limits.close()
         # Off the event loop (the ORM refuses to run in it): everything accepted is written.
@@ -222,22 +222,20 @@ class Gateway:
             headers.update(upstream.sign(body, headers))
         sent = time.perf_counter()
         try:
-            answer = await self.client.post(upstream.url, content=body, headers=headers)
-        except httpx.TimeoutException:
+            async with self.client.post(upstream.url, data=body, headers=headers) as answer:
+                content = await answer.read()
+                status, answer_type = answer.status, answer.headers.get("content-type", payloads.JSON)
+        except TimeoutError:
             return self._answer(
                 route, variant or "", started, 504, _error(504, "TIMEOUT", f"{name} did not answer in time."), body
             )
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:
             self.directory.forget_upstream(route, variant)  # the server may have moved: ask the backend again
             message = f"{name} could not be reached: {type(exc).__name__}."
             return self._answer(route, variant or "", started, 502, _error(502, "BAD_GATEWAY", message), body)
         model_ms = (time.perf_counter() - sent) * 1000.0
-        response = Response(
-            answer.content,
-            status_code=answer.status_code,
-            media_type=answer.headers.get("content-type", payloads.JSON),
-        )
-        return self._answer(route, variant or "", started, answer.status_code, response, body, model_ms)
+        response = Response(content, status_code=status, media_type=answer_type)
+        return self._answer(route, variant or "", started, status, response, body, model_ms)
 
     def _answer(self, route, variant, started, status, response, body, model_ms=0.0) -> Response:
         event_id = uuid.uuid4().hex
