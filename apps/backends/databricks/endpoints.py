@@ -80,14 +80,21 @@ def deploy(client: WorkspaceClient, spec: EndpointSpec, new_entities: list[servi
             client.serving_endpoints.create(name=spec.name, config=config, tags=tags)
         return spec.name
 
-    wanted = {(e.name, e.entity_name, e.entity_version) for e in new_entities}
+    entities, weights = planned(spec, new_entities, existing.config)
+    wanted = shape(entities, weights)
     for config in (existing.pending_config, existing.config):
-        if config and {(e.name, e.entity_name, e.entity_version) for e in config.served_entities or []} >= wanted:
+        if config and shape(config.served_entities or [], weights_of(config)) == wanted:
             return spec.name  # already deployed (or deploying): a redelivered task changes nothing
     if existing.pending_config is not None:
         raise BackendError(f"Endpoint {spec.name} is still being updated; try again shortly.", permanent=False)
+    put_config(client, spec.name, entities, weights)
+    return spec.name
 
-    current = existing.config
+
+def planned(
+    spec: EndpointSpec, new_entities: list[serving.ServedEntityInput], current
+) -> tuple[list[serving.ServedEntityInput], dict[str, int]]:
+    """The served entities and routes a deploy of ``spec`` makes of the ``current`` config."""
     new_names = {e.name for e in new_entities}
     previous = primary(current, exclude=new_names)
     entities = list(new_entities)
@@ -101,8 +108,25 @@ def deploy(client: WorkspaceClient, spec: EndpointSpec, new_entities: list[servi
         if previous is not None:  # kept at 0% (scaled to zero) so a rollback has somewhere to go
             weights[previous.name] = 0
             entities.append(as_input(previous, scale_to_zero=True))
-    put_config(client, spec.name, entities, weights)
-    return spec.name
+    return entities, weights
+
+
+def shape(entities, weights: dict[str, int]) -> set[tuple]:
+    """What a config serves, comparable between inputs and outputs. Compared whole, not as a
+    subset: a promotion (or a rollback's release) serves a subset of the rollout's config, and
+    must still scale the baseline to zero rather than be taken for a redelivered deploy."""
+    return {
+        (
+            e.name,
+            e.entity_name,
+            str(e.entity_version),
+            getattr(e.workload_type, "value", e.workload_type),
+            e.workload_size,
+            bool(e.scale_to_zero_enabled),
+            weights.get(e.name, 0),
+        )
+        for e in entities
+    }
 
 
 def get_endpoint(client: WorkspaceClient, name: str) -> EndpointStatus:

@@ -331,6 +331,35 @@ def test_endpoint_deploy_canary_invoke_rollback_delete(backend, iris_model):
     assert caught.value.permanent
 
 
+def test_a_promotion_after_a_canary_scales_the_baseline_to_zero(standin, backend, iris_model):
+    """The portal's rollout adds the candidate beside the baseline at 0%, shifts the traffic, then
+    deploys the candidate alone: a config the endpoint already has a superset of, which is still a
+    change (the baseline kept at 0% but scaled to zero), not a redelivered deploy."""
+    source = iris_model[0]
+    v1 = backend.register_model_version("iris-promoted", source)
+    v2 = backend.register_model_version("iris-promoted", source)
+    name = "iris-promotion"
+    blue, green = EndpointVariant("blue", v1, instance_type="CPU"), EndpointVariant("green", v2, instance_type="CPU")
+    backend.deploy_endpoint(EndpointSpec(name, [blue]))
+    wait_in_service(backend, name)
+    backend.deploy_endpoint(EndpointSpec(name, [blue, EndpointVariant("green", v2, instance_type="CPU", weight=0)]))
+    wait_in_service(backend, name)
+    backend.update_traffic(name, {"blue": 0, "green": 100})
+    wait_in_service(backend, name)
+
+    promotion = EndpointSpec(name, [green])
+    backend.deploy_endpoint(promotion)
+    assert backend.get_endpoint(name).state == "updating"
+    backend.deploy_endpoint(promotion)  # redelivered: no second update (it would conflict)
+    assert wait_in_service(backend, name).weights == {"green": 100, "blue": 0}
+    entities = standin.state["endpoints"][name]["config"]["served_entities"]
+    served = {e["name"]: e["scale_to_zero_enabled"] for e in entities}
+    assert served == {"green": False, "blue": True}  # kept for a rollback, costing nothing idle
+    backend.deploy_endpoint(promotion)  # and once it is done, still nothing more
+    assert backend.get_endpoint(name).state == "in_service"
+    backend.delete_endpoint(name)
+
+
 def test_costs_from_billable_usage(standin, backend):
     standin.seed_usage(
         [
