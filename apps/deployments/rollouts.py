@@ -41,6 +41,12 @@ STRATEGIES = ("all_at_once", "canary", "linear", "blue_green")
 DEFAULT_THRESHOLDS = {
     "max_error_rate": 0.05,  # share of 5xx answers
     "max_error_rate_increase": 0.02,  # over the baseline's error rate
+    # 4xx answers over the baseline's. Not absolute: clients' own bad requests are 4xx on
+    # every variant alike. But the same clients split at random between the two, so a
+    # candidate refusing more of them refuses what the baseline serves: a model that fails
+    # where the server says 400 (Databricks Model Serving, MLflow's scoring server), or one
+    # that wants other columns.
+    "max_client_error_rate_increase": 0.05,
     "max_p95_ms": None,  # absolute p95 latency, when set
     "max_p95_ratio": 2.0,  # times the baseline's p95 (and at least P95_NOISE_MS more)
     "min_requests": 20,  # requests to the candidate before it is judged
@@ -97,10 +103,17 @@ def judge(candidate: telemetry.Figures | None, baseline: telemetry.Figures | Non
             f"error rate {rate:.1%} is {rate - base_rate:.1%} above the baseline's {base_rate:.1%} "
             f"(at most {limits['max_error_rate_increase']:.1%})"
         )
+    refused = candidate.client_errors / seen
+    base_refused = baseline.client_errors / baseline.requests if _enough(baseline, limits) else None
+    if base_refused is not None and refused - base_refused > limits["max_client_error_rate_increase"]:
+        problems.append(
+            f"4xx rate {refused:.1%} is {refused - base_refused:.1%} above the baseline's {base_refused:.1%} "
+            f"(at most {limits['max_client_error_rate_increase']:.1%}): it refuses requests the baseline answers"
+        )
     p95 = candidate.p95_ms
     if p95 is not None and limits["max_p95_ms"] is not None and p95 > limits["max_p95_ms"]:
         problems.append(f"p95 latency {p95:.0f} ms is above {limits['max_p95_ms']:.0f} ms")
-    base_p95 = baseline.p95_ms if baseline and baseline.requests >= limits["min_requests"] else None
+    base_p95 = baseline.p95_ms if _enough(baseline, limits) else None
     if (
         p95 is not None
         and base_p95 is not None
@@ -118,10 +131,21 @@ def judge(candidate: telemetry.Figures | None, baseline: telemetry.Figures | Non
     return Verdict(True, f"{summary} over {seen} requests", figures)
 
 
+def _enough(baseline: telemetry.Figures | None, limits: dict) -> bool:
+    """The baseline served enough requests in the window to compare rates and latency with."""
+    return baseline is not None and baseline.requests >= limits["min_requests"]
+
+
 def _figures(f: telemetry.Figures | None) -> dict:
     if f is None:
         return {"requests": 0}
-    return {"requests": f.requests, "errors": f.errors, "error_rate": f.error_rate, "p95_ms": f.p95_ms}
+    return {
+        "requests": f.requests,
+        "errors": f.errors,
+        "client_errors": f.client_errors,
+        "error_rate": f.error_rate,
+        "p95_ms": f.p95_ms,
+    }
 
 
 class RolloutStage(Operation):

@@ -4,8 +4,8 @@ from apps.deployments.rollouts import judge, rollout_plan
 from apps.deployments.telemetry import Figures
 
 
-def figures(requests, errors=0, p95=10.0):
-    return Figures(requests, errors, 0, p95, p95 / 2, p95, p95)
+def figures(requests, errors=0, p95=10.0, client_errors=0):
+    return Figures(requests, errors, client_errors, p95, p95 / 2, p95, p95)
 
 
 def test_too_few_requests_to_judge():
@@ -19,6 +19,17 @@ def test_errors_absolute_and_relative_to_the_baseline():
     assert absolute.healthy is False and "error rate 10.0% is above 5.0%" in absolute.reason
     relative = judge(figures(100, 4), figures(100, 0), {})
     assert relative.healthy is False and "4.0% above the baseline's 0.0%" in relative.reason
+
+
+def test_4xx_only_relative_to_the_baseline():
+    # Clients' bad requests are refused by every variant alike: not the candidate's doing.
+    assert judge(figures(100, client_errors=30), figures(300, client_errors=80), {}).healthy is True
+    # A candidate refusing what the baseline serves (Databricks answers a failing model 400).
+    refusing = judge(figures(100, client_errors=100), figures(300), {})
+    assert refusing.healthy is False
+    assert refusing.reason.startswith("4xx rate 100.0% is 100.0% above the baseline's 0.0% (at most 5.0%)")
+    # Without enough baseline traffic to compare with, 4xx alone do not roll back.
+    assert judge(figures(100, client_errors=100), figures(5), {}).healthy is True
 
 
 def test_latency_against_the_baseline_beyond_noise():

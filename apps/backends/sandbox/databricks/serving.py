@@ -23,6 +23,10 @@ from .router import ApiError, invalid, not_found, route
 from .state import USER, now_ms
 
 WORKLOAD_SIZES = {"Small", "Medium", "Large"}
+MODEL_FAILED = (  # MLflow's scoring server's words for a model that raised, which Model Serving passes on
+    "Encountered an unexpected error while evaluating the model. Verify that the serialized input Dataframe "
+    "is compatible with the model for inference."
+)
 ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 
 
@@ -237,8 +241,8 @@ class ServingApi:
         frame = _input_frame(payload, model)
         try:
             predictions = model.predict(frame)
-        except Exception as exc:  # the model's own error, as serving reports it
-            raise ApiError(400, "BAD_REQUEST", f"Model prediction failed: {exc}") from None
+        except Exception as exc:  # the model's own error: MLflow's scoring server (which serving runs) says 400
+            raise ApiError(400, "BAD_REQUEST", f"{MODEL_FAILED} Error '{exc}'") from None
         return (
             "application/json",
             json.dumps({"predictions": _jsonable(predictions)}).encode(),
