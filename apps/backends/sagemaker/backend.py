@@ -16,8 +16,10 @@ How the portal's ideas map onto SageMaker:
   registry lists it by (``registry.py``). Aliases are package tags.
 * An endpoint is a SageMaker endpoint whose variants serve model packages,
   updated blue/green by SageMaker's deployment guardrails (``endpoints.py``);
-  ``ml.inf2`` variants serve a Neo compilation (``neo.py``); on ``ml.inf1``
-  and for rollbacks the portal moves traffic itself (``traffic.py``).
+  ``ml.inf2`` variants serve a Neo compilation (``neo.py``); ``ml.inf1`` has
+  no guardrails, so its canaries are the portal's own rollouts (each step a
+  plain update or a weights change); a rollback undoes the portal's last
+  change (``traffic.py``).
 * A resource (a team's workspace) is a CloudFormation stack (``stacks.py``);
   costs come from Cost Explorer by cost-allocation tags (``costs.py``);
   estimates from a price table (``pricing.py``); instance types and enums

@@ -5,7 +5,8 @@ for ``ml.inf2.*`` its Neo compilation, ``neo.py``), an endpoint config named
 by a hash of the variants (so a resubmit reuses it), then CreateEndpoint, or
 UpdateEndpoint with a blue/green DeploymentConfig (ALL_AT_ONCE, CANARY or
 LINEAR by ``EndpointSpec.rollout``, auto-rollback alarms from the connection).
-``ml.inf1.*`` rollouts and rollbacks are the portal's own (``traffic.py``).
+``ml.inf1.*`` has no guardrails: its canaries are the portal's rollouts, each step a
+plain update; rollbacks undo the portal's last change (``traffic.py``).
 """
 
 from __future__ import annotations
@@ -149,30 +150,26 @@ def model_for(sm, settings: Settings, variant: EndpointVariant, tags: dict[str, 
 
 
 def _inf1_rollout(sm, current: dict, spec: EndpointSpec, models: dict[str, str]) -> str:
-    """No guardrails on inf1: add the new variant at weight 0; polls then shift traffic step by step."""
-    if len(spec.variants) != 1:
-        raise BackendError("An inf1 rollout brings one new variant at a time.", permanent=True)
-    new = spec.variants[0]
-    old = sm.describe_endpoint_config(EndpointConfigName=current["EndpointConfigName"])["ProductionVariants"]
-    if new.name in {v["VariantName"] for v in old}:
-        if traffic.tags(sm, current["EndpointArn"]).get(traffic.SHIFT_TAG, "").startswith(f"{new.name}:"):
-            return spec.name  # this rollout was already submitted and is shifting
+    """A step of the portal's own rollout on inf1, which has no deployment guardrails (AWS falls back
+    to all at once, no baking): the variants and weights as given, in a plain UpdateEndpoint.
+
+    The portal's rollout controller (apps/deployments/rollouts.py) is the one owner of an inf1
+    shift: it adds the candidate at 0%, moves the weights stage by stage judging them on the
+    gateway's metrics, and promotes or rolls back. A shift of the backend's own (it used to step
+    the weights on each poll) would move traffic the controller has not judged and fight its
+    stages, so a canary or linear ``spec.rollout`` is refused here rather than half-done."""
+    if spec.rollout != "all_at_once":
         raise BackendError(
-            f"Variant {new.name!r} already serves endpoint {spec.name}; an inf1 rollout needs a new variant name "
-            "(the old one keeps serving while the portal shifts traffic).",
+            f"SageMaker has no deployment guardrails for ml.inf1, so a {spec.rollout} rollout there is the "
+            "portal's: deploy with a rollout (Deployments, or POST /api/v1/endpoints/), whose stages shift "
+            "the traffic and judge it on the gateway's metrics.",
             permanent=True,
         )
-    keep = ("VariantName", "ModelName", "InstanceType", "InitialInstanceCount", "InitialVariantWeight")
-    weights = traffic.percentages(current.get("ProductionVariants", []))
-    variants = [
-        {**{k: v[k] for k in keep if k in v}, "InitialVariantWeight": float(weights.get(v["VariantName"], 0))}
-        for v in old
-    ] + [variant_request(new, models[new.name], 0)]
-    config = endpoint_config(sm, spec.name, variants, spec)
+    config = endpoint_config(sm, spec.name, [variant_request(v, models[v.name]) for v in spec.variants], spec)
+    if config == current["EndpointConfigName"]:
+        return spec.name  # already deployed (a redelivered submit)
     sm.update_endpoint(EndpointName=spec.name, EndpointConfigName=config)
-    traffic.push_undo(
-        sm, current["EndpointArn"], f"config:{current['EndpointConfigName']}", traffic.shift_plan(spec, new.name)
-    )
+    traffic.push_undo(sm, current["EndpointArn"], f"config:{current['EndpointConfigName']}", {})
     return spec.name
 
 
@@ -181,11 +178,6 @@ def get_endpoint(sm, name: str) -> EndpointStatus:
         endpoint = _existing(sm, name)
         state = ENDPOINT_STATES.get(endpoint["EndpointStatus"], "updating")
         weights = traffic.percentages(endpoint.get("ProductionVariants", []))
-        if state == "in_service":
-            shift = traffic.tags(sm, endpoint["EndpointArn"]).get(traffic.SHIFT_TAG)
-            if shift:
-                weights = traffic.shift_step(sm, endpoint, shift)
-                state = "updating"
     return EndpointStatus(name=name, state=state, weights=weights, message=endpoint.get("FailureReason", ""))
 
 

@@ -428,27 +428,32 @@ def test_inf2_deploy_goes_through_a_neo_compilation_job(backend, stand_in):
     assert config["ProductionVariants"][0]["ModelName"] == f"{model}-v1-inf2"
 
 
-def test_inf1_traffic_shift_is_done_by_the_portal(backend):
-    model = trained_model(backend)
+def test_inf1_applies_the_portal_rollout_s_steps_and_shifts_nothing_itself(backend, stand_in):
+    """No guardrails on inf1: each step of the portal's rollout (apps/deployments/rollouts.py) is
+    applied as given (the candidate beside the baseline at 0%, the stages' weights, the candidate
+    alone), and nothing moves the traffic on its own between them."""
+    model = trained_model(backend, versions=3)
     name = f"inf1-{uuid.uuid4().hex[:8]}"
-    backend.deploy_endpoint(EndpointSpec(name, [EndpointVariant("old", ModelRef(model, "1"), "ml.inf1.xlarge")]))
+    old = EndpointVariant("old", ModelRef(model, "1"), "ml.inf1.xlarge")
+    backend.deploy_endpoint(EndpointSpec(name, [old]))
     settle(backend, name)
-    new = EndpointSpec(name, [EndpointVariant("new", ModelRef(model, "2"), "ml.inf1.xlarge")], rollout="canary")
-    backend.deploy_endpoint(new)
-    seen = []
-    for _ in range(10):
-        status = backend.get_endpoint(name)
-        seen.append((status.state, status.weights))
-        if status.state == "in_service":
-            break
-    assert ("updating", {"old": 90, "new": 10}) in seen
-    assert ("updating", {"old": 0, "new": 100}) in seen
-    assert seen[-1] == ("in_service", {"old": 0, "new": 100})
-    with pytest.raises(BackendError) as caught:
+    new = EndpointVariant("new", ModelRef(model, "2"), "ml.inf1.xlarge", weight=0)
+    backend.deploy_endpoint(EndpointSpec(name, [old, new]))
+    status, seen = settle(backend, name)
+    assert seen[0] == "updating" and status.weights == {"old": 100, "new": 0}
+    assert not sm_client(stand_in.url).describe_endpoint(EndpointName=name).get("LastDeploymentConfig")
+
+    backend.update_traffic(name, {"old": 75, "new": 25})
+    settle(backend, name)
+    assert [backend.get_endpoint(name).weights for _ in range(3)] == [{"old": 75, "new": 25}] * 3
+
+    backend.deploy_endpoint(EndpointSpec(name, [EndpointVariant("new", ModelRef(model, "2"), "ml.inf1.xlarge")]))
+    assert settle(backend, name)[0].weights == {"new": 100}
+    with pytest.raises(BackendError) as caught:  # a shift of its own would fight the portal's stages
         backend.deploy_endpoint(
-            EndpointSpec(name, [EndpointVariant("old", ModelRef(model, "1"), "ml.inf1.xlarge")], rollout="canary")
+            EndpointSpec(name, [EndpointVariant("v3", ModelRef(model, "3"), "ml.inf1.xlarge")], rollout="canary")
         )
-    assert caught.value.permanent and "new variant name" in caught.value.message
+    assert caught.value.permanent and "no deployment guardrails for ml.inf1" in caught.value.message
 
 
 def test_provision_a_stack_then_teardown(backend):
