@@ -174,6 +174,9 @@ def _step_submit(run: Run, step: RunStep) -> None:
 def _step_poll(run: Run, step: RunStep) -> None:
     try:
         job = _call(run, step, "poll")
+    except NotReady as waiting:  # mid-change in the backend (an endpoint updating): poll again at the pace
+        run_wait(run=run, step=step, message=f"{step.name}: {waiting.message}")
+        return
     except BackendError as exc:
         if exc.permanent:
             step_transition(step=step, to=StepStatus.FAILED, message=exc.message)

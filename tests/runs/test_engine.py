@@ -262,6 +262,19 @@ def test_a_backend_that_is_not_ready_is_asked_again_at_the_polling_pace(flaky, r
     assert run.status in {RunStatus.RUNNING, RunStatus.SUCCEEDED} and run.attempts == 1
 
 
+def test_a_poll_the_backend_is_not_ready_for_is_asked_again_at_the_polling_pace(flaky, run, settings):
+    """E.g. an endpoint still applying its last change: the step waits, it does not back off or fail."""
+    advance(run)
+    flaky.poll_failures = [NotReady("Endpoint ep is Updating")] * 3
+    for _ in range(3):
+        advance(run)
+        assert run.status == RunStatus.RUNNING
+        assert run.next_poll_at <= timezone.now() + timedelta(seconds=settings.RUN_POLL_SECONDS)
+    assert run.events.filter(kind="log", message="Training: Endpoint ep is Updating").count() == 1  # said once
+    assert not run.events.filter(kind="error").exists()
+    assert advance(run).status == RunStatus.SUCCEEDED
+
+
 @pytest.fixture
 def template_run(flaky, ds, make_template):  # noqa: F811 - the imported fixture
     from apps.runs.services import template_run_create

@@ -19,7 +19,7 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk import errors as dberrors
 from databricks.sdk.service import serving
 
-from ..base import BackendError, EndpointSpec, EndpointStatus, EndpointVariant, Upstream
+from ..base import BackendError, EndpointSpec, EndpointStatus, EndpointVariant, NotReady, Upstream
 from .client import errors
 
 PAYLOAD_KEYS = ("dataframe_records", "dataframe_split", "inputs", "instances")
@@ -86,7 +86,7 @@ def deploy(client: WorkspaceClient, spec: EndpointSpec, new_entities: list[servi
         if config and shape(config.served_entities or [], weights_of(config)) == wanted:
             return spec.name  # already deployed (or deploying): a redelivered task changes nothing
     if existing.pending_config is not None:
-        raise BackendError(f"Endpoint {spec.name} is still being updated; try again shortly.", permanent=False)
+        raise NotReady(f"Endpoint {spec.name} is still being updated; the deploy waits for it.")
     put_config(client, spec.name, entities, weights)
     return spec.name
 
@@ -160,9 +160,9 @@ def get_endpoint(client: WorkspaceClient, name: str) -> EndpointStatus:
 def update_traffic(client: WorkspaceClient, name: str, weights: dict[str, int]) -> None:
     endpoint = get_detailed(client, name)
     if endpoint.pending_config is not None:
-        raise BackendError(f"Endpoint {name} is still being updated; try again shortly.", permanent=False)
+        raise NotReady(f"Endpoint {name} is still being updated; the change waits for it.")
     if endpoint.config is None:
-        raise BackendError(f"Endpoint {name} is not ready yet.", permanent=False)
+        raise NotReady(f"Endpoint {name} is not ready yet.")
     entities = endpoint.config.served_entities or []
     names = {e.name for e in entities}
     unknown = set(weights) - names
@@ -184,7 +184,7 @@ def rollback(client: WorkspaceClient, name: str) -> None:
     """Route all traffic back to the served entity deployed before the newest one, and drop the newest."""
     endpoint = get_detailed(client, name)
     if endpoint.pending_config is not None:
-        raise BackendError(f"Endpoint {name} is still being updated; try again shortly.", permanent=False)
+        raise NotReady(f"Endpoint {name} is still being updated; the change waits for it.")
     entities = sorted(
         (endpoint.config.served_entities or []) if endpoint.config else [],
         key=lambda e: (e.creation_timestamp or 0, e.name or ""),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..base import BackendError, EndpointSpec, EndpointStatus, EndpointVariant, Upstream
+from ..base import BackendError, EndpointSpec, EndpointStatus, EndpointVariant, NotReady, Upstream
 from . import neo, registry, traffic
 from .client import AwsClients, aws, aws_name, aws_tags, error_code, group_name, short_hash
 from .instances import validate_instance_type
@@ -51,7 +51,7 @@ def deploy_endpoint(sm, settings: Settings, spec: EndpointSpec) -> str:
             sm.create_endpoint(EndpointName=name, EndpointConfigName=config, Tags=aws_tags(spec.tags))
             return name
         if current["EndpointStatus"] != "InService":
-            raise BackendError(f"Endpoint {name} is {current['EndpointStatus']}; the deploy waits for it.")
+            raise NotReady(f"Endpoint {name} is {current['EndpointStatus']}; the deploy waits for it.")
         if any(v.instance_type.startswith("ml.inf1.") for v in spec.variants):
             return _inf1_rollout(sm, current, spec, models)
         config = endpoint_config(sm, name, [variant_request(v, models[v.name]) for v in spec.variants], spec)
@@ -184,6 +184,8 @@ def get_endpoint(sm, name: str) -> EndpointStatus:
 def update_traffic(sm, name: str, weights: dict[str, int]) -> None:
     with aws(f"Change the traffic of endpoint {name}"):
         endpoint = _existing(sm, name)
+        if endpoint["EndpointStatus"] != "InService":  # AWS refuses it mid-update
+            raise NotReady(f"Endpoint {name} is {endpoint['EndpointStatus']}; the traffic change waits for it.")
         current = traffic.percentages(endpoint.get("ProductionVariants", []))
         unknown = set(weights) - set(current)
         if unknown:
