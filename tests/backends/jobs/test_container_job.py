@@ -21,6 +21,7 @@ import uuid
 import boto3
 import joblib
 import pytest
+from botocore.exceptions import ClientError
 
 from apps.backends.base import BackendError, JobState, TrainingSpec, TuningSpec
 from apps.backends.sagemaker.training import PROGRAM, source_bundle
@@ -247,6 +248,26 @@ def test_a_stand_in_that_runs_programs_trains_and_serves_the_real_model(tmp_path
         with pytest.raises(BackendError) as caught:
             backend.invoke(endpoint, {"instances": [[1.0, 2.0]]})
         assert caught.value.permanent and "Expected 4 features" in caught.value.message
+        # as boto3 reads SageMaker's errors: the container's own status in the ModelError, a bad TargetVariant
+        runtime = boto3.client(
+            "sagemaker-runtime",
+            endpoint_url=server.url,
+            region_name="us-east-1",
+            aws_access_key_id="AKIAX",
+            aws_secret_access_key="x",
+        )
+        call = {"EndpointName": endpoint, "ContentType": "application/json"}
+        setosa = json.dumps({"instances": [[5.1, 3.5, 1.4, 0.2]]})
+        answer = runtime.invoke_endpoint(**call, Body=setosa, TargetVariant="blue")
+        assert answer["InvokedProductionVariant"] == "blue"
+        with pytest.raises(ClientError) as refused:
+            runtime.invoke_endpoint(**call, Body=json.dumps({"instances": [[1.0, 2.0]]}))
+        assert refused.value.response["Error"]["Code"] == "ModelError"
+        assert refused.value.response["OriginalStatusCode"] == 400
+        assert "Expected 4 features" in refused.value.response["OriginalMessage"]
+        with pytest.raises(ClientError) as unknown:
+            runtime.invoke_endpoint(**call, Body=setosa, TargetVariant="nope")
+        assert unknown.value.response["Error"]["Code"] == "ValidationError"
 
         # a search: each trial runs the program with its drawn value; the best is picked by what they reported
         search = TuningSpec(

@@ -15,6 +15,7 @@ from apps.backends.base import (
     EndpointVariant,
     JobState,
     ModelRef,
+    NotReady,
     ResourceSpec,
     TrainingSpec,
     TuningSpec,
@@ -361,10 +362,12 @@ def test_endpoint_blue_green_traffic_invoke_rollback_delete(backend, stand_in):
     assert routing["Type"] == "CANARY" and routing["CanarySize"] == {"Type": "CAPACITY_PERCENT", "Value": 10}
 
     backend.update_traffic(name, {"blue": 90, "green": 10})
-    assert backend.get_endpoint(name).weights == {"blue": 90, "green": 10}
+    with pytest.raises(NotReady):  # AWS refuses a change mid-update: the run asks again at its polling pace
+        backend.update_traffic(name, {"blue": 80, "green": 20})
+    assert settle(backend, name)[0].weights == {"blue": 90, "green": 10}
 
     backend.rollback_endpoint(name)
-    assert backend.get_endpoint(name).weights == {"blue": 100, "green": 0}
+    assert settle(backend, name)[0].weights == {"blue": 100, "green": 0}
     backend.rollback_endpoint(name)  # the config change before it
     status, _ = settle(backend, name)
     assert status.weights == {"blue": 100}

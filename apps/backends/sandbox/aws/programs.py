@@ -12,8 +12,9 @@ image's ``SM_*`` folders; on success the model folder goes to the job's
 ``S3ModelArtifacts`` as model.tar.gz and the job's metric definitions are read
 from its output, as SageMaker reads them from the logs.
 
-Serving: an InvokeEndpoint picks a variant by its current weight, follows its
-model to the model package, loads the package's ``SAGEMAKER_PROGRAM`` from
+Serving: an InvokeEndpoint goes to its ``TargetVariant``, or to a variant
+picked by the current weights; it follows the variant's model to the model
+package, loads the package's ``SAGEMAKER_PROGRAM`` from
 ``SAGEMAKER_SUBMIT_DIRECTORY`` and its ``ModelDataUrl``, and calls the
 program's ``model_fn`` / ``input_fn`` / ``predict_fn`` / ``output_fn``.
 """
@@ -144,17 +145,33 @@ def stop(process: subprocess.Popen | None) -> None:
 # --- serving -------------------------------------------------------------------------------
 
 
+class UnknownVariant(LookupError):
+    """InvokeEndpoint's ``TargetVariant`` names no variant of the endpoint."""
+
+
 def invoke(
-    sagemaker, endpoint_name: str, body: str, content_type: str | None, accept: str | None
+    sagemaker,
+    endpoint_name: str,
+    body: str,
+    content_type: str | None,
+    accept: str | None,
+    target_variant: str | None = None,
 ) -> tuple[str, str, str] | None:
-    """(body, content type, variant) from the endpoint's real model, or None where there is none to run."""
+    """(body, content type, variant) from the endpoint's real model, or None where there is none to run.
+    The variant is ``target_variant`` when given (whatever its weight, as SageMaker routes
+    ``TargetVariant``), otherwise one picked by the variants' current weights."""
     endpoint = sagemaker.endpoints.get(endpoint_name)
     if endpoint is None:
         return None
-    variants = [v for v in endpoint.production_variants if float(v.get("CurrentWeight", 1) or 0) > 0]
-    if not variants:
-        return None
-    variant = random.choices(variants, weights=[float(v.get("CurrentWeight", 1)) for v in variants])[0]  # noqa: S311
+    if target_variant:
+        variant = next((v for v in endpoint.production_variants if v["VariantName"] == target_variant), None)
+        if variant is None:
+            raise UnknownVariant(f"Variant {target_variant} is not part of endpoint {endpoint_name}.")
+    else:
+        variants = [v for v in endpoint.production_variants if float(v.get("CurrentWeight", 1) or 0) > 0]
+        if not variants:
+            return None
+        variant = random.choices(variants, weights=[float(v.get("CurrentWeight", 1)) for v in variants])[0]  # noqa: S311
     config = sagemaker.endpoint_configs[endpoint.endpoint_config_name]
     model_name = next(v["ModelName"] for v in config.production_variants if v["VariantName"] == variant["VariantName"])
     container = sagemaker._models[model_name].primary_container or {}

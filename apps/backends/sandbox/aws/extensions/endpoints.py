@@ -13,6 +13,13 @@ What it adds to moto, and why:
   it as AWS does and reports it back as ``LastDeploymentConfig``; the new
   config's variants take over when the update ends. Atrium's traffic shifting
   and rollback go through it.
+* UpdateEndpointWeightsAndCapacities is an update too, as on AWS (moto applies
+  it at once and stays InService): refused unless the endpoint is InService,
+  ``Updating`` for a poll (no fleet to provision), ``DesiredWeight`` at once and ``CurrentWeight``
+  (what invocations are split by) when it ends; instance counts not given are
+  kept (moto blanks them).
+* A variant's weight is reported even when it is 0 (moto drops a falsy
+  ``InitialVariantWeight``, and a 0% variant then looked unweighted).
 * Endpoint configs check instance types against botocore's service model
   (moto's own list predates ml.inf2, ml.g5 and others).
 """
@@ -22,6 +29,7 @@ from __future__ import annotations
 import weakref
 
 ENDPOINT_POLLS = 2  # DescribeEndpoint answers Creating/Updating this many times
+WEIGHTS_POLLS = 1  # ... and Updating this many after a weights change (no new fleet to provision)
 
 _progress: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # moto's endpoint -> our bookkeeping
 
@@ -77,6 +85,17 @@ def patch() -> None:
 
     FakeEndpointConfig.validate_instance_type = validate_instance_type
     original_describe = SageMakerModelBackend.describe_endpoint
+    original_weights = SageMakerModelBackend.update_endpoint_weights_and_capacities
+    original_variants = FakeEndpoint._process_production_variants
+
+    def process_production_variants(self, production_variants):
+        processed = original_variants(self, production_variants)
+        for given, variant in zip(production_variants, processed, strict=True):
+            weight = given.get("InitialVariantWeight")
+            weight = 1.0 if weight is None else float(weight)  # AWS's default weight is 1.0
+            variant.setdefault("CurrentWeight", weight)
+            variant.setdefault("DesiredWeight", weight)
+        return processed
 
     def create_endpoint(self, endpoint_name, endpoint_config_name, tags):
         if endpoint_name in self.endpoints:
@@ -93,7 +112,7 @@ def patch() -> None:
         if state is None or endpoint.endpoint_status not in ("Creating", "Updating"):
             return
         state["polls"] += 1
-        if state["polls"] <= ENDPOINT_POLLS:
+        if state["polls"] <= state.get("limit", ENDPOINT_POLLS):
             return
         pending = state.pop("pending", None)
         if pending:
@@ -101,6 +120,9 @@ def patch() -> None:
             endpoint.endpoint_config_name = config_name
             endpoint.production_variants = endpoint._process_production_variants(variants)
             endpoint.last_deployment_config = deployment_config
+        for variant in endpoint.production_variants:  # a weights update takes effect as it ends
+            if "DesiredWeight" in variant:
+                variant["CurrentWeight"] = variant["DesiredWeight"]
         endpoint.endpoint_status = "InService"
         endpoint.last_modified_time = utcnow()
 
@@ -132,6 +154,23 @@ def patch() -> None:
         }
         return endpoint
 
+    def update_endpoint_weights_and_capacities(self, endpoint_name, desired_weights_and_capacities):
+        endpoint = self.endpoints.get(endpoint_name)
+        if endpoint is not None and endpoint.endpoint_status != "InService":
+            raise ValidationError(message=f'Cannot update in-progress endpoint "{endpoint.arn}".')
+        before = {v["VariantName"]: dict(v) for v in endpoint.production_variants} if endpoint else {}
+        arn = original_weights(self, endpoint_name, desired_weights_and_capacities)  # checks the names
+        for variant in endpoint.production_variants:
+            old = before[variant["VariantName"]]
+            variant["CurrentWeight"] = old.get("CurrentWeight", variant.get("DesiredWeight"))
+            for key in ("CurrentInstanceCount", "DesiredInstanceCount"):
+                if variant.get(key) is None and key in old:
+                    variant[key] = old[key]
+        endpoint.endpoint_status = "Updating"
+        endpoint.last_modified_time = utcnow()
+        _progress[endpoint] = {"polls": 0, "pending": None, "limit": WEIGHTS_POLLS}
+        return arn
+
     def update_endpoint_response(self):
         endpoint = self.sagemaker_backend.update_endpoint(
             endpoint_name=self._get_param("EndpointName"),
@@ -144,4 +183,6 @@ def patch() -> None:
     SageMakerModelBackend.create_endpoint = create_endpoint
     SageMakerModelBackend.describe_endpoint = describe_endpoint
     SageMakerModelBackend.update_endpoint = update_endpoint
+    SageMakerModelBackend.update_endpoint_weights_and_capacities = update_endpoint_weights_and_capacities
+    FakeEndpoint._process_production_variants = process_production_variants
     SageMakerResponse.update_endpoint = update_endpoint_response
