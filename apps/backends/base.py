@@ -200,13 +200,17 @@ class Upstream:
     """Where an endpoint's invocations go over HTTP (the inference gateway posts
     the scoring request there): the URL and the headers of every request
     (auth, the variant to answer). ``sign``, when set, gives more headers for one
-    request from its body (AWS Signature V4). The gateway reuses an Upstream
+    request from its body (AWS Signature V4); ``unwrap`` reads the model's own
+    answer out of a cloud's error. The gateway reuses an Upstream
     for at most ``ttl`` seconds, and at once asks again after a connection error."""
 
     url: str
     headers: dict[str, str] = field(default_factory=dict)
     sign: Callable[[bytes, dict[str, str]], dict[str, str]] | None = None
     ttl: float = 300.0
+    # From an error answer (status, body): what the model itself answered, where the cloud wraps
+    # it (SageMaker's ModelError, a 424, carries the container's status), or None to pass it on.
+    unwrap: Callable[[int, bytes], tuple[int, bytes] | None] | None = None
 
 
 # --- registry -----------------------------------------------------------------

@@ -234,6 +234,9 @@ class Gateway:
             message = f"{name} could not be reached: {type(exc).__name__}."
             return self._answer(route, variant or "", started, 502, _error(502, "BAD_GATEWAY", message), body)
         model_ms = (time.perf_counter() - sent) * 1000.0
+        if status >= 400 and upstream.unwrap is not None and (own := upstream.unwrap(status, content)):
+            status, content = own  # the model's own answer, not the cloud's wrapping of it
+            answer_type = payloads.JSON
         response = Response(content, status_code=status, media_type=answer_type)
         return self._answer(route, variant or "", started, status, response, body, model_ms)
 

@@ -15,7 +15,7 @@ import json
 from typing import Any
 
 from ..base import BackendError, EndpointSpec, EndpointStatus, EndpointVariant, NotReady, Upstream
-from . import neo, registry, traffic
+from . import invocations, neo, registry, traffic
 from .client import AwsClients, aws, aws_name, aws_tags, error_code, group_name, short_hash
 from .instances import validate_instance_type
 from .settings import Settings
@@ -270,4 +270,4 @@ def invocation_target(clients: AwsClients, name: str, variant: str | None = None
         SigV4Auth(credentials.get_frozen_credentials(), "sagemaker", region).add_auth(request)
         return {k: v for k, v in request.headers.items() if k.lower().startswith(("authorization", "x-amz-"))}
 
-    return Upstream(url=url, headers=headers, sign=sign, ttl=300.0)
+    return Upstream(url=url, headers=headers, sign=sign, unwrap=invocations.model_answer, ttl=300.0)
