@@ -226,11 +226,15 @@ class RolloutStage(Operation):
         """The last stage hands all traffic to the candidate, then waits until no
         gateway still routes to the baseline (they trust a route for
         GATEWAY_CACHE_SECONDS) before the promotion releases it: a client never
-        gets sent to a variant that is gone."""
+        gets sent to a variant that is gone. Each move waits for the backend to
+        have ended its last change (a SageMaker weights update, a Databricks
+        config update), which it refuses mid-way."""
         if not params.get("last"):
             return True
         final = {params["baseline"]: 0, params["candidate"]: 100}
         if endpoint.weights != final:
+            if not _settled(backend, params["endpoint"]):
+                return False
             backend.update_traffic(params["endpoint"], final)
             _weights_set(
                 endpoint,
@@ -240,15 +244,23 @@ class RolloutStage(Operation):
                 message=f"All traffic to {params['candidate']}; {params['baseline']} drains, then it is released",
             )
             return False
-        return (timezone.now() - endpoint.updated_at).total_seconds() >= settings.GATEWAY_CACHE_SECONDS + 1
+        waited = (timezone.now() - endpoint.updated_at).total_seconds() >= settings.GATEWAY_CACHE_SECONDS + 1
+        return waited and _settled(backend, params["endpoint"])
 
     def _draining(self, params: dict, outputs: dict) -> JobStatus:
         message = f"All traffic to {params['candidate']}: draining {params['baseline']} before it is released"
         return JobStatus(state=JobState.RUNNING, progress=99.0, message=message, outputs=outputs)
 
     def _roll_back(self, backend, endpoint: Endpoint, params: dict, reason: str, *, automatic: bool, run_id):
+        """Harm stops first: the portal's weights, which every gateway routes by, go back to the
+        baseline before the backend's are asked to. The backend may refuse for now (still busy
+        with the stage's own shift: a Databricks config update takes minutes); the poll then
+        retries, and the decision already taken stands, with the reason it was taken for."""
         weights = {params["baseline"]: 100, params["candidate"]: 0}
-        backend.update_traffic(params["endpoint"], weights)  # harm stops first; the candidate goes with "cleanup"
+        taken = EndpointEvent.objects.filter(endpoint=endpoint, run_id=run_id, kind=EndpointEvent.Kind.ROLLED_BACK)
+        earlier = taken.order_by("id").first()
+        if earlier is not None:
+            reason, automatic = earlier.message, earlier.automatic
         _weights_set(
             endpoint,
             weights,
@@ -258,7 +270,13 @@ class RolloutStage(Operation):
             actor=None if automatic else endpoint.rollout_command_by,
             run_id=run_id,
         )
+        backend.update_traffic(params["endpoint"], weights)  # the candidate's fleet goes with "cleanup"
         return JobStatus(state=JobState.FAILED, message=reason, outputs={"weights": weights, "rolled_back": True})
+
+
+def _settled(backend, name: str) -> bool:
+    """The backend is not mid-change on the endpoint (a failed one goes on, to say so when next changed)."""
+    return backend.get_endpoint(name).state not in ("creating", "updating")
 
 
 def _endpoint(params: dict) -> Endpoint:
