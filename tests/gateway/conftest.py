@@ -8,10 +8,11 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import free_port, wait_until
+from tests.conftest import beat_tick, free_port, wait_until
 
 MODEL = "gateway-tiny"
 COLUMNS = ["x1", "x2"]
+RECORDS = {"dataframe_records": [{"x1": 0.0, "x2": 0.1}]}
 
 
 def log_tiny_model(tracking_uri: str) -> str:
@@ -131,3 +132,23 @@ def key_for(endpoint, user, **changes):
 
 def settle(seconds=0.3):
     time.sleep(seconds)  # past the gateway's cache TTL (0.2 s in these tests)
+
+
+def drive(run, gateway, key, path, timeout=120):
+    """Send traffic through the gateway while the rollout's first stage runs, until the
+    rollout ends (the tests are the beat); the answers' (status, variant)."""
+    from apps.runs.models import RunStatus, StepStatus
+
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run.refresh_from_db()
+        if run.status in {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}:
+            return seen
+        if run.steps.filter(key="stage-1", status=StepStatus.RUNNING).exists():
+            for _ in range(10):
+                answer = gateway.post(path, key, json=RECORDS)
+                seen.append((answer.status_code, answer.headers.get("X-Atrium-Variant")))
+        beat_tick()
+        time.sleep(0.2)
+    raise AssertionError(f"the rollout did not end: {[(s.key, s.status, s.status_message) for s in run.steps.all()]}")

@@ -11,14 +11,12 @@ from django.conf import settings
 from apps.backends.local.backend import LocalBackend
 from apps.deployments import services
 from apps.deployments.models import Endpoint, EndpointEvent
-from apps.runs.models import RunStatus, StepStatus
-from tests.conftest import beat_tick, wait_for_run
+from apps.runs.models import RunStatus
+from tests.conftest import wait_for_run
 
-from .conftest import MODEL, key_for, log_tiny_model
+from .conftest import MODEL, RECORDS, drive, key_for, log_tiny_model
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-RECORDS = {"dataframe_records": [{"x1": 0.0, "x2": 0.1}]}
 
 
 def log_failing_version(tracking_uri: str) -> str:
@@ -46,23 +44,6 @@ def servers(celery_worker, mlflow_server):
 def deploy(ds, name, version, **rollout):
     run = services.deployment_start(user=ds, endpoint=name, model_name=MODEL, model_version=version, rollout=rollout)
     return run
-
-
-def drive(run, gateway, key, path, timeout=120):
-    """Send traffic through the gateway until the rollout ends; the answers' variants."""
-    seen = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run.refresh_from_db()
-        if run.status in {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}:
-            return seen
-        if run.steps.filter(key="stage-1", status=StepStatus.RUNNING).exists():
-            for _ in range(10):
-                answer = gateway.post(path, key, json=RECORDS)
-                seen.append((answer.status_code, answer.headers.get("X-Atrium-Variant")))
-        beat_tick()
-        time.sleep(0.2)
-    raise AssertionError(f"the rollout did not end: {[(s.key, s.status, s.status_message) for s in run.steps.all()]}")
 
 
 def test_canaries_through_the_gateway(ds, mlflow_server, servers, make_gateway):
