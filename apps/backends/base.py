@@ -196,6 +196,32 @@ class EndpointStatus:
 
 
 @dataclass(frozen=True)
+class EndpointSummary:
+    """An endpoint as the backend lists it (the endpoint mirror reads every one).
+    ``fingerprint`` changes whenever anything about the endpoint may have changed
+    ("" when the backend cannot tell: the mirror then always reads its details)."""
+
+    name: str
+    state: str  # as EndpointStatus.state
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True)
+class EndpointDetails:
+    """What an endpoint serves, read for the endpoint mirror: its variants with
+    the model version each serves (``ModelRef.version`` "" when the backend
+    cannot tell which registered version it is), their hardware as the backend
+    names it, their instance count and traffic share (``weight``, percent), and
+    its tags (the portal's cost tags say which team owns it)."""
+
+    name: str
+    state: str
+    variants: list[EndpointVariant] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+    message: str = ""
+
+
+@dataclass(frozen=True)
 class Upstream:
     """Where an endpoint's invocations go over HTTP (the inference gateway posts
     the scoring request there): the URL and the headers of every request
@@ -384,6 +410,10 @@ class Endpoints(Protocol):
         """Where the gateway posts ``name``'s scoring requests (JSON, MLflow's
         formats), answered by ``variant`` when given (else by the endpoint's own split)."""
         ...
+
+    # the endpoint mirror (apps/deployments): every endpoint, made by the portal or not
+    def list_endpoints(self) -> list[EndpointSummary]: ...
+    def endpoint_details(self, name: str) -> EndpointDetails: ...
 
 
 @runtime_checkable

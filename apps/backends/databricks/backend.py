@@ -34,8 +34,10 @@ from ..base import (
     BackendError,
     BatchSpec,
     CostRecord,
+    EndpointDetails,
     EndpointSpec,
     EndpointStatus,
+    EndpointSummary,
     JobStatus,
     ModelRef,
     ModelVersionDetails,
@@ -257,6 +259,12 @@ class DatabricksBackend:
 
     def invocation_target(self, name: str, variant: str | None = None) -> Upstream:
         return endpoints.invocation_target(self.host, self._token, name, variant)
+
+    def list_endpoints(self) -> list[EndpointSummary]:
+        return endpoints.list_endpoints(self.client)
+
+    def endpoint_details(self, name: str) -> EndpointDetails:
+        return endpoints.endpoint_details(self.client, name)
 
     # --- registry: Unity Catalog ----------------------------------------------------
 

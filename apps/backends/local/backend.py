@@ -20,8 +20,10 @@ from ..base import (
     BackendError,
     BatchSpec,
     CostRecord,
+    EndpointDetails,
     EndpointSpec,
     EndpointStatus,
+    EndpointSummary,
     HourlyPrice,
     JobState,
     JobStatus,
@@ -266,6 +268,12 @@ class LocalBackend:
 
     def invocation_target(self, name: str, variant: str | None = None) -> Upstream:
         return self._endpoints.invocation_target(name, variant)
+
+    def list_endpoints(self) -> list[EndpointSummary]:
+        return self._endpoints.list()
+
+    def endpoint_details(self, name: str) -> EndpointDetails:
+        return self._endpoints.details(name)
 
     def list_model_versions(self, model_name: str) -> list[ModelVersionInfo]:
         return self._registry.list_model_versions(model_name)

@@ -29,7 +29,16 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ..base import BackendError, EndpointSpec, EndpointStatus, ModelRef, Upstream
+from ..base import (
+    BackendError,
+    EndpointDetails,
+    EndpointSpec,
+    EndpointStatus,
+    EndpointSummary,
+    EndpointVariant,
+    ModelRef,
+    Upstream,
+)
 from . import processes
 from .processes import SAFE_KEY
 from .registry import LocalRegistry
@@ -184,6 +193,36 @@ class EndpointManager:
             raise BackendError(f"Endpoint {name} is not in service yet.", permanent=False)
         headers = {VARIANT_HEADER: variant} if variant else {}
         return Upstream(url=f"http://127.0.0.1:{port}/invocations", headers=headers, ttl=60.0)
+
+    def list(self) -> list[EndpointSummary]:
+        """Every local endpoint, whoever deployed it; a generation counts every change of its configuration."""
+        found = []
+        for folder in sorted(self.root.glob("*/state.json")) if self.root.is_dir() else []:
+            name = folder.parent.name
+            try:
+                status = self.get(name)
+            except BackendError:  # deleted meanwhile
+                continue
+            generation = processes.read_json(folder).get("generation", 0)
+            found.append(EndpointSummary(name=name, state=status.state, fingerprint=f"{generation}:{status.state}"))
+        return found
+
+    def details(self, name: str) -> EndpointDetails:
+        state = self._state(self._existing(name), name)
+        status = self.get(name)
+        weights = state.get("weights") or {}
+        variants = [
+            EndpointVariant(
+                name=v["name"],
+                model=ModelRef(v["model"]["name"], str(v["model"]["version"])),
+                instance_type=v.get("instance_type", ""),
+                instance_count=int(v.get("instance_count", 1)),
+                weight=int(weights.get(v["name"], 0)),
+            )
+            for v in state.get("variants", [])
+        ]
+        tags = {str(k): str(v) for k, v in (state.get("tags") or {}).items()}
+        return EndpointDetails(name=name, state=status.state, variants=variants, tags=tags, message=status.message)
 
     # --- helpers ---------------------------------------------------------------
 

@@ -17,7 +17,8 @@ How the portal's ideas map onto SageMaker:
 * An endpoint is a SageMaker endpoint whose variants serve model packages,
   updated blue/green by SageMaker's deployment guardrails (``endpoints.py``);
   ``ml.inf2`` variants serve a Neo compilation (``neo.py``); on ``ml.inf1``
-  and for rollbacks the portal moves traffic itself (``traffic.py``).
+  and for rollbacks the portal moves traffic itself (``traffic.py``). The
+  endpoint mirror reads every endpoint of the account (``listing.py``).
 * A resource (a team's workspace) is a CloudFormation stack (``stacks.py``);
   costs come from Cost Explorer by cost-allocation tags (``costs.py``);
   estimates from a price table (``pricing.py``); instance types and enums
@@ -33,8 +34,10 @@ from ..base import (
     BackendError,
     BatchSpec,
     CostRecord,
+    EndpointDetails,
     EndpointSpec,
     EndpointStatus,
+    EndpointSummary,
     HourlyPrice,
     JobStatus,
     ModelRef,
@@ -46,7 +49,7 @@ from ..base import (
     TuningSpec,
     Upstream,
 )
-from . import batch, costs, endpoints, instances, pricing, registry, stacks, training, tuning
+from . import batch, costs, endpoints, instances, listing, pricing, registry, stacks, training, tuning
 from .client import (  # noqa: F401 - importable from here as before
     AwsClients,
     aws,
@@ -222,6 +225,12 @@ class SageMakerBackend:
 
     def invocation_target(self, name: str, variant: str | None = None) -> Upstream:
         return endpoints.invocation_target(self._aws, name, variant)
+
+    def list_endpoints(self) -> list[EndpointSummary]:
+        return listing.list_endpoints(self.sm)
+
+    def endpoint_details(self, name: str) -> EndpointDetails:
+        return listing.endpoint_details(self.sm, name)
 
     # --- resources (CloudFormation) and costs (Cost Explorer) -------------------------------
 

@@ -5,8 +5,8 @@ UpdateEndpoint), patched into moto's SageMaker backend.
 What it adds to moto, and why:
 
 * Endpoints pass ``Creating`` / ``Updating`` -> ``InService`` over a few
-  DescribeEndpoint polls, as on AWS (moto is InService at once), so the
-  backend's waiting is exercised.
+  DescribeEndpoint or ListEndpoints calls (standing for the minutes AWS
+  takes; moto is InService at once), so the backend's waiting is exercised.
 * CreateEndpoint with a name in use answers a ValidationException, as AWS does.
 * UpdateEndpoint (missing in moto) accepts a DeploymentConfig (blue/green with
   ALL_AT_ONCE, CANARY or LINEAR traffic routing, auto-rollback alarms), checks
@@ -15,6 +15,9 @@ What it adds to moto, and why:
   and rollback go through it.
 * Endpoint configs check instance types against botocore's service model
   (moto's own list predates ml.inf2, ml.g5 and others).
+* UpdateEndpointWeightsAndCapacities keeps a variant's instance count when the
+  request gives none (moto sets it to None) and moves LastModifiedTime, as AWS
+  does: the endpoint mirror reads an endpoint again when it has changed.
 """
 
 from __future__ import annotations
@@ -110,6 +113,13 @@ def patch() -> None:
             advance(endpoint)
         return original_describe(self, endpoint_name)
 
+    original_list = SageMakerModelBackend.list_endpoints
+
+    def list_endpoints(self, *args, **kwargs):
+        for endpoint in list(self.endpoints.values()):
+            advance(endpoint)
+        return original_list(self, *args, **kwargs)
+
     def update_endpoint(self, endpoint_name, endpoint_config_name, deployment_config, retain_deployment_config):
         endpoint = self.endpoints.get(endpoint_name)
         if endpoint is None:
@@ -141,6 +151,26 @@ def patch() -> None:
         )
         return ActionResult({"EndpointArn": endpoint.arn})
 
+    original_weights = SageMakerModelBackend.update_endpoint_weights_and_capacities
+
+    def update_endpoint_weights_and_capacities(self, endpoint_name, desired_weights_and_capacities):
+        endpoint = self.endpoints.get(endpoint_name)
+        counts = (
+            {v["VariantName"]: v.get("CurrentInstanceCount") for v in endpoint.production_variants} if endpoint else {}
+        )
+        wanted = [
+            {
+                **change,
+                "DesiredInstanceCount": change.get("DesiredInstanceCount") or counts.get(change.get("VariantName")),
+            }
+            for change in desired_weights_and_capacities
+        ]
+        arn = original_weights(self, endpoint_name, wanted)
+        endpoint.last_modified_time = utcnow()
+        return arn
+
+    SageMakerModelBackend.update_endpoint_weights_and_capacities = update_endpoint_weights_and_capacities
+    SageMakerModelBackend.list_endpoints = list_endpoints
     SageMakerModelBackend.create_endpoint = create_endpoint
     SageMakerModelBackend.describe_endpoint = describe_endpoint
     SageMakerModelBackend.update_endpoint = update_endpoint
