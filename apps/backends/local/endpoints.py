@@ -39,7 +39,7 @@ from ..base import (
     ModelRef,
     Upstream,
 )
-from . import processes
+from . import gpu, processes
 from .processes import SAFE_KEY
 from .registry import LocalRegistry
 from .serving import VARIANT_HEADER
@@ -72,15 +72,24 @@ class EndpointManager:
             weights = {names[0]: 100}  # one variant takes all the traffic, whatever its weight says
         else:
             weights = _valid_weights({v.name: v.weight for v in spec.variants}, names, spec.name)
+        if any(v.instance_type == gpu.GPU_TYPE for v in spec.variants) and not gpu.visible_gpus():
+            raise BackendError(gpu.NO_GPU, permanent=True)
         registry = LocalRegistry(self.tracking_uri)
         for variant in spec.variants:  # a clear error now rather than a server that fails to start
             registry.check_model_version(ModelRef(variant.model.name, str(variant.model.version)))
+        devices = gpu.server_environment([v.instance_type for v in spec.variants])
 
         folder.mkdir(parents=True, exist_ok=True)
         with self._lock(spec.name):
             state = processes.read_json(folder / "state.json")
             config = {"variants": variants, "weights": weights}
-            running = processes.find(folder) is not None
+            process = processes.find(folder)
+            if process is not None and state.get("devices", gpu.server_environment([])) != devices:
+                # A process sees the GPUs it was started with: a variant joining or leaving
+                # a GPU starts the server again (its clients wait for it, as after a crash).
+                processes.stop(process)
+                process = None
+            running = process is not None
             if state and _config(state) == config:
                 if running:
                     return spec.name  # already deployed: start nothing
@@ -93,13 +102,14 @@ class EndpointManager:
                 "tags": spec.tags,
                 "history": state.get("history", []),
                 "generation": state.get("generation", 0) + 1,
+                "devices": devices,
                 "created": state.get("created", time.time()),
                 "updated": time.time(),
                 **config,
             }
             processes.write_json(folder / "state.json", state)
             if not running:
-                self._start(folder)
+                self._start(folder, devices)
         return spec.name
 
     def get(self, name: str) -> EndpointStatus:
@@ -253,7 +263,7 @@ class EndpointManager:
         state.update(config, generation=state["generation"] + 1, updated=time.time())
         processes.write_json(folder / "state.json", state)
 
-    def _start(self, folder: Path) -> None:
+    def _start(self, folder: Path, devices: dict[str, str]) -> None:
         (folder / "server.json").unlink(missing_ok=True)
         processes.spawn(
             python=self.python,
@@ -261,6 +271,7 @@ class EndpointManager:
             folder=folder,
             log_name="server.log",
             tracking_uri=self.tracking_uri,
+            env=devices,
         )
 
     @staticmethod

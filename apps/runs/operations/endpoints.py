@@ -94,8 +94,10 @@ class Deploy(EndpointOperation):
         for index, variant in enumerate(params.get("variants") or []):
             wanted = variant.get("target") if isinstance(variant, dict) and "instance_type" not in variant else None
             if wanted and wanted not in supported:
+                why = backend_registry.missing_target(backend_kind, wanted)
                 errors[f"variants.{index}"] = [
                     f"{backend_registry.LABELS[backend_kind]} has no {wanted} hardware: choose {', '.join(supported)}."
+                    + (f" {why}" if why else "")
                 ]
         return errors
 
