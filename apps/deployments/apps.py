@@ -11,6 +11,7 @@ class DeploymentsConfig(AppConfig):
         from apps.runs.operations import operation_register
 
         from . import (
+            mirror,
             rollouts,
             services,
             views,  # noqa: F401 - registers the home page's endpoint panel
@@ -21,3 +22,5 @@ class DeploymentsConfig(AppConfig):
             services.endpoint_follow_step
         )
         hooks.on_run_end("deployments.rollout_finished")(services.rollout_finished)
+        # After the mirror's own hook: a found endpoint the portal has deployed to is the portal's.
+        hooks.on_step_end("deployments.adopt_found_endpoint")(mirror.endpoint_adopt)

@@ -51,6 +51,7 @@ class EndpointSerializer(serializers.ModelSerializer):
             "variants",
             "rollout_run",
             "address",
+            "discovered",
             "created_at",
             "updated_at",
         ]
