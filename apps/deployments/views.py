@@ -19,7 +19,7 @@ from apps.core.home import ADMIN, DATA_SCIENTIST, MANAGER, home_panel
 from apps.core.htmx import act, query_without_page, render_page_or_partial
 from apps.registry import selectors as registry_selectors
 
-from . import selectors, services, telemetry
+from . import hardware, selectors, services, telemetry
 from .forms import DeployForm, EndpointFilterForm, TrafficForm
 from .models import Endpoint
 
@@ -67,6 +67,7 @@ def endpoint_list(request):
 
 def _live_context(request, endpoint: Endpoint) -> dict:
     _link_versions(request, [endpoint])
+    variants = hardware.variants_with_hardware(endpoint)
     rollout = endpoint.rollout_run
     steps = list(rollout.steps.all()) if rollout else []
     current = next((s for s in steps if s.status not in ("succeeded",)), None)
@@ -74,7 +75,7 @@ def _live_context(request, endpoint: Endpoint) -> dict:
     figures = telemetry.figures_by_variant(endpoint_id=endpoint.pk, since=now - CHART_WINDOW)
     return {
         "endpoint": endpoint,
-        "variants": list(endpoint.variants.all()),
+        "variants": variants,
         "rollout": rollout,
         "steps": steps,
         "current": current,

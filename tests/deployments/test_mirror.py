@@ -108,9 +108,11 @@ def test_sagemaker_endpoints_made_outside_are_found_changed_and_gone(
     assert ours.state == EndpointState.DELETED and making.state == EndpointState.CREATING
     assert ours.events.get().message == f"No longer on {sagemaker_connection.name}: deleted outside the portal"
 
-    # The page says where it comes from.
+    # The page says where it comes from, with its hardware and what it costs.
     page = ds_client.get(f"/deployments/{found.pk}/").content.decode()
     assert f"Found on {sagemaker_connection.name}: made outside the portal, not deployed by Atrium" in page
+    assert "$0.230 / hour" in page and "$167.90 / month" in page  # 2 × ml.m5.large at $0.115
+    assert "price unknown" in page  # ml.c6i.large: not in the price table
     listing = ds_client.get("/deployments/").content.decode()
     assert f"found on {sagemaker_connection.name}, not deployed by Atrium" in listing
 
