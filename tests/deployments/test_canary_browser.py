@@ -6,7 +6,8 @@ real gateway in front of them whose traffic the controller judges. ``ds``
 deploys a second version from the page as a 10% canary with a 5 s bake, then
 watches, without reloading: the 90/10 split, the stage baking with the
 figures it is judged on, the candidate promoted to 100%, and the history
-saying so. The page fits 768 px without horizontal overflow throughout."""
+saying so. The page fits 768 px without horizontal overflow throughout, and
+passes axe-core (no serious or critical violation)."""
 
 import time
 import uuid
@@ -19,7 +20,7 @@ from apps.deployments.models import Endpoint
 from apps.runs.models import RunStatus
 from tests.conftest import beat_tick, wait_for_run
 from tests.e2e.test_browser import SCREENSHOTS, browser, log_in  # noqa: F401 - browser: a fixture
-from tests.e2e.test_layout_browser import overflow
+from tests.e2e.test_layout_browser import axe_source, overflow  # noqa: F401 - axe_source: a fixture
 from tests.gateway.conftest import key_for, log_tiny_model, make_gateway  # noqa: F401 - make_gateway: a fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -53,7 +54,7 @@ def _text(page, test_id: str) -> str:
     return found.first.inner_text() if found.count() else ""
 
 
-def test_ds_watches_a_canary_advance_to_all_traffic(browser, live_server, ds, model, make_gateway):
+def test_ds_watches_a_canary_advance_to_all_traffic(browser, live_server, ds, model, make_gateway, axe_source):
     from playwright.sync_api import expect
 
     name, (first, second) = model
@@ -136,5 +137,13 @@ def test_ds_watches_a_canary_advance_to_all_traffic(browser, live_server, ds, mo
     seen["overflow"].append(overflow(page))
     page.screenshot(path=str(SCREENSHOTS / "deployments-promoted-768.png"), full_page=True)
     assert not any(seen["overflow"]), seen["overflow"]
+    # axe-core, as the main pages' layout test runs it (injected by evaluation: the CSP forbids inline scripts).
+    page.evaluate(axe_source)
+    found = page.evaluate(
+        """async () => (await axe.run(document, {resultTypes: ["violations"]})).violations
+            .filter(v => v.impact === "serious" || v.impact === "critical")
+            .map(v => `${v.id}: ${v.help} (${v.nodes.slice(0, 3).map(n => n.target.join(" ")).join(", ")})`)"""
+    )
+    assert not found, found
     assert not errors, errors
     context.close()
