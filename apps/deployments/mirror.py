@@ -132,11 +132,12 @@ def source_sync(*, source: Source, full: bool = False) -> MirrorReport:
 
 
 def _mirrored(row: Endpoint) -> bool:
-    """Rows the mirror writes: found ones (unless a rollout is moving them), and a deleted
-    row whose name someone has used again outside the portal."""
+    """Rows the mirror writes: found ones (unless the portal is rolling out to them or
+    deleting them: its run says how that ends), and a deleted row whose name someone
+    has used again outside the portal."""
     if row.state == EndpointState.DELETED:
         return True
-    return row.discovered and row.rollout_run_id is None
+    return row.discovered and row.rollout_run_id is None and row.state != EndpointState.DELETING
 
 
 def _unchanged(row: Endpoint, summary: EndpointSummary) -> bool:
@@ -244,8 +245,8 @@ def _mark_gone(source: Source, rows: list[Endpoint], *, before) -> int:
     nothing touched it since the list was read (a deployment creating it, say)."""
     gone = 0
     for row in rows:
-        if row.state == EndpointState.DELETED or row.updated_at >= before:
-            continue
+        if row.state in (EndpointState.DELETED, EndpointState.DELETING) or row.updated_at >= before:
+            continue  # (a portal run is deleting it: its own step says so when it ends)
         if not row.discovered and (row.state not in SETTLED or row.rollout_run_id):
             continue
         with transaction.atomic():

@@ -234,6 +234,17 @@ def test_the_portals_endpoint_is_left_to_its_runs_and_adopted_when_it_deploys(sa
     found.refresh_from_db()
     assert found.weights == {"blue": 100, "green": 0}  # the portal's split: the gateway routes by it
 
+    # A found endpoint the portal is deleting is left to the delete's run, listed or gone.
+    other = f"deleting-{uuid.uuid4().hex[:6]}"
+    _sagemaker_endpoint(sm, other)
+    source_sync(source=source)
+    Endpoint.objects.filter(source=source.key, name=other).update(state=EndpointState.DELETING)
+    source_sync(source=source, full=True)
+    sm.delete_endpoint(EndpointName=other)
+    source_sync(source=source)
+    deleting = Endpoint.objects.get(source=source.key, name=other)
+    assert deleting.state == EndpointState.DELETING and deleting.events.count() == 1  # found, nothing since
+
 
 def test_a_failing_source_is_reported_and_the_others_go_on(admin, team, monkeypatch):
     from apps.connections.services import connection_create
