@@ -2,9 +2,11 @@
 
 A deploy creates a SageMaker Model per variant (the model package itself, or
 for ``ml.inf2.*`` its Neo compilation, ``neo.py``), an endpoint config named
-by a hash of the variants (so a resubmit reuses it), then CreateEndpoint, or
-UpdateEndpoint with a blue/green DeploymentConfig (ALL_AT_ONCE, CANARY or
-LINEAR by ``EndpointSpec.rollout``, auto-rollback alarms from the connection).
+by a hash of the variants and the Data Capture settings (so a resubmit reuses
+it), then CreateEndpoint, or UpdateEndpoint with a blue/green DeploymentConfig
+(ALL_AT_ONCE, CANARY or LINEAR by ``EndpointSpec.rollout``, auto-rollback
+alarms from the connection). Every endpoint config captures requests and
+responses (Data Capture).
 ``ml.inf1.*`` rollouts and rollbacks are the portal's own (``traffic.py``).
 """
 
@@ -31,6 +33,8 @@ ENDPOINT_STATES = {
     "OutOfService": "failed",
 }
 ROUTING = {"all_at_once": "ALL_AT_ONCE", "canary": "CANARY", "linear": "LINEAR"}
+# Data Capture's content types, so that captured JSON and CSV bodies are written as text, not base64.
+CAPTURE_CONTENT_TYPES = {"JsonContentTypes": ["application/json"], "CsvContentTypes": ["text/csv"]}
 
 
 def deploy_endpoint(sm, settings: Settings, spec: EndpointSpec) -> str:
@@ -46,14 +50,16 @@ def deploy_endpoint(sm, settings: Settings, spec: EndpointSpec) -> str:
         models = {v.name: model_for(sm, settings, v, spec.tags) for v in spec.variants}
         current = describe_endpoint(sm, name)
         if current is None:
-            config = endpoint_config(sm, name, [variant_request(v, models[v.name]) for v in spec.variants], spec)
+            config = endpoint_config(
+                sm, settings, name, [variant_request(v, models[v.name]) for v in spec.variants], spec
+            )
             sm.create_endpoint(EndpointName=name, EndpointConfigName=config, Tags=aws_tags(spec.tags))
             return name
         if current["EndpointStatus"] != "InService":
             raise BackendError(f"Endpoint {name} is {current['EndpointStatus']}; the deploy waits for it.")
         if any(v.instance_type.startswith("ml.inf1.") for v in spec.variants):
-            return _inf1_rollout(sm, current, spec, models)
-        config = endpoint_config(sm, name, [variant_request(v, models[v.name]) for v in spec.variants], spec)
+            return _inf1_rollout(sm, settings, current, spec, models)
+        config = endpoint_config(sm, settings, name, [variant_request(v, models[v.name]) for v in spec.variants], spec)
         if config == current["EndpointConfigName"]:
             return name  # already deployed (a redelivered submit)
         rollout = deployment_config(settings, spec)
@@ -90,17 +96,31 @@ def variant_request(variant: EndpointVariant, model_name: str, weight: float | N
     }
 
 
-def endpoint_config(sm, endpoint: str, variants: list[dict], spec: EndpointSpec) -> str:
-    """An endpoint config named by what it holds, so a resubmit reuses it."""
+def capture_config(settings: Settings) -> dict:
+    """Data Capture of every request and response, under the connection's capture prefix."""
+    return {
+        "EnableCapture": True,
+        "InitialSamplingPercentage": 100,
+        "DestinationS3Uri": settings.capture_uri(),
+        "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+        "CaptureContentTypeHeader": CAPTURE_CONTENT_TYPES,
+    }
+
+
+def endpoint_config(sm, settings: Settings, endpoint: str, variants: list[dict], spec: EndpointSpec) -> str:
+    """An endpoint config named by what it holds, so a resubmit reuses it (and a new capture prefix makes a new one)."""
     from botocore.exceptions import ClientError
 
-    name = f"{endpoint[:54].rstrip('-')}-{short_hash(variants)}"
+    capture = capture_config(settings)
+    name = f"{endpoint[:54].rstrip('-')}-{short_hash([variants, capture])}"
     try:
         sm.describe_endpoint_config(EndpointConfigName=name)
     except ClientError as exc:
         if error_code(exc) != "ValidationException":
             raise
-        sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=variants, Tags=aws_tags(spec.tags))
+        sm.create_endpoint_config(
+            EndpointConfigName=name, ProductionVariants=variants, DataCaptureConfig=capture, Tags=aws_tags(spec.tags)
+        )
     return name
 
 
@@ -148,7 +168,7 @@ def model_for(sm, settings: Settings, variant: EndpointVariant, tags: dict[str, 
     return model_name
 
 
-def _inf1_rollout(sm, current: dict, spec: EndpointSpec, models: dict[str, str]) -> str:
+def _inf1_rollout(sm, settings: Settings, current: dict, spec: EndpointSpec, models: dict[str, str]) -> str:
     """No guardrails on inf1: add the new variant at weight 0; polls then shift traffic step by step."""
     if len(spec.variants) != 1:
         raise BackendError("An inf1 rollout brings one new variant at a time.", permanent=True)
@@ -168,7 +188,7 @@ def _inf1_rollout(sm, current: dict, spec: EndpointSpec, models: dict[str, str])
         {**{k: v[k] for k in keep if k in v}, "InitialVariantWeight": float(weights.get(v["VariantName"], 0))}
         for v in old
     ] + [variant_request(new, models[new.name], 0)]
-    config = endpoint_config(sm, spec.name, variants, spec)
+    config = endpoint_config(sm, settings, spec.name, variants, spec)
     sm.update_endpoint(EndpointName=spec.name, EndpointConfigName=config)
     traffic.push_undo(
         sm, current["EndpointArn"], f"config:{current['EndpointConfigName']}", traffic.shift_plan(spec, new.name)
