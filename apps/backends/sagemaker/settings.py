@@ -84,8 +84,8 @@ CONNECTION_SETTINGS: tuple[ConnectionSetting, ...] = (
     # endpoints
     ConnectionSetting(
         "rollback_alarms",
-        "CloudWatch alarms that roll a deployment back (comma-separated)",
-        help="A blue/green deployment rolls back when one of these alarms fires.",
+        "More CloudWatch alarms that roll a deployment back (comma-separated)",
+        help="A blue/green deployment rolls back when one of these fires, besides the alarms it creates itself.",
     ),
     ConnectionSetting(
         "bake_seconds",
