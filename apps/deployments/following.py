@@ -46,6 +46,10 @@ def endpoint_follow_step(step: RunStep) -> None:
 def _follow(endpoint: Endpoint, run: Run, step: RunStep) -> None:
     event = {"endpoint": endpoint, "run": run, "actor": run.created_by}
     weights = step.outputs.get("weights") if isinstance(step.outputs.get("weights"), dict) else None
+    guarded = run.params.get("guardrails") if run.kind == RunKind.ROLLOUT else None
+    if step.status != "succeeded" and step.outputs.get("rolled_back") and step.action == RunKind.DEPLOY:
+        _rolled_back_by_cloud(endpoint, run, step, weights, guarded)
+        return
     if step.status != "succeeded":
         state = EndpointState.FAILED if step.action == RunKind.DEPLOY else endpoint.state
         Endpoint.objects.filter(pk=endpoint.pk).update(state=state, message=step.status_message[:2000])
@@ -75,12 +79,14 @@ def _follow(endpoint: Endpoint, run: Run, step: RunStep) -> None:
             ]
         )
         weights = weights or {v["name"]: v.get("weight", 100 // len(variants)) for v in variants}
-        promoted = run.kind == RunKind.ROLLOUT and step.key == "promote"
+        promoted = run.kind == RunKind.ROLLOUT and (step.key == "promote" or bool(guarded))
         kind = EndpointEvent.Kind.PROMOTED if promoted else EndpointEvent.Kind.DEPLOYED
         names = ", ".join(
             f"{v['name']} ({v['model_name']} v{v['model_version']}) at {weights.get(v['name'], 0)}%" for v in variants
         )
         message = f"{'Promoted' if promoted else 'Serving'}: {names}"
+        if guarded:
+            message += f", by {guarded['label']}: no alarm of {', '.join(guarded['alarms'])} tripped"
     elif step.action == RunKind.TRAFFIC:
         kind, message = EndpointEvent.Kind.TRAFFIC, "Traffic shifted"
     else:
@@ -89,6 +95,25 @@ def _follow(endpoint: Endpoint, run: Run, step: RunStep) -> None:
         state=EndpointState.IN_SERVICE, message="", weights=weights or endpoint.weights, synced_at=timezone.now()
     )
     EndpointEvent.objects.create(kind=kind, message=message, weights=weights or {}, **event)
+
+
+def _rolled_back_by_cloud(endpoint: Endpoint, run: Run, step: RunStep, weights, guarded: dict | None) -> None:
+    """The cloud undid the deployment on its own: the endpoint serves its
+    previous version again (its mirror stays), and the history says why."""
+    reason = step.status_message
+    by = guarded["label"] if guarded else "The cloud"
+    watched = f", watching CloudWatch alarms {', '.join(guarded['alarms'])}" if guarded else ""
+    Endpoint.objects.filter(pk=endpoint.pk).update(
+        state=EndpointState.IN_SERVICE, message="", weights=weights or endpoint.weights, synced_at=timezone.now()
+    )
+    EndpointEvent.objects.create(
+        endpoint=endpoint,
+        run=run,
+        kind=EndpointEvent.Kind.ROLLED_BACK,
+        automatic=True,
+        message=f"Rolled back automatically by {by}{watched}: {reason}",
+        weights=weights or {},
+    )
 
 
 def rollout_finished(run: Run) -> None:

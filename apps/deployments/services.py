@@ -3,7 +3,8 @@ promoting, rolling back, deleting.
 
 The backend is changed only by runs of the engine (deploy, traffic,
 rollback, undeploy, and rollouts of several stages); these services start
-them, with the plan of ``plans.py``; ``following.py`` keeps the mirror
+them. A rollout is the cloud's own where it can (``guardrails.py``), else the
+portal's (``plans.py``, ``rollouts.py``); ``following.py`` keeps the mirror
 (``Endpoint``, ``Variant``, ``EndpointEvent``) in step when their steps end."""
 
 from __future__ import annotations
@@ -14,15 +15,18 @@ from django.utils import timezone
 
 from apps.accounts.models import Team, User
 from apps.audit.services import audit_record
-from apps.backends.base import DEPLOY_TARGETS
+from apps.backends import registry as backend_registry
+from apps.backends.base import DEPLOY_TARGETS, BackendError
 from apps.connections.models import Connection
+from apps.connections.services import connection_backend
 from apps.core.errors import Conflict, InvalidInput
 from apps.runs.models import TERMINAL, Run, RunKind
 from apps.runs.operations import OPERATIONS
 from apps.runs.operations.base import NAME
 from apps.runs.services import plan_run_create, run_create, run_target_check
 
-from .models import Endpoint, EndpointEvent, EndpointState, source_key
+from .guardrails import native_guardrails, native_label, native_plan, rollout_path
+from .models import Endpoint, EndpointEvent, EndpointState, Variant, source_key
 from .plans import portal_plan, rollout_settings, strategy_label, variant_name
 from .rollouts import rollout_plan
 
@@ -115,9 +119,10 @@ def deployment_start(
     instance_count: int = 1,
     rollout: dict | None = None,
 ) -> Run:
-    """Deploy a model version to an endpoint (made if new) with a rollout the
-    portal runs: a run of kind "rollout" whose steps are the deploy, the
-    stages and the promotion. Bad input is a 400 and makes nothing."""
+    """Deploy a model version to an endpoint (made if new) with a rollout: a
+    run of kind "rollout", one guarded deploy where the cloud runs the rollout
+    itself, else the portal's deploy, stages and promotion. Bad input is a 400
+    and makes nothing."""
     team, kind, candidate, settings = deployment_validate(
         user=user,
         endpoint=endpoint,
@@ -131,6 +136,7 @@ def deployment_start(
         instance_count=instance_count,
         rollout=rollout,
     )
+    cloud = _guarding_backend(connection)
 
     with transaction.atomic():
         source = source_key(connection.pk if connection else None)
@@ -152,7 +158,6 @@ def deployment_start(
                 "The endpoint splits traffic between several versions: a rollout needs one "
                 "baseline. Deploy all at once, or shift its traffic to one version first.",
             )
-        stages = rollout_plan(**{k: v for k, v in settings.items() if k != "thresholds"}) if baseline else []
         if existing is None:
             existing = Endpoint.objects.create(
                 team=team,
@@ -163,8 +168,7 @@ def deployment_start(
                 state=EndpointState.CREATING,
                 created_by=user,
             )
-        steps = portal_plan(existing, baseline, candidate, stages, settings)
-        how = strategy_label(settings, stages, has_baseline=bool(baseline))
+        steps, how, guarded = _plan(cloud, existing, baseline, candidate, settings)
         run = plan_run_create(
             user=user,
             kind=RunKind.ROLLOUT,
@@ -179,6 +183,7 @@ def deployment_start(
                 "candidate": candidate,
                 "rollout": settings,
                 "model_name": candidate["model_name"],
+                **({"guardrails": guarded} if guarded else {}),
             },
         )
         Endpoint.objects.filter(pk=existing.pk).update(rollout_run=run, rollout_command="", rollout_command_by=None)
@@ -194,9 +199,42 @@ def deployment_start(
             action="endpoint.deploy",
             target=existing,
             team=team,
-            data={"model": candidate["model_name"], "version": candidate["model_version"], "rollout": how},
+            data={
+                "model": candidate["model_name"],
+                "version": candidate["model_version"],
+                "rollout": how,
+                **({"guardrails": guarded} if guarded else {}),
+            },
         )
     return run
+
+
+def _guarding_backend(connection: Connection | None):
+    """The connection's backend when its cloud can run rollouts itself (made from
+    configuration only: no call to the cloud), else None."""
+    if connection is None or not backend_registry.guards_rollouts(connection.kind):
+        return None
+    try:
+        return connection_backend(connection)
+    except BackendError:  # the portal's plan runs, and its deploy says what is wrong with the connection
+        return None
+
+
+def _plan(
+    cloud, endpoint: Endpoint, baseline: list[Variant], candidate: dict, settings: dict
+) -> tuple[list[dict], str, dict]:
+    """The rollout's steps, what it does for people, and, when the cloud runs it,
+    what runs it and the alarms it rolls back on (else {})."""
+    path = rollout_path(backend=cloud, baseline=baseline, candidate=candidate, settings=settings)
+    if path.native:
+        alarms = cloud.guardrails_alarms(endpoint.name, native_guardrails(settings))
+        steps = native_plan(endpoint, baseline[0], candidate, settings, path.label)
+        return steps, native_label(path.label, settings, alarms), {"label": f"{path.label} (native)", "alarms": alarms}
+    stages = rollout_plan(**{k: v for k, v in settings.items() if k != "thresholds"}) if baseline else []
+    how = strategy_label(settings, stages, has_baseline=bool(baseline))
+    if stages and path.why:  # the cloud could have run it but for this
+        how += f" (run by the portal: {path.why.rstrip('.')})"
+    return portal_plan(endpoint, baseline, candidate, stages, settings), how, {}
 
 
 # --- people acting on an endpoint ----------------------------------------------------------
@@ -217,6 +255,11 @@ def endpoint_command(*, user: User, endpoint: Endpoint, command: str) -> Endpoin
             kind=RunKind.ROLLBACK,
             params={"endpoint": endpoint.name},
             action="endpoint.rollback",
+        )
+    if endpoint.rollout_run.params.get("guardrails"):  # no API cuts a SageMaker blue/green update short
+        raise Conflict(
+            f"{endpoint.rollout_run.params['guardrails']['label']} run this rollout: it promotes the new version, "
+            "or rolls it back when one of its alarms trips, on its own."
         )
     with transaction.atomic():
         updated = Endpoint.objects.filter(pk=endpoint.pk, rollout_command="").update(
