@@ -31,6 +31,11 @@ def deploy_targets(kind: str) -> tuple[str, ...]:
     return import_string(BACKENDS[kind]).deploy_targets
 
 
+def guards_rollouts(kind: str) -> bool:
+    """Whether a kind's cloud can run a rollout itself (``GuardedRollouts``), known without a connection."""
+    return kind in BACKENDS and callable(getattr(import_string(BACKENDS[kind]), "guardrails_refusal", None))
+
+
 # Where rows live in the clouds; each backend reads (and writes) only its own ``data_prefixes``.
 CLOUD_PREFIXES = ("s3://", "dbfs:/", "/Volumes/")
 
