@@ -413,6 +413,7 @@ class GuardedRollouts(Protocol):
         self,
         *,
         hardware: list[str],
+        instance_count: int,
         rollout: str,
         canary_percent: int,
         linear_step_percent: int,

@@ -51,6 +51,7 @@ def rollout_path(*, backend: object, baseline: list[Variant], candidate: dict, s
     timings = native_timings(settings)
     refusal = backend.guardrails_refusal(
         hardware=[_hardware(_variant_fields(baseline[0])), _hardware(candidate)],
+        instance_count=candidate["instance_count"],
         rollout=settings["strategy"],
         canary_percent=settings["percent"],
         linear_step_percent=settings["step_percent"],

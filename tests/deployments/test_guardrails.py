@@ -110,7 +110,7 @@ def deploy(ds, connection, name, model, version, rollout=None, **hardware):
         model_version=version,
         connection=connection,
         rollout=rollout or {},
-        **(hardware or {"target": "gpu"}),
+        **(hardware or {"target": "gpu", "instance_count": 2}),  # a canary shifts part of a fleet: 2 or more
     )
 
 
@@ -216,7 +216,7 @@ def variant(**hardware):
     return Variant(name="base-v1", model_name="m", model_version="1", **(hardware or {"target": "gpu"}))
 
 
-GPU_CANDIDATE = {"name": "m-v2", "target": "gpu"}
+GPU_CANDIDATE = {"name": "m-v2", "target": "gpu", "instance_count": 2}
 CANARY = {"strategy": "canary"}
 
 
@@ -230,7 +230,8 @@ CANARY = {"strategy": "canary"}
         ([], GPU_CANDIDATE, CANARY, False, ""),  # a first deployment
         ([variant(), variant()], GPU_CANDIDATE, CANARY, False, "several versions"),
         ([variant(instance_type="ml.inf1.xlarge")], GPU_CANDIDATE, CANARY, False, "Inf1"),
-        ([variant()], {"name": "m-v2", "instance_type": "ml.inf1.2xlarge"}, CANARY, False, "Inf1"),
+        ([variant()], {"name": "m-v2", "instance_type": "ml.inf1.2xlarge", "instance_count": 2}, CANARY, False, "Inf1"),
+        ([variant()], {**GPU_CANDIDATE, "instance_count": 1}, CANARY, False, "at least 2 instances"),
         ([variant()], GPU_CANDIDATE, {"strategy": "canary", "percent": 60}, False, "at most 50%"),
     ],
 )

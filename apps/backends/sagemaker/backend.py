@@ -244,6 +244,7 @@ class SageMakerBackend:
         self,
         *,
         hardware: list[str],
+        instance_count: int,
         rollout: str,
         canary_percent: int,
         linear_step_percent: int,
@@ -252,6 +253,7 @@ class SageMakerBackend:
     ) -> str:
         return guardrails.refusal(
             hardware=hardware,
+            instance_count=instance_count,
             rollout=rollout,
             canary_percent=canary_percent,
             linear_step_percent=linear_step_percent,

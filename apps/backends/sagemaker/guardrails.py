@@ -36,6 +36,7 @@ PROVISIONING_SECONDS = 1800
 def refusal(
     *,
     hardware: list[str],
+    instance_count: int,
     rollout: str,
     canary_percent: int,
     linear_step_percent: int,
@@ -50,6 +51,9 @@ def refusal(
         return f"SageMaker guardrails do not support Inf1 endpoints ({', '.join(inf1)})."
     if rollout not in ROUTING or rollout == "all_at_once":
         return "An all-at-once deployment has no traffic steps to guard."
+    if rollout in ("canary", "linear") and instance_count < 2:
+        # A step is whole instances and at most half the new fleet: one instance cannot be split.
+        return f"A SageMaker {rollout} rollout needs at least 2 instances to shift part of the fleet (asked 1)."
     if rollout == "canary" and canary_percent > MAX_CANARY_PERCENT:
         return f"A SageMaker canary is at most {MAX_CANARY_PERCENT}% of the capacity (asked {canary_percent}%)."
     low, high = LINEAR_STEP_PERCENT

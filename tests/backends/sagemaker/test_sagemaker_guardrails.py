@@ -226,11 +226,15 @@ def test_the_portals_strategies_map_to_sagemaker_routing(rollout, expected):
         ({"rollout": "linear", "linear_step_percent": 5}, "10-50%"),
         ({"bake_seconds": 7200}, "at most 60 minutes"),
         ({"rollout": "linear", "linear_step_percent": 10, "bake_seconds": 3600}, "8-hour limit"),
+        ({"instance_count": 1}, "at least 2 instances"),
+        ({"instance_count": 1, "rollout": "linear"}, "at least 2 instances"),
+        ({"instance_count": 1, "rollout": "blue_green"}, ""),  # the whole fleet at once: nothing to split
     ],
 )
 def test_what_guardrails_refuse(backend, changes, refused):
     asked = {
         "hardware": [GPU, GPU],
+        "instance_count": 2,
         "rollout": "canary",
         "canary_percent": 10,
         "linear_step_percent": 25,
