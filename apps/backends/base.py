@@ -179,12 +179,27 @@ DEPLOY_TARGETS = ("cpu", "gpu", "inferentia")
 
 
 @dataclass(frozen=True)
+class Guardrails:
+    """What a rollout the cloud runs is rolled back on, by alarms the deployment creates (absolute only)."""
+
+    max_error_rate: float = 0.05  # share of 5xx answers
+    max_p95_ms: float | None = None  # p95 model latency, when set
+
+
+@dataclass(frozen=True)
 class EndpointSpec:
+    """Timings and ``guardrails`` are for a rollout the cloud runs itself (``GuardedRollouts``);
+    other backends ignore them. A timing left None is the connection's default."""
+
     name: str
     variants: list[EndpointVariant]
-    rollout: str = "all_at_once"  # "all_at_once" | "canary" | "linear"
+    rollout: str = "all_at_once"  # "all_at_once" | "canary" | "linear" | "blue_green"
     canary_percent: int = 10
     tags: dict[str, str] = field(default_factory=dict)
+    linear_step_percent: int | None = None  # None: canary_percent
+    bake_seconds: int | None = None  # each traffic step serves this long before the next
+    termination_wait_seconds: int | None = None  # the old fleet kept after the last step
+    guardrails: Guardrails | None = None  # None: no alarms of the deployment's own
 
 
 @dataclass(frozen=True)
@@ -193,6 +208,7 @@ class EndpointStatus:
     state: str  # "creating" | "updating" | "in_service" | "failed" | "deleting"
     weights: dict[str, int] = field(default_factory=dict)
     message: str = ""
+    rolled_back: bool = False  # the cloud undid the last deployment on its own; ``message`` says why
 
 
 @dataclass(frozen=True)
@@ -417,6 +433,32 @@ class Endpoints(Protocol):
 
 
 @runtime_checkable
+class GuardedRollouts(Protocol):
+    """Endpoints whose cloud runs a rollout itself and rolls it back on alarms the deployment
+    creates (SageMaker deployment guardrails); where it cannot, the portal runs the rollout."""
+
+    guardrails_label: str  # for people: what runs the rollout
+
+    def guardrails_refusal(
+        self,
+        *,
+        hardware: list[str],
+        instance_count: int,
+        rollout: str,
+        canary_percent: int,
+        linear_step_percent: int,
+        bake_seconds: int,
+        termination_wait_seconds: int,
+    ) -> str:
+        """Why the cloud cannot run this rollout on ``hardware`` (instance types or targets); "" if it can."""
+        ...
+
+    def guardrails_alarms(self, endpoint: str, guardrails: Guardrails) -> list[str]:
+        """The alarms it rolls back on: those it creates from ``guardrails``, and the connection's."""
+        ...
+
+
+@runtime_checkable
 class Registry(Protocol):
     """The model registry the backend's jobs register in."""
 
@@ -477,6 +519,7 @@ CAPABILITY_NAMES = {
     Costs: "costs",
     ModelLoader: "model loading for scoring in the portal",
     Pricing: "an instance price table",
+    GuardedRollouts: "rollouts of its own with rollback on alarms",
 }
 
 

@@ -93,6 +93,8 @@ def _live_context(request, endpoint: Endpoint) -> dict:
         "history": history,
         "can_change": services.can_change(user=request.user, endpoint=endpoint),
         "rolling": rollout is not None and rollout.status not in ("succeeded", "failed", "cancelled"),
+        # {"label", "alarms"} when the cloud runs the rollout (SageMaker deployment guardrails)
+        "guardrails": rollout.params.get("guardrails") if rollout else None,
     }
 
 

@@ -189,7 +189,7 @@ def make_handler(router: Router):
 
 
 def write_server_file(state_dir: Path, payload: dict) -> None:
-    tmp = state_dir / "server.json.tmp"
+    tmp = state_dir / f".server.json.{os.getpid()}.{threading.get_ident()}.tmp"  # one per writer
     tmp.write_text(json.dumps({"pid": os.getpid(), "updated": time.time(), **payload}))
     tmp.replace(state_dir / "server.json")
 

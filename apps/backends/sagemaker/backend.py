@@ -15,7 +15,9 @@ How the portal's ideas map onto SageMaker:
   poll reports it as ``JobStatus.model`` under the group's name, the name the
   registry lists it by (``registry.py``). Aliases are package tags.
 * An endpoint is a SageMaker endpoint whose variants serve model packages,
-  updated blue/green by SageMaker's deployment guardrails (``endpoints.py``);
+  updated blue/green by SageMaker's deployment guardrails (``endpoints.py``,
+  ``guardrails.py``), rolled back on CloudWatch alarms the deployment creates
+  (``alarms.py``), capturing requests and responses to S3 (Data Capture);
   ``ml.inf2`` variants serve a Neo compilation (``neo.py``); on ``ml.inf1``
   and for rollbacks the portal moves traffic itself (``traffic.py``). The
   endpoint mirror reads every endpoint of the account (``listing.py``).
@@ -27,6 +29,7 @@ How the portal's ideas map onto SageMaker:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -38,6 +41,7 @@ from ..base import (
     EndpointSpec,
     EndpointStatus,
     EndpointSummary,
+    Guardrails,
     HourlyPrice,
     JobStatus,
     ModelRef,
@@ -49,7 +53,20 @@ from ..base import (
     TuningSpec,
     Upstream,
 )
-from . import batch, costs, endpoints, instances, listing, pricing, registry, stacks, training, tuning
+from . import (
+    alarms,
+    batch,
+    costs,
+    endpoints,
+    guardrails,
+    instances,
+    listing,
+    pricing,
+    registry,
+    stacks,
+    training,
+    tuning,
+)
 from .client import (  # noqa: F401 - importable from here as before
     AwsClients,
     aws,
@@ -108,6 +125,7 @@ class SageMakerBackend:
             ("credentials", "Identify the caller", lambda: self.client("sts").get_caller_identity()),
             ("sagemaker", "List SageMaker training jobs", lambda: self.sm.list_training_jobs(MaxResults=1)),
             ("endpoints", "List SageMaker endpoints", lambda: self.sm.list_endpoints(MaxResults=1)),
+            ("cloudwatch", "List CloudWatch alarms", lambda: self.client("cloudwatch").describe_alarms(MaxRecords=1)),
             ("cloudformation", "List CloudFormation stacks", lambda: self.client("cloudformation").list_stacks()),
         ):
             try:
@@ -206,10 +224,18 @@ class SageMakerBackend:
         return instances.instance_type_for(target)
 
     def deploy_endpoint(self, spec: EndpointSpec) -> str:
-        return endpoints.deploy_endpoint(self.sm, self.settings, spec)
+        cloudwatch = self.client("cloudwatch") if spec.guardrails is not None else None
+        return endpoints.deploy_endpoint(self.sm, self.settings, spec, cloudwatch=cloudwatch)
 
     def get_endpoint(self, name: str) -> EndpointStatus:
-        return endpoints.get_endpoint(self.sm, name)
+        status = endpoints.get_endpoint(self.sm, name)
+        if status.rolled_back:  # say which alarm, when one is still in ALARM
+            with aws(f"Read the CloudWatch alarms of endpoint {name}"):
+                names = [alarms.alarm_name(name, kind) for kind in alarms.KINDS] + self.settings.list("rollback_alarms")
+                tripped = alarms.tripped(self.client("cloudwatch"), names)
+            if tripped:
+                status = replace(status, message=f"{status.message} In ALARM: {'; '.join(tripped)}.")
+        return status
 
     def update_traffic(self, name: str, weights: dict[str, int]) -> None:
         endpoints.update_traffic(self.sm, name, weights)
@@ -218,7 +244,7 @@ class SageMakerBackend:
         endpoints.rollback_endpoint(self.sm, name)
 
     def delete_endpoint(self, name: str) -> None:
-        endpoints.delete_endpoint(self.sm, name)
+        endpoints.delete_endpoint(self.sm, self.client("cloudwatch"), name)
 
     def invoke(self, name: str, payload: dict[str, Any]) -> dict[str, Any]:
         return endpoints.invoke(self.client("sagemaker-runtime"), name, payload)
@@ -231,6 +257,35 @@ class SageMakerBackend:
 
     def endpoint_details(self, name: str) -> EndpointDetails:
         return listing.endpoint_details(self.sm, name)
+
+    # --- deployment guardrails (GuardedRollouts) ----------------------------------------------
+
+    guardrails_label = guardrails.LABEL
+
+    def guardrails_refusal(
+        self,
+        *,
+        hardware: list[str],
+        instance_count: int,
+        rollout: str,
+        canary_percent: int,
+        linear_step_percent: int,
+        bake_seconds: int,
+        termination_wait_seconds: int,
+    ) -> str:
+        return guardrails.refusal(
+            hardware=hardware,
+            instance_count=instance_count,
+            rollout=rollout,
+            canary_percent=canary_percent,
+            linear_step_percent=linear_step_percent,
+            bake_seconds=bake_seconds,
+            termination_wait_seconds=termination_wait_seconds,
+        )
+
+    def guardrails_alarms(self, endpoint: str, guardrails: Guardrails) -> list[str]:
+        own = alarms.names(endpoint, guardrails)
+        return own + [name for name in self.settings.list("rollback_alarms") if name not in own]
 
     # --- resources (CloudFormation) and costs (Cost Explorer) -------------------------------
 

@@ -140,9 +140,14 @@ class EndpointDetailSerializer(EndpointSerializer):
         run = endpoint.rollout_run
         if run is None:
             return None
+        guarded = run.params.get("guardrails")
         return {
             "run": str(run.pk),
             "status": run.status,
+            # who shifts the traffic and rolls back: the portal's stages, or the cloud's guardrails
+            "run_by": "native" if guarded else "portal",
+            "label": guarded["label"] if guarded else "Atrium's rollout controller",
+            "alarms": guarded["alarms"] if guarded else [],
             "stages": StageSerializer(self.context.get("steps", []), many=True).data,
         }
 

@@ -13,6 +13,12 @@ What it adds to moto, and why:
   it as AWS does and reports it back as ``LastDeploymentConfig``; the new
   config's variants take over when the update ends. Atrium's traffic shifting
   and rollback go through it.
+* Auto-rollback, as deployment guardrails do it: an update whose
+  ``AutoRollbackConfiguration`` names an alarm that is in ALARM in the
+  stand-in's CloudWatch when the update would end is rolled back instead: the
+  endpoint is InService on its old config and variants, with a FailureReason
+  naming the alarms (the wording is the stand-in's; AWS's may differ). Trip one
+  with CloudWatch's SetAlarmState while the endpoint is Updating.
 * Endpoint configs check instance types against botocore's service model
   (moto's own list predates ml.inf2, ml.g5 and others).
 * UpdateEndpointWeightsAndCapacities keeps a variant's instance count when the
@@ -58,6 +64,21 @@ def _check_deployment_config(config: dict | None) -> None:
             raise ValidationError(message="Each auto-rollback alarm needs an AlarmName.")
 
 
+def _alarms_in_alarm(endpoint_arn: str, deployment_config: dict | None) -> list[str]:
+    """The update's auto-rollback alarms that are in ALARM in the stand-in's CloudWatch."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    names = [
+        a.get("AlarmName")
+        for a in ((deployment_config or {}).get("AutoRollbackConfiguration") or {}).get("Alarms") or []
+    ]
+    if not names:
+        return []
+    _, _, _, region, account, _ = endpoint_arn.split(":", 5)
+    alarms = cloudwatch_backends[account][region].alarms
+    return [name for name in names if name in alarms and alarms[name].state_value == "ALARM"]
+
+
 def patch() -> None:
     from moto.core.responses import ActionResult
     from moto.core.utils import utcnow
@@ -101,9 +122,16 @@ def patch() -> None:
         pending = state.pop("pending", None)
         if pending:
             config_name, variants, deployment_config = pending
-            endpoint.endpoint_config_name = config_name
-            endpoint.production_variants = endpoint._process_production_variants(variants)
             endpoint.last_deployment_config = deployment_config
+            tripped = _alarms_in_alarm(endpoint.arn, deployment_config)
+            if tripped:  # the old fleet keeps the traffic; the new one is released
+                endpoint.failure_reason = (
+                    f"Deployment rolled back: auto-rollback alarm(s) {', '.join(tripped)} in ALARM state."
+                )
+            else:
+                endpoint.endpoint_config_name = config_name
+                endpoint.production_variants = endpoint._process_production_variants(variants)
+                endpoint.failure_reason = None
         endpoint.endpoint_status = "InService"
         endpoint.last_modified_time = utcnow()
 
