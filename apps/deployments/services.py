@@ -159,14 +159,8 @@ def deployment_start(
                 "baseline. Deploy all at once, or shift its traffic to one version first.",
             )
         if existing is None:
-            existing = Endpoint.objects.create(
-                team=team,
-                backend=kind,
-                connection=connection,
-                source=source,
-                name=endpoint,
-                state=EndpointState.CREATING,
-                created_by=user,
+            existing = _endpoint_new(
+                team=team, kind=kind, connection=connection, source=source, name=endpoint, user=user
             )
         steps, how, guarded = _plan(cloud, existing, baseline, candidate, settings)
         run = plan_run_create(
@@ -207,6 +201,33 @@ def deployment_start(
             },
         )
     return run
+
+
+def _endpoint_new(*, team: Team, kind: str, connection, source: str, name: str, user: User) -> Endpoint:
+    """The row of an endpoint about to be made. Names are unique per source,
+    deleted or not (the mirror knows a returning endpoint by its row), so a
+    deleted endpoint's row is taken up again by its own team, history and all;
+    another team's is renamed out of the way, and its history stays its own."""
+    tomb = Endpoint.objects.select_for_update().filter(source=source, name=name, state=EndpointState.DELETED).first()
+    if tomb is not None and tomb.team_id == team.pk:
+        tomb.variants.all().delete()
+        fresh = {"state": EndpointState.CREATING, "message": "", "weights": {}, "discovered": False, "fingerprint": ""}
+        Endpoint.objects.filter(pk=tomb.pk).update(
+            **fresh, created_by=user, backend=kind, connection=connection, updated_at=timezone.now()
+        )
+        tomb.refresh_from_db()
+        return tomb
+    if tomb is not None:
+        Endpoint.objects.filter(pk=tomb.pk).update(name=f"{name[:50]}~{tomb.pk.hex[:8]}")
+    return Endpoint.objects.create(
+        team=team,
+        backend=kind,
+        connection=connection,
+        source=source,
+        name=name,
+        state=EndpointState.CREATING,
+        created_by=user,
+    )
 
 
 def _guarding_backend(connection: Connection | None):
