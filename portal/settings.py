@@ -299,7 +299,11 @@ GATEWAY_URL = env("GATEWAY_URL", default=f"http://127.0.0.1:{GATEWAY_PORT}")
 # a traffic shift applied, within this many seconds.
 GATEWAY_CACHE_SECONDS = env.float("GATEWAY_CACHE_SECONDS", default=2.0)
 GATEWAY_FLUSH_SECONDS = env.float("GATEWAY_FLUSH_SECONDS", default=2.0)  # telemetry rollups written this often
-GATEWAY_CAPTURE_ROOT = Path(env("GATEWAY_CAPTURE_ROOT", default=str(VAR_DIR / "capture")))
+# Captured rows: a folder, or an S3 prefix (s3://bucket/prefix) written with boto3's own credentials
+# (environment, profile, instance role); the endpoint URL sends them elsewhere (a stand-in, MinIO).
+GATEWAY_CAPTURE_ROOT = env("GATEWAY_CAPTURE_ROOT", default=str(VAR_DIR / "capture"))
+GATEWAY_CAPTURE_S3_ENDPOINT_URL = env("GATEWAY_CAPTURE_S3_ENDPOINT_URL", default="") or None
+GATEWAY_CAPTURE_S3_REGION = env("GATEWAY_CAPTURE_S3_REGION", default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
 GATEWAY_CAPTURE_SAMPLE = env.float("GATEWAY_CAPTURE_SAMPLE", default=1.0)  # share of requests captured
 GATEWAY_CAPTURE_MAX_ROWS = env.int("GATEWAY_CAPTURE_MAX_ROWS", default=100_000)  # buffered rows; past it, dropped
 GATEWAY_SENSITIVE_COLUMNS = env.list("GATEWAY_SENSITIVE_COLUMNS", default=[])  # masked in capture

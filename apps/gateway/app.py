@@ -31,6 +31,7 @@ from apps.backends.base import BackendError
 
 from . import payloads
 from .capture import Captured, CaptureWriter
+from .capture_store import open_store
 from .limits import RedisWindows, TokenBuckets
 from .recorder import Recorder
 from .routing import Directory, pick_variant
@@ -47,7 +48,9 @@ JSON_TYPES = ("application/json", "")
 class GatewayConfig:
     cache_seconds: float = 2.0
     flush_seconds: float = 2.0
-    capture_root: str = "var/capture"
+    capture_root: str = "var/capture"  # a folder or an s3:// prefix
+    capture_s3_endpoint_url: str | None = None
+    capture_s3_region: str | None = None
     capture_sample: float = 1.0
     capture_max_rows: int = 100_000
     sensitive_columns: list[str] = field(default_factory=list)  # "column" (every endpoint) or "endpoint:column"
@@ -62,6 +65,8 @@ class GatewayConfig:
             cache_seconds=settings.GATEWAY_CACHE_SECONDS,
             flush_seconds=settings.GATEWAY_FLUSH_SECONDS,
             capture_root=str(settings.GATEWAY_CAPTURE_ROOT),
+            capture_s3_endpoint_url=settings.GATEWAY_CAPTURE_S3_ENDPOINT_URL,
+            capture_s3_region=settings.GATEWAY_CAPTURE_S3_REGION,
             capture_sample=settings.GATEWAY_CAPTURE_SAMPLE,
             capture_max_rows=settings.GATEWAY_CAPTURE_MAX_ROWS,
             sensitive_columns=list(settings.GATEWAY_SENSITIVE_COLUMNS),
@@ -92,7 +97,9 @@ class Gateway:
         self.limits = RedisWindows(config.redis_url) if config.redis_url else TokenBuckets()
         self.recorder = Recorder(flush_seconds=config.flush_seconds)
         self.capture = CaptureWriter(
-            config.capture_root,
+            open_store(
+                config.capture_root, endpoint_url=config.capture_s3_endpoint_url, region=config.capture_s3_region
+            ),
             sample=config.capture_sample,
             max_rows=config.capture_max_rows,
             flush_seconds=min(1.0, config.flush_seconds),
@@ -121,9 +128,10 @@ class Gateway:
         await asyncio.to_thread(self.capture.close)
         await asyncio.to_thread(self.recorder.close)
         log.info(
-            "Gateway stopped: %s rows captured (%s dropped), %s requests recorded",
+            "Gateway stopped: %s rows captured (%s dropped, %s failed to write), %s requests recorded",
             self.capture.written,
             self.capture.dropped,
+            self.capture.failed,
             self.recorder.recorded,
         )
 
@@ -258,6 +266,7 @@ async def health(request: Request) -> Response:
             "captured": gateway.capture.written,
             "capture_buffered": len(gateway.capture.buffer),
             "capture_dropped": gateway.capture.dropped,
+            "capture_failed": gateway.capture.failed,
             "requests_recorded": gateway.recorder.recorded,
         }
     )
