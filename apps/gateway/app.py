@@ -252,7 +252,17 @@ class Gateway:
             response.headers[VARIANT_HEADER] = variant
         latency_ms = (time.perf_counter() - started) * 1000.0
         self.capture.offer(
-            Captured(event_id, time.time(), route.name, variant, status, latency_ms, body, bytes(response.body))
+            Captured(
+                event_id,
+                time.time(),
+                route.name,
+                variant,
+                status,
+                latency_ms,
+                body,
+                bytes(response.body),
+                route.sensitive,
+            )
         )
         self._count(route, variant, started, status, model_ms, len(body), len(response.body))
         return response
