@@ -7,9 +7,9 @@ Adapters map vendor states to ``JobState`` and vendor failures to
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Protocol, runtime_checkable
 
 
@@ -207,6 +207,30 @@ class Upstream:
     headers: dict[str, str] = field(default_factory=dict)
     sign: Callable[[bytes, dict[str, str]], dict[str, str]] | None = None
     ttl: float = 300.0
+    # The header the backend's own capture records as the caller's id for a request
+    # (SageMaker's InferenceId): the gateway sends its event id there, so that the
+    # cloud's copy of a request the gateway captured is known for what it is.
+    request_id_header: str = ""
+
+
+@dataclass(frozen=True)
+class CapturedEvent:
+    """One request an endpoint answered, as its cloud captured it (SageMaker Data
+    Capture, a Databricks inference table): the bodies as the endpoint received
+    and sent them, with their content types. ``status`` and ``latency_ms`` are
+    None where the cloud does not record them. ``client_id`` is the id the caller
+    gave the request (SageMaker's InferenceId, Databricks' client_request_id)."""
+
+    event_id: str
+    at: float  # epoch seconds
+    variant: str
+    request: bytes
+    request_type: str
+    response: bytes
+    response_type: str
+    status: int | None = None
+    latency_ms: float | None = None
+    client_id: str = ""
 
 
 # --- registry -----------------------------------------------------------------
@@ -383,6 +407,27 @@ class Endpoints(Protocol):
     def invocation_target(self, name: str, variant: str | None = None) -> Upstream:
         """Where the gateway posts ``name``'s scoring requests (JSON, MLflow's
         formats), answered by ``variant`` when given (else by the endpoint's own split)."""
+        ...
+
+
+@runtime_checkable
+class CaptureFeed(Protocol):
+    """Endpoints whose cloud captures their traffic (SageMaker Data Capture, Databricks inference tables)."""
+
+    def read_capture(
+        self,
+        endpoint: str,
+        *,
+        since: datetime,
+        until: datetime,
+        modified_after: datetime | None = None,
+        chunk_rows: int = 5000,
+    ) -> Iterator[list[CapturedEvent]]:
+        """What ``endpoint`` answered from ``since`` (inclusive) to ``until`` (exclusive), as
+        its cloud captured it, in chunks of at most ``chunk_rows`` events, read as they are
+        yielded (memory stays bounded whatever the window). Nothing when the endpoint
+        captures nothing. ``modified_after`` is a hint: what the cloud had stored before
+        it was read already, and may be skipped (SageMaker skips older capture files)."""
         ...
 
 

@@ -16,6 +16,7 @@ How the portal's ideas map onto SageMaker:
   registry lists it by (``registry.py``). Aliases are package tags.
 * An endpoint is a SageMaker endpoint whose variants serve model packages,
   updated blue/green by SageMaker's deployment guardrails (``endpoints.py``);
+  what Data Capture recorded of its traffic is read back in chunks (``capture.py``);
   ``ml.inf2`` variants serve a Neo compilation (``neo.py``); on ``ml.inf1``
   and for rollbacks the portal moves traffic itself (``traffic.py``).
 * A resource (a team's workspace) is a CloudFormation stack (``stacks.py``);
@@ -26,12 +27,14 @@ How the portal's ideas map onto SageMaker:
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Iterator
+from datetime import date, datetime
 from typing import Any
 
 from ..base import (
     BackendError,
     BatchSpec,
+    CapturedEvent,
     CostRecord,
     EndpointSpec,
     EndpointStatus,
@@ -46,7 +49,7 @@ from ..base import (
     TuningSpec,
     Upstream,
 )
-from . import batch, costs, endpoints, instances, pricing, registry, stacks, training, tuning
+from . import batch, capture, costs, endpoints, instances, pricing, registry, stacks, training, tuning
 from .client import (  # noqa: F401 - importable from here as before
     AwsClients,
     aws,
@@ -222,6 +225,19 @@ class SageMakerBackend:
 
     def invocation_target(self, name: str, variant: str | None = None) -> Upstream:
         return endpoints.invocation_target(self._aws, name, variant)
+
+    def read_capture(
+        self,
+        endpoint: str,
+        *,
+        since: datetime,
+        until: datetime,
+        modified_after: datetime | None = None,
+        chunk_rows: int = 5000,
+    ) -> Iterator[list[CapturedEvent]]:
+        return capture.read_capture(
+            self._aws, endpoint, since=since, until=until, modified_after=modified_after, chunk_rows=chunk_rows
+        )
 
     # --- resources (CloudFormation) and costs (Cost Explorer) -------------------------------
 
