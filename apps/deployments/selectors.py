@@ -94,3 +94,34 @@ def endpoint_route(*, name: str) -> Route | None:
         variants=tuple(v.name for v in variants),
         sensitive=frozenset().union(*(sensitive_columns(tags) for tags in served.values())),
     )
+
+
+@dataclass(frozen=True)
+class EndpointRef:
+    endpoint_id: str
+    name: str
+    connection_id: str | None
+
+
+def endpoints_in_clouds() -> list[EndpointRef]:
+    """Live endpoints on a connection (a SageMaker or Databricks account): those whose own
+    cloud may capture their traffic. Whether it does is the backend's to say."""
+    rows = (
+        Endpoint.objects.filter(connection__isnull=False)
+        .exclude(state__in=[EndpointState.DELETED, EndpointState.DELETING])
+        .values_list("pk", "name", "connection_id")
+        .order_by("name")
+    )
+    return [EndpointRef(str(pk), name, str(connection_id)) for pk, name, connection_id in rows]
+
+
+def endpoint_ref(*, pk) -> EndpointRef | None:
+    row = (
+        Endpoint.objects.filter(pk=pk)
+        .exclude(state__in=[EndpointState.DELETED, EndpointState.DELETING])
+        .values_list("pk", "name", "connection_id")
+        .first()
+    )
+    if row is None:
+        return None
+    return EndpointRef(str(row[0]), row[1], str(row[2]) if row[2] else None)

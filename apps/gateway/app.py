@@ -30,7 +30,7 @@ from starlette.routing import Route
 from apps.backends.base import BackendError
 
 from . import payloads
-from .capture import Captured, CaptureWriter
+from .capture import FORWARDED_PREFIX, Captured, CaptureWriter, sensitive_lookup
 from .capture_store import open_store
 from .limits import RedisWindows, TokenBuckets
 from .recorder import Recorder
@@ -73,17 +73,6 @@ class GatewayConfig:
             upstream_timeout=settings.GATEWAY_UPSTREAM_TIMEOUT,
             redis_url=settings.REDIS_URL,
         )
-
-
-def sensitive_lookup(entries: list[str]):
-    everywhere = frozenset(e for e in entries if ":" not in e)
-    scoped: dict[str, set[str]] = {}
-    for entry in entries:
-        if ":" in entry:
-            endpoint, column = entry.split(":", 1)
-            scoped.setdefault(endpoint, set()).add(column)
-    by_endpoint = {name: frozenset(columns | everywhere) for name, columns in scoped.items()}
-    return lambda endpoint: by_endpoint.get(endpoint, everywhere)
 
 
 def _error(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
@@ -225,7 +214,10 @@ class Gateway:
             upstream = await self.directory.upstream(route, variant)
         except BackendError as exc:
             return self._answer(route, variant or "", started, 503, _error(503, "UNAVAILABLE", exc.message), body)
+        event_id = uuid.uuid4().hex
         headers = {"Content-Type": payloads.JSON, **upstream.headers}
+        if upstream.request_id_header:  # the cloud's capture then knows the request for the gateway's
+            headers[upstream.request_id_header] = FORWARDED_PREFIX + event_id
         if upstream.sign is not None:
             headers.update(upstream.sign(body, headers))
         sent = time.perf_counter()
@@ -234,19 +226,19 @@ class Gateway:
                 content = await answer.read()
                 status, answer_type = answer.status, answer.headers.get("content-type", payloads.JSON)
         except TimeoutError:
-            return self._answer(
-                route, variant or "", started, 504, _error(504, "TIMEOUT", f"{name} did not answer in time."), body
-            )
+            timeout = _error(504, "TIMEOUT", f"{name} did not answer in time.")
+            return self._answer(route, variant or "", started, 504, timeout, body, event_id=event_id)
         except aiohttp.ClientError as exc:
             self.directory.forget_upstream(route, variant)  # the server may have moved: ask the backend again
             message = f"{name} could not be reached: {type(exc).__name__}."
-            return self._answer(route, variant or "", started, 502, _error(502, "BAD_GATEWAY", message), body)
+            unreachable = _error(502, "BAD_GATEWAY", message)
+            return self._answer(route, variant or "", started, 502, unreachable, body, event_id=event_id)
         model_ms = (time.perf_counter() - sent) * 1000.0
         response = Response(content, status_code=status, media_type=answer_type)
-        return self._answer(route, variant or "", started, status, response, body, model_ms)
+        return self._answer(route, variant or "", started, status, response, body, model_ms, event_id)
 
-    def _answer(self, route, variant, started, status, response, body, model_ms=0.0) -> Response:
-        event_id = uuid.uuid4().hex
+    def _answer(self, route, variant, started, status, response, body, model_ms=0.0, event_id=None) -> Response:
+        event_id = event_id or uuid.uuid4().hex
         response.headers[EVENT_HEADER] = event_id
         if variant:
             response.headers[VARIANT_HEADER] = variant

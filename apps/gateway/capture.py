@@ -46,6 +46,9 @@ from .capture_store import CaptureStore, LocalStore, open_store
 log = logging.getLogger(__name__)
 
 WRITE_ATTEMPTS = 3  # drains a failed batch is tried at before its rows count as failed
+# What the gateway calls a request it forwards, where the backend keeps a caller's id
+# (SageMaker's InferenceId): the cloud's capture of it is then known as the gateway's.
+FORWARDED_PREFIX = "atrium-"
 
 
 @dataclass(slots=True)
@@ -63,6 +66,18 @@ class Captured:
     request: bytes
     response: bytes
     sensitive: frozenset[str] = field(default_factory=frozenset)
+
+
+def sensitive_lookup(entries: list[str]) -> Callable[[str], frozenset[str]]:
+    """GATEWAY_SENSITIVE_COLUMNS as a lookup by endpoint: "column" masks it everywhere, "endpoint:column" there."""
+    everywhere = frozenset(e for e in entries if ":" not in e)
+    scoped: dict[str, set[str]] = {}
+    for entry in entries:
+        if ":" in entry:
+            endpoint, column = entry.split(":", 1)
+            scoped.setdefault(endpoint, set()).add(column)
+    by_endpoint = {name: frozenset(columns | everywhere) for name, columns in scoped.items()}
+    return lambda endpoint: by_endpoint.get(endpoint, everywhere)
 
 
 def _schema():

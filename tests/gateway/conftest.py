@@ -179,3 +179,58 @@ def s3_parquet_rows(url, bucket, prefix):
             body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
             rows += [{**row, "_key": item["Key"]} for row in pq.read_table(io.BytesIO(body)).to_pylist()]
     return rows
+
+
+DATABRICKS_TOKEN = "dapi-gateway-tests"
+
+
+@pytest.fixture(scope="session")
+def databricks_stand_in():
+    """The Databricks stand-in (apps/backends/sandbox/databricks) on a free port."""
+    from apps.backends.sandbox.databricks import DatabricksStandIn
+
+    with DatabricksStandIn(token=DATABRICKS_TOKEN, endpoint_polls=1) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def tiny_model_source(tmp_path_factory):
+    """The tiny model logged with MLflow to a file store: its source URI (what a Unity
+    Catalog version points at; the Databricks stand-in serves it)."""
+    import mlflow
+    import pandas as pd
+    from mlflow.models import infer_signature
+    from sklearn.linear_model import LogisticRegression
+
+    root = tmp_path_factory.mktemp("tiny-mlflow")
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+    try:
+        experiment = mlflow.create_experiment("tiny", artifact_location=(root / "artifacts").as_uri())
+        frame = pd.DataFrame({"x1": [0.0, 0.1, 1.0, 1.1], "x2": [0.0, 0.2, 1.0, 0.9]})
+        model = LogisticRegression().fit(frame, [0, 0, 1, 1])
+        with mlflow.start_run(experiment_id=experiment):
+            info = mlflow.sklearn.log_model(model, name="model", signature=infer_signature(frame, model.predict(frame)))
+        return mlflow.get_logged_model(info.model_id).artifact_location
+    finally:
+        mlflow.set_tracking_uri(previous)
+
+
+@pytest.fixture
+def cloud_connection(admin_user, team):
+    """make(kind, config, secrets): a connection of the team's, as an admin makes it."""
+    from apps.connections.services import connection_create
+
+    def make(name, kind, config, secrets):
+        return connection_create(
+            user=admin_user, name=name, kind=kind, config=config, secrets=secrets, teams=[team], is_sandbox=True
+        )
+
+    return make
+
+
+@pytest.fixture
+def admin_user(make_user):
+    from apps.accounts.models import Role
+
+    return make_user("gateway-admin", role=Role.ADMIN)
