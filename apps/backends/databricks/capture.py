@@ -25,7 +25,6 @@ an endpoint fails with a message saying so.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -47,7 +46,6 @@ COLUMNS = (
     "request_metadata",
 )
 PAGE_ROWS = 5000  # rows a statement: a page of JSON text well below INLINE's 25 MiB for small payloads
-STATEMENT_SECONDS = 600.0  # how long a statement may take (a stopped warehouse starting included)
 TERMINAL = {sql.StatementState.SUCCEEDED, sql.StatementState.FAILED, sql.StatementState.CANCELED}
 
 
@@ -105,15 +103,13 @@ def event_of(row: dict, variants: dict[tuple[str, str], str]) -> CapturedEvent:
 
 
 def _finished(client: WorkspaceClient, response: sql.StatementResponse) -> sql.StatementResponse:
-    """Wait for a statement that outlived the call's wait (a warehouse starting, say)."""
-    deadline = time.monotonic() + STATEMENT_SECONDS
-    while response.status and response.status.state not in TERMINAL:
-        if time.monotonic() > deadline:
-            client.statement_execution.cancel_execution(response.statement_id)
-            raise BackendError("Reading the inference table took too long; the portal will try again.")
-        time.sleep(2)
-        response = client.statement_execution.get_statement(response.statement_id)
+    """The statement's result. One that outlived the call's wait (a warehouse starting) was
+    cancelled (``on_wait_timeout=CANCEL``) and is tried again later: no worker waits on the cloud."""
     state = response.status.state if response.status else None
+    if state not in TERMINAL:  # not expected with CANCEL, but never left running
+        client.statement_execution.cancel_execution(response.statement_id)
+    if state not in TERMINAL or state == sql.StatementState.CANCELED:
+        raise BackendError("The SQL warehouse is starting or busy; the portal will read the inference table later.")
     if state != sql.StatementState.SUCCEEDED:
         error = response.status.error if response.status else None
         message = error.message if error and error.message else f"the statement ended {state}"
@@ -178,7 +174,7 @@ def read_capture(
                 warehouse_id,
                 parameters=parameters,
                 wait_timeout="50s",
-                on_wait_timeout=sql.ExecuteStatementRequestOnWaitTimeout.CONTINUE,
+                on_wait_timeout=sql.ExecuteStatementRequestOnWaitTimeout.CANCEL,
             )
             response = _finished(client, response)
             for row in _rows(client, response):

@@ -83,6 +83,22 @@ def event_of(record: dict, variant: str) -> CapturedEvent | None:
     )
 
 
+def _variant_files(s3, bucket: str, folder: str, first_hour: datetime, until: datetime, modified_after):
+    """The capture files of one variant's folder from ``first_hour`` on, up to ``until``."""
+    listing = s3.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=folder, StartAfter=f"{folder}{first_hour:%Y/%m/%d/%H}"
+    )
+    for listed in listing:
+        for item in listed.get("Contents", []):
+            hour = _hour_of(item["Key"])
+            if hour is None or not item["Key"].endswith(".jsonl") or hour < first_hour:
+                continue
+            if hour >= until:
+                return  # keys sort by hour: the rest are later
+            if modified_after is None or item["LastModified"] > modified_after:
+                yield item["Key"]
+
+
 def _files(s3, bucket: str, base: str, since: datetime, until: datetime, modified_after: datetime | None):
     """(key, variant) of the capture files whose hour folder overlaps [since, until)."""
     first_hour = since.replace(minute=0, second=0, microsecond=0)
@@ -91,19 +107,8 @@ def _files(s3, bucket: str, base: str, since: datetime, until: datetime, modifie
         for common in page.get("CommonPrefixes", []):
             folder = common["Prefix"]  # <base><variant>/
             variant = folder[len(base) :].rstrip("/")
-            listing = s3.get_paginator("list_objects_v2").paginate(
-                Bucket=bucket, Prefix=folder, StartAfter=f"{folder}{first_hour:%Y/%m/%d/%H}"
-            )
-            for listed in listing:
-                for item in listed.get("Contents", []):
-                    hour = _hour_of(item["Key"])
-                    if hour is None or not item["Key"].endswith(".jsonl") or hour < first_hour:
-                        continue
-                    if hour >= until:
-                        break  # keys sort by hour: the rest are later
-                    if modified_after is not None and item["LastModified"] <= modified_after:
-                        continue
-                    yield item["Key"], variant
+            for key in _variant_files(s3, bucket, folder, first_hour, until, modified_after):
+                yield key, variant
 
 
 def read_capture(

@@ -97,6 +97,8 @@ class ServingApi(inference_tables.InferenceTables):
             if sum(r["traffic_percentage"] for r in routes_out) != 100:
                 raise invalid("The traffic percentages of the routes must add up to 100.")
         capture = inference_tables.capture_config(config_json.get("auto_capture_config"), previous_capture, endpoint)
+        if capture and capture["enabled"]:  # the table exists from then on, empty until the first request
+            self.state.setdefault("inference_tables", {}).setdefault(inference_tables.payload_table(capture), [])
         return {"served_entities": entities, "routes": routes_out, "auto_capture": capture}
 
     @route("POST", r"^/api/2\.0/serving-endpoints$")

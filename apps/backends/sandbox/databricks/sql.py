@@ -93,7 +93,7 @@ class StatementsApi:
                 database.execute(f"CREATE TABLE {tables[full]} ({', '.join(columns)})")
                 database.executemany(
                     f"INSERT INTO {tables[full]} VALUES ({', '.join('?' * len(columns))})",  # noqa: S608 - our names
-                    [[json.dumps(r[c]) if isinstance(r[c], dict) else r[c] for c in columns] for r in rows],
+                    [[json.dumps(r.get(c)) if isinstance(r.get(c), dict) else r.get(c) for c in columns] for r in rows],
                 )
             return f"{match.group(1)} {tables[full]}"
 
