@@ -207,19 +207,16 @@ class Upstream:
     headers: dict[str, str] = field(default_factory=dict)
     sign: Callable[[bytes, dict[str, str]], dict[str, str]] | None = None
     ttl: float = 300.0
-    # The header the backend's own capture records as the caller's id for a request
-    # (SageMaker's InferenceId): the gateway sends its event id there, so that the
-    # cloud's copy of a request the gateway captured is known for what it is.
+    # Where the backend's own capture keeps a caller's id for the request (SageMaker's InferenceId):
+    # the gateway sends its event id there, so the cloud's copy of a request it captured is known.
     request_id_header: str = ""
 
 
 @dataclass(frozen=True)
 class CapturedEvent:
-    """One request an endpoint answered, as its cloud captured it (SageMaker Data
-    Capture, a Databricks inference table): the bodies as the endpoint received
-    and sent them, with their content types. ``status`` and ``latency_ms`` are
-    None where the cloud does not record them. ``client_id`` is the id the caller
-    gave the request (SageMaker's InferenceId, Databricks' client_request_id)."""
+    """One request an endpoint answered, as its cloud captured it (SageMaker Data Capture, a
+    Databricks inference table): the bodies as received and sent, with their content types;
+    None where the cloud records no status or latency; ``client_id``, the caller's id for it."""
 
     event_id: str
     at: float  # epoch seconds
@@ -423,11 +420,9 @@ class CaptureFeed(Protocol):
         modified_after: datetime | None = None,
         chunk_rows: int = 5000,
     ) -> Iterator[list[CapturedEvent]]:
-        """What ``endpoint`` answered from ``since`` (inclusive) to ``until`` (exclusive), as
-        its cloud captured it, in chunks of at most ``chunk_rows`` events, read as they are
-        yielded (memory stays bounded whatever the window). Nothing when the endpoint
-        captures nothing. ``modified_after`` is a hint: what the cloud had stored before
-        it was read already, and may be skipped (SageMaker skips older capture files)."""
+        """What ``endpoint`` answered in [since, until), as its cloud captured it, in chunks of at
+        most ``chunk_rows`` events read as they are yielded (bounded memory); nothing when it
+        captures nothing. ``modified_after``: what the cloud stored before then may be skipped."""
         ...
 
 

@@ -35,7 +35,7 @@ from databricks.sdk.service import serving
 
 from .router import invalid
 
-MAX_ROWS = 20_000
+MAX_ROWS = 5_000  # the state file is rewritten after every request: kept small
 PAYLOAD_COLUMNS = (
     ("databricks_request_id", "STRING"),
     ("client_request_id", "STRING"),
