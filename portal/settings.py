@@ -268,6 +268,16 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("ATRIUM_REGISTRY_SYNC_SECONDS", default=60.0),
     },
     "registry-sync-full": {"task": "apps.registry.tasks.sync_registries", "schedule": 900.0, "kwargs": {"full": True}},
+    # Endpoints (apps/deployments): those made outside the portal found, changed ones re-read, gone ones marked.
+    "endpoints-sync": {
+        "task": "apps.deployments.tasks.sync_endpoints",
+        "schedule": env.float("ATRIUM_ENDPOINT_SYNC_SECONDS", default=60.0),
+    },
+    "endpoints-sync-full": {
+        "task": "apps.deployments.tasks.sync_endpoints",
+        "schedule": 900.0,
+        "kwargs": {"full": True},
+    },
     # Promotions (apps/approvals): expire, remind a day before, resume an approval a dead worker left.
     "promotions-sweep": {"task": "apps.approvals.tasks.sweep_promotions", "schedule": 60.0},
     # Cloud capture (apps/gateway/cloud_capture.py): SageMaker Data Capture and Databricks inference

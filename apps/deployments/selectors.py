@@ -76,7 +76,8 @@ def endpoint_route(*, name: str) -> Route | None:
         Endpoint.objects.filter(name=name)
         .exclude(state__in=[EndpointState.DELETED, EndpointState.DELETING])
         .prefetch_related("variants")
-        .order_by("-updated_at")
+        # A name the portal deployed keeps its address: an endpoint found elsewhere under it never takes it.
+        .order_by("discovered", "-updated_at")
         .first()
     )
     if endpoint is None:

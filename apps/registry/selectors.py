@@ -38,7 +38,8 @@ class ModelFilters:
 # Prefetches land in ``alias_list`` (a plain list): ``obj.aliases.all()`` on a
 # prefetched manager clones its queryset, IN clause and all, for every row.
 def _aliases():
-    only = ModelAlias.objects.select_related("version").only("alias", "model_id", "version__version")
+    # The version's label alone, joined in SQL: no ModelVersion object per alias on a list page.
+    only = ModelAlias.objects.only("alias", "model_id").annotate(version_label=F("version__version"))
     return Prefetch("aliases", queryset=only, to_attr="alias_list")
 
 

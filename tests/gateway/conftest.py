@@ -14,8 +14,8 @@ MODEL = "gateway-tiny"
 COLUMNS = ["x1", "x2"]
 
 
-def log_tiny_model(tracking_uri: str) -> str:
-    """A logistic regression on two columns, registered; its version."""
+def log_tiny_model(tracking_uri: str, name: str = MODEL) -> str:
+    """A logistic regression on two columns, registered as ``name``; its version."""
     import mlflow
     import pandas as pd
     from mlflow.models import infer_signature
@@ -27,7 +27,7 @@ def log_tiny_model(tracking_uri: str) -> str:
     mlflow.set_experiment("gateway-tests")
     with mlflow.start_run():
         info = mlflow.sklearn.log_model(
-            model, name="model", registered_model_name=MODEL, signature=infer_signature(frame, model.predict(frame))
+            model, name="model", registered_model_name=name, signature=infer_signature(frame, model.predict(frame))
         )
     return str(info.registered_model_version)
 

@@ -37,8 +37,10 @@ from ..base import (
     BatchSpec,
     CapturedEvent,
     CostRecord,
+    EndpointDetails,
     EndpointSpec,
     EndpointStatus,
+    EndpointSummary,
     JobStatus,
     ModelRef,
     ModelVersionDetails,
@@ -275,6 +277,12 @@ class DatabricksBackend:
         return capture.read_capture(
             self.client, self.warehouse_id, endpoint, since=since, until=until, chunk_rows=chunk_rows
         )
+
+    def list_endpoints(self) -> list[EndpointSummary]:
+        return endpoints.list_endpoints(self.client)
+
+    def endpoint_details(self, name: str) -> EndpointDetails:
+        return endpoints.endpoint_details(self.client, name)
 
     # --- registry: Unity Catalog ----------------------------------------------------
 

@@ -6,9 +6,9 @@ model}/invocations`` for one served entity), answered by the real model:
 the served entity names a Unity Catalog model version whose ``source`` is an
 MLflow model URI, loaded with ``mlflow.pyfunc.load_model``; traffic is split
 between served entities by the routes' percentages. Config changes take a few
-GETs (``endpoint_polls``) to become ready. An endpoint whose config has an
-``auto_capture_config`` logs every invocation to its inference table
-(``.inference_tables``).
+reads (``endpoint_polls`` GETs or lists, standing for the minutes Model Serving
+takes) to become ready. An endpoint whose config has an ``auto_capture_config``
+logs every invocation to its inference table (``.inference_tables``).
 """
 
 from __future__ import annotations
@@ -198,7 +198,33 @@ class ServingApi(inference_tables.InferenceTables):
 
     @route("GET", r"^/api/2\.0/serving-endpoints$")
     def _endpoint_list(self, **_):
-        return {"endpoints": [{"name": e["name"], "id": e["id"]} for e in self.state["endpoints"].values()]}
+        """As Model Serving lists endpoints: each one's state, tags and a summary of its
+        served entities (names and versions; workload and traffic only in a GET)."""
+        for endpoint in self.state["endpoints"].values():
+            self._advance_endpoint(endpoint)
+        return {"endpoints": [self._endpoint_summary(e) for e in self.state["endpoints"].values()]}
+
+    def _endpoint_summary(self, endpoint: dict) -> dict:
+        detailed = self._endpoint_json(endpoint)
+        config = endpoint["config"] or endpoint["pending"]
+        summary = serving.ServingEndpoint(
+            name=endpoint["name"],
+            id=endpoint["id"],
+            creator=USER,
+            creation_timestamp=endpoint["created"],
+            last_updated_timestamp=endpoint["updated"],
+            state=serving.EndpointState.from_dict(detailed["state"]),
+            tags=[serving.EndpointTag.from_dict(t) for t in endpoint["tags"]],
+            config=serving.EndpointCoreConfigSummary(
+                served_entities=[
+                    serving.ServedEntitySpec(
+                        name=e["name"], entity_name=e["entity_name"], entity_version=e["entity_version"]
+                    )
+                    for e in config["served_entities"]
+                ]
+            ),
+        )
+        return summary.as_dict()
 
     @route("PUT", r"^/api/2\.0/serving-endpoints/(?P<name>[^/]+)/config$")
     def _endpoint_update_config(self, name, payload, **_):

@@ -11,8 +11,9 @@ server starts (moto's server runs in the same process).
 * ``tuning``: a tuning job runs one training job per trial and names the best
   one when they end (trial metrics FABRICATED without ``programs_dir``).
 * ``endpoints``: endpoints pass Creating/Updating -> InService over polls;
-  UpdateEndpoint with a checked DeploymentConfig; instance types from
-  botocore's service model.
+  UpdateEndpoint with a checked DeploymentConfig, rolled back when one of its
+  auto-rollback alarms is in ALARM as it ends; instance types from botocore's
+  service model.
 * ``compilation``: Neo compilation jobs pass INPROGRESS -> COMPLETED over polls.
 * ``model_registry``: tags on model packages, UpdateModelPackage keeping what
   it is not given, DeleteModelPackage / DeleteModelPackageGroup.

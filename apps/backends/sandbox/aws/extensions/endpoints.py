@@ -5,16 +5,25 @@ UpdateEndpoint), patched into moto's SageMaker backend.
 What it adds to moto, and why:
 
 * Endpoints pass ``Creating`` / ``Updating`` -> ``InService`` over a few
-  DescribeEndpoint polls, as on AWS (moto is InService at once), so the
-  backend's waiting is exercised.
+  DescribeEndpoint or ListEndpoints calls (standing for the minutes AWS
+  takes; moto is InService at once), so the backend's waiting is exercised.
 * CreateEndpoint with a name in use answers a ValidationException, as AWS does.
 * UpdateEndpoint (missing in moto) accepts a DeploymentConfig (blue/green with
   ALL_AT_ONCE, CANARY or LINEAR traffic routing, auto-rollback alarms), checks
   it as AWS does and reports it back as ``LastDeploymentConfig``; the new
   config's variants take over when the update ends. Atrium's traffic shifting
   and rollback go through it.
+* Auto-rollback, as deployment guardrails do it: an update whose
+  ``AutoRollbackConfiguration`` names an alarm that is in ALARM in the
+  stand-in's CloudWatch when the update would end is rolled back instead: the
+  endpoint is InService on its old config and variants, with a FailureReason
+  naming the alarms (the wording is the stand-in's; AWS's may differ). Trip one
+  with CloudWatch's SetAlarmState while the endpoint is Updating.
 * Endpoint configs check instance types against botocore's service model
   (moto's own list predates ml.inf2, ml.g5 and others).
+* UpdateEndpointWeightsAndCapacities keeps a variant's instance count when the
+  request gives none (moto sets it to None) and moves LastModifiedTime, as AWS
+  does: the endpoint mirror reads an endpoint again when it has changed.
 """
 
 from __future__ import annotations
@@ -53,6 +62,21 @@ def _check_deployment_config(config: dict | None) -> None:
     for alarm in (config.get("AutoRollbackConfiguration") or {}).get("Alarms") or []:
         if not alarm.get("AlarmName"):
             raise ValidationError(message="Each auto-rollback alarm needs an AlarmName.")
+
+
+def _alarms_in_alarm(endpoint_arn: str, deployment_config: dict | None) -> list[str]:
+    """The update's auto-rollback alarms that are in ALARM in the stand-in's CloudWatch."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    names = [
+        a.get("AlarmName")
+        for a in ((deployment_config or {}).get("AutoRollbackConfiguration") or {}).get("Alarms") or []
+    ]
+    if not names:
+        return []
+    _, _, _, region, account, _ = endpoint_arn.split(":", 5)
+    alarms = cloudwatch_backends[account][region].alarms
+    return [name for name in names if name in alarms and alarms[name].state_value == "ALARM"]
 
 
 def patch() -> None:
@@ -98,9 +122,16 @@ def patch() -> None:
         pending = state.pop("pending", None)
         if pending:
             config_name, variants, deployment_config = pending
-            endpoint.endpoint_config_name = config_name
-            endpoint.production_variants = endpoint._process_production_variants(variants)
             endpoint.last_deployment_config = deployment_config
+            tripped = _alarms_in_alarm(endpoint.arn, deployment_config)
+            if tripped:  # the old fleet keeps the traffic; the new one is released
+                endpoint.failure_reason = (
+                    f"Deployment rolled back: auto-rollback alarm(s) {', '.join(tripped)} in ALARM state."
+                )
+            else:
+                endpoint.endpoint_config_name = config_name
+                endpoint.production_variants = endpoint._process_production_variants(variants)
+                endpoint.failure_reason = None
         endpoint.endpoint_status = "InService"
         endpoint.last_modified_time = utcnow()
 
@@ -109,6 +140,13 @@ def patch() -> None:
         if endpoint is not None:
             advance(endpoint)
         return original_describe(self, endpoint_name)
+
+    original_list = SageMakerModelBackend.list_endpoints
+
+    def list_endpoints(self, *args, **kwargs):
+        for endpoint in list(self.endpoints.values()):
+            advance(endpoint)
+        return original_list(self, *args, **kwargs)
 
     def update_endpoint(self, endpoint_name, endpoint_config_name, deployment_config, retain_deployment_config):
         endpoint = self.endpoints.get(endpoint_name)
@@ -141,6 +179,26 @@ def patch() -> None:
         )
         return ActionResult({"EndpointArn": endpoint.arn})
 
+    original_weights = SageMakerModelBackend.update_endpoint_weights_and_capacities
+
+    def update_endpoint_weights_and_capacities(self, endpoint_name, desired_weights_and_capacities):
+        endpoint = self.endpoints.get(endpoint_name)
+        counts = (
+            {v["VariantName"]: v.get("CurrentInstanceCount") for v in endpoint.production_variants} if endpoint else {}
+        )
+        wanted = [
+            {
+                **change,
+                "DesiredInstanceCount": change.get("DesiredInstanceCount") or counts.get(change.get("VariantName")),
+            }
+            for change in desired_weights_and_capacities
+        ]
+        arn = original_weights(self, endpoint_name, wanted)
+        endpoint.last_modified_time = utcnow()
+        return arn
+
+    SageMakerModelBackend.update_endpoint_weights_and_capacities = update_endpoint_weights_and_capacities
+    SageMakerModelBackend.list_endpoints = list_endpoints
     SageMakerModelBackend.create_endpoint = create_endpoint
     SageMakerModelBackend.describe_endpoint = describe_endpoint
     SageMakerModelBackend.update_endpoint = update_endpoint
