@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol, runtime_checkable
 
+from .capture_feed import CapturedEvent, CaptureFeed  # noqa: F401 - importable from here
 from .errors import BackendError, BackendUnavailable, JobState, NotReady  # noqa: F401 - importable from here
 
 # --- training -----------------------------------------------------------------
@@ -208,6 +209,9 @@ class Upstream:
     headers: dict[str, str] = field(default_factory=dict)
     sign: Callable[[bytes, dict[str, str]], dict[str, str]] | None = None
     ttl: float = 300.0
+    # Where the backend's own capture keeps a caller's id for the request (SageMaker's InferenceId):
+    # the gateway sends its event id there, so the cloud's copy of a request it captured is known.
+    request_id_header: str = ""
 
 
 # --- registry -----------------------------------------------------------------

@@ -203,6 +203,18 @@ def version_urls(*, user: User, refs: list[tuple[str, str, str]]) -> dict[tuple[
     return {(row.model.source, row.model.name, row.version): row.get_absolute_url() for row in rows}
 
 
+def version_tags(*, refs: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], dict[str, str]]:
+    """{(source, model name, version): the version's tags} for the mirrored versions among
+    ``refs``, in one query (no team scope: the gateway reads what its endpoints serve)."""
+    if not refs:
+        return {}
+    q = Q()
+    for source, name, version in set(refs):
+        q |= Q(model__source=source, model__name=name, version=version)
+    rows = ModelVersion.objects.filter(q).values_list("model__source", "model__name", "version", "tags")
+    return {(source, name, version): tags or {} for source, name, version, tags in rows}
+
+
 def versions_deployable(*, user: User, limit: int = 200) -> list[ModelVersion]:
     """Versions a person may deploy (their teams' live ones), newest first, for the deploy form."""
     return list(

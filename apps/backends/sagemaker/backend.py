@@ -17,7 +17,8 @@ How the portal's ideas map onto SageMaker:
 * An endpoint is a SageMaker endpoint whose variants serve model packages,
   updated blue/green by SageMaker's deployment guardrails (``endpoints.py``,
   ``guardrails.py``), rolled back on CloudWatch alarms the deployment creates
-  (``alarms.py``), capturing requests and responses to S3 (Data Capture);
+  (``alarms.py``), capturing requests and responses to S3 (Data Capture),
+  which is read back in chunks (``capture.py``);
   ``ml.inf2`` variants serve a Neo compilation (``neo.py``); on ``ml.inf1``
   and for rollbacks the portal moves traffic itself (``traffic.py``). The
   endpoint mirror reads every endpoint of the account (``listing.py``).
@@ -29,13 +30,15 @@ How the portal's ideas map onto SageMaker:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from ..base import (
     BackendError,
     BatchSpec,
+    CapturedEvent,
     CostRecord,
     EndpointDetails,
     EndpointSpec,
@@ -56,6 +59,7 @@ from ..base import (
 from . import (
     alarms,
     batch,
+    capture,
     costs,
     endpoints,
     guardrails,
@@ -251,6 +255,19 @@ class SageMakerBackend:
 
     def invocation_target(self, name: str, variant: str | None = None) -> Upstream:
         return endpoints.invocation_target(self._aws, name, variant)
+
+    def read_capture(
+        self,
+        endpoint: str,
+        *,
+        since: datetime,
+        until: datetime,
+        modified_after: datetime | None = None,
+        chunk_rows: int = 5000,
+    ) -> Iterator[list[CapturedEvent]]:
+        return capture.read_capture(
+            self._aws, endpoint, since=since, until=until, modified_after=modified_after, chunk_rows=chunk_rows
+        )
 
     def list_endpoints(self) -> list[EndpointSummary]:
         return listing.list_endpoints(self.sm)

@@ -295,6 +295,7 @@ def invoke(runtime, name: str, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 TARGET_VARIANT_HEADER = "X-Amzn-SageMaker-Target-Variant"  # InvokeEndpoint's TargetVariant
+INFERENCE_ID_HEADER = "X-Amzn-SageMaker-Inference-Id"  # InvokeEndpoint's InferenceId, kept by Data Capture
 
 
 def invocation_target(clients: AwsClients, name: str, variant: str | None = None) -> Upstream:
@@ -319,4 +320,4 @@ def invocation_target(clients: AwsClients, name: str, variant: str | None = None
         SigV4Auth(credentials.get_frozen_credentials(), "sagemaker", region).add_auth(request)
         return {k: v for k, v in request.headers.items() if k.lower().startswith(("authorization", "x-amz-"))}
 
-    return Upstream(url=url, headers=headers, sign=sign, ttl=300.0)
+    return Upstream(url=url, headers=headers, sign=sign, ttl=300.0, request_id_header=INFERENCE_ID_HEADER)

@@ -19,6 +19,8 @@ server starts (moto's server runs in the same process).
   it is not given, DeleteModelPackage / DeleteModelPackageGroup.
 * ``runtime``: with ``programs_dir``, InvokeEndpoint answers with the
   endpoint's real model.
+* ``data_capture``: invocations of an endpoint whose config enables
+  DataCaptureConfig are written to S3 as Data Capture JSON Lines.
 
 Faults (throttling, denied keys) are not patches but a WSGI middleware around
 moto's app: see ``..faults``.
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import threading
 
-from . import compilation, endpoints, model_registry, runtime, training, tuning
+from . import compilation, data_capture, endpoints, model_registry, runtime, training, tuning
 from .compilation import COMPILATION_POLLS
 from .endpoints import ENDPOINT_POLLS
 from .training import FAIL_MARKER, TRAINING_POLLS
@@ -51,4 +53,5 @@ def install_extensions() -> None:
         model_registry.patch()
         tuning.patch()
         runtime.patch()
+        data_capture.patch()  # after runtime: it wraps whichever InvokeEndpoint answers
         _installed = True
