@@ -34,9 +34,9 @@ def list_endpoints(sm) -> list[EndpointSummary]:
 def endpoint_details(sm, name: str) -> EndpointDetails:
     with aws(f"Read endpoint {name}"):
         endpoint = _existing(sm, name)
-        config = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+        endpoint_config = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
         live = {v["VariantName"]: v for v in endpoint.get("ProductionVariants", [])}
-        configured = config.get("ProductionVariants", [])
+        configured = endpoint_config.get("ProductionVariants", [])
         weights = traffic.percentages(list(live.values()) or configured)
         models: dict[str, ModelRef] = {}
         variants = []
