@@ -42,7 +42,7 @@ class NumericSide:
     @cached_property
     def empirical(self) -> Empirical:
         if self.profile.exact:
-            return Empirical(self.profile.sample)
+            return Empirical(self.profile.sorted_sample())
         return Empirical.from_sketch(self.profile.sketch, self.profile.rank_error)
 
     @cached_property

@@ -22,6 +22,8 @@ from apps.monitoring.drift.empirical import Empirical
 
 # scipy.stats.ks_2samp computes the exact distribution up to this size, the asymptotic one above
 _KS_EXACT_MAX_N = 10_000
+# Wasserstein on exact samples works through a column in blocks of this many values
+_BLOCK = 8_192  # 64 kB arrays: below glibc's mmap threshold, so reused, not faulted in anew
 # Evidently's floor on the reference's standard deviation when it norms Wasserstein
 _STD_FLOOR = 0.001
 # anderson_ksamp's exact normalising sums cost O(N) memory; chunked past this
@@ -65,26 +67,40 @@ def wasserstein(reference: Empirical, current: Empirical) -> float:
 
 
 def _wasserstein_exact(a: np.ndarray, b: np.ndarray) -> float:
+    """In units of 1/(n*m), a's i-th value covers the ranks up to i*m, b's j-th up to j*n.
+    Every rank interval between two consecutive ends (of either side, b's first on a tie)
+    holds one value of each side, found by integer arithmetic: no merge, no search."""
     n, m = a.size, b.size
-    # In units of 1/(n*m), a's i-th value covers the ranks up to i*m, b's j-th up to j*n.
-    # Every rank interval between two consecutive ends (of either side, b's first on a
-    # tie) has one value of each side, found by integer arithmetic: no merge, no search.
-    # i*m < 2**53, so a float quotient is exact where it is an integer and far from one
-    # elsewhere: its floor and ceil are the integer ones.
-    i = np.arange(1, n + 1, dtype=np.float64)
-    j = np.arange(1, m + 1, dtype=np.float64)
-    a_ends, b_ends = i * m, j * n
-    # intervals ending at a's ends: b's value is its ceil(end/n)-th; the interval starts at
-    # a's previous end or the last of b's ends at or before this one
-    b_at = np.ceil(a_ends / n)
-    a_widths = a_ends - np.maximum(a_ends - m, np.floor(a_ends / n) * n)
-    a_part = np.abs(a - b[b_at.astype(np.int64) - 1]) @ a_widths
-    # intervals ending at b's ends: a's value is its ceil(end/m)-th; the interval starts at
-    # b's previous end or the last of a's ends strictly before this one
-    a_at = np.ceil(b_ends / m)
-    b_widths = b_ends - np.maximum(b_ends - n, (a_at - 1) * m)
-    b_part = np.abs(a[a_at.astype(np.int64) - 1] - b) @ b_widths
-    return float((a_part + b_part) / (float(n) * float(m)))
+    return float((_wasserstein_part(a, b, n, m, strict=False) + _wasserstein_part(b, a, m, n, strict=True)) / (n * m))
+
+
+def _wasserstein_part(own: np.ndarray, other: np.ndarray, size: int, other_size: int, *, strict: bool) -> float:
+    """The intervals ending at ``own``'s ends: each pairs own's value with ``other``'s
+    ceil(end / size)-th, from the later of own's previous end and other's last end
+    before it (at or before it for a's ends, strictly before for b's: ties put b first).
+    Ends are integers below 2**53, so a float quotient is exact where it is an integer
+    and far from one elsewhere: its floor and ceil are the integer ones.
+
+    In blocks of ``_BLOCK`` ends: the temporaries stay small and reuse the same memory
+    (fresh arrays of a column's size cost more in page faults than in arithmetic)."""
+    total = 0.0
+    for first in range(0, size, _BLOCK):  # blocks of a column, not rows
+        count = min(_BLOCK, size - first)
+        ends = np.arange(first + 1, first + count + 1, dtype=np.float64)
+        ends *= other_size
+        quotient = ends / size
+        upper = np.ceil(quotient)  # other's value on the interval: its upper-th
+        start = upper - 1 if strict else np.floor(quotient, out=quotient)
+        start *= size
+        np.maximum(start, ends - other_size, out=start)
+        np.subtract(ends, start, out=ends)  # now the widths
+        index = upper.astype(np.intp)
+        index -= 1
+        gap = other[index]
+        np.subtract(own[first : first + count], gap, out=gap)
+        np.abs(gap, out=gap)
+        total += float(gap @ ends)
+    return total
 
 
 def anderson_darling(reference: Empirical, current: Empirical) -> tuple[float, float]:

@@ -131,6 +131,7 @@ def _column_state(column: ColumnProfile, put) -> dict:
         "exact_bound": column.exact_bound,
         "k": column.k,
         "sample": put(column.sample.astype("<f8").tobytes()) if column.sample is not None else None,
+        "sample_sorted": column.sample_sorted,
         "sketch": put(column.sketch.serialize()) if column.sample is None else None,
         "distinct": distinct,
     }
@@ -160,6 +161,7 @@ def _column_from_state(state: dict, get) -> ColumnProfile:
         mean=state["mean"],
         m2=state["m2"],
         sample=np.frombuffer(get(state["sample"]), "<f8").astype(np.float64) if state["sample"] else None,
+        sample_sorted=state["sample_sorted"],
         sketch=kll_doubles_sketch.deserialize(get(state["sketch"])) if state["sketch"] else None,
         distinct=distinct,
         exact_bound=state["exact_bound"],

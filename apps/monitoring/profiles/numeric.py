@@ -5,8 +5,10 @@ store and merge, whatever the number of rows.
   three before testing, so they are missing to the tests too);
 * ``min`` / ``max`` / ``mean`` / ``m2`` of the finite values (``m2``: the sum of squared
   deviations, so ``std = sqrt(m2 / n)``), merged with Chan et al.'s pairwise formula;
-* ``sample``: every finite value, sorted, while there are at most ``exact_bound`` of
-  them. Then every statistic is exact: the same numbers as Evidently on the raw data;
+* ``sample``: every finite value while there are at most ``exact_bound`` of them. Then
+  every statistic is exact: the same numbers as Evidently on the raw data. Sorted when
+  a statistic first needs it (``sorted_sample``): a merge only concatenates, and a column
+  tested by its value counts is never sorted;
 * ``sketch``: beyond the bound, an Apache DataSketches KLL quantile sketch of the
   values (``KLL_K`` below), and the profile is *sketch-based*: statistics come from the
   sketch's weighted items with its normalized rank error stated;
@@ -62,6 +64,7 @@ class NumericProfile:
     mean: float = 0.0
     m2: float = 0.0
     sample: np.ndarray | None = field(default_factory=lambda: np.empty(0))
+    sample_sorted: bool = True
     sketch: kll_doubles_sketch | None = None
     distinct: tuple[np.ndarray, np.ndarray] | None = field(default_factory=lambda: (np.empty(0), np.empty(0, np.int64)))
     exact_bound: int | None = EXACT_BOUND
@@ -83,6 +86,13 @@ class NumericProfile:
         """Population standard deviation (ddof 0, as Evidently's ``np.std``)."""
         return math.sqrt(self.m2 / self.n) if self.n else math.nan
 
+    def sorted_sample(self) -> np.ndarray:
+        """The exact sample, sorted (once; kept sorted)."""
+        if not self.sample_sorted:
+            self.sample = np.sort(self.sample)  # a copy: the sample may be a read-only view of Arrow memory
+            self.sample_sorted = True
+        return self.sample
+
     @property
     def rank_error(self) -> float:
         return 0.0 if self.exact else rank_error(self.k)
@@ -94,7 +104,7 @@ class NumericProfile:
             return self.sketch
         sketch = kll_doubles_sketch(self.k)
         if self.sample is not None and self.sample.size:
-            sketch.update(self.sample)
+            sketch.update(_writable(self.sample))
         return sketch
 
 
@@ -107,8 +117,7 @@ def numeric_merge(a: NumericProfile, b: NumericProfile) -> NumericProfile:
     bound = _tighter(a.exact_bound, b.exact_bound)
     sample = sketch = None
     if a.exact and b.exact and (bound is None or n <= bound):
-        # two sorted runs: the stable sort (timsort) merges them in linear time
-        sample = np.sort(np.concatenate([a.sample, b.sample]), kind="stable")
+        sample = np.concatenate([a.sample, b.sample])
     else:
         sketch = copy.copy(a.kll())
         sketch.merge(b.kll())
@@ -121,6 +130,7 @@ def numeric_merge(a: NumericProfile, b: NumericProfile) -> NumericProfile:
         mean=mean,
         m2=m2,
         sample=sample,
+        sample_sorted=sample is not None and not sample.size,
         sketch=sketch,
         distinct=_merge_distinct(a.distinct, b.distinct),
         exact_bound=bound,
@@ -154,14 +164,15 @@ class NumericBuilder:
         if not values.size:
             return
         batch_mean = float(values.mean())
-        batch_m2 = float(np.square(values - batch_mean).sum())
+        deviations = values - batch_mean
+        batch_m2 = float(deviations @ deviations)
         self.mean, self.m2 = _chan(self.n, self.mean, self.m2, values.size, batch_mean, batch_m2)
         self.n += values.size
         self.min, self.max = min(self.min, float(values.min())), max(self.max, float(values.max()))
         if self.distinct is not None:
             self.distinct = _merge_distinct(self.distinct, _distinct_of(values))
         if self.chunks is not None and (self.exact_bound is None or self.n <= self.exact_bound):
-            # may be a view of the Arrow batch: kept at most until the bound, and copied once by the sort
+            # may be a view of the Arrow batch: kept at most until the bound, copied once by the sort
             self.chunks.append(values)
             return
         if self.sketch is None:
@@ -173,11 +184,10 @@ class NumericBuilder:
 
     def finish(self) -> NumericProfile:
         sample = None
-        if self.chunks is not None:
+        if self.chunks is not None:  # one chunk: kept as it is, a view of its batch's memory
             sample = (
-                np.concatenate(self.chunks) if len(self.chunks) > 1 else np.array(self.chunks[0] if self.chunks else ())
+                np.concatenate(self.chunks) if len(self.chunks) > 1 else self.chunks[0] if self.chunks else np.empty(0)
             )
-            sample.sort()
         return NumericProfile(
             count=self.count,
             missing=self.missing,
@@ -187,6 +197,7 @@ class NumericBuilder:
             mean=self.mean,
             m2=self.m2,
             sample=sample,
+            sample_sorted=sample is not None and not sample.size,
             sketch=self.sketch,
             distinct=self.distinct,
             exact_bound=self.exact_bound,
