@@ -133,6 +133,8 @@ def drift_report(reference, current, columns=None, options=None, *, workers: int
     reference, current = _profile(reference), _profile(current)
     names = list(columns) if columns else [name for name in reference.columns if name in current.columns]
     skipped = {name: reason for name in names if (reason := _missing_reason(name, reference, current))}
+    if not columns:  # Evidently refuses a column one side lacks; here it is listed, not tested
+        skipped.update({name: "not in the reference" for name in current.columns if name not in reference.columns})
     tested = [name for name in names if name not in skipped]
 
     def test(name: str) -> ColumnDrift | str:
