@@ -99,7 +99,8 @@ def _wasserstein_part(own: np.ndarray, other: np.ndarray, size: int, other_size:
         gap = other[index]
         np.subtract(own[first : first + count], gap, out=gap)
         np.abs(gap, out=gap)
-        total += float(gap @ ends)
+        gap *= ends  # not `gap @ ends`: BLAS's threads spin, doubling the CPU time of a report
+        total += float(gap.sum())
     return total
 
 

@@ -115,6 +115,8 @@ def _column_state(column: ColumnProfile, put) -> dict:
             "categories": list(column.counts),
             "counts": list(column.counts.values()),
         }
+    if column.sample is not None:
+        column.sorted_sample()  # stored sorted: a stored profile is read by many reports, sorted once
     distinct = None
     if column.distinct is not None:
         keys, counts = column.distinct

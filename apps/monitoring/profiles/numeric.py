@@ -165,7 +165,7 @@ class NumericBuilder:
             return
         batch_mean = float(values.mean())
         deviations = values - batch_mean
-        batch_m2 = float(deviations @ deviations)
+        batch_m2 = float(np.square(deviations, out=deviations).sum())  # in place; and no BLAS (its threads spin)
         self.mean, self.m2 = _chan(self.n, self.mean, self.m2, values.size, batch_mean, batch_m2)
         self.n += values.size
         self.min, self.max = min(self.min, float(values.min())), max(self.max, float(values.max()))
