@@ -89,7 +89,10 @@ class NumericProfile:
     def sorted_sample(self) -> np.ndarray:
         """The exact sample, sorted (once; kept sorted)."""
         if not self.sample_sorted:
-            self.sample = np.sort(self.sample)  # a copy: the sample may be a read-only view of Arrow memory
+            if self.sample.flags.writeable and self.sample.base is None:
+                self.sample.sort()  # in place: a new array of a column's size costs its page faults again
+            else:
+                self.sample = np.sort(self.sample)  # a read-only view of Arrow memory: sorted into a copy
             self.sample_sorted = True
         return self.sample
 
