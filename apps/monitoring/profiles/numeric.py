@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import math
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -69,6 +70,8 @@ class NumericProfile:
     distinct: tuple[np.ndarray, np.ndarray] | None = field(default_factory=lambda: (np.empty(0), np.empty(0, np.int64)))
     exact_bound: int | None = EXACT_BOUND
     k: int = KLL_K
+    # sorting the sample in place: two reports reading one profile from two threads take turns
+    _sorting: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     kind = "numeric"
 
@@ -88,13 +91,15 @@ class NumericProfile:
 
     def sorted_sample(self) -> np.ndarray:
         """The exact sample, sorted (once; kept sorted)."""
-        if not self.sample_sorted:
+        with self._sorting:
+            if self.sample_sorted:
+                return self.sample
             if self.sample.flags.writeable and self.sample.base is None:
                 self.sample.sort()  # in place: a new array of a column's size costs its page faults again
             else:
                 self.sample = np.sort(self.sample)  # a read-only view of Arrow memory: sorted into a copy
             self.sample_sorted = True
-        return self.sample
+            return self.sample
 
     @property
     def rank_error(self) -> float:
