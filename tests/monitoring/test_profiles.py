@@ -19,6 +19,7 @@ from apps.monitoring.profiles import (
     profile_parquet,
     rank_error,
 )
+from apps.monitoring.profiles.numeric import sort_values
 
 RNG = np.random.default_rng(3)
 
@@ -162,3 +163,18 @@ def test_empty_and_all_missing_columns():
     assert isinstance(profile.columns["y"], CategoricalProfile) and profile.columns["y"].missing == 2
     back = DatasetProfile.from_bytes(profile.to_bytes())
     assert back.columns["x"].n == 0
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        RNG.normal(size=100_000),
+        RNG.standard_t(2, 100_000),  # heavy tails: crowded central buckets
+        np.append(RNG.normal(size=99_999), 1e300),  # one outlier: every other value in one bucket
+        RNG.poisson(3, 100_000).astype(float),  # few values, many ties
+        np.full(50_000, 2.5),
+        RNG.normal(size=1_000),  # small: np.sort itself
+    ],
+)
+def test_sort_values_is_numpys_sort(values):
+    assert np.array_equal(sort_values(values.copy()), np.sort(values))

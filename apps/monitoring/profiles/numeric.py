@@ -94,10 +94,7 @@ class NumericProfile:
         with self._sorting:
             if self.sample_sorted:
                 return self.sample
-            if self.sample.flags.writeable and self.sample.base is None:
-                self.sample.sort()  # in place: a new array of a column's size costs its page faults again
-            else:
-                self.sample = np.sort(self.sample)  # a read-only view of Arrow memory: sorted into a copy
+            self.sample = sort_values(self.sample)
             self.sample_sorted = True
             return self.sample
 
@@ -211,6 +208,33 @@ class NumericBuilder:
             exact_bound=self.exact_bound,
             k=self.k,
         )
+
+
+def sort_values(values: np.ndarray) -> np.ndarray:
+    """``values`` (finite) sorted, as ``np.sort`` sorts them, in about two thirds of its
+    time on large columns: a radix sort on 16-bit bucket keys (monotone in the value),
+    then a timsort that finds the values nearly in order. The timsort alone makes the
+    result right; the buckets only make it fast, so a column crowded into few buckets
+    (outliers stretching the range) goes to ``np.sort`` directly."""
+    if values.size < _PRESORT_FROM:
+        if values.flags.writeable and values.base is None:
+            values.sort()  # in place: a new array of a column's size costs its page faults again
+            return values
+        return np.sort(values)  # a read-only view of Arrow memory: sorted into a copy
+    low, span = values.min(), values.max() - values.min()
+    if not span > 0:
+        return np.sort(values)
+    keys = ((values - low) * ((_BUCKETS - 1) / span)).astype(np.uint16)
+    if np.bincount(keys, minlength=_BUCKETS).max() > values.size // _CROWDED:
+        return np.sort(values)
+    ordered = values[np.argsort(keys, kind="stable")]  # NumPy's stable sort of 16-bit keys is a radix sort
+    ordered.sort(kind="stable")
+    return ordered
+
+
+# Large columns are presorted by bucket; 65,536 buckets (16-bit keys); a bucket holding
+# more than 1/64 of the column would leave the timsort too much to do.
+_PRESORT_FROM, _BUCKETS, _CROWDED = 32_768, 65_536, 64
 
 
 def _writable(values: np.ndarray) -> np.ndarray:
