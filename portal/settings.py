@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "apps.deployments",
     "apps.approvals",
     "apps.gateway",
+    "apps.monitoring",
     "apps.notifications",
     "apps.audit",
 ]
