@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "apps.deployments",
     "apps.approvals",
     "apps.gateway",
+    "apps.monitoring",
     "apps.notifications",
     "apps.audit",
 ]
@@ -268,8 +269,24 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("ATRIUM_REGISTRY_SYNC_SECONDS", default=60.0),
     },
     "registry-sync-full": {"task": "apps.registry.tasks.sync_registries", "schedule": 900.0, "kwargs": {"full": True}},
+    # Endpoints (apps/deployments): those made outside the portal found, changed ones re-read, gone ones marked.
+    "endpoints-sync": {
+        "task": "apps.deployments.tasks.sync_endpoints",
+        "schedule": env.float("ATRIUM_ENDPOINT_SYNC_SECONDS", default=60.0),
+    },
+    "endpoints-sync-full": {
+        "task": "apps.deployments.tasks.sync_endpoints",
+        "schedule": 900.0,
+        "kwargs": {"full": True},
+    },
     # Promotions (apps/approvals): expire, remind a day before, resume an approval a dead worker left.
     "promotions-sweep": {"task": "apps.approvals.tasks.sweep_promotions", "schedule": 60.0},
+    # Cloud capture (apps/gateway/cloud_capture.py): SageMaker Data Capture and Databricks inference
+    # tables read into the gateway's capture store.
+    "cloud-capture": {
+        "task": "apps.gateway.tasks.pull_cloud_capture",
+        "schedule": env.float("GATEWAY_CLOUD_CAPTURE_SECONDS", default=300.0),
+    },
 }
 
 if REDIS_URL:
@@ -299,10 +316,22 @@ GATEWAY_URL = env("GATEWAY_URL", default=f"http://127.0.0.1:{GATEWAY_PORT}")
 # a traffic shift applied, within this many seconds.
 GATEWAY_CACHE_SECONDS = env.float("GATEWAY_CACHE_SECONDS", default=2.0)
 GATEWAY_FLUSH_SECONDS = env.float("GATEWAY_FLUSH_SECONDS", default=2.0)  # telemetry rollups written this often
-GATEWAY_CAPTURE_ROOT = Path(env("GATEWAY_CAPTURE_ROOT", default=str(VAR_DIR / "capture")))
+# Captured rows: a folder, or an S3 prefix (s3://bucket/prefix) written with boto3's own credentials
+# (environment, profile, instance role); the endpoint URL sends them elsewhere (a stand-in, MinIO).
+GATEWAY_CAPTURE_ROOT = env("GATEWAY_CAPTURE_ROOT", default=str(VAR_DIR / "capture"))
+GATEWAY_CAPTURE_S3_ENDPOINT_URL = env("GATEWAY_CAPTURE_S3_ENDPOINT_URL", default="") or None
+GATEWAY_CAPTURE_S3_REGION = env("GATEWAY_CAPTURE_S3_REGION", default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
 GATEWAY_CAPTURE_SAMPLE = env.float("GATEWAY_CAPTURE_SAMPLE", default=1.0)  # share of requests captured
 GATEWAY_CAPTURE_MAX_ROWS = env.int("GATEWAY_CAPTURE_MAX_ROWS", default=100_000)  # buffered rows; past it, dropped
 GATEWAY_SENSITIVE_COLUMNS = env.list("GATEWAY_SENSITIVE_COLUMNS", default=[])  # masked in capture
+# Cloud capture read into the same store: each pull reads again this far before where the last one
+# stopped (the clouds land rows late: Databricks within the hour), an endpoint's first pull reads
+# this many hours back, and one pull reads at most a window of this many hours (a backlog is read
+# window after window).
+GATEWAY_CLOUD_CAPTURE_OVERLAP_SECONDS = env.float("GATEWAY_CLOUD_CAPTURE_OVERLAP_SECONDS", default=3600.0)
+GATEWAY_CLOUD_CAPTURE_BACKFILL_HOURS = env.float("GATEWAY_CLOUD_CAPTURE_BACKFILL_HOURS", default=24.0)
+GATEWAY_CLOUD_CAPTURE_WINDOW_HOURS = env.float("GATEWAY_CLOUD_CAPTURE_WINDOW_HOURS", default=6.0)
+GATEWAY_CLOUD_CAPTURE_LEASE_SECONDS = env.float("GATEWAY_CLOUD_CAPTURE_LEASE_SECONDS", default=900.0)
 GATEWAY_UPSTREAM_TIMEOUT = env.float("GATEWAY_UPSTREAM_TIMEOUT", default=60.0)
 
 LOGGING = {

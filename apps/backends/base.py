@@ -1,59 +1,19 @@
 """The one interface every backend implements, and the dataclasses it speaks.
 
 Adapters map vendor states to ``JobState`` and vendor failures to
-``BackendError``; the run engine never sees a vendor exception.
+``BackendError`` (both in ``errors.py``, importable from here); the run
+engine never sees a vendor exception.
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol, runtime_checkable
 
-
-class BackendError(Exception):
-    """A backend call failed.
-
-    ``permanent`` errors (bad input, access denied, the job failed in the
-    cloud) fail the run at once; transient ones (throttling, a timeout, a
-    stand-in restarting) are retried with backoff.
-    """
-
-    def __init__(self, message: str, *, permanent: bool = False):
-        super().__init__(message)
-        self.message = message
-        self.permanent = permanent
-
-
-class NotReady(BackendError):
-    """Not a failure: the backend is still preparing what the call needs (a
-    Neo compilation before an Inferentia deploy, say). The engine calls again
-    at its polling pace, without counting an attempt or backing off."""
-
-    def __init__(self, message: str):
-        super().__init__(message, permanent=False)
-
-
-class BackendUnavailable(BackendError):
-    """The backend kind exists in the design but is not usable here."""
-
-    def __init__(self, message: str):
-        super().__init__(message, permanent=True)
-
-
-class JobState(enum.StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self in {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED}
-
+from .capture_feed import CapturedEvent, CaptureFeed  # noqa: F401 - importable from here
+from .errors import BackendError, BackendUnavailable, JobState, NotReady  # noqa: F401 - importable from here
 
 # --- training -----------------------------------------------------------------
 
@@ -179,12 +139,27 @@ DEPLOY_TARGETS = ("cpu", "gpu", "inferentia")
 
 
 @dataclass(frozen=True)
+class Guardrails:
+    """What a rollout the cloud runs is rolled back on, by alarms the deployment creates (absolute only)."""
+
+    max_error_rate: float = 0.05  # share of 5xx answers
+    max_p95_ms: float | None = None  # p95 model latency, when set
+
+
+@dataclass(frozen=True)
 class EndpointSpec:
+    """Timings and ``guardrails`` are for a rollout the cloud runs itself (``GuardedRollouts``);
+    other backends ignore them. A timing left None is the connection's default."""
+
     name: str
     variants: list[EndpointVariant]
-    rollout: str = "all_at_once"  # "all_at_once" | "canary" | "linear"
+    rollout: str = "all_at_once"  # "all_at_once" | "canary" | "linear" | "blue_green"
     canary_percent: int = 10
     tags: dict[str, str] = field(default_factory=dict)
+    linear_step_percent: int | None = None  # None: canary_percent
+    bake_seconds: int | None = None  # each traffic step serves this long before the next
+    termination_wait_seconds: int | None = None  # the old fleet kept after the last step
+    guardrails: Guardrails | None = None  # None: no alarms of the deployment's own
 
 
 @dataclass(frozen=True)
@@ -192,6 +167,33 @@ class EndpointStatus:
     name: str
     state: str  # "creating" | "updating" | "in_service" | "failed" | "deleting"
     weights: dict[str, int] = field(default_factory=dict)
+    message: str = ""
+    rolled_back: bool = False  # the cloud undid the last deployment on its own; ``message`` says why
+
+
+@dataclass(frozen=True)
+class EndpointSummary:
+    """An endpoint as the backend lists it (the endpoint mirror reads every one).
+    ``fingerprint`` changes whenever anything about the endpoint may have changed
+    ("" when the backend cannot tell: the mirror then always reads its details)."""
+
+    name: str
+    state: str  # as EndpointStatus.state
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True)
+class EndpointDetails:
+    """What an endpoint serves, read for the endpoint mirror: its variants with
+    the model version each serves (``ModelRef.version`` "" when the backend
+    cannot tell which registered version it is), their hardware as the backend
+    names it, their instance count and traffic share (``weight``, percent), and
+    its tags (the portal's cost tags say which team owns it)."""
+
+    name: str
+    state: str
+    variants: list[EndpointVariant] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
     message: str = ""
 
 
@@ -208,6 +210,9 @@ class Upstream:
     headers: dict[str, str] = field(default_factory=dict)
     sign: Callable[[bytes, dict[str, str]], dict[str, str]] | None = None
     ttl: float = 300.0
+    # Where the backend's own capture keeps a caller's id for the request (SageMaker's InferenceId):
+    # the gateway sends its event id there, so the cloud's copy of a request it captured is known.
+    request_id_header: str = ""
     # From an error answer (status, body): what the model itself answered, where the cloud wraps
     # it (SageMaker's ModelError, a 424, carries the container's status), or None to pass it on.
     unwrap: Callable[[int, bytes], tuple[int, bytes] | None] | None = None
@@ -389,6 +394,36 @@ class Endpoints(Protocol):
         formats), answered by ``variant`` when given (else by the endpoint's own split)."""
         ...
 
+    # the endpoint mirror (apps/deployments): every endpoint, made by the portal or not
+    def list_endpoints(self) -> list[EndpointSummary]: ...
+    def endpoint_details(self, name: str) -> EndpointDetails: ...
+
+
+@runtime_checkable
+class GuardedRollouts(Protocol):
+    """Endpoints whose cloud runs a rollout itself and rolls it back on alarms the deployment
+    creates (SageMaker deployment guardrails); where it cannot, the portal runs the rollout."""
+
+    guardrails_label: str  # for people: what runs the rollout
+
+    def guardrails_refusal(
+        self,
+        *,
+        hardware: list[str],
+        instance_count: int,
+        rollout: str,
+        canary_percent: int,
+        linear_step_percent: int,
+        bake_seconds: int,
+        termination_wait_seconds: int,
+    ) -> str:
+        """Why the cloud cannot run this rollout on ``hardware`` (instance types or targets); "" if it can."""
+        ...
+
+    def guardrails_alarms(self, endpoint: str, guardrails: Guardrails) -> list[str]:
+        """The alarms it rolls back on: those it creates from ``guardrails``, and the connection's."""
+        ...
+
 
 @runtime_checkable
 class Registry(Protocol):
@@ -451,6 +486,7 @@ CAPABILITY_NAMES = {
     Costs: "costs",
     ModelLoader: "model loading for scoring in the portal",
     Pricing: "an instance price table",
+    GuardedRollouts: "rollouts of its own with rollback on alarms",
 }
 
 

@@ -31,6 +31,17 @@ def deploy_targets(kind: str) -> tuple[str, ...]:
     return import_string(BACKENDS[kind]).deploy_targets
 
 
+def missing_target(kind: str, target: str) -> str:
+    """Why a kind has no ``target`` hardware, when its backend says more than that it has none ("" otherwise)."""
+    explain = getattr(import_string(BACKENDS[kind]), "missing_target", None)
+    return explain(target) if explain else ""
+
+
+def guards_rollouts(kind: str) -> bool:
+    """Whether a kind's cloud can run a rollout itself (``GuardedRollouts``), known without a connection."""
+    return kind in BACKENDS and callable(getattr(import_string(BACKENDS[kind]), "guardrails_refusal", None))
+
+
 # Where rows live in the clouds; each backend reads (and writes) only its own ``data_prefixes``.
 CLOUD_PREFIXES = ("s3://", "dbfs:/", "/Volumes/")
 

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.db import models
-from django.urls import reverse
 
+from apps.core.links import url_for
 from apps.core.models import BaseModel
 
 
@@ -66,7 +66,7 @@ class Template(BaseModel):
         return self.name
 
     def get_absolute_url(self):
-        return reverse("catalog:detail", args=[self.slug])
+        return url_for("catalog:detail", self.slug)
 
     @property
     def backend_list(self) -> list[str]:

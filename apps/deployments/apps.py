@@ -11,13 +11,16 @@ class DeploymentsConfig(AppConfig):
         from apps.runs.operations import operation_register
 
         from . import (
+            following,
+            mirror,
             rollouts,
-            services,
             views,  # noqa: F401 - registers the home page's endpoint panel
         )
 
         operation_register(rollouts.RolloutStage())
         hooks.on_step_end("deployments.mirror_endpoint", statuses=("succeeded", "failed"))(
-            services.endpoint_follow_step
+            following.endpoint_follow_step
         )
-        hooks.on_run_end("deployments.rollout_finished")(services.rollout_finished)
+        hooks.on_run_end("deployments.rollout_finished")(following.rollout_finished)
+        # After the mirror's own hook: a found endpoint the portal has deployed to is the portal's.
+        hooks.on_step_end("deployments.adopt_found_endpoint")(mirror.endpoint_adopt)

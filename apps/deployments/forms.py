@@ -50,6 +50,17 @@ class DeploymentForm(forms.Form):
         min_value=0, max_value=100, initial=5, label="Roll back above this error rate (%)"
     )
     max_p95_ms = forms.FloatField(min_value=0, required=False, label="Roll back above this p95 latency (ms)")
+    # Against the baseline variant, judged on the same minutes of traffic.
+    max_error_rate_increase = forms.FloatField(
+        min_value=0,
+        max_value=100,
+        initial=2,
+        required=False,
+        label="Roll back above the baseline's error rate plus (points)",
+    )
+    max_p95_ratio = forms.FloatField(
+        min_value=1, initial=2, required=False, label="Roll back above the baseline's p95 times"
+    )
 
     ROLLOUT_KEYS = (
         "strategy",
@@ -63,6 +74,10 @@ class DeploymentForm(forms.Form):
     def rollout(self) -> dict:
         data = self.cleaned_data
         thresholds = {"max_error_rate": data["max_error_rate"] / 100}
+        if data.get("max_error_rate_increase") is not None:
+            thresholds["max_error_rate_increase"] = data["max_error_rate_increase"] / 100
+        if data.get("max_p95_ratio") is not None:
+            thresholds["max_p95_ratio"] = data["max_p95_ratio"]
         if data.get("max_p95_ms") is not None:
             thresholds["max_p95_ms"] = data["max_p95_ms"]
         return {**{k: data[k] for k in self.ROLLOUT_KEYS}, "thresholds": thresholds}

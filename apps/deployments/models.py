@@ -51,6 +51,10 @@ class Endpoint(BaseModel):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     synced_at = models.DateTimeField(null=True, blank=True)
+    # Found on the backend by the endpoint mirror (mirror.py), not deployed by Atrium: the mirror
+    # keeps its variants and split as the backend has them, until the portal deploys to it.
+    discovered = models.BooleanField(default=False)
+    fingerprint = models.CharField(max_length=200, blank=True)  # the backend's change marker, last read
 
     class Meta:
         ordering = ["name"]
@@ -99,6 +103,8 @@ class EndpointEvent(models.Model):
         ROLLED_BACK = "rolled_back", "Rolled back"
         FAILED = "failed", "Failed"
         DELETED = "deleted", "Deleted"
+        FOUND = "found", "Found"  # by the mirror, on the backend (made outside the portal)
+        CHANGED = "changed", "Changed outside the portal"
 
     id = models.BigAutoField(primary_key=True)
     endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="events")

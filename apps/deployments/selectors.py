@@ -7,8 +7,13 @@ from dataclasses import dataclass
 from django.db.models import Prefetch, QuerySet
 
 from apps.core.scoping import team_scoped
+from apps.registry.selectors import version_tags
 
 from .models import Endpoint, EndpointEvent, EndpointState, Variant
+
+# A model version tag naming the input columns whose values are masked before capture
+# is written ("ssn,email"). The gateway reads it with the route, never per request.
+SENSITIVE_COLUMNS_TAG = "atrium.sensitive_columns"
 
 
 def endpoints_visible(*, user) -> QuerySet[Endpoint]:
@@ -54,6 +59,15 @@ class Route:
     state: str
     weights: dict[str, int]  # the split the portal applies; the gateway picks a variant by it
     variants: tuple[str, ...]
+    # Columns any of its versions marks as sensitive (tag SENSITIVE_COLUMNS_TAG). One set for the
+    # endpoint, not one per variant: when the backend splits traffic itself the gateway cannot
+    # tell which version answered, and the column's data is sensitive whichever reads it.
+    sensitive: frozenset[str] = frozenset()
+
+
+def sensitive_columns(tags: dict) -> frozenset[str]:
+    value = (tags or {}).get(SENSITIVE_COLUMNS_TAG) or ""
+    return frozenset(column.strip() for column in str(value).split(",") if column.strip())
 
 
 def endpoint_route(*, name: str) -> Route | None:
@@ -62,11 +76,14 @@ def endpoint_route(*, name: str) -> Route | None:
         Endpoint.objects.filter(name=name)
         .exclude(state__in=[EndpointState.DELETED, EndpointState.DELETING])
         .prefetch_related("variants")
-        .order_by("-updated_at")
+        # A name the portal deployed keeps its address: an endpoint found elsewhere under it never takes it.
+        .order_by("discovered", "-updated_at")
         .first()
     )
     if endpoint is None:
         return None
+    variants = list(endpoint.variants.all())
+    served = version_tags(refs=[(endpoint.source, v.model_name, v.model_version) for v in variants])
     return Route(
         endpoint_id=str(endpoint.pk),
         name=endpoint.name,
@@ -75,5 +92,37 @@ def endpoint_route(*, name: str) -> Route | None:
         connection_id=str(endpoint.connection_id) if endpoint.connection_id else None,
         state=endpoint.state,
         weights=dict(endpoint.weights),
-        variants=tuple(v.name for v in endpoint.variants.all()),
+        variants=tuple(v.name for v in variants),
+        sensitive=frozenset().union(*(sensitive_columns(tags) for tags in served.values())),
     )
+
+
+@dataclass(frozen=True)
+class EndpointRef:
+    endpoint_id: str
+    name: str
+    connection_id: str | None
+
+
+def endpoints_in_clouds() -> list[EndpointRef]:
+    """Live endpoints on a connection (a SageMaker or Databricks account): those whose own
+    cloud may capture their traffic. Whether it does is the backend's to say."""
+    rows = (
+        Endpoint.objects.filter(connection__isnull=False)
+        .exclude(state__in=[EndpointState.DELETED, EndpointState.DELETING])
+        .values_list("pk", "name", "connection_id")
+        .order_by("name")
+    )
+    return [EndpointRef(str(pk), name, str(connection_id)) for pk, name, connection_id in rows]
+
+
+def endpoint_ref(*, pk) -> EndpointRef | None:
+    row = (
+        Endpoint.objects.filter(pk=pk)
+        .exclude(state__in=[EndpointState.DELETED, EndpointState.DELETING])
+        .values_list("pk", "name", "connection_id")
+        .first()
+    )
+    if row is None:
+        return None
+    return EndpointRef(str(row[0]), row[1], str(row[2]) if row[2] else None)

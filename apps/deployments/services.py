@@ -1,14 +1,13 @@
 """Every write to endpoints: deploying with a rollout, shifting traffic,
-promoting, rolling back, deleting, and following what endpoint runs did.
+promoting, rolling back, deleting.
 
 The backend is changed only by runs of the engine (deploy, traffic,
 rollback, undeploy, and rollouts of several stages); these services start
-them and keep the mirror (``Endpoint``, ``Variant``, ``EndpointEvent``) in
-step when their steps end."""
+them. A rollout is the cloud's own where it can (``guardrails.py``), else the
+portal's (``plans.py``, ``rollouts.py``); ``following.py`` keeps the mirror
+(``Endpoint``, ``Variant``, ``EndpointEvent``) in step when their steps end."""
 
 from __future__ import annotations
-
-import re
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -16,19 +15,21 @@ from django.utils import timezone
 
 from apps.accounts.models import Team, User
 from apps.audit.services import audit_record
-from apps.backends.base import DEPLOY_TARGETS
+from apps.backends import registry as backend_registry
+from apps.backends.base import DEPLOY_TARGETS, BackendError
 from apps.connections.models import Connection
+from apps.connections.services import connection_backend
 from apps.core.errors import Conflict, InvalidInput
-from apps.core.templatetags.atrium import duration
-from apps.runs.models import TERMINAL, Run, RunKind, RunStep
+from apps.runs.models import TERMINAL, Run, RunKind
 from apps.runs.operations import OPERATIONS
 from apps.runs.operations.base import NAME
 from apps.runs.services import plan_run_create, run_create, run_target_check
 
+from .guardrails import native_guardrails, native_label, native_plan, rollout_path
 from .models import Endpoint, EndpointEvent, EndpointState, Variant, source_key
-from .rollouts import DEFAULT_THRESHOLDS, STAGE_ACTION, STRATEGIES, rollout_plan
+from .plans import portal_plan, rollout_settings, strategy_label, variant_name
+from .rollouts import rollout_plan
 
-ENDPOINT_ACTIONS = {RunKind.DEPLOY, RunKind.TRAFFIC, RunKind.ROLLBACK, RunKind.UNDEPLOY}
 NAME_TAKEN = "This name is taken by another endpoint: choose another (one address per name at /serve/<name>/)."
 
 
@@ -52,65 +53,6 @@ def _require_owner(user: User, endpoint: Endpoint | None = None) -> None:
         raise PermissionDenied("Your role can read endpoints but not change them.")
     if endpoint is not None and not user.is_portal_admin and not user.teams.filter(pk=endpoint.team_id).exists():
         raise PermissionDenied("Only the endpoint's team can change it.")
-
-
-def variant_name(model_name: str, version: str) -> str:
-    """A variant name valid on every backend: the model's last name part and its version."""
-    base = re.sub(r"[^A-Za-z0-9-]+", "-", model_name.rsplit(".", 1)[-1]).strip("-")[:40] or "model"
-    return f"{base}-v{version}"
-
-
-def _positive(errors: dict, params: dict, key: str, low: int, high: int) -> int:
-    value = params.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        errors[key] = [f"A whole number from {low} to {high}."]
-        return low
-    return value
-
-
-def _rollout_settings(rollout: dict) -> tuple[dict, dict]:
-    """The rollout's settings with defaults, and errors per field."""
-    if not isinstance(rollout, dict):
-        return {}, {"rollout": ["Must be an object."]}
-    settings = {
-        "strategy": "all_at_once",
-        "percent": 10,
-        "bake_seconds": 300,
-        "step_percent": 25,
-        "interval_seconds": 300,
-        "termination_wait_seconds": 300,
-        **rollout,
-    }
-    errors: dict = {}
-    unknown = sorted(
-        set(settings)
-        - {
-            "strategy",
-            "percent",
-            "bake_seconds",
-            "step_percent",
-            "interval_seconds",
-            "termination_wait_seconds",
-            "thresholds",
-        }
-    )
-    if unknown:
-        errors["rollout"] = [f"Unknown setting {', '.join(unknown)}."]
-    if settings["strategy"] not in STRATEGIES:
-        errors["rollout.strategy"] = [f"One of {', '.join(STRATEGIES)}."]
-    _positive(errors, settings, "percent", 1, 99)
-    _positive(errors, settings, "step_percent", 1, 50)
-    for key in ("bake_seconds", "interval_seconds", "termination_wait_seconds"):
-        _positive(errors, settings, key, 0, 7 * 24 * 3600)
-    thresholds = settings.get("thresholds") or {}
-    if not isinstance(thresholds, dict) or set(thresholds) - set(DEFAULT_THRESHOLDS):
-        errors["rollout.thresholds"] = [f"An object with any of {', '.join(DEFAULT_THRESHOLDS)}."]
-    elif any(
-        v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or v < 0) for v in thresholds.values()
-    ):
-        errors["rollout.thresholds"] = ["Thresholds are numbers, 0 or more."]
-    settings["thresholds"] = thresholds if isinstance(thresholds, dict) else {}
-    return settings, {k if k.startswith("rollout") else f"rollout.{k}": v for k, v in errors.items()}
 
 
 def deployment_validate(
@@ -146,7 +88,7 @@ def deployment_validate(
         errors["target"] = [f"One of {', '.join(DEPLOY_TARGETS)}, or give an instance type."]
     if isinstance(instance_count, bool) or not isinstance(instance_count, int) or not 1 <= instance_count <= 100:
         errors["instance_count"] = ["A whole number from 1 to 100."]
-    settings, rollout_errors = _rollout_settings(rollout or {})
+    settings, rollout_errors = rollout_settings(rollout or {})
     errors.update(rollout_errors)
     if errors:
         raise InvalidInput(errors)
@@ -177,9 +119,10 @@ def deployment_start(
     instance_count: int = 1,
     rollout: dict | None = None,
 ) -> Run:
-    """Deploy a model version to an endpoint (made if new) with a rollout the
-    portal runs: a run of kind "rollout" whose steps are the deploy, the
-    stages and the promotion. Bad input is a 400 and makes nothing."""
+    """Deploy a model version to an endpoint (made if new) with a rollout: a
+    run of kind "rollout", one guarded deploy where the cloud runs the rollout
+    itself, else the portal's deploy, stages and promotion. Bad input is a 400
+    and makes nothing."""
     team, kind, candidate, settings = deployment_validate(
         user=user,
         endpoint=endpoint,
@@ -193,6 +136,7 @@ def deployment_start(
         instance_count=instance_count,
         rollout=rollout,
     )
+    cloud = _guarding_backend(connection)
 
     with transaction.atomic():
         source = source_key(connection.pk if connection else None)
@@ -214,19 +158,11 @@ def deployment_start(
                 "The endpoint splits traffic between several versions: a rollout needs one "
                 "baseline. Deploy all at once, or shift its traffic to one version first.",
             )
-        stages = rollout_plan(**{k: v for k, v in settings.items() if k != "thresholds"}) if baseline else []
         if existing is None:
-            existing = Endpoint.objects.create(
-                team=team,
-                backend=kind,
-                connection=connection,
-                source=source,
-                name=endpoint,
-                state=EndpointState.CREATING,
-                created_by=user,
+            existing = _endpoint_new(
+                team=team, kind=kind, connection=connection, source=source, name=endpoint, user=user
             )
-        steps = _plan(existing, baseline, candidate, stages, settings)
-        how = _strategy_label(settings, stages, has_baseline=bool(baseline))
+        steps, how, guarded = _plan(cloud, existing, baseline, candidate, settings)
         run = plan_run_create(
             user=user,
             kind=RunKind.ROLLOUT,
@@ -241,6 +177,7 @@ def deployment_start(
                 "candidate": candidate,
                 "rollout": settings,
                 "model_name": candidate["model_name"],
+                **({"guardrails": guarded} if guarded else {}),
             },
         )
         Endpoint.objects.filter(pk=existing.pk).update(rollout_run=run, rollout_command="", rollout_command_by=None)
@@ -256,79 +193,69 @@ def deployment_start(
             action="endpoint.deploy",
             target=existing,
             team=team,
-            data={"model": candidate["model_name"], "version": candidate["model_version"], "rollout": how},
+            data={
+                "model": candidate["model_name"],
+                "version": candidate["model_version"],
+                "rollout": how,
+                **({"guardrails": guarded} if guarded else {}),
+            },
         )
     return run
 
 
-def _strategy_label(settings: dict, stages: list, *, has_baseline: bool) -> str:
-    if not stages:
-        return "all at once" + (
-            ""
-            if has_baseline or settings["strategy"] == "all_at_once"
-            else " (a new endpoint has no baseline to compare a canary with)"
+def _endpoint_new(*, team: Team, kind: str, connection, source: str, name: str, user: User) -> Endpoint:
+    """The row of an endpoint about to be made. Names are unique per source,
+    deleted or not (the mirror knows a returning endpoint by its row), so a
+    deleted endpoint's row is taken up again by its own team, history and all;
+    another team's is renamed out of the way, and its history stays its own."""
+    tomb = Endpoint.objects.select_for_update().filter(source=source, name=name, state=EndpointState.DELETED).first()
+    if tomb is not None and tomb.team_id == team.pk:
+        tomb.variants.all().delete()
+        fresh = {"state": EndpointState.CREATING, "message": "", "weights": {}, "discovered": False, "fingerprint": ""}
+        Endpoint.objects.filter(pk=tomb.pk).update(
+            **fresh, created_by=user, backend=kind, connection=connection, updated_at=timezone.now()
         )
-    parts = ", ".join(f"{share}% for {duration(bake)}" for share, bake in stages)
-    return f"{settings['strategy'].replace('_', '-')}: {parts}, then all"
-
-
-def _variant_params(variant: Variant, weight: int) -> dict:
-    """A served variant as a deploy step's input, on the hardware it has."""
-    hardware = (
-        {"instance_type": variant.instance_type} if variant.instance_type else {"target": variant.target or "cpu"}
+        tomb.refresh_from_db()
+        return tomb
+    if tomb is not None:
+        Endpoint.objects.filter(pk=tomb.pk).update(name=f"{name[:50]}~{tomb.pk.hex[:8]}")
+    return Endpoint.objects.create(
+        team=team,
+        backend=kind,
+        connection=connection,
+        source=source,
+        name=name,
+        state=EndpointState.CREATING,
+        created_by=user,
     )
-    return {
-        "name": variant.name,
-        "model_name": variant.model_name,
-        "model_version": variant.model_version,
-        **hardware,
-        "instance_count": variant.instance_count,
-        "weight": weight,
-    }
 
 
-def _plan(endpoint: Endpoint, baseline: list[Variant], candidate: dict, stages: list, settings: dict) -> list[dict]:
-    final = {"endpoint": endpoint.name, "variants": [{**candidate, "weight": 100}]}
-    if not stages:
-        return [{"id": "deploy", "name": f"Deploy {candidate['name']}", "action": RunKind.DEPLOY, "input": final}]
-    base = baseline[0]
-    steps = [
-        {
-            "id": "deploy",
-            "name": f"Add {candidate['name']} beside {base.name} at 0%",
-            "action": RunKind.DEPLOY,
-            "input": {"endpoint": endpoint.name, "variants": [_variant_params(base, 100), {**candidate, "weight": 0}]},
-        }
-    ]
-    for index, (share, bake) in enumerate(stages, start=1):
-        label = f"Stage {index} of {len(stages)}"
-        steps.append(
-            {
-                "id": f"stage-{index}",
-                "name": f"{label}: {share}% to {candidate['name']}",
-                "action": STAGE_ACTION,
-                "input": {
-                    "endpoint": endpoint.name,
-                    "endpoint_id": str(endpoint.pk),
-                    "stage_label": label,
-                    "weights": {base.name: 100 - share, candidate["name"]: share},
-                    "bake_seconds": bake,
-                    "candidate": candidate["name"],
-                    "baseline": base.name,
-                    "thresholds": settings["thresholds"],
-                    "last": index == len(stages),  # it drains the baseline before the promotion releases it
-                },
-            }
-        )
-    steps.append(
-        {
-            "id": "promote",
-            "name": f"Promote {candidate['name']}, release {base.name}",
-            "action": RunKind.DEPLOY,
-            "input": final,
-        }
-    )
-    return steps
+def _guarding_backend(connection: Connection | None):
+    """The connection's backend when its cloud can run rollouts itself (made from
+    configuration only: no call to the cloud), else None."""
+    if connection is None or not backend_registry.guards_rollouts(connection.kind):
+        return None
+    try:
+        return connection_backend(connection)
+    except BackendError:  # the portal's plan runs, and its deploy says what is wrong with the connection
+        return None
+
+
+def _plan(
+    cloud, endpoint: Endpoint, baseline: list[Variant], candidate: dict, settings: dict
+) -> tuple[list[dict], str, dict]:
+    """The rollout's steps, what it does for people, and, when the cloud runs it,
+    what runs it and the alarms it rolls back on (else {})."""
+    path = rollout_path(backend=cloud, baseline=baseline, candidate=candidate, settings=settings)
+    if path.native:
+        alarms = cloud.guardrails_alarms(endpoint.name, native_guardrails(settings))
+        steps = native_plan(endpoint, baseline[0], candidate, settings, path.label)
+        return steps, native_label(path.label, settings, alarms), {"label": f"{path.label} (native)", "alarms": alarms}
+    stages = rollout_plan(**{k: v for k, v in settings.items() if k != "thresholds"}) if baseline else []
+    how = strategy_label(settings, stages, has_baseline=bool(baseline))
+    if stages and path.why:  # the cloud could have run it but for this
+        how += f" (run by the portal: {path.why.rstrip('.')})"
+    return portal_plan(endpoint, baseline, candidate, stages, settings), how, {}
 
 
 # --- people acting on an endpoint ----------------------------------------------------------
@@ -349,6 +276,11 @@ def endpoint_command(*, user: User, endpoint: Endpoint, command: str) -> Endpoin
             kind=RunKind.ROLLBACK,
             params={"endpoint": endpoint.name},
             action="endpoint.rollback",
+        )
+    if endpoint.rollout_run.params.get("guardrails"):  # no API cuts a SageMaker blue/green update short
+        raise Conflict(
+            f"{endpoint.rollout_run.params['guardrails']['label']} run this rollout: it promotes the new version, "
+            "or rolls it back when one of its alarms trips, on its own."
         )
     with transaction.atomic():
         updated = Endpoint.objects.filter(pk=endpoint.pk, rollout_command="").update(
@@ -420,108 +352,3 @@ def _endpoint_run(*, user: User, endpoint: Endpoint, kind: str, params: dict, ac
             data={k: v for k, v in params.items() if k != "endpoint"} | {"run": str(run.pk)},
         )
     return run
-
-
-# --- following the engine -----------------------------------------------------------------------
-
-
-def endpoint_follow_step(step: RunStep) -> None:
-    """An endpoint step ended (deploy, traffic, rollback, delete, a rollout's
-    deploy or promotion): the mirror says what the endpoint now is."""
-    if step.action not in ENDPOINT_ACTIONS:
-        return
-    run = step.run
-    name = step.params.get("endpoint") or step.inputs.get("endpoint")
-    if not name:
-        return
-    source = source_key(run.connection_id)
-    with transaction.atomic():
-        endpoint = Endpoint.objects.select_for_update().filter(source=source, name=name).first()
-        if endpoint is None:
-            if step.action != RunKind.DEPLOY or step.status != "succeeded":
-                return
-            endpoint = Endpoint.objects.create(
-                team=run.team,
-                backend=run.backend,
-                connection=run.connection,
-                source=source,
-                name=name,
-                created_by=run.created_by,
-            )
-        _follow(endpoint, run, step)
-
-
-def _follow(endpoint: Endpoint, run: Run, step: RunStep) -> None:
-    event = {"endpoint": endpoint, "run": run, "actor": run.created_by}
-    weights = step.outputs.get("weights") if isinstance(step.outputs.get("weights"), dict) else None
-    if step.status != "succeeded":
-        state = EndpointState.FAILED if step.action == RunKind.DEPLOY else endpoint.state
-        Endpoint.objects.filter(pk=endpoint.pk).update(state=state, message=step.status_message[:2000])
-        EndpointEvent.objects.create(
-            kind=EndpointEvent.Kind.FAILED, message=f"{step.name} failed: {step.status_message}", **event
-        )
-        return
-    if step.action == RunKind.UNDEPLOY:
-        Endpoint.objects.filter(pk=endpoint.pk).update(state=EndpointState.DELETED, weights={})
-        EndpointEvent.objects.create(kind=EndpointEvent.Kind.DELETED, message="Deleted", **event)
-        return
-    if step.action == RunKind.DEPLOY:
-        variants = step.params["variants"]
-        endpoint.variants.all().delete()
-        Variant.objects.bulk_create(
-            [
-                Variant(
-                    endpoint=endpoint,
-                    name=v["name"],
-                    model_name=v["model_name"],
-                    model_version=str(v["model_version"]),
-                    target=v.get("target", ""),
-                    instance_type=v.get("instance_type", ""),
-                    instance_count=v.get("instance_count", 1),
-                )
-                for v in variants
-            ]
-        )
-        weights = weights or {v["name"]: v.get("weight", 100 // len(variants)) for v in variants}
-        promoted = run.kind == RunKind.ROLLOUT and step.key == "promote"
-        kind = EndpointEvent.Kind.PROMOTED if promoted else EndpointEvent.Kind.DEPLOYED
-        names = ", ".join(
-            f"{v['name']} ({v['model_name']} v{v['model_version']}) at {weights.get(v['name'], 0)}%" for v in variants
-        )
-        message = f"{'Promoted' if promoted else 'Serving'}: {names}"
-    elif step.action == RunKind.TRAFFIC:
-        kind, message = EndpointEvent.Kind.TRAFFIC, "Traffic shifted"
-    else:
-        kind, message = EndpointEvent.Kind.ROLLED_BACK, "Rolled back to the previous configuration"
-    Endpoint.objects.filter(pk=endpoint.pk).update(
-        state=EndpointState.IN_SERVICE, message="", weights=weights or endpoint.weights, synced_at=timezone.now()
-    )
-    EndpointEvent.objects.create(kind=kind, message=message, weights=weights or {}, **event)
-
-
-def rollout_finished(run: Run) -> None:
-    """A rollout ended: the endpoint is free for the next one. A rolled-back
-    candidate's fleet is released by deploying the baseline alone."""
-    if run.kind != RunKind.ROLLOUT:
-        return
-    endpoint = Endpoint.objects.filter(pk=run.params.get("endpoint_id")).first()
-    if endpoint is None:
-        return
-    Endpoint.objects.filter(pk=endpoint.pk, rollout_run=run).update(
-        rollout_run=None, rollout_command="", rollout_command_by=None
-    )
-    rolled_back = run.steps.filter(action=STAGE_ACTION, status="failed", outputs__rolled_back=True).first()
-    if rolled_back is None:
-        return
-    baseline = endpoint.variants.filter(name=rolled_back.params["baseline"]).first()
-    if baseline is None:
-        return
-    run_create(
-        user=run.created_by,
-        kind=RunKind.DEPLOY,
-        team=run.team,
-        backend=run.backend,
-        connection=run.connection,
-        name=f"Release {rolled_back.params['candidate']} from {endpoint.name}",
-        params={"endpoint": endpoint.name, "variants": [_variant_params(baseline, 100)]},
-    )

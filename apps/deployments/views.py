@@ -18,10 +18,12 @@ from apps.core.errors import DomainError
 from apps.core.home import ADMIN, DATA_SCIENTIST, MANAGER, home_panel
 from apps.core.htmx import act, query_without_page, render_page_or_partial
 from apps.registry import selectors as registry_selectors
+from apps.runs.models import RunKind
 
-from . import selectors, services, telemetry
+from . import hardware, selectors, services, telemetry
 from .forms import DeployForm, EndpointFilterForm, TrafficForm
 from .models import Endpoint
+from .rollouts import STAGE_ACTION, judge
 
 PER_PAGE = 25
 CHART_WINDOW = timedelta(hours=1)
@@ -66,22 +68,68 @@ def endpoint_list(request):
 
 
 def _live_context(request, endpoint: Endpoint) -> dict:
+    """What changes while a rollout runs: the variants (weights, figures, hardware and
+    price), the rollout's stages with the figures each is judged on, and the history.
+    A finished rollout stays in view (from the history) until the next one."""
     _link_versions(request, [endpoint])
-    rollout = endpoint.rollout_run
+    variants = hardware.variants_with_hardware(endpoint)
+    history = selectors.endpoint_history(endpoint=endpoint)
+    rollout = endpoint.rollout_run or next(
+        (e.run for e in history if e.run is not None and e.run.kind == RunKind.ROLLOUT), None
+    )
     steps = list(rollout.steps.all()) if rollout else []
+    for step in steps:
+        step.judged = _judged(endpoint, step)
     current = next((s for s in steps if s.status not in ("succeeded",)), None)
     now = timezone.now()
     figures = telemetry.figures_by_variant(endpoint_id=endpoint.pk, since=now - CHART_WINDOW)
     return {
         "endpoint": endpoint,
-        "variants": list(endpoint.variants.all()),
+        "variants": variants,
         "rollout": rollout,
         "steps": steps,
         "current": current,
         "figures": figures,
+        "history": history,
         "can_change": services.can_change(user=request.user, endpoint=endpoint),
         "rolling": rollout is not None and rollout.status not in ("succeeded", "failed", "cancelled"),
+        # {"label", "alarms"} when the cloud runs the rollout (SageMaker deployment guardrails)
+        "guardrails": rollout.params.get("guardrails") if rollout else None,
     }
+
+
+def _judged(endpoint: Endpoint, step) -> list[dict]:
+    """The figures a rollout stage judges the candidate on, against the baseline, as people
+    read them: a running stage's as it will judge them at its next poll (the engine keeps a
+    step's outputs only once it ends), an ended stage's as it last judged them."""
+    if step.action != STAGE_ACTION:
+        return []
+    if step.status == "running" and step.started_at:
+        since = step.started_at.replace(second=0, microsecond=0)
+        now = telemetry.figures_by_variant(endpoint_id=endpoint.pk, since=since)
+        params = step.params or step.inputs
+        figures = judge(
+            now.get(params["candidate"]), now.get(params["baseline"]), params.get("thresholds") or {}
+        ).figures
+    else:
+        figures = step.outputs.get("figures") if isinstance(step.outputs, dict) else None
+    if not isinstance(figures, dict):
+        return []
+    rows = []
+    for role in ("candidate", "baseline"):
+        f = figures.get(role) or {}
+        rate, p95 = f.get("error_rate"), f.get("p95_ms")
+        rows.append(
+            {
+                "role": role.capitalize(),
+                "variant": (step.params or step.inputs).get(role, ""),
+                "requests": f.get("requests", 0),
+                "errors": f.get("errors", 0),
+                "error_rate": "—" if rate is None else f"{rate:.1%}",
+                "p95": "—" if p95 is None else f"{p95:.0f} ms",
+            }
+        )
+    return rows
 
 
 @login_required
@@ -91,7 +139,6 @@ def endpoint_detail(request, pk):
     now = timezone.now()
     context.update(
         labels=backend_registry.LABELS,
-        history=selectors.endpoint_history(endpoint=endpoint),
         charts=_charts(endpoint, since=now - CHART_WINDOW, until=now + timedelta(minutes=1)),
         traffic_form=TrafficForm(variants=context["variants"], weights=endpoint.weights),
         gateway_url=settings.GATEWAY_URL.rstrip("/"),

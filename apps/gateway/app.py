@@ -30,7 +30,8 @@ from starlette.routing import Route
 from apps.backends.base import BackendError
 
 from . import payloads
-from .capture import Captured, CaptureWriter
+from .capture import FORWARDED_PREFIX, Captured, CaptureWriter, sensitive_lookup
+from .capture_store import open_store
 from .limits import RedisWindows, TokenBuckets
 from .recorder import Recorder
 from .routing import Directory, pick_variant
@@ -47,7 +48,9 @@ JSON_TYPES = ("application/json", "")
 class GatewayConfig:
     cache_seconds: float = 2.0
     flush_seconds: float = 2.0
-    capture_root: str = "var/capture"
+    capture_root: str = "var/capture"  # a folder or an s3:// prefix
+    capture_s3_endpoint_url: str | None = None
+    capture_s3_region: str | None = None
     capture_sample: float = 1.0
     capture_max_rows: int = 100_000
     sensitive_columns: list[str] = field(default_factory=list)  # "column" (every endpoint) or "endpoint:column"
@@ -62,23 +65,14 @@ class GatewayConfig:
             cache_seconds=settings.GATEWAY_CACHE_SECONDS,
             flush_seconds=settings.GATEWAY_FLUSH_SECONDS,
             capture_root=str(settings.GATEWAY_CAPTURE_ROOT),
+            capture_s3_endpoint_url=settings.GATEWAY_CAPTURE_S3_ENDPOINT_URL,
+            capture_s3_region=settings.GATEWAY_CAPTURE_S3_REGION,
             capture_sample=settings.GATEWAY_CAPTURE_SAMPLE,
             capture_max_rows=settings.GATEWAY_CAPTURE_MAX_ROWS,
             sensitive_columns=list(settings.GATEWAY_SENSITIVE_COLUMNS),
             upstream_timeout=settings.GATEWAY_UPSTREAM_TIMEOUT,
             redis_url=settings.REDIS_URL,
         )
-
-
-def sensitive_lookup(entries: list[str]):
-    everywhere = frozenset(e for e in entries if ":" not in e)
-    scoped: dict[str, set[str]] = {}
-    for entry in entries:
-        if ":" in entry:
-            endpoint, column = entry.split(":", 1)
-            scoped.setdefault(endpoint, set()).add(column)
-    by_endpoint = {name: frozenset(columns | everywhere) for name, columns in scoped.items()}
-    return lambda endpoint: by_endpoint.get(endpoint, everywhere)
 
 
 def _error(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
@@ -92,7 +86,9 @@ class Gateway:
         self.limits = RedisWindows(config.redis_url) if config.redis_url else TokenBuckets()
         self.recorder = Recorder(flush_seconds=config.flush_seconds)
         self.capture = CaptureWriter(
-            config.capture_root,
+            open_store(
+                config.capture_root, endpoint_url=config.capture_s3_endpoint_url, region=config.capture_s3_region
+            ),
             sample=config.capture_sample,
             max_rows=config.capture_max_rows,
             flush_seconds=min(1.0, config.flush_seconds),
@@ -121,9 +117,10 @@ class Gateway:
         await asyncio.to_thread(self.capture.close)
         await asyncio.to_thread(self.recorder.close)
         log.info(
-            "Gateway stopped: %s rows captured (%s dropped), %s requests recorded",
+            "Gateway stopped: %s rows captured (%s dropped, %s failed to write), %s requests recorded",
             self.capture.written,
             self.capture.dropped,
+            self.capture.failed,
             self.recorder.recorded,
         )
 
@@ -217,7 +214,10 @@ class Gateway:
             upstream = await self.directory.upstream(route, variant)
         except BackendError as exc:
             return self._answer(route, variant or "", started, 503, _error(503, "UNAVAILABLE", exc.message), body)
+        event_id = uuid.uuid4().hex
         headers = {"Content-Type": payloads.JSON, **upstream.headers}
+        if upstream.request_id_header:  # the cloud's capture then knows the request for the gateway's
+            headers[upstream.request_id_header] = FORWARDED_PREFIX + event_id
         if upstream.sign is not None:
             headers.update(upstream.sign(body, headers))
         sent = time.perf_counter()
@@ -226,28 +226,38 @@ class Gateway:
                 content = await answer.read()
                 status, answer_type = answer.status, answer.headers.get("content-type", payloads.JSON)
         except TimeoutError:
-            return self._answer(
-                route, variant or "", started, 504, _error(504, "TIMEOUT", f"{name} did not answer in time."), body
-            )
+            timeout = _error(504, "TIMEOUT", f"{name} did not answer in time.")
+            return self._answer(route, variant or "", started, 504, timeout, body, event_id=event_id)
         except aiohttp.ClientError as exc:
             self.directory.forget_upstream(route, variant)  # the server may have moved: ask the backend again
             message = f"{name} could not be reached: {type(exc).__name__}."
-            return self._answer(route, variant or "", started, 502, _error(502, "BAD_GATEWAY", message), body)
+            unreachable = _error(502, "BAD_GATEWAY", message)
+            return self._answer(route, variant or "", started, 502, unreachable, body, event_id=event_id)
         model_ms = (time.perf_counter() - sent) * 1000.0
         if status >= 400 and upstream.unwrap is not None and (own := upstream.unwrap(status, content)):
             status, content = own  # the model's own answer, not the cloud's wrapping of it
             answer_type = payloads.JSON
         response = Response(content, status_code=status, media_type=answer_type)
-        return self._answer(route, variant or "", started, status, response, body, model_ms)
+        return self._answer(route, variant or "", started, status, response, body, model_ms, event_id)
 
-    def _answer(self, route, variant, started, status, response, body, model_ms=0.0) -> Response:
-        event_id = uuid.uuid4().hex
+    def _answer(self, route, variant, started, status, response, body, model_ms=0.0, event_id=None) -> Response:
+        event_id = event_id or uuid.uuid4().hex
         response.headers[EVENT_HEADER] = event_id
         if variant:
             response.headers[VARIANT_HEADER] = variant
         latency_ms = (time.perf_counter() - started) * 1000.0
         self.capture.offer(
-            Captured(event_id, time.time(), route.name, variant, status, latency_ms, body, bytes(response.body))
+            Captured(
+                event_id,
+                time.time(),
+                route.name,
+                variant,
+                status,
+                latency_ms,
+                body,
+                bytes(response.body),
+                route.sensitive,
+            )
         )
         self._count(route, variant, started, status, model_ms, len(body), len(response.body))
         return response
@@ -261,6 +271,7 @@ async def health(request: Request) -> Response:
             "captured": gateway.capture.written,
             "capture_buffered": len(gateway.capture.buffer),
             "capture_dropped": gateway.capture.dropped,
+            "capture_failed": gateway.capture.failed,
             "requests_recorded": gateway.recorder.recorded,
         }
     )

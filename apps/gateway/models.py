@@ -42,3 +42,25 @@ class ApiKey(BaseModel):
     @staticmethod
     def hash_key(key: str) -> str:
         return hashlib.sha256(key.encode()).hexdigest()
+
+
+class CaptureCursor(models.Model):
+    """How far the cloud's capture of one endpoint (SageMaker Data Capture, a
+    Databricks inference table) has been read into the capture store
+    (``cloud_capture``). One row per endpoint, made by its first pull."""
+
+    endpoint = models.OneToOneField(
+        "deployments.Endpoint", primary_key=True, on_delete=models.CASCADE, related_name="capture_cursor"
+    )
+    # Events before this were read (the next pull reads again from an overlap before it, for late arrivals).
+    read_until = models.DateTimeField(null=True, blank=True)
+    # When the last pull that read up to its own start began: the cloud's files older than that were read.
+    complete_at = models.DateTimeField(null=True, blank=True)
+    rows = models.BigIntegerField(default=0)  # rows written, every pull
+    pulled_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)  # the last pull's failure, for people; "" once one succeeds
+    # A pull holds the endpoint until then (a slow pull and the next beat never read it twice at once).
+    lease_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"capture of {self.endpoint_id} read until {self.read_until}"

@@ -19,7 +19,8 @@ class BadPayload(ValueError):
     pass
 
 
-def _cell(text: str):
+def cell(text: str):
+    """A CSV cell as MLflow's scoring server reads it: empty is null, then an int, a float or text."""
     if text == "":
         return None
     for kind in (int, float):
@@ -45,7 +46,7 @@ def csv_as_json(body: bytes, content_type: str) -> bytes:
         split["columns"], rows = rows[0], rows[1:]
     if not rows:
         raise BadPayload("The CSV body has no rows to score.")
-    split["data"] = [[_cell(value) for value in row] for row in rows]
+    split["data"] = [[cell(value) for value in row] for row in rows]
     return json.dumps({"dataframe_split": split}).encode()
 
 

@@ -4,8 +4,8 @@ backend stays the record; these rows are rebuilt from it by ``sync`` and
 updated after each successful write-through (``services``)."""
 
 from django.db import models
-from django.urls import reverse
 
+from apps.core.links import url_for
 from apps.core.models import BaseModel
 
 LOCAL_SOURCE = "local"
@@ -59,7 +59,7 @@ class RegisteredModel(BaseModel):
         return self.name
 
     def get_absolute_url(self):
-        return reverse("registry:model", args=[self.pk])
+        return url_for("registry:model", self.pk)
 
     @property
     def revision(self) -> str:
@@ -73,8 +73,8 @@ class RegisteredModel(BaseModel):
         """(alias, version), by alias: from the selectors' prefetch, else a query."""
         aliases = getattr(self, "alias_list", None)
         if aliases is None:
-            aliases = self.aliases.select_related("version")
-        return sorted((alias.alias, alias.version.version) for alias in aliases)
+            aliases = self.aliases.annotate(version_label=models.F("version__version"))
+        return sorted((alias.alias, alias.version_label) for alias in aliases)
 
 
 class ModelVersion(BaseModel):
@@ -114,7 +114,7 @@ class ModelVersion(BaseModel):
         return f"{self.model.name} v{self.version}"
 
     def get_absolute_url(self):
-        return reverse("registry:version", args=[self.model_id, self.version])
+        return url_for("registry:version", self.model_id, self.version)
 
     @property
     def alias_names(self) -> list[str]:

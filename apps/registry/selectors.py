@@ -38,7 +38,8 @@ class ModelFilters:
 # Prefetches land in ``alias_list`` (a plain list): ``obj.aliases.all()`` on a
 # prefetched manager clones its queryset, IN clause and all, for every row.
 def _aliases():
-    only = ModelAlias.objects.select_related("version").only("alias", "model_id", "version__version")
+    # The version's label alone, joined in SQL: no ModelVersion object per alias on a list page.
+    only = ModelAlias.objects.only("alias", "model_id").annotate(version_label=F("version__version"))
     return Prefetch("aliases", queryset=only, to_attr="alias_list")
 
 
@@ -200,6 +201,18 @@ def version_urls(*, user: User, refs: list[tuple[str, str, str]]) -> dict[tuple[
         .only("id", "version", "model__id", "model__name", "model__source")
     )
     return {(row.model.source, row.model.name, row.version): row.get_absolute_url() for row in rows}
+
+
+def version_tags(*, refs: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], dict[str, str]]:
+    """{(source, model name, version): the version's tags} for the mirrored versions among
+    ``refs``, in one query (no team scope: the gateway reads what its endpoints serve)."""
+    if not refs:
+        return {}
+    q = Q()
+    for source, name, version in set(refs):
+        q |= Q(model__source=source, model__name=name, version=version)
+    rows = ModelVersion.objects.filter(q).values_list("model__source", "model__name", "version", "tags")
+    return {(source, name, version): tags or {} for source, name, version, tags in rows}
 
 
 def versions_deployable(*, user: User, limit: int = 200) -> list[ModelVersion]:

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.db import models
-from django.urls import reverse
 
+from apps.core.links import url_for
 from apps.core.models import BaseModel
 
 
@@ -101,7 +101,7 @@ class Run(BaseModel):
         return self.kind == RunKind.TEMPLATE
 
     def get_absolute_url(self):
-        return reverse("runs:detail", args=[self.pk])
+        return url_for("runs:detail", self.pk)
 
     @property
     def is_terminal(self) -> bool:

@@ -108,9 +108,9 @@ def test_hardware_the_backend_does_not_have_is_refused_before_anything_is_made(a
     for url in ("/api/v1/templates/realtime-endpoint/dry-run/", "/api/v1/templates/realtime-endpoint/launch/"):
         response = api.post(url, {"params": params}, format="json")
         assert response.status_code == 400
-        assert response.json()["steps.deploy"] == [
-            "variants.0: Local (scikit-learn + MLflow) has no inferentia hardware: choose cpu."
-        ]
+        (why,) = response.json()["steps.deploy"]
+        assert why.startswith("variants.0: Local (scikit-learn + MLflow) has no inferentia hardware: choose cpu.")
+        assert "for inferentia, use a SageMaker or Databricks connection" in why
     assert (
         api.post(
             "/api/v1/templates/realtime-endpoint/dry-run/", {"params": {**params, "target": "cpu"}}, format="json"

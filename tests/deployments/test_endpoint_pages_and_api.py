@@ -20,9 +20,8 @@ def make_endpoint(team, name, variants=("a",), **fields):
         backend="local",
         source="local",
         name=name,
-        state=EndpointState.IN_SERVICE,
         weights={v: 100 // len(variants) for v in variants},
-        **fields,
+        **{"state": EndpointState.IN_SERVICE, **fields},
     )
     for variant in variants:
         Variant.objects.create(endpoint=endpoint, name=variant, model_name="iris", model_version="1", target="cpu")
@@ -141,3 +140,23 @@ def test_metrics_window_is_checked(api, team):
     bad = api.get(f"/api/v1/endpoints/{endpoint.pk}/metrics/?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z")
     assert bad.status_code == 400
     assert api.get(f"/api/v1/endpoints/{endpoint.pk}/metrics/?from=yesterday").status_code == 400
+
+
+def test_a_deleted_endpoints_name_can_be_deployed_again(api, team, other_team):
+    mine = make_endpoint(team, "again", state=EndpointState.DELETED)
+    answer = api.post(
+        "/api/v1/endpoints/", {"endpoint": "again", "model_name": "iris", "model_version": "2"}, format="json"
+    )
+    assert answer.status_code == 201, answer.content
+    mine.refresh_from_db()  # the team's own endpoint comes back, with its history
+    assert mine.state == EndpointState.CREATING and not mine.variants.exists()
+    assert Run.objects.get(pk=answer.json()["id"]).params["endpoint_id"] == str(mine.pk)
+
+    theirs = make_endpoint(other_team, "theirs-once", state=EndpointState.DELETED)
+    answer = api.post(
+        "/api/v1/endpoints/", {"endpoint": "theirs-once", "model_name": "iris", "model_version": "2"}, format="json"
+    )
+    assert answer.status_code == 201, answer.content
+    theirs.refresh_from_db()  # another team's stays theirs, out of the way
+    assert theirs.state == EndpointState.DELETED and theirs.name.startswith("theirs-once~")
+    assert Endpoint.objects.get(name="theirs-once").team == team

@@ -15,8 +15,8 @@ COLUMNS = ["x1", "x2"]
 RECORDS = {"dataframe_records": [{"x1": 0.0, "x2": 0.1}]}
 
 
-def log_tiny_model(tracking_uri: str) -> str:
-    """A logistic regression on two columns, registered; its version."""
+def log_tiny_model(tracking_uri: str, name: str = MODEL) -> str:
+    """A logistic regression on two columns, registered as ``name``; its version."""
     import mlflow
     import pandas as pd
     from mlflow.models import infer_signature
@@ -28,7 +28,7 @@ def log_tiny_model(tracking_uri: str) -> str:
     mlflow.set_experiment("gateway-tests")
     with mlflow.start_run():
         info = mlflow.sklearn.log_model(
-            model, name="model", registered_model_name=MODEL, signature=infer_signature(frame, model.predict(frame))
+            model, name="model", registered_model_name=name, signature=infer_signature(frame, model.predict(frame))
         )
     return str(info.registered_model_version)
 
@@ -114,7 +114,8 @@ def make_gateway(transactional_db, tmp_path):
     running = []
 
     def make(**changes):
-        config = GatewayConfig(cache_seconds=0.2, flush_seconds=0.2, capture_root=str(tmp_path / "capture"), **changes)
+        changes = {"capture_root": str(tmp_path / "capture"), **changes}
+        config = GatewayConfig(cache_seconds=0.2, flush_seconds=0.2, **changes)
         gateway = RunningGateway(create_app(config), free_port()).start()
         running.append(gateway)
         return gateway
@@ -132,6 +133,108 @@ def key_for(endpoint, user, **changes):
 
 def settle(seconds=0.3):
     time.sleep(seconds)  # past the gateway's cache TTL (0.2 s in these tests)
+
+
+# --- the cloud stand-ins, once per session (capture to S3, cloud capture) --------------
+
+AWS_KEY, AWS_SECRET = "AKIAGATEWAYTESTS0000", "gateway-tests-secret"
+
+
+@pytest.fixture(scope="session")
+def aws_stand_in():
+    """moto's server with Atrium's extensions (apps/backends/sandbox/aws), on a free port."""
+    from apps.backends.sandbox.aws import AwsStandIn
+
+    server = AwsStandIn()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def aws_env(aws_stand_in, monkeypatch):
+    """boto3's default credential chain (what the capture writer uses) pointed at the stand-in's account."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", AWS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", AWS_SECRET)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    return aws_stand_in
+
+
+def s3_client(url):
+    import boto3
+
+    return boto3.client(
+        "s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id=AWS_KEY, aws_secret_access_key=AWS_SECRET
+    )
+
+
+def s3_parquet_rows(url, bucket, prefix):
+    """Every row of every Parquet file under ``prefix``, with the key it came from."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    s3, rows = s3_client(url), []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+            rows += [{**row, "_key": item["Key"]} for row in pq.read_table(io.BytesIO(body)).to_pylist()]
+    return rows
+
+
+DATABRICKS_TOKEN = "dapi-gateway-tests"
+
+
+@pytest.fixture(scope="session")
+def databricks_stand_in():
+    """The Databricks stand-in (apps/backends/sandbox/databricks) on a free port."""
+    from apps.backends.sandbox.databricks import DatabricksStandIn
+
+    with DatabricksStandIn(token=DATABRICKS_TOKEN, endpoint_polls=1) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def tiny_model_source(tmp_path_factory):
+    """The tiny model logged with MLflow to a file store: its source URI (what a Unity
+    Catalog version points at; the Databricks stand-in serves it)."""
+    import mlflow
+    import pandas as pd
+    from mlflow.models import infer_signature
+    from sklearn.linear_model import LogisticRegression
+
+    root = tmp_path_factory.mktemp("tiny-mlflow")
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+    try:
+        experiment = mlflow.create_experiment("tiny", artifact_location=(root / "artifacts").as_uri())
+        frame = pd.DataFrame({"x1": [0.0, 0.1, 1.0, 1.1], "x2": [0.0, 0.2, 1.0, 0.9]})
+        model = LogisticRegression().fit(frame, [0, 0, 1, 1])
+        with mlflow.start_run(experiment_id=experiment):
+            info = mlflow.sklearn.log_model(model, name="model", signature=infer_signature(frame, model.predict(frame)))
+        return mlflow.get_logged_model(info.model_id).artifact_location
+    finally:
+        mlflow.set_tracking_uri(previous)
+
+
+@pytest.fixture
+def cloud_connection(admin_user, team):
+    """make(kind, config, secrets): a connection of the team's, as an admin makes it."""
+    from apps.connections.services import connection_create
+
+    def make(name, kind, config, secrets):
+        return connection_create(
+            user=admin_user, name=name, kind=kind, config=config, secrets=secrets, teams=[team], is_sandbox=True
+        )
+
+    return make
+
+
+@pytest.fixture
+def admin_user(make_user):
+    from apps.accounts.models import Role
+
+    return make_user("gateway-admin", role=Role.ADMIN)
 
 
 def drive(run, gateway, key, path, timeout=120):

@@ -65,3 +65,61 @@ def test_a_full_capture_buffer_drops_and_counts_and_close_writes_the_rest(tmp_pa
     assert [r["event_id"] for r in table] == ["e0", "e1", "e2"]
     assert json.loads(table[0]["request"]) == [{"ssn": "***", "age": 40}]
     assert table[0]["response"] == "[1]"
+
+
+class FlakyStore:
+    """A capture store (in memory) whose first ``failures`` puts fail, as S3 does when it is away."""
+
+    uri = "memory://"
+
+    def __init__(self, failures):
+        self.failures = failures
+        self.files = {}
+
+    def put(self, endpoint, day, name, table):
+        if self.failures > 0:
+            self.failures -= 1
+            raise ConnectionError("S3 is away")
+        self.files[(endpoint, day, name)] = table
+
+    def rows(self):
+        return [row for table in self.files.values() for row in table.to_pylist()]
+
+
+def captured(i, endpoint="ep", at=1.7e9):
+    return Captured(f"e{i}", at, endpoint, "a", 200, 1.0, b'{"inputs": [1]}', b'{"predictions": [1]}')
+
+
+def test_a_failed_write_is_tried_again_without_writing_a_row_twice():
+    # Two endpoints in one batch: the first group is written, the second fails once.
+    store = FlakyStore(failures=0)
+    writer = CaptureWriter(store, max_rows=3)
+    original = store.put
+    calls = []
+
+    def second_put_fails_once(endpoint, day, name, table):
+        calls.append(endpoint)
+        if len(calls) == 2:
+            raise ConnectionError("S3 is away")
+        original(endpoint, day, name, table)
+
+    store.put = second_put_fails_once
+    for i in range(3):
+        writer.offer(captured(i, endpoint="one" if i < 2 else "two"))
+    assert writer.flush() == 0 and writer.written == 2  # "one" written, "two" waits for the next drain
+    # the row waiting counts against max_rows
+    assert [writer.offer(captured(i)) for i in (7, 8, 9)] == [True, True, False]
+    writer.flush()
+    assert sorted(r["event_id"] for r in store.rows()) == ["e0", "e1", "e2", "e7", "e8"]
+    assert writer.failed == 0
+
+
+def test_rows_that_keep_failing_count_as_failed_and_hold_their_place_in_memory_until_then():
+    store = FlakyStore(failures=100)
+    writer = CaptureWriter(store, max_rows=3)
+    assert [writer.offer(captured(i)) for i in range(3)] == [True, True, True]
+    writer.flush()  # fails: the three wait to be tried again
+    assert writer.offer(captured(3)) is False and writer.dropped == 1  # memory stays bounded meanwhile
+    writer.flush()
+    writer.flush()  # the third failed attempt gives up on them
+    assert writer.failed == 3 and writer.written == 0 and writer.offer(captured(4)) is True

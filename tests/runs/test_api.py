@@ -229,6 +229,10 @@ def test_a_deploy_on_hardware_the_backend_lacks_is_a_clear_400(api):
     )
     assert response.status_code == 400
     assert response.json()["params"] == {
-        "variants.0": ["Local (scikit-learn + MLflow) has no gpu hardware: choose cpu."]
+        "variants.0": [
+            "Local (scikit-learn + MLflow) has no gpu hardware: choose cpu. No CUDA GPU is visible on this machine "
+            "(nvidia-smi lists none), so the local backend serves on its CPU only. Choose cpu, or deploy through a "
+            "SageMaker or Databricks connection for a GPU."
+        ]
     }
     assert not Run.objects.exists()

@@ -12,7 +12,8 @@ How the portal's ideas map onto Databricks (each in its own module):
 * the registry is Unity Catalog: versions, aliases and tags, no approval
   status (``registry.py``);
 * an endpoint is a Model Serving endpoint, its variants served entities and
-  its weights ``traffic_config`` routes (``endpoints.py``);
+  its weights ``traffic_config`` routes (``endpoints.py``); what its inference
+  table logged is read with SQL on the connection's warehouse (``capture.py``);
 * a provisioned ``workspace`` is a Unity Catalog schema, a workspace folder and
   an MLflow experiment (``provisioning.py``);
 * costs are the account's billable usage in DBUs, priced with ``dbu_price``
@@ -27,15 +28,19 @@ in a message.
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Iterator
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..base import (
     BackendError,
     BatchSpec,
+    CapturedEvent,
     CostRecord,
+    EndpointDetails,
     EndpointSpec,
     EndpointStatus,
+    EndpointSummary,
     JobStatus,
     ModelRef,
     ModelVersionDetails,
@@ -47,8 +52,8 @@ from ..base import (
     Upstream,
 )
 from ..jobs.cluster_job import OUTPUTS_MARKER
+from . import capture, code_upload, costs, endpoints, jobs, provisioning, registry, settings
 from . import client as sdk
-from . import code_upload, costs, endpoints, jobs, provisioning, registry, settings
 from .code_upload import CLUSTER_JOB, CLUSTER_LIBRARIES, code_bundle
 from .endpoints import PAYLOAD_KEYS, workload_size, workload_types
 from .jobs import IDEMPOTENCY_TOKEN_MAX, TASK_KEY, idempotency_token, job_outputs
@@ -108,6 +113,7 @@ class DatabricksBackend:
         dbu_price: float | None = None,
         currency: str = settings.DEFAULT_CURRENCY,
         expected_run_seconds: float = settings.DEFAULT_EXPECTED_RUN_SECONDS,
+        warehouse_id: str | None = None,
         timeout_seconds: float = settings.DEFAULT_TIMEOUT_SECONDS,
         retry_timeout_seconds: float | None = None,
         http_timeout_seconds: float | None = None,
@@ -128,6 +134,7 @@ class DatabricksBackend:
         self.dbu_price = dbu_price
         self.currency = currency
         self.expected_run_seconds = expected_run_seconds
+        self.warehouse_id = warehouse_id
         # a call, retries included, gives up after timeout_seconds (tests may set its two parts apart)
         self.timeout_seconds = timeout_seconds
         self._timeouts = {"retry_timeout_seconds": retry_timeout_seconds, "http_timeout_seconds": http_timeout_seconds}
@@ -257,6 +264,25 @@ class DatabricksBackend:
 
     def invocation_target(self, name: str, variant: str | None = None) -> Upstream:
         return endpoints.invocation_target(self.host, self._token, name, variant)
+
+    def read_capture(
+        self,
+        endpoint: str,
+        *,
+        since: datetime,
+        until: datetime,
+        modified_after: datetime | None = None,  # a table has no file times: the window is read whole
+        chunk_rows: int = 5000,
+    ) -> Iterator[list[CapturedEvent]]:
+        return capture.read_capture(
+            self.client, self.warehouse_id, endpoint, since=since, until=until, chunk_rows=chunk_rows
+        )
+
+    def list_endpoints(self) -> list[EndpointSummary]:
+        return endpoints.list_endpoints(self.client)
+
+    def endpoint_details(self, name: str) -> EndpointDetails:
+        return endpoints.endpoint_details(self.client, name)
 
     # --- registry: Unity Catalog ----------------------------------------------------
 

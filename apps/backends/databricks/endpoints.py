@@ -19,7 +19,17 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk import errors as dberrors
 from databricks.sdk.service import serving
 
-from ..base import BackendError, EndpointSpec, EndpointStatus, EndpointVariant, NotReady, Upstream
+from ..base import (
+    BackendError,
+    EndpointDetails,
+    EndpointSpec,
+    EndpointStatus,
+    EndpointSummary,
+    EndpointVariant,
+    ModelRef,
+    NotReady,
+    Upstream,
+)
 from .client import errors
 
 PAYLOAD_KEYS = ("dataframe_records", "dataframe_split", "inputs", "instances")
@@ -130,10 +140,26 @@ def shape(entities, weights: dict[str, int]) -> set[tuple]:
 
 
 def get_endpoint(client: WorkspaceClient, name: str) -> EndpointStatus:
-    endpoint = get_detailed(client, name)
-    state = endpoint.state or serving.EndpointState()
+    return status_of(get_detailed(client, name), name)
+
+
+ENDED_BADLY = (serving.EndpointStateConfigUpdate.UPDATE_FAILED, serving.EndpointStateConfigUpdate.UPDATE_CANCELED)
+
+
+def state_name(state: serving.EndpointState | None) -> str:
+    """The portal's state of an endpoint from Model Serving's two flags (ready, config update)."""
+    state = state or serving.EndpointState()
     ready = state.ready == serving.EndpointStateReady.READY
-    update = state.config_update
+    if state.config_update in ENDED_BADLY:
+        return "in_service" if ready else "failed"  # a ready endpoint still serves its previous configuration
+    if state.config_update == serving.EndpointStateConfigUpdate.IN_PROGRESS:
+        return "updating" if ready else "creating"
+    return "in_service" if ready else "failed"
+
+
+def status_of(endpoint: serving.ServingEndpointDetailed, name: str) -> EndpointStatus:
+    status = state_name(endpoint.state)
+    update = (endpoint.state or serving.EndpointState()).config_update
     messages = [
         e.state.deployment_state_message
         for config in (endpoint.pending_config, endpoint.config)
@@ -142,18 +168,10 @@ def get_endpoint(client: WorkspaceClient, name: str) -> EndpointStatus:
         if e.state and e.state.deployment_state_message
     ]
     message = messages[0] if messages else ""
-    if update in (
-        serving.EndpointStateConfigUpdate.UPDATE_FAILED,
-        serving.EndpointStateConfigUpdate.UPDATE_CANCELED,
-    ):
-        status = "failed" if not ready else "in_service"
+    if update in ENDED_BADLY:
         message = message or f"The last configuration update ended {update.value}."
-        if ready:
+        if status == "in_service":
             message = f"Update {update.value}; still serving the previous configuration. {message}".strip()
-    elif update == serving.EndpointStateConfigUpdate.IN_PROGRESS:
-        status = "updating" if ready else "creating"
-    else:
-        status = "in_service" if ready else "failed"
     return EndpointStatus(name=name, state=status, weights=weights_of(endpoint.config), message=message)
 
 
@@ -220,6 +238,47 @@ def invocation_target(host: str, token: str, name: str, variant: str | None = No
         raise BackendError(f"Invalid serving endpoint or served model name {name!r}/{variant!r}.", permanent=True)
     path = f"/serving-endpoints/{name}" + (f"/served-models/{variant}" if variant else "") + "/invocations"
     return Upstream(url=host.rstrip("/") + path, headers={"Authorization": f"Bearer {token}"}, ttl=300.0)
+
+
+# --- the endpoint mirror (apps/deployments): every serving endpoint, the portal's or not ----------
+
+# Serving scales by concurrency; a variant's instance count reads it back (the inverse of workload_size).
+WORKLOAD_COUNTS = {"Small": 1, "Medium": 4, "Large": 16}
+
+
+def list_endpoints(client: WorkspaceClient) -> list[EndpointSummary]:
+    """``GET /api/2.0/serving-endpoints``: each endpoint's state and last update (every config
+    or traffic change updates it), so the mirror reads the details of changed ones only."""
+    with errors("list serving endpoints"):
+        listed = list(client.serving_endpoints.list())
+    return [
+        EndpointSummary(
+            name=endpoint.name or "",
+            state=state_name(endpoint.state),
+            fingerprint=f"{endpoint.state.as_dict() if endpoint.state else {}}@{endpoint.last_updated_timestamp or ''}",
+        )
+        for endpoint in listed
+    ]
+
+
+def endpoint_details(client: WorkspaceClient, name: str) -> EndpointDetails:
+    """The served entities (the new configuration's while the first one is being made)."""
+    endpoint = get_detailed(client, name)
+    status = status_of(endpoint, name)
+    config = endpoint.config or endpoint.pending_config
+    weights = weights_of(config)
+    variants = [
+        EndpointVariant(
+            name=e.name or "",
+            model=ModelRef(e.entity_name or "", str(e.entity_version or "")),
+            instance_type=e.workload_type.value if e.workload_type else "",
+            instance_count=WORKLOAD_COUNTS.get(e.workload_size or "", 1),
+            weight=int(weights.get(e.name, 0)),
+        )
+        for e in (config.served_entities or [] if config else [])
+    ]
+    tags = {t.key: t.value or "" for t in endpoint.tags or []}
+    return EndpointDetails(name=name, state=status.state, variants=variants, tags=tags, message=status.message)
 
 
 # --- helpers ----------------------------------------------------------------------------

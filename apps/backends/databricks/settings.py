@@ -107,6 +107,12 @@ CONNECTION_SETTINGS: tuple[ConnectionSetting, ...] = (
         default=str(int(DEFAULT_EXPECTED_RUN_SECONDS)),
     ),
     ConnectionSetting(
+        "warehouse_id",
+        "SQL warehouse id (for inference tables)",
+        help="The SQL warehouse the portal reads endpoints' inference tables with, into its capture of their traffic.",
+        default="inference tables are not read",
+    ),
+    ConnectionSetting(
         "timeout_seconds",
         "Timeout in seconds",
         help="How long a call to the workspace may take, retries included, before it counts as unreachable.",

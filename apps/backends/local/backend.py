@@ -20,8 +20,10 @@ from ..base import (
     BackendError,
     BatchSpec,
     CostRecord,
+    EndpointDetails,
     EndpointSpec,
     EndpointStatus,
+    EndpointSummary,
     HourlyPrice,
     JobState,
     JobStatus,
@@ -42,9 +44,19 @@ from .processes import SAFE_KEY
 CANCEL_GRACE_SECONDS = 5.0
 
 
+class _DeployTargets:
+    """``deploy_targets``, read on the class too (the deploy form and the API check a
+    target before any backend is made): "gpu" only where nvidia-smi lists a GPU."""
+
+    def __get__(self, instance, owner) -> tuple[str, ...]:
+        from . import gpu
+
+        return ("cpu", "gpu") if gpu.visible_gpus() else ("cpu",)
+
+
 class LocalBackend:
     kind = "local"
-    deploy_targets = ("cpu",)  # model servers on this machine
+    deploy_targets = _DeployTargets()  # model servers on this machine: its CPU, and its CUDA GPUs if any
     data_prefixes: tuple[str, ...] = ()  # files below its data folder only
 
     connection_settings = ()  # the machine itself: nothing to connect to
@@ -237,13 +249,25 @@ class LocalBackend:
         self._provisioner.teardown(external_id)
 
     def instance_type_for(self, target: str) -> str:
+        from . import gpu
+
+        if target == "gpu" and target in self.deploy_targets:
+            return gpu.GPU_TYPE
         if target not in self.deploy_targets:
-            raise BackendError(
-                f"The local backend serves models on this machine's CPU; for {target}, use a SageMaker "
-                "or Databricks connection.",
-                permanent=True,
-            )
-        return "local-cpu"
+            raise BackendError(self.missing_target(target), permanent=True)
+        return gpu.CPU_TYPE
+
+    @classmethod
+    def missing_target(cls, target: str) -> str:
+        """Why this machine has no ``target`` hardware (the 400 a deploy asking for it gets)."""
+        from . import gpu
+
+        if target == "gpu":
+            return gpu.NO_GPU
+        return (
+            f"The local backend serves models on this machine's CPU (and CUDA GPUs); for {target}, use a SageMaker "
+            "or Databricks connection."
+        )
 
     def deploy_endpoint(self, spec: EndpointSpec) -> str:
         return self._endpoints.deploy(spec)
@@ -266,6 +290,12 @@ class LocalBackend:
 
     def invocation_target(self, name: str, variant: str | None = None) -> Upstream:
         return self._endpoints.invocation_target(name, variant)
+
+    def list_endpoints(self) -> list[EndpointSummary]:
+        return self._endpoints.list()
+
+    def endpoint_details(self, name: str) -> EndpointDetails:
+        return self._endpoints.details(name)
 
     def list_model_versions(self, model_name: str) -> list[ModelVersionInfo]:
         return self._registry.list_model_versions(model_name)
@@ -308,7 +338,8 @@ class LocalBackend:
         return score_request(model, body, content_type)
 
     def hosting_price(self, instance_type: str) -> HourlyPrice | None:
-        """A local model server uses a CPU of this machine: the operator's CPU-hour rate (0.0: free)."""
+        """A local model server uses a CPU of this machine: the operator's CPU-hour rate (0.0: free).
+        A GPU's hour has no rate here: unknown."""
         if instance_type != "local-cpu":
             return None
         return HourlyPrice(

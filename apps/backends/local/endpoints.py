@@ -29,8 +29,17 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ..base import BackendError, EndpointSpec, EndpointStatus, ModelRef, Upstream
-from . import processes
+from ..base import (
+    BackendError,
+    EndpointDetails,
+    EndpointSpec,
+    EndpointStatus,
+    EndpointSummary,
+    EndpointVariant,
+    ModelRef,
+    Upstream,
+)
+from . import gpu, processes
 from .processes import SAFE_KEY
 from .registry import LocalRegistry
 from .serving import VARIANT_HEADER
@@ -63,15 +72,24 @@ class EndpointManager:
             weights = {names[0]: 100}  # one variant takes all the traffic, whatever its weight says
         else:
             weights = _valid_weights({v.name: v.weight for v in spec.variants}, names, spec.name)
+        if any(v.instance_type == gpu.GPU_TYPE for v in spec.variants) and not gpu.visible_gpus():
+            raise BackendError(gpu.NO_GPU, permanent=True)
         registry = LocalRegistry(self.tracking_uri)
         for variant in spec.variants:  # a clear error now rather than a server that fails to start
             registry.check_model_version(ModelRef(variant.model.name, str(variant.model.version)))
+        devices = gpu.server_environment([v.instance_type for v in spec.variants])
 
         folder.mkdir(parents=True, exist_ok=True)
         with self._lock(spec.name):
             state = processes.read_json(folder / "state.json")
             config = {"variants": variants, "weights": weights}
-            running = processes.find(folder) is not None
+            process = processes.find(folder)
+            if process is not None and state.get("devices", gpu.server_environment([])) != devices:
+                # A process sees the GPUs it was started with: a variant joining or leaving
+                # a GPU starts the server again (its clients wait for it, as after a crash).
+                processes.stop(process)
+                process = None
+            running = process is not None
             if state and _config(state) == config:
                 if running:
                     return spec.name  # already deployed: start nothing
@@ -84,13 +102,14 @@ class EndpointManager:
                 "tags": spec.tags,
                 "history": state.get("history", []),
                 "generation": state.get("generation", 0) + 1,
+                "devices": devices,
                 "created": state.get("created", time.time()),
                 "updated": time.time(),
                 **config,
             }
             processes.write_json(folder / "state.json", state)
             if not running:
-                self._start(folder)
+                self._start(folder, devices)
         return spec.name
 
     def get(self, name: str) -> EndpointStatus:
@@ -185,6 +204,36 @@ class EndpointManager:
         headers = {VARIANT_HEADER: variant} if variant else {}
         return Upstream(url=f"http://127.0.0.1:{port}/invocations", headers=headers, ttl=60.0)
 
+    def list(self) -> list[EndpointSummary]:
+        """Every local endpoint, whoever deployed it; a generation counts every change of its configuration."""
+        found = []
+        for folder in sorted(self.root.glob("*/state.json")) if self.root.is_dir() else []:
+            name = folder.parent.name
+            try:
+                status = self.get(name)
+            except BackendError:  # deleted meanwhile
+                continue
+            generation = processes.read_json(folder).get("generation", 0)
+            found.append(EndpointSummary(name=name, state=status.state, fingerprint=f"{generation}:{status.state}"))
+        return found
+
+    def details(self, name: str) -> EndpointDetails:
+        state = self._state(self._existing(name), name)
+        status = self.get(name)
+        weights = state.get("weights") or {}
+        variants = [
+            EndpointVariant(
+                name=v["name"],
+                model=ModelRef(v["model"]["name"], str(v["model"]["version"])),
+                instance_type=v.get("instance_type", ""),
+                instance_count=int(v.get("instance_count", 1)),
+                weight=int(weights.get(v["name"], 0)),
+            )
+            for v in state.get("variants", [])
+        ]
+        tags = {str(k): str(v) for k, v in (state.get("tags") or {}).items()}
+        return EndpointDetails(name=name, state=status.state, variants=variants, tags=tags, message=status.message)
+
     # --- helpers ---------------------------------------------------------------
 
     def _folder(self, name: str) -> Path:
@@ -214,7 +263,7 @@ class EndpointManager:
         state.update(config, generation=state["generation"] + 1, updated=time.time())
         processes.write_json(folder / "state.json", state)
 
-    def _start(self, folder: Path) -> None:
+    def _start(self, folder: Path, devices: dict[str, str]) -> None:
         (folder / "server.json").unlink(missing_ok=True)
         processes.spawn(
             python=self.python,
@@ -222,6 +271,7 @@ class EndpointManager:
             folder=folder,
             log_name="server.log",
             tracking_uri=self.tracking_uri,
+            env=devices,
         )
 
     @staticmethod

@@ -29,8 +29,10 @@ STOP_GRACE_SECONDS = 5.0
 SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 
 
-def spawn(*, python: str, module: str, folder: Path, log_name: str, tracking_uri: str) -> None:
-    """Start ``python -m module folder`` detached, logging to ``folder/log_name``."""
+def spawn(
+    *, python: str, module: str, folder: Path, log_name: str, tracking_uri: str, env: dict[str, str] | None = None
+) -> None:
+    """Start ``python -m module folder`` detached, logging to ``folder/log_name``, with ``env`` added."""
     with open(folder / log_name, "ab") as log:
         process = subprocess.Popen(
             [python, "-m", module, str(folder)],
@@ -39,7 +41,7 @@ def spawn(*, python: str, module: str, folder: Path, log_name: str, tracking_uri
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # own process group: survives the worker, dies with a stop
-            env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
     create_time = psutil.Process(process.pid).create_time()
     (folder / "pid").write_text(f"{process.pid} {create_time}")

@@ -15,11 +15,15 @@ How the portal's ideas map onto SageMaker:
   poll reports it as ``JobStatus.model`` under the group's name, the name the
   registry lists it by (``registry.py``). Aliases are package tags.
 * An endpoint is a SageMaker endpoint whose variants serve model packages,
-  updated blue/green by SageMaker's deployment guardrails (``endpoints.py``);
+  updated blue/green by SageMaker's deployment guardrails (``endpoints.py``,
+  ``guardrails.py``), rolled back on CloudWatch alarms the deployment creates
+  (``alarms.py``), capturing requests and responses to S3 (Data Capture),
+  which is read back in chunks (``capture.py``);
   ``ml.inf2`` variants serve a Neo compilation (``neo.py``); ``ml.inf1`` has
   no guardrails, so its canaries are the portal's own rollouts (each step a
   plain update or a weights change); a rollback undoes the portal's last
-  change (``traffic.py``).
+  change (``traffic.py``). The endpoint mirror reads every endpoint of the
+  account (``listing.py``).
 * A resource (a team's workspace) is a CloudFormation stack (``stacks.py``);
   costs come from Cost Explorer by cost-allocation tags (``costs.py``);
   estimates from a price table (``pricing.py``); instance types and enums
@@ -28,15 +32,21 @@ How the portal's ideas map onto SageMaker:
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import date, datetime
 from typing import Any
 
 from ..base import (
     BackendError,
     BatchSpec,
+    CapturedEvent,
     CostRecord,
+    EndpointDetails,
     EndpointSpec,
     EndpointStatus,
+    EndpointSummary,
+    Guardrails,
     HourlyPrice,
     JobStatus,
     ModelRef,
@@ -48,7 +58,21 @@ from ..base import (
     TuningSpec,
     Upstream,
 )
-from . import batch, costs, endpoints, instances, pricing, registry, stacks, training, tuning
+from . import (
+    alarms,
+    batch,
+    capture,
+    costs,
+    endpoints,
+    guardrails,
+    instances,
+    listing,
+    pricing,
+    registry,
+    stacks,
+    training,
+    tuning,
+)
 from .client import (  # noqa: F401 - importable from here as before
     AwsClients,
     aws,
@@ -107,6 +131,7 @@ class SageMakerBackend:
             ("credentials", "Identify the caller", lambda: self.client("sts").get_caller_identity()),
             ("sagemaker", "List SageMaker training jobs", lambda: self.sm.list_training_jobs(MaxResults=1)),
             ("endpoints", "List SageMaker endpoints", lambda: self.sm.list_endpoints(MaxResults=1)),
+            ("cloudwatch", "List CloudWatch alarms", lambda: self.client("cloudwatch").describe_alarms(MaxRecords=1)),
             ("cloudformation", "List CloudFormation stacks", lambda: self.client("cloudformation").list_stacks()),
         ):
             try:
@@ -205,10 +230,18 @@ class SageMakerBackend:
         return instances.instance_type_for(target)
 
     def deploy_endpoint(self, spec: EndpointSpec) -> str:
-        return endpoints.deploy_endpoint(self.sm, self.settings, spec)
+        cloudwatch = self.client("cloudwatch") if spec.guardrails is not None else None
+        return endpoints.deploy_endpoint(self.sm, self.settings, spec, cloudwatch=cloudwatch)
 
     def get_endpoint(self, name: str) -> EndpointStatus:
-        return endpoints.get_endpoint(self.sm, name)
+        status = endpoints.get_endpoint(self.sm, name)
+        if status.rolled_back:  # say which alarm, when one is still in ALARM
+            with aws(f"Read the CloudWatch alarms of endpoint {name}"):
+                names = [alarms.alarm_name(name, kind) for kind in alarms.KINDS] + self.settings.list("rollback_alarms")
+                tripped = alarms.tripped(self.client("cloudwatch"), names)
+            if tripped:
+                status = replace(status, message=f"{status.message} In ALARM: {'; '.join(tripped)}.")
+        return status
 
     def update_traffic(self, name: str, weights: dict[str, int]) -> None:
         endpoints.update_traffic(self.sm, name, weights)
@@ -217,13 +250,61 @@ class SageMakerBackend:
         endpoints.rollback_endpoint(self.sm, name)
 
     def delete_endpoint(self, name: str) -> None:
-        endpoints.delete_endpoint(self.sm, name)
+        endpoints.delete_endpoint(self.sm, self.client("cloudwatch"), name)
 
     def invoke(self, name: str, payload: dict[str, Any]) -> dict[str, Any]:
         return endpoints.invoke(self.client("sagemaker-runtime"), name, payload)
 
     def invocation_target(self, name: str, variant: str | None = None) -> Upstream:
         return endpoints.invocation_target(self._aws, name, variant)
+
+    def read_capture(
+        self,
+        endpoint: str,
+        *,
+        since: datetime,
+        until: datetime,
+        modified_after: datetime | None = None,
+        chunk_rows: int = 5000,
+    ) -> Iterator[list[CapturedEvent]]:
+        return capture.read_capture(
+            self._aws, endpoint, since=since, until=until, modified_after=modified_after, chunk_rows=chunk_rows
+        )
+
+    def list_endpoints(self) -> list[EndpointSummary]:
+        return listing.list_endpoints(self.sm)
+
+    def endpoint_details(self, name: str) -> EndpointDetails:
+        return listing.endpoint_details(self.sm, name)
+
+    # --- deployment guardrails (GuardedRollouts) ----------------------------------------------
+
+    guardrails_label = guardrails.LABEL
+
+    def guardrails_refusal(
+        self,
+        *,
+        hardware: list[str],
+        instance_count: int,
+        rollout: str,
+        canary_percent: int,
+        linear_step_percent: int,
+        bake_seconds: int,
+        termination_wait_seconds: int,
+    ) -> str:
+        return guardrails.refusal(
+            hardware=hardware,
+            instance_count=instance_count,
+            rollout=rollout,
+            canary_percent=canary_percent,
+            linear_step_percent=linear_step_percent,
+            bake_seconds=bake_seconds,
+            termination_wait_seconds=termination_wait_seconds,
+        )
+
+    def guardrails_alarms(self, endpoint: str, guardrails: Guardrails) -> list[str]:
+        own = alarms.names(endpoint, guardrails)
+        return own + [name for name in self.settings.list("rollback_alarms") if name not in own]
 
     # --- resources (CloudFormation) and costs (Cost Explorer) -------------------------------
 

@@ -2,11 +2,15 @@
 
 A deploy creates a SageMaker Model per variant (the model package itself, or
 for ``ml.inf2.*`` its Neo compilation, ``neo.py``), an endpoint config named
-by a hash of the variants (so a resubmit reuses it), then CreateEndpoint, or
-UpdateEndpoint with a blue/green DeploymentConfig (ALL_AT_ONCE, CANARY or
-LINEAR by ``EndpointSpec.rollout``, auto-rollback alarms from the connection).
-``ml.inf1.*`` has no guardrails: its canaries are the portal's rollouts, each step a
-plain update; rollbacks undo the portal's last change (``traffic.py``).
+by a hash of the variants and the Data Capture settings (so a resubmit reuses
+it), then CreateEndpoint, or UpdateEndpoint with a blue/green DeploymentConfig
+(``guardrails.py``: ALL_AT_ONCE, CANARY or LINEAR by ``EndpointSpec.rollout``,
+rolled back on the alarms the deployment creates, ``alarms.py``, and the
+connection's). Every endpoint config captures requests and responses (Data
+Capture). A poll that finds the endpoint back on the configuration a
+deployment replaced reports it rolled back. ``ml.inf1.*`` has no guardrails:
+its canaries are the portal's rollouts, each step a plain update; rollbacks
+undo the portal's last change (``traffic.py``).
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ import json
 from typing import Any
 
 from ..base import BackendError, EndpointSpec, EndpointStatus, EndpointVariant, NotReady, Upstream
-from . import invocations, neo, registry, traffic
+from . import alarms, invocations, neo, registry, traffic
 from .client import AwsClients, aws, aws_name, aws_tags, error_code, group_name, short_hash
+from .guardrails import ROUTING, deployment_config
 from .instances import validate_instance_type
 from .settings import Settings
 
@@ -31,10 +36,13 @@ ENDPOINT_STATES = {
     "UpdateRollbackFailed": "failed",
     "OutOfService": "failed",
 }
-ROUTING = {"all_at_once": "ALL_AT_ONCE", "canary": "CANARY", "linear": "LINEAR"}
+# Data Capture's content types, so that captured JSON and CSV bodies are written as text, not base64.
+CAPTURE_CONTENT_TYPES = {"JsonContentTypes": ["application/json"], "CsvContentTypes": ["text/csv"]}
 
 
-def deploy_endpoint(sm, settings: Settings, spec: EndpointSpec) -> str:
+def deploy_endpoint(sm, settings: Settings, spec: EndpointSpec, *, cloudwatch=None) -> str:
+    """Create the endpoint, or update it blue/green; with ``spec.guardrails``,
+    through ``cloudwatch`` the alarms the update rolls back on are made first."""
     name = aws_name(spec.name, "endpoint name")
     if not spec.variants:
         raise BackendError("A deploy needs at least one variant.", permanent=True)
@@ -47,17 +55,23 @@ def deploy_endpoint(sm, settings: Settings, spec: EndpointSpec) -> str:
         models = {v.name: model_for(sm, settings, v, spec.tags) for v in spec.variants}
         current = describe_endpoint(sm, name)
         if current is None:
-            config = endpoint_config(sm, name, [variant_request(v, models[v.name]) for v in spec.variants], spec)
+            config = endpoint_config(
+                sm, settings, name, [variant_request(v, models[v.name]) for v in spec.variants], spec
+            )
             sm.create_endpoint(EndpointName=name, EndpointConfigName=config, Tags=aws_tags(spec.tags))
             return name
         if current["EndpointStatus"] != "InService":
             raise NotReady(f"Endpoint {name} is {current['EndpointStatus']}; the deploy waits for it.")
         if any(v.instance_type.startswith("ml.inf1.") for v in spec.variants):
-            return _inf1_rollout(sm, current, spec, models)
-        config = endpoint_config(sm, name, [variant_request(v, models[v.name]) for v in spec.variants], spec)
+            return _inf1_rollout(sm, settings, current, spec, models)
+        config = endpoint_config(sm, settings, name, [variant_request(v, models[v.name]) for v in spec.variants], spec)
         if config == current["EndpointConfigName"]:
             return name  # already deployed (a redelivered submit)
-        rollout = deployment_config(settings, spec)
+        watched = settings.list("rollback_alarms")
+        if spec.guardrails is not None:
+            own = alarms.ensure(cloudwatch, name, _replaced_variant(current, spec), spec.guardrails, spec.tags)
+            watched = own + [a for a in watched if a not in own]
+        rollout = deployment_config(settings, spec, watched)
         sm.update_endpoint(EndpointName=name, EndpointConfigName=config, DeploymentConfig=rollout)
         traffic.push_undo(sm, current["EndpointArn"], f"config:{current['EndpointConfigName']}", {})
     return name
@@ -91,41 +105,44 @@ def variant_request(variant: EndpointVariant, model_name: str, weight: float | N
     }
 
 
-def endpoint_config(sm, endpoint: str, variants: list[dict], spec: EndpointSpec) -> str:
-    """An endpoint config named by what it holds, so a resubmit reuses it."""
+def _replaced_variant(current: dict, spec: EndpointSpec) -> str:
+    """The one variant a guarded update replaces: guardrails need the new config to keep its name."""
+    serving = [v["VariantName"] for v in current.get("ProductionVariants", [])]
+    if len(spec.variants) != 1 or serving != [spec.variants[0].name]:
+        raise BackendError(
+            f"A guarded deployment replaces the endpoint's one variant under its name: {spec.name} serves "
+            f"{', '.join(serving) or 'nothing'}, the deployment brings {', '.join(v.name for v in spec.variants)}.",
+            permanent=True,
+        )
+    return serving[0]
+
+
+def capture_config(settings: Settings) -> dict:
+    """Data Capture of every request and response, under the connection's capture prefix."""
+    return {
+        "EnableCapture": True,
+        "InitialSamplingPercentage": 100,
+        "DestinationS3Uri": settings.capture_uri(),
+        "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+        "CaptureContentTypeHeader": CAPTURE_CONTENT_TYPES,
+    }
+
+
+def endpoint_config(sm, settings: Settings, endpoint: str, variants: list[dict], spec: EndpointSpec) -> str:
+    """An endpoint config named by what it holds, so a resubmit reuses it (and a new capture prefix makes a new one)."""
     from botocore.exceptions import ClientError
 
-    name = f"{endpoint[:54].rstrip('-')}-{short_hash(variants)}"
+    capture = capture_config(settings)
+    name = f"{endpoint[:54].rstrip('-')}-{short_hash([variants, capture])}"
     try:
         sm.describe_endpoint_config(EndpointConfigName=name)
     except ClientError as exc:
         if error_code(exc) != "ValidationException":
             raise
-        sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=variants, Tags=aws_tags(spec.tags))
+        sm.create_endpoint_config(
+            EndpointConfigName=name, ProductionVariants=variants, DataCaptureConfig=capture, Tags=aws_tags(spec.tags)
+        )
     return name
-
-
-def deployment_config(settings: Settings, spec: EndpointSpec) -> dict:
-    routing: dict[str, Any] = {
-        "Type": ROUTING[spec.rollout],
-        "WaitIntervalInSeconds": int(settings.get("bake_seconds", 300)),
-    }
-    size = {"Type": "CAPACITY_PERCENT", "Value": int(spec.canary_percent)}
-    if spec.rollout == "canary":
-        routing["CanarySize"] = size
-    elif spec.rollout == "linear":
-        routing["LinearStepSize"] = size
-    config: dict[str, Any] = {
-        "BlueGreenUpdatePolicy": {
-            "TrafficRoutingConfiguration": routing,
-            "TerminationWaitInSeconds": int(settings.get("termination_wait_seconds", 0)),
-            "MaximumExecutionTimeoutInSeconds": int(settings.get("max_rollout_seconds", 3600)),
-        }
-    }
-    alarms = settings.list("rollback_alarms")
-    if alarms:
-        config["AutoRollbackConfiguration"] = {"Alarms": [{"AlarmName": a} for a in alarms]}
-    return config
 
 
 def model_for(sm, settings: Settings, variant: EndpointVariant, tags: dict[str, str]) -> str:
@@ -149,7 +166,7 @@ def model_for(sm, settings: Settings, variant: EndpointVariant, tags: dict[str, 
     return model_name
 
 
-def _inf1_rollout(sm, current: dict, spec: EndpointSpec, models: dict[str, str]) -> str:
+def _inf1_rollout(sm, settings: Settings, current: dict, spec: EndpointSpec, models: dict[str, str]) -> str:
     """A step of the portal's own rollout on inf1, which has no deployment guardrails (AWS falls back
     to all at once, no baking): the variants and weights as given, in a plain UpdateEndpoint.
 
@@ -165,7 +182,8 @@ def _inf1_rollout(sm, current: dict, spec: EndpointSpec, models: dict[str, str])
             "the traffic and judge it on the gateway's metrics.",
             permanent=True,
         )
-    config = endpoint_config(sm, spec.name, [variant_request(v, models[v.name]) for v in spec.variants], spec)
+    variants = [variant_request(v, models[v.name]) for v in spec.variants]
+    config = endpoint_config(sm, settings, spec.name, variants, spec)
     if config == current["EndpointConfigName"]:
         return spec.name  # already deployed (a redelivered submit)
     sm.update_endpoint(EndpointName=spec.name, EndpointConfigName=config)
@@ -178,7 +196,28 @@ def get_endpoint(sm, name: str) -> EndpointStatus:
         endpoint = _existing(sm, name)
         state = ENDPOINT_STATES.get(endpoint["EndpointStatus"], "updating")
         weights = traffic.percentages(endpoint.get("ProductionVariants", []))
+        undone = None
+        if state == "in_service":
+            undone = rollback_reason(endpoint, traffic.tags(sm, endpoint["EndpointArn"]))
+    if undone is not None:
+        return EndpointStatus(name=name, state=state, weights=weights, message=undone, rolled_back=True)
     return EndpointStatus(name=name, state=state, weights=weights, message=endpoint.get("FailureReason", ""))
+
+
+def rollback_reason(described: dict, found_tags: dict[str, str]) -> str | None:
+    """Why SageMaker undid the portal's last deployment on its own, or None when it did not.
+
+    ``described`` is DescribeEndpoint's answer. A deployment remembers the
+    configuration it replaced (``traffic.push_undo``); an endpoint in service on
+    that configuration again was rolled back by SageMaker: an auto-rollback
+    alarm tripped while the new fleet baked, or the new fleet failed to come up.
+    DescribeEndpoint's FailureReason says which."""
+    kind, previous = traffic.last_change(found_tags)
+    if described.get("EndpointStatus") != "InService" or kind != "config":
+        return None
+    if previous != described.get("EndpointConfigName"):
+        return None
+    return described.get("FailureReason") or f"SageMaker rolled the deployment back to endpoint config {previous}."
 
 
 def update_traffic(sm, name: str, weights: dict[str, int]) -> None:
@@ -202,6 +241,9 @@ def rollback_endpoint(sm, name: str) -> None:
     with aws(f"Roll back endpoint {name}"):
         endpoint = _existing(sm, name)
         tags = traffic.tags(sm, endpoint["EndpointArn"])
+        if rollback_reason(endpoint, tags) is not None:  # SageMaker undid the last deployment: undo the one before
+            traffic.pop_undo(sm, endpoint["EndpointArn"], tags)
+            tags = traffic.tags(sm, endpoint["EndpointArn"])
         kind, value = traffic.last_change(tags)
         if kind == "weights":
             traffic.set_weights(sm, name, traffic.parse_weights(value))
@@ -217,7 +259,8 @@ def rollback_endpoint(sm, name: str) -> None:
         traffic.pop_undo(sm, endpoint["EndpointArn"], tags)
 
 
-def delete_endpoint(sm, name: str) -> None:
+def delete_endpoint(sm, cloudwatch, name: str) -> None:
+    """Delete the endpoint, then the alarms its deployments made."""
     from botocore.exceptions import ClientError
 
     with aws(f"Delete endpoint {name}"):
@@ -226,6 +269,8 @@ def delete_endpoint(sm, name: str) -> None:
         except ClientError as exc:
             if not (error_code(exc) == "ValidationException" and "Could not find" in str(exc)):
                 raise
+    with aws(f"Delete the CloudWatch alarms of endpoint {name}"):
+        alarms.delete(cloudwatch, name)
 
 
 def invoke(runtime, name: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -246,6 +291,7 @@ def invoke(runtime, name: str, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 TARGET_VARIANT_HEADER = "X-Amzn-SageMaker-Target-Variant"  # InvokeEndpoint's TargetVariant
+INFERENCE_ID_HEADER = "X-Amzn-SageMaker-Inference-Id"  # InvokeEndpoint's InferenceId, kept by Data Capture
 
 
 def invocation_target(clients: AwsClients, name: str, variant: str | None = None) -> Upstream:
@@ -270,4 +316,11 @@ def invocation_target(clients: AwsClients, name: str, variant: str | None = None
         SigV4Auth(credentials.get_frozen_credentials(), "sagemaker", region).add_auth(request)
         return {k: v for k, v in request.headers.items() if k.lower().startswith(("authorization", "x-amz-"))}
 
-    return Upstream(url=url, headers=headers, sign=sign, unwrap=invocations.model_answer, ttl=300.0)
+    return Upstream(
+        url=url,
+        headers=headers,
+        sign=sign,
+        ttl=300.0,
+        request_id_header=INFERENCE_ID_HEADER,
+        unwrap=invocations.model_answer,
+    )

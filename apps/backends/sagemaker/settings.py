@@ -84,8 +84,8 @@ CONNECTION_SETTINGS: tuple[ConnectionSetting, ...] = (
     # endpoints
     ConnectionSetting(
         "rollback_alarms",
-        "CloudWatch alarms that roll a deployment back (comma-separated)",
-        help="A blue/green deployment rolls back when one of these alarms fires.",
+        "More CloudWatch alarms that roll a deployment back (comma-separated)",
+        help="A blue/green deployment rolls back when one of these fires, besides the alarms it creates itself.",
     ),
     ConnectionSetting(
         "bake_seconds",
@@ -104,6 +104,12 @@ CONNECTION_SETTINGS: tuple[ConnectionSetting, ...] = (
         "Longest deployment (seconds)",
         help="A blue/green deployment that takes longer rolls back.",
         default="3600",
+    ),
+    ConnectionSetting(
+        "capture_s3_uri",
+        "S3 URI for Data Capture (s3://bucket/prefix)",
+        help="Every endpoint Atrium creates captures its requests and responses (JSON Lines) under this prefix.",
+        default="the job outputs' URI + /capture",
     ),
     ConnectionSetting(
         "neo_framework",
@@ -196,6 +202,10 @@ class Settings:
 
     def output_uri(self) -> str:
         return self.require("output_s3_uri", "an s3:// prefix for model artifacts").rstrip("/")
+
+    def capture_uri(self) -> str:
+        """Where SageMaker Data Capture writes (another reader turns the files into capture rows)."""
+        return (self.get("capture_s3_uri") or f"{self.output_uri()}/capture").rstrip("/")
 
     def role(self) -> str:
         return self.require("execution_role_arn", "the IAM role SageMaker runs jobs and endpoints as")

@@ -3,6 +3,7 @@ from rest_framework import serializers
 from apps.connections.api.serializers import ConnectionNameField
 from apps.core.api import StrictSerializer
 
+from ..hardware import HOURS_PER_MONTH
 from ..models import Endpoint, EndpointEvent, Variant
 
 
@@ -30,6 +31,37 @@ class VariantSerializer(serializers.ModelSerializer):
         return getattr(variant, "version_url", "")
 
 
+class VariantDetailSerializer(VariantSerializer):
+    """A variant with its hardware and what it costs (``apps/deployments/hardware.py``)."""
+
+    hardware = serializers.SerializerMethodField()
+
+    class Meta(VariantSerializer.Meta):
+        fields = [*VariantSerializer.Meta.fields, "hardware"]
+
+    def get_hardware(self, variant) -> dict:
+        found = getattr(variant, "hardware", None)
+        if found is None:
+            return {}
+        price = found.price
+        return {
+            "instance_type": found.instance_type or None,
+            "instance_count": found.instance_count,
+            "price_known": price is not None,
+            "currency": price.currency if price else None,
+            "price_per_instance_hour": price.amount if price else None,
+            "price_per_hour": _rounded(found.per_hour, 4),
+            "price_per_month": _rounded(found.per_month, 2),
+            "hours_per_month": HOURS_PER_MONTH,
+            "price_source": price.source if price else None,
+            "price": f"{found.hour_label}, {found.month_label}" if price else "price unknown",
+        }
+
+
+def _rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
 class EndpointSerializer(serializers.ModelSerializer):
     team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     connection = serializers.SerializerMethodField()
@@ -51,6 +83,7 @@ class EndpointSerializer(serializers.ModelSerializer):
             "variants",
             "rollout_run",
             "address",
+            "discovered",
             "created_at",
             "updated_at",
         ]
@@ -95,6 +128,7 @@ class EventSerializer(serializers.ModelSerializer):
 
 
 class EndpointDetailSerializer(EndpointSerializer):
+    variants = VariantDetailSerializer(many=True, read_only=True)
     rollout = serializers.SerializerMethodField()
     last_hour = serializers.SerializerMethodField()
     history = serializers.SerializerMethodField()
@@ -106,9 +140,14 @@ class EndpointDetailSerializer(EndpointSerializer):
         run = endpoint.rollout_run
         if run is None:
             return None
+        guarded = run.params.get("guardrails")
         return {
             "run": str(run.pk),
             "status": run.status,
+            # who shifts the traffic and rolls back: the portal's stages, or the cloud's guardrails
+            "run_by": "native" if guarded else "portal",
+            "label": guarded["label"] if guarded else "Atrium's rollout controller",
+            "alarms": guarded["alarms"] if guarded else [],
             "stages": StageSerializer(self.context.get("steps", []), many=True).data,
         }
 

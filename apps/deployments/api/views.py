@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from apps.runs.api.serializers import RunSerializer
 
-from .. import selectors, services, telemetry
+from .. import hardware, selectors, services, telemetry
 from ..models import Endpoint
 from .serializers import (
     DeploySerializer,
@@ -47,8 +47,10 @@ class EndpointViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         )
 
     def retrieve(self, request, pk=None):
-        """Variants, weights, state, the rollout's stages and the last hour's figures per variant."""
+        """Variants (with their hardware and its price), weights, state, the rollout's stages
+        and the last hour's figures per variant."""
         endpoint = self._endpoint(pk)
+        hardware.variants_with_hardware(endpoint)  # the serializer reads each variant's hardware
         context = {
             "steps": list(endpoint.rollout_run.steps.all()) if endpoint.rollout_run else [],
             "figures": telemetry.figures_by_variant(endpoint_id=endpoint.pk, since=timezone.now() - LAST_HOUR),

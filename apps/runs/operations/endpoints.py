@@ -1,5 +1,6 @@
 """Endpoints: deploy, shift traffic, roll back, delete. Each finishes when
-the endpoint is back in service."""
+the endpoint is back in service; a deploy the cloud rolled back on its own
+(guardrails whose alarm tripped) fails with the cloud's reason."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from apps.backends.base import (
     Endpoints,
     EndpointSpec,
     EndpointVariant,
+    Guardrails,
     JobState,
     JobStatus,
     ModelRef,
@@ -19,7 +21,8 @@ from apps.backends.base import (
 from ..models import RunKind
 from .base import NAME, Operation
 
-ROLLOUTS = ("all_at_once", "canary", "linear")
+ROLLOUTS = ("all_at_once", "canary", "linear", "blue_green")
+TIMINGS = ("canary_percent", "linear_step_percent", "bake_seconds", "termination_wait_seconds")
 
 
 def _endpoint_errors(params: dict) -> dict:
@@ -48,6 +51,9 @@ class EndpointOperation(Operation):
     def poll(self, backend, job):
         endpoint = backend.get_endpoint(job.external_id)
         outputs = {"endpoint": endpoint.name, "weights": endpoint.weights}
+        if endpoint.rolled_back:
+            outputs |= {"rolled_back": True, "automatic": True}
+            return JobStatus(state=JobState.FAILED, message=endpoint.message, outputs=outputs)
         if endpoint.state == "in_service":
             return JobStatus(state=JobState.SUCCEEDED, progress=100, outputs=outputs)
         if endpoint.state == "failed":
@@ -86,6 +92,12 @@ class Deploy(EndpointOperation):
             errors["weights"] = problems
         if params.get("rollout", "all_at_once") not in ROLLOUTS:
             errors["rollout"] = [f"One of {', '.join(ROLLOUTS)}."]
+        for key in TIMINGS:
+            value = params.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                errors[key] = ["A whole number, 0 or more."]
+        if (problems := _guardrails_errors(params.get("guardrails"))) is not None:
+            errors["guardrails"] = problems
         return errors
 
     def validate_for(self, params, *, backend_kind):
@@ -94,8 +106,10 @@ class Deploy(EndpointOperation):
         for index, variant in enumerate(params.get("variants") or []):
             wanted = variant.get("target") if isinstance(variant, dict) and "instance_type" not in variant else None
             if wanted and wanted not in supported:
+                why = backend_registry.missing_target(backend_kind, wanted)
                 errors[f"variants.{index}"] = [
                     f"{backend_registry.LABELS[backend_kind]} has no {wanted} hardware: choose {', '.join(supported)}."
+                    + (f" {why}" if why else "")
                 ]
         return errors
 
@@ -113,14 +127,31 @@ class Deploy(EndpointOperation):
             )
             for v in params["variants"]
         ]
+        guardrails = params.get("guardrails")
         spec = EndpointSpec(
             name=params["endpoint"],
             variants=variants,
             rollout=params.get("rollout", "all_at_once"),
-            canary_percent=int(params.get("canary_percent", 10)),
+            canary_percent=int(params.get("canary_percent") or 10),
             tags=job.tags,
+            linear_step_percent=params.get("linear_step_percent"),
+            bake_seconds=params.get("bake_seconds"),
+            termination_wait_seconds=params.get("termination_wait_seconds"),
+            guardrails=Guardrails(**guardrails) if guardrails is not None else None,
         )
         return backend.deploy_endpoint(spec)
+
+
+def _guardrails_errors(value: Any) -> list[str] | None:
+    """What is wrong with a deploy's ``guardrails`` ({"max_error_rate", "max_p95_ms"}), None if nothing."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) - {"max_error_rate", "max_p95_ms"}:
+        return ["An object with max_error_rate and, optionally, max_p95_ms."]
+    numbers = [v for k, v in value.items() if v is not None or k == "max_error_rate"]
+    if any(isinstance(v, bool) or not isinstance(v, int | float) or v < 0 for v in numbers):
+        return ["Thresholds are numbers, 0 or more."]
+    return None
 
 
 class Traffic(EndpointOperation):

@@ -82,11 +82,21 @@ def test_every_setting_reaches_the_backend():
         "spark_version": "16.4.x-cpu-ml-scala2.12",
         "expected_run_seconds": "120",
         "timeout_seconds": "4",
+        "warehouse_id": "abc123",
     }
     backend = DatabricksBackend.from_connection(config, {"token": TOKEN})
     assert (backend.host, backend.code_folder) == ("https://example.cloud.databricks.com", "/Workspace/Shared/x")
     assert (backend.dbu_price, backend.currency, backend.expected_run_seconds) == (0.55, "EUR", 120.0)
-    for name in ("catalog", "schema", "account_id", "account_host", "data_root", "node_type_id", "spark_version"):
+    for name in (
+        "catalog",
+        "schema",
+        "account_id",
+        "account_host",
+        "data_root",
+        "node_type_id",
+        "spark_version",
+        "warehouse_id",
+    ):
         assert getattr(backend, name) == config[name]
     assert (backend.existing_cluster_id, backend.timeout_seconds) == ("0101-abc", 4.0)
 

@@ -67,6 +67,12 @@ def s3_object(account_id: str, uri: str):
         return None
 
 
+def put_object(account_id: str, uri: str, data: bytes) -> None:
+    """Write moto's object at an ``s3://`` URI (its bucket must exist, as on AWS)."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    _s3(account_id).put_object(bucket, key, data)
+
+
 def _read(account_id: str, uri: str) -> bytes:
     found = s3_object(account_id, uri)
     if found is None:

@@ -9,6 +9,8 @@ Canned data goes through moto's own endpoints: ``seed_costs`` posts to
 that queue) and ``seed_invocations`` to
 ``/moto-api/static/sagemaker/endpoint-results`` (InvokeEndpoint answers, when
 no program serves the endpoint). ``create_bucket`` makes an S3 bucket.
+``flush_capture`` writes the Data Capture events still waiting
+(``extensions.data_capture``) to S3 now.
 
 State lives in this process; it does not survive a restart.
 """
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from . import programs
-from .extensions import install_extensions
+from .extensions import data_capture, install_extensions
 from .faults import FaultMiddleware, Faults
 
 
@@ -63,9 +65,14 @@ class AwsStandIn:
         return self.url
 
     def stop(self) -> None:
+        data_capture.flush()
         self._server.stop()
         if self.programs_dir:
             programs.settings["programs_dir"] = None
+
+    def flush_capture(self) -> int:
+        """Write the Data Capture events waiting in memory to S3 now; how many."""
+        return data_capture.flush()
 
     def throttle(self, calls: int) -> None:
         self.faults.throttle(calls)

@@ -12,7 +12,9 @@ One module per API surface, all answered by one server through one router:
 * ``state``: the state and its JSON file;
 * ``jobs``: one-time runs (submit / get / get-output / cancel), running
   uploaded programs with ``programs_dir``;
-* ``serving``: serving endpoints and invocations;
+* ``serving``: serving endpoints and invocations, logged to inference tables
+  (``inference_tables``) when an endpoint's config asks;
+* ``sql``: the SQL statement execution API, reading those tables;
 * ``unity_catalog``: registered models, versions, aliases, schemas;
 * ``mlflow``: MLflow's Unity Catalog model versions and experiments;
 * ``workspace``: workspace folders and files;
@@ -27,12 +29,14 @@ from __future__ import annotations
 from .jobs import FAIL_MARKER
 from .router import ApiError, already_exists, invalid, not_found
 from .server import DatabricksStandIn
+from .sql import WAREHOUSE_ID
 from .state import DEFAULT_ACCOUNT_ID, USER, WORKSPACE_ID, WORKSPACE_ROOTS
 
 __all__ = [
     "DEFAULT_ACCOUNT_ID",
     "FAIL_MARKER",
     "USER",
+    "WAREHOUSE_ID",
     "WORKSPACE_ID",
     "WORKSPACE_ROOTS",
     "ApiError",

@@ -1,7 +1,8 @@
 """The Databricks STAND-IN, for development and tests. It is not Databricks:
 it speaks the wire protocol of the endpoints Atrium's Databricks backend calls
-(through databricks-sdk), one module per API surface (``jobs``, ``serving``,
-``unity_catalog``, ``mlflow``, ``workspace``, ``billing``), each declaring its
+(through databricks-sdk), one module per API surface (``jobs``, ``serving``
+with its ``inference_tables``, ``sql``, ``unity_catalog``, ``mlflow``,
+``workspace``, ``billing``), each declaring its
 routes for the shared router (``router``); state is kept by ``state``.
 
 This module is the HTTP server: it answers ``GET /.well-known/databricks-config``
@@ -34,15 +35,19 @@ from .jobs import JobsApi
 from .mlflow import MlflowApi
 from .router import ApiError, Router, route
 from .serving import ServingApi
+from .sql import WAREHOUSE_ID, StatementsApi
 from .state import DEFAULT_ACCOUNT_ID, USER, WORKSPACE_ID, StateFile
 from .unity_catalog import UnityCatalogApi
 from .workspace import WorkspaceApi
 
 
-class DatabricksStandIn(JobsApi, ServingApi, UnityCatalogApi, MlflowApi, WorkspaceApi, BillingApi, StateFile):
+class DatabricksStandIn(
+    JobsApi, ServingApi, StatementsApi, UnityCatalogApi, MlflowApi, WorkspaceApi, BillingApi, StateFile
+):
     """The stand-in server. ``pending_polls`` / ``running_polls`` say how many
     ``runs/get`` calls a run spends in each state; ``endpoint_polls`` how many
-    endpoint GETs a config update takes."""
+    endpoint GETs a config update takes; ``statement_chunk_rows`` how many rows
+    a chunk of a SQL statement's result holds."""
 
     router: Router  # every surface's routes, set below the class
 
@@ -59,6 +64,8 @@ class DatabricksStandIn(JobsApi, ServingApi, UnityCatalogApi, MlflowApi, Workspa
         running_polls: int = 2,
         endpoint_polls: int = 2,
         programs_dir: str | Path | None = None,
+        warehouse_ids: tuple[str, ...] = (WAREHOUSE_ID,),
+        statement_chunk_rows: int = 1000,
     ):
         self.token = token
         self.denied_token = denied_token
@@ -75,6 +82,9 @@ class DatabricksStandIn(JobsApi, ServingApi, UnityCatalogApi, MlflowApi, Workspa
         self.throttle_remaining = 0
         self.requests: list[tuple[str, str]] = []  # (method, path), for tests
         self._models: dict[str, Any] = {}  # source -> loaded pyfunc model
+        self.warehouse_ids = tuple(warehouse_ids)
+        self.statement_chunk_rows = statement_chunk_rows
+        self._statements: dict[str, dict] = {}  # statement id -> status, manifest, result chunks
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()  # keep-alive sockets, closed on stop like a real restart

@@ -6,7 +6,9 @@ model}/invocations`` for one served entity), answered by the real model:
 the served entity names a Unity Catalog model version whose ``source`` is an
 MLflow model URI, loaded with ``mlflow.pyfunc.load_model``; traffic is split
 between served entities by the routes' percentages. Config changes take a few
-GETs (``endpoint_polls``) to become ready.
+reads (``endpoint_polls`` GETs or lists, standing for the minutes Model Serving
+takes) to become ready. An endpoint whose config has an ``auto_capture_config``
+logs every invocation to its inference table (``.inference_tables``).
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from __future__ import annotations
 import json
 import random
 import re
+import time
 import uuid
 from typing import Any
 
 from databricks.sdk.service import serving
 
+from . import inference_tables
 from .router import ApiError, invalid, not_found, route
 from .state import USER, now_ms
 
@@ -30,7 +34,7 @@ MODEL_FAILED = (  # MLflow's scoring server's words for a model that raised, whi
 ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 
 
-class ServingApi:
+class ServingApi(inference_tables.InferenceTables):
     """Serving endpoints. Mixed into ``DatabricksStandIn``: uses its state,
     ``endpoint_polls`` and the catalog's model versions."""
 
@@ -40,7 +44,9 @@ class ServingApi:
             raise not_found(f"Endpoint with name '{name}' does not exist.")
         return endpoint
 
-    def _check_config(self, config_json: dict, previous: list[dict] | None) -> dict:
+    def _check_config(
+        self, config_json: dict, previous: list[dict] | None, previous_capture: dict | None, endpoint: str
+    ) -> dict:
         """Validate an EndpointCoreConfigInput and return the stored config."""
         config = serving.EndpointCoreConfigInput.from_dict(config_json)
         raw_entities = config_json.get("served_entities") or []
@@ -94,7 +100,10 @@ class ServingApi:
                 routes_out.append({"served_entity_name": target, "traffic_percentage": route.traffic_percentage})
             if sum(r["traffic_percentage"] for r in routes_out) != 100:
                 raise invalid("The traffic percentages of the routes must add up to 100.")
-        return {"served_entities": entities, "routes": routes_out}
+        capture = inference_tables.capture_config(config_json.get("auto_capture_config"), previous_capture, endpoint)
+        if capture and capture["enabled"]:  # the table exists from then on, empty until the first request
+            self.state.setdefault("inference_tables", {}).setdefault(inference_tables.payload_table(capture), [])
+        return {"served_entities": entities, "routes": routes_out, "auto_capture": capture}
 
     @route("POST", r"^/api/2\.0/serving-endpoints$")
     def _endpoint_create(self, payload, **_):
@@ -105,7 +114,7 @@ class ServingApi:
             )
         if name in self.state["endpoints"]:
             raise ApiError(409, "RESOURCE_ALREADY_EXISTS", f"Endpoint with name '{name}' already exists.")
-        config = self._check_config(payload.get("config") or {}, None)
+        config = self._check_config(payload.get("config") or {}, None, None, name)
         tags = [serving.EndpointTag.from_dict(t).as_dict() for t in payload.get("tags") or []]
         self.state["endpoints"][name] = {
             "name": name,
@@ -150,7 +159,10 @@ class ServingApi:
             for e in config["served_entities"]
         ]
         traffic = serving.TrafficConfig(routes=[serving.Route.from_dict(r) for r in config["routes"]]).as_dict()
-        return {"served_entities": entities, "traffic_config": traffic}
+        body = {"served_entities": entities, "traffic_config": traffic}
+        if config.get("auto_capture"):
+            body["auto_capture_config"] = inference_tables.config_json(config["auto_capture"])
+        return body
 
     def _endpoint_json(self, endpoint: dict) -> dict:
         ready = endpoint["config"] is not None
@@ -190,7 +202,33 @@ class ServingApi:
 
     @route("GET", r"^/api/2\.0/serving-endpoints$")
     def _endpoint_list(self, **_):
-        return {"endpoints": [{"name": e["name"], "id": e["id"]} for e in self.state["endpoints"].values()]}
+        """As Model Serving lists endpoints: each one's state, tags and a summary of its
+        served entities (names and versions; workload and traffic only in a GET)."""
+        for endpoint in self.state["endpoints"].values():
+            self._advance_endpoint(endpoint)
+        return {"endpoints": [self._endpoint_summary(e) for e in self.state["endpoints"].values()]}
+
+    def _endpoint_summary(self, endpoint: dict) -> dict:
+        detailed = self._endpoint_json(endpoint)
+        config = endpoint["config"] or endpoint["pending"]
+        summary = serving.ServingEndpoint(
+            name=endpoint["name"],
+            id=endpoint["id"],
+            creator=USER,
+            creation_timestamp=endpoint["created"],
+            last_updated_timestamp=endpoint["updated"],
+            state=serving.EndpointState.from_dict(detailed["state"]),
+            tags=[serving.EndpointTag.from_dict(t) for t in endpoint["tags"]],
+            config=serving.EndpointCoreConfigSummary(
+                served_entities=[
+                    serving.ServedEntitySpec(
+                        name=e["name"], entity_name=e["entity_name"], entity_version=e["entity_version"]
+                    )
+                    for e in config["served_entities"]
+                ]
+            ),
+        )
+        return summary.as_dict()
 
     @route("PUT", r"^/api/2\.0/serving-endpoints/(?P<name>[^/]+)/config$")
     def _endpoint_update_config(self, name, payload, **_):
@@ -202,7 +240,8 @@ class ServingApi:
                 f"Endpoint '{name}' is currently being updated. Please wait for the update to finish.",
             )
         current = endpoint["config"]["served_entities"] if endpoint["config"] else None
-        endpoint["pending"] = self._check_config(payload, current)
+        capture = (endpoint["config"] or {}).get("auto_capture")
+        endpoint["pending"] = self._check_config(payload, current, capture, name)
         endpoint["pending_polls"] = self.endpoint_polls
         endpoint["pending_start"] = now_ms()
         return self._endpoint_json(endpoint)
@@ -236,6 +275,18 @@ class ServingApi:
             weights = [r["traffic_percentage"] for r in routes]
             chosen = random.choices(routes, weights=weights)[0]["served_entity_name"]
         entity = next(e for e in config["served_entities"] if e["name"] == chosen)
+        client_request_id = payload.pop("client_request_id", None) if isinstance(payload, dict) else None
+        started = time.monotonic()
+        try:
+            answer = self._predict(entity, payload)
+        except ApiError as error:
+            status, _, body = error.response()
+            self._log_inference(endpoint, entity, payload, client_request_id, status, body, started)
+            raise
+        self._log_inference(endpoint, entity, payload, client_request_id, 200, answer, started)
+        return "application/json", answer, {"served-model-name": chosen}
+
+    def _predict(self, entity: dict, payload) -> bytes:
         source = self._version(entity["entity_name"], entity["entity_version"])["source"]
         model = self._load_model(source)
         frame = _input_frame(payload, model)
@@ -243,11 +294,7 @@ class ServingApi:
             predictions = model.predict(frame)
         except Exception as exc:  # the model's own error: MLflow's scoring server (which serving runs) says 400
             raise ApiError(400, "BAD_REQUEST", f"{MODEL_FAILED} Error '{exc}'") from None
-        return (
-            "application/json",
-            json.dumps({"predictions": _jsonable(predictions)}).encode(),
-            {"served-model-name": chosen},
-        )
+        return json.dumps({"predictions": _jsonable(predictions)}).encode()
 
     def _load_model(self, source: str):
         model = self._models.get(source)

@@ -38,6 +38,7 @@ class StateFile:
             "endpoints": {},
             "models": {},
             "usage": [],
+            "inference_tables": {},  # full table name -> rows (.inference_tables)
             "schemas": {},
             "folders": {path: {"object_id": index + 1, "created_at": 0} for index, path in enumerate(WORKSPACE_ROOTS)},
             "files": {},

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from apps.accounts.models import Team, User
+from apps.backends.sandbox.databricks.sql import WAREHOUSE_ID as DATABRICKS_WAREHOUSE_ID
 from apps.connections.models import Connection
 from apps.connections.services import connection_create, connection_update
 
@@ -26,6 +27,8 @@ SANDBOXES = {
             "host": f"http://127.0.0.1:{os.environ.get('DATABRICKS_SANDBOX_PORT', 5002)}",
             # the stand-in runs the job programs on this machine: file datasets are the portal's own
             "data_root": str(settings.DATA_ROOT),
+            # the stand-in's SQL warehouse: endpoints' inference tables are read with it
+            "warehouse_id": DATABRICKS_WAREHOUSE_ID,
         },
         {"token": os.environ.get("DATABRICKS_SANDBOX_TOKEN", "dapi-sandbox")},
     ),

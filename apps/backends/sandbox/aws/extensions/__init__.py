@@ -11,13 +11,16 @@ server starts (moto's server runs in the same process).
 * ``tuning``: a tuning job runs one training job per trial and names the best
   one when they end (trial metrics FABRICATED without ``programs_dir``).
 * ``endpoints``: endpoints pass Creating/Updating -> InService over polls;
-  UpdateEndpoint with a checked DeploymentConfig; instance types from
-  botocore's service model.
+  UpdateEndpoint with a checked DeploymentConfig, rolled back when one of its
+  auto-rollback alarms is in ALARM as it ends; instance types from botocore's
+  service model.
 * ``compilation``: Neo compilation jobs pass INPROGRESS -> COMPLETED over polls.
 * ``model_registry``: tags on model packages, UpdateModelPackage keeping what
   it is not given, DeleteModelPackage / DeleteModelPackageGroup.
 * ``runtime``: with ``programs_dir``, InvokeEndpoint answers with the
   endpoint's real model.
+* ``data_capture``: invocations of an endpoint whose config enables
+  DataCaptureConfig are written to S3 as Data Capture JSON Lines.
 
 Faults (throttling, denied keys) are not patches but a WSGI middleware around
 moto's app: see ``..faults``.
@@ -27,7 +30,7 @@ from __future__ import annotations
 
 import threading
 
-from . import compilation, endpoints, model_registry, runtime, training, tuning
+from . import compilation, data_capture, endpoints, model_registry, runtime, training, tuning
 from .compilation import COMPILATION_POLLS
 from .endpoints import ENDPOINT_POLLS
 from .training import FAIL_MARKER, TRAINING_POLLS
@@ -50,4 +53,5 @@ def install_extensions() -> None:
         model_registry.patch()
         tuning.patch()
         runtime.patch()
+        data_capture.patch()  # after runtime: it wraps whichever InvokeEndpoint answers
         _installed = True

@@ -5,19 +5,27 @@ UpdateEndpoint), patched into moto's SageMaker backend.
 What it adds to moto, and why:
 
 * Endpoints pass ``Creating`` / ``Updating`` -> ``InService`` over a few
-  DescribeEndpoint polls, as on AWS (moto is InService at once), so the
-  backend's waiting is exercised.
+  DescribeEndpoint or ListEndpoints calls (standing for the minutes AWS
+  takes; moto is InService at once), so the backend's waiting is exercised.
 * CreateEndpoint with a name in use answers a ValidationException, as AWS does.
 * UpdateEndpoint (missing in moto) accepts a DeploymentConfig (blue/green with
   ALL_AT_ONCE, CANARY or LINEAR traffic routing, auto-rollback alarms), checks
   it as AWS does and reports it back as ``LastDeploymentConfig``; the new
   config's variants take over when the update ends. Atrium's traffic shifting
   and rollback go through it.
+* Auto-rollback, as deployment guardrails do it: an update whose
+  ``AutoRollbackConfiguration`` names an alarm that is in ALARM in the
+  stand-in's CloudWatch when the update would end is rolled back instead: the
+  endpoint is InService on its old config and variants, with a FailureReason
+  naming the alarms (the wording is the stand-in's; AWS's may differ). Trip one
+  with CloudWatch's SetAlarmState while the endpoint is Updating.
 * UpdateEndpointWeightsAndCapacities is an update too, as on AWS (moto applies
   it at once and stays InService): refused unless the endpoint is InService,
-  ``Updating`` for a poll (no fleet to provision), ``DesiredWeight`` at once and ``CurrentWeight``
-  (what invocations are split by) when it ends; instance counts not given are
-  kept (moto blanks them).
+  ``Updating`` for a poll (no fleet to provision), ``DesiredWeight`` at once
+  and ``CurrentWeight`` (what invocations are split by) when it ends; a
+  variant's instance count is kept when the request gives none (moto sets it
+  to None) and LastModifiedTime moves (the endpoint mirror reads an endpoint
+  again when it has changed).
 * A variant's weight is reported even when it is 0 (moto drops a falsy
   ``InitialVariantWeight``, and a 0% variant then looked unweighted).
 * Endpoint configs check instance types against botocore's service model
@@ -61,6 +69,21 @@ def _check_deployment_config(config: dict | None) -> None:
     for alarm in (config.get("AutoRollbackConfiguration") or {}).get("Alarms") or []:
         if not alarm.get("AlarmName"):
             raise ValidationError(message="Each auto-rollback alarm needs an AlarmName.")
+
+
+def _alarms_in_alarm(endpoint_arn: str, deployment_config: dict | None) -> list[str]:
+    """The update's auto-rollback alarms that are in ALARM in the stand-in's CloudWatch."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    names = [
+        a.get("AlarmName")
+        for a in ((deployment_config or {}).get("AutoRollbackConfiguration") or {}).get("Alarms") or []
+    ]
+    if not names:
+        return []
+    _, _, _, region, account, _ = endpoint_arn.split(":", 5)
+    alarms = cloudwatch_backends[account][region].alarms
+    return [name for name in names if name in alarms and alarms[name].state_value == "ALARM"]
 
 
 def patch() -> None:
@@ -117,9 +140,16 @@ def patch() -> None:
         pending = state.pop("pending", None)
         if pending:
             config_name, variants, deployment_config = pending
-            endpoint.endpoint_config_name = config_name
-            endpoint.production_variants = endpoint._process_production_variants(variants)
             endpoint.last_deployment_config = deployment_config
+            tripped = _alarms_in_alarm(endpoint.arn, deployment_config)
+            if tripped:  # the old fleet keeps the traffic; the new one is released
+                endpoint.failure_reason = (
+                    f"Deployment rolled back: auto-rollback alarm(s) {', '.join(tripped)} in ALARM state."
+                )
+            else:
+                endpoint.endpoint_config_name = config_name
+                endpoint.production_variants = endpoint._process_production_variants(variants)
+                endpoint.failure_reason = None
         for variant in endpoint.production_variants:  # a weights update takes effect as it ends
             if "DesiredWeight" in variant:
                 variant["CurrentWeight"] = variant["DesiredWeight"]
@@ -131,6 +161,13 @@ def patch() -> None:
         if endpoint is not None:
             advance(endpoint)
         return original_describe(self, endpoint_name)
+
+    original_list = SageMakerModelBackend.list_endpoints
+
+    def list_endpoints(self, *args, **kwargs):
+        for endpoint in list(self.endpoints.values()):
+            advance(endpoint)
+        return original_list(self, *args, **kwargs)
 
     def update_endpoint(self, endpoint_name, endpoint_config_name, deployment_config, retain_deployment_config):
         endpoint = self.endpoints.get(endpoint_name)
@@ -180,6 +217,7 @@ def patch() -> None:
         )
         return ActionResult({"EndpointArn": endpoint.arn})
 
+    SageMakerModelBackend.list_endpoints = list_endpoints
     SageMakerModelBackend.create_endpoint = create_endpoint
     SageMakerModelBackend.describe_endpoint = describe_endpoint
     SageMakerModelBackend.update_endpoint = update_endpoint
