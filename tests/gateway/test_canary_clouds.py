@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the contract suite's stand-in fixture is imported and used as an argument
 """Canaries the portal runs itself on Databricks Model Serving and on a
 SageMaker Inf1 endpoint (SageMaker has no deployment guardrails for Inf1),
 against the stand-ins over HTTP: a real worker runs the rollout, the gateway
@@ -42,9 +41,8 @@ from apps.deployments import services
 from apps.deployments.models import Endpoint, EndpointEvent
 from apps.runs.models import Run, RunKind, RunStatus
 from tests.conftest import wait_for_run, wait_until
-from tests.contract.conftest import DATABRICKS_TOKEN, databricks_stand_in  # noqa: F401 - a fixture
 
-from .conftest import RECORDS, drive, key_for
+from .conftest import DATABRICKS_TOKEN, RECORDS, drive, key_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -75,7 +73,8 @@ def tiny_estimator():
 
 @pytest.fixture(scope="module")
 def aws_programs(tmp_path_factory):
-    """The AWS stand-in as ``make run`` starts it: endpoints answer with the packaged model."""
+    """The AWS stand-in as ``make run`` starts it, endpoints answering with the packaged model (the
+    session's ``aws_stand_in`` runs no programs; moto's state is the process's, so both see the same)."""
     from apps.backends.sandbox.aws import AwsStandIn, create_bucket
 
     server = AwsStandIn(programs_dir=tmp_path_factory.mktemp("aws-programs"))
@@ -83,22 +82,6 @@ def aws_programs(tmp_path_factory):
     create_bucket(server.url, BUCKET)
     yield server
     server.stop()
-
-
-@pytest.fixture
-def connect(make_user, team):
-    from apps.accounts.models import Role
-    from apps.connections.services import connection_create
-
-    admin = make_user(f"admin-{uuid.uuid4().hex[:6]}", role=Role.ADMIN)
-
-    def create(kind, config, secrets):
-        name = f"{kind}-{uuid.uuid4().hex[:6]}"
-        return connection_create(
-            user=admin, name=name, kind=kind, config=config, secrets=secrets, teams=[team], is_sandbox=True
-        )
-
-    return create
 
 
 def aws_client(url, service):
@@ -243,11 +226,12 @@ def canaries(ds, gateway, name: str, versions: tuple[str, str, str], fails: tupl
 
 
 def test_databricks_canaries_through_the_gateway(
-    celery_worker, ds, connect, databricks_stand_in, mlflow_models, make_gateway
+    celery_worker, ds, cloud_connection, databricks_stand_in, mlflow_models, make_gateway
 ):
     from apps.connections.services import connection_backend
 
-    connection = connect(
+    connection = cloud_connection(
+        f"dbx-{uuid.uuid4().hex[:6]}",
         "databricks",
         {"host": databricks_stand_in.url, "catalog": "atrium", "schema": f"s{uuid.uuid4().hex[:8]}"},
         {"token": DATABRICKS_TOKEN},
@@ -271,10 +255,11 @@ def test_databricks_canaries_through_the_gateway(
         backend.delete_endpoint(name)
 
 
-def test_sagemaker_inf1_canaries_through_the_gateway(celery_worker, ds, connect, aws_programs, make_gateway):
+def test_sagemaker_inf1_canaries_through_the_gateway(celery_worker, ds, cloud_connection, aws_programs, make_gateway):
     from apps.connections.services import connection_backend
 
-    connection = connect(
+    connection = cloud_connection(
+        f"aws-{uuid.uuid4().hex[:6]}",
         "sagemaker",
         {
             "region": REGION,
