@@ -22,9 +22,8 @@ export MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS ?= true
 export MLFLOW_WEBHOOK_ALLOWED_SCHEMES ?= http,https
 WEBHOOK_ENV := var/mlflow/webhook.env
 
-# Three test processes on two cores: the tests mostly wait on jobs, servers and a browser (CPU ~145% busy).
-# Slow tests are collected first and idle processes steal quick ones (tests/conftest.py). `PYTEST_ARGS=` for one.
-PYTEST_ARGS ?= -n 3 --dist worksteal
+# Three test processes on two cores: the tests mostly wait on jobs, servers and a browser (CPU ~145% busy). `PYTEST_ARGS=` for one.
+PYTEST_ARGS ?= -n 3
 
 .PHONY: run test install install-dev lint
 

@@ -22,13 +22,6 @@ ROOT = Path(__file__).resolve().parent.parent
 REQUIRE_ALL = os.environ.get("ATRIUM_REQUIRE_ALL") == "1"  # CI: a skip is a failure
 
 
-def pytest_collection_modifyitems(config, items):
-    """The slow tests (a real worker, a browser) first, in their usual order: with
-    ``--dist worksteal`` an idle process takes quick tests from the end of
-    another's queue, so no process is left alone with a slow one at the end."""
-    items.sort(key=lambda item: 0 if item.get_closest_marker("worker") or item.get_closest_marker("browser") else 1)
-
-
 def skip_or_fail(reason: str):
     if REQUIRE_ALL:
         pytest.fail(f"{reason} (ATRIUM_REQUIRE_ALL=1: CI must run this test)")
