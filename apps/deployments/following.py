@@ -7,10 +7,11 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from apps.connections.sources import source_key
 from apps.runs.models import Run, RunKind, RunStep
 from apps.runs.services import run_create
 
-from .models import Endpoint, EndpointEvent, EndpointState, Variant, source_key
+from .models import Endpoint, EndpointEvent, EndpointState, Variant
 from .plans import variant_params
 from .rollouts import STAGE_ACTION
 

@@ -35,13 +35,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.accounts.models import Team
-from apps.backends import registry as backend_registry
 from apps.backends.base import BackendError, EndpointDetails, Endpoints, EndpointSummary, require
-from apps.connections.models import Connection
-from apps.connections.services import connection_backend
+from apps.connections.sources import Source, source_key, sources
 from apps.runs.models import TERMINAL, Run, RunKind, RunStep
 
-from .models import Endpoint, EndpointEvent, EndpointState, Variant, source_key
+from .models import Endpoint, EndpointEvent, EndpointState, Variant
 
 logger = logging.getLogger(__name__)
 
@@ -49,32 +47,6 @@ logger = logging.getLogger(__name__)
 # One still being made, deleted, or failing (a failed create may never have reached the
 # backend) is left to the runs that change it.
 SETTLED = (EndpointState.IN_SERVICE, EndpointState.UPDATING)
-
-
-@dataclass(frozen=True)
-class Source:
-    kind: str
-    connection: Connection | None = None
-
-    @property
-    def key(self) -> str:
-        return source_key(self.connection.pk if self.connection else None)
-
-    @property
-    def label(self) -> str:
-        return self.connection.name if self.connection else "this machine"
-
-    def backend(self) -> Endpoints:
-        if self.connection is not None:
-            return require(connection_backend(self.connection), Endpoints)
-        return require(backend_registry.get_backend("local"), Endpoints)
-
-
-def sources() -> list[Source]:
-    found = [Source(kind="local")]
-    connections = Connection.objects.filter(kind__in=backend_registry.available_kinds()).prefetch_related("teams")
-    found += [Source(kind=c.kind, connection=c) for c in connections.order_by("name")]
-    return found
 
 
 @dataclass
@@ -97,7 +69,7 @@ def source_sync(*, source: Source, full: bool = False) -> MirrorReport:
     report = MirrorReport()
     started = timezone.now()
     try:
-        backend = source.backend()
+        backend = require(source.backend(), Endpoints)
         listed = backend.list_endpoints()
     except BackendError as exc:
         report.errors.append(exc.message)

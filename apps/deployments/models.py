@@ -9,13 +9,6 @@ from django.urls import reverse
 
 from apps.core.models import BaseModel
 
-LOCAL_SOURCE = "local"
-
-
-def source_key(connection_id) -> str:
-    """Where an endpoint lives: the local backend, or a connection (unique with the name)."""
-    return f"connection:{connection_id}" if connection_id else LOCAL_SOURCE
-
 
 class EndpointState(models.TextChoices):
     CREATING = "creating", "Creating"

@@ -19,6 +19,7 @@ from apps.backends import registry as backend_registry
 from apps.backends.base import DEPLOY_TARGETS, BackendError
 from apps.connections.models import Connection
 from apps.connections.services import connection_backend
+from apps.connections.sources import source_key
 from apps.core.errors import Conflict, InvalidInput
 from apps.runs.models import TERMINAL, Run, RunKind
 from apps.runs.operations import OPERATIONS
@@ -26,7 +27,7 @@ from apps.runs.operations.base import NAME
 from apps.runs.services import plan_run_create, run_create, run_target_check
 
 from .guardrails import native_guardrails, native_label, native_plan, rollout_path
-from .models import Endpoint, EndpointEvent, EndpointState, Variant, source_key
+from .models import Endpoint, EndpointEvent, EndpointState, Variant
 from .plans import portal_plan, rollout_settings, strategy_label, variant_name
 from .rollouts import rollout_plan
 

@@ -8,13 +8,6 @@ from django.db import models
 from apps.core.links import url_for
 from apps.core.models import BaseModel
 
-LOCAL_SOURCE = "local"
-
-
-def source_key(connection_id) -> str:
-    """Where a model lives: the local MLflow, or a connection."""
-    return f"connection:{connection_id}" if connection_id else LOCAL_SOURCE
-
 
 class Direction(models.TextChoices):
     MAX = "max", "Higher is better"

@@ -30,14 +30,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.models import Team
-from apps.backends import registry as backend_registry
-from apps.backends.base import Backend, BackendError, ModelRef, ModelVersionDetails, ModelVersionInfo
+from apps.backends.base import BackendError, ModelRef, ModelVersionDetails, ModelVersionInfo
 from apps.backends.base import RegisteredModelInfo as ModelInfo
-from apps.connections.models import Connection
-from apps.connections.services import connection_backend
+from apps.connections.sources import LOCAL_SOURCE, Source, sources
 from apps.runs.models import RunKind, RunStep
 
-from .models import LOCAL_SOURCE, Direction, ModelAlias, ModelVersion, RegisteredModel, SyncState, source_key
+from .models import Direction, ModelAlias, ModelVersion, RegisteredModel, SyncState
 
 logger = logging.getLogger(__name__)
 
@@ -64,32 +62,6 @@ def primary_metric(metrics: dict) -> str:
 
 
 # --- sources -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Source:
-    kind: str
-    connection: Connection | None = None
-
-    @property
-    def key(self) -> str:
-        return source_key(self.connection.pk if self.connection else None)
-
-    @property
-    def label(self) -> str:
-        return self.connection.name if self.connection else "Local MLflow"
-
-    def backend(self) -> Backend:
-        if self.connection is not None:
-            return connection_backend(self.connection)
-        return backend_registry.get_backend("local")
-
-
-def sources() -> list[Source]:
-    found = [Source(kind="local")]
-    for connection in Connection.objects.filter(kind__in=backend_registry.available_kinds()).order_by("name"):
-        found.append(Source(kind=connection.kind, connection=connection))
-    return found
 
 
 def source_of(model: RegisteredModel) -> Source:

@@ -104,10 +104,10 @@ def test_a_failing_write_back_deploys_nothing_and_can_be_retried(
 def test_sagemaker_gets_approved_and_the_alias_tag(
     sagemaker_connection, sm, model_name, ds, approver, staging, isolate_sources
 ):
-    from tests.registry.test_sync import _package
+    from tests.sagemaker_upstream import package
 
     sm.create_model_package_group(ModelPackageGroupName=model_name)
-    arn = _package(sm, model_name, metrics={"accuracy": 0.8})
+    arn = package(sm, model_name, metrics={"accuracy": 0.8})
     source = Source(kind="sagemaker", connection=sagemaker_connection)
     isolate_sources(source)
     source_sync(source=source)
@@ -122,10 +122,10 @@ def test_sagemaker_gets_approved_and_the_alias_tag(
 
 
 def test_sagemaker_gets_rejected(sagemaker_connection, sm, model_name, ds, approver, staging, isolate_sources):
-    from tests.registry.test_sync import _package
+    from tests.sagemaker_upstream import package
 
     sm.create_model_package_group(ModelPackageGroupName=model_name)
-    arn = _package(sm, model_name, metrics={"accuracy": 0.8})
+    arn = package(sm, model_name, metrics={"accuracy": 0.8})
     source = Source(kind="sagemaker", connection=sagemaker_connection)
     isolate_sources(source)
     source_sync(source=source)

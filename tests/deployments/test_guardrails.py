@@ -12,7 +12,6 @@ update back, as guardrails do, when one of its alarms is in ALARM as it ends."""
 
 import uuid
 
-import boto3
 import pytest
 from rest_framework.test import APIClient
 
@@ -28,6 +27,7 @@ from apps.deployments.plans import rollout_settings
 from apps.runs import tasks
 from apps.runs.models import TERMINAL, RunStatus
 from tests.contract.conftest import SAGEMAKER_KEY, SAGEMAKER_SECRET, admin, aws_stand_in  # noqa: F401 - fixtures
+from tests.sagemaker_upstream import package_group
 
 pytestmark = pytest.mark.django_db
 
@@ -61,32 +61,10 @@ def connection(aws_stand_in, admin, team):
     )
 
 
-def aws(stand_in, service):
-    return boto3.client(
-        service,
-        endpoint_url=stand_in.url,
-        region_name="us-east-1",
-        aws_access_key_id=SAGEMAKER_KEY,
-        aws_secret_access_key=SAGEMAKER_SECRET,
-    )
-
-
 @pytest.fixture
 def model(aws_stand_in):
     """A model with three versions in SageMaker's registry, registered upstream."""
-    sm = aws(aws_stand_in, "sagemaker")
-    group = f"gm-{uuid.uuid4().hex[:8]}"
-    sm.create_model_package_group(ModelPackageGroupName=group)
-    for _ in range(3):
-        sm.create_model_package(
-            ModelPackageGroupName=group,
-            InferenceSpecification={
-                "Containers": [{"Image": "123.dkr.ecr.us-east-1.amazonaws.com/x:1", "ModelDataUrl": "s3://b/m.tgz"}],
-                "SupportedContentTypes": ["application/json"],
-                "SupportedResponseMIMETypes": ["application/json"],
-            },
-        )
-    return group
+    return package_group(aws_stand_in.client("sagemaker"), versions=3, prefix="gm")
 
 
 def advance(run):
@@ -125,7 +103,7 @@ def first_deployment(ds, connection, model, **hardware):
 
 def test_native_guardrails_on_a_sagemaker_gpu_endpoint(ds, connection, model, aws_stand_in, client):
     endpoint = first_deployment(ds, connection, model)
-    sm, cloudwatch = aws(aws_stand_in, "sagemaker"), aws(aws_stand_in, "cloudwatch")
+    sm, cloudwatch = aws_stand_in.client("sagemaker"), aws_stand_in.client("cloudwatch")
     assert "LastDeploymentConfig" not in sm.describe_endpoint(EndpointName=endpoint.name)  # created, not updated
     (baseline,) = endpoint.variants.all()
     assert baseline.target == "gpu"
@@ -188,7 +166,7 @@ def test_a_guardrail_rollback_is_automatic_and_says_why(ds, connection, model, a
     run = deploy(ds, connection, endpoint.name, model, "2", GUARDED)
     assert advance(run).steps.get().status == "running"  # SageMaker is updating the endpoint
     alarm = f"atrium-{endpoint.name}-errors"
-    aws(aws_stand_in, "cloudwatch").set_alarm_state(
+    aws_stand_in.client("cloudwatch").set_alarm_state(
         AlarmName=alarm, StateValue="ALARM", StateReason="Threshold Crossed: 1 datapoint [0.3] was > 0.02"
     )
 

@@ -21,20 +21,19 @@ from tests.registry.conftest import (  # noqa: F401 - fixtures
     sagemaker_connection,
     sm,
 )
-from tests.registry.test_sync import _package
+from tests.sagemaker_upstream import package_group
 
 pytestmark = pytest.mark.django_db
 
 
 def _sagemaker_endpoint(sm, name, *, tags=(), count=2):
     """An endpoint made with boto3, as another tool would: a model package version and a raw model."""
-    group = f"g-{uuid.uuid4().hex[:8]}"
-    sm.create_model_package_group(ModelPackageGroupName=group)
-    package = _package(sm, group, metrics={})
+    group = package_group(sm, versions=1)
+    arn = sm.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"][0]["ModelPackageArn"]
     sm.create_model(
         ModelName=f"{name}-pkg",
         ExecutionRoleArn="arn:aws:iam::1:role/r",
-        PrimaryContainer={"ModelPackageName": package},
+        PrimaryContainer={"ModelPackageName": arn},
     )
     sm.create_model(
         ModelName=f"{name}-raw",

@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from apps.registry.models import ModelAlias, ModelVersion, RegisteredModel
 from apps.registry.sync import Source, model_sync, source_sync
+from tests.sagemaker_upstream import package
 
 pytestmark = pytest.mark.django_db
 
@@ -56,28 +57,11 @@ def test_local_mlflow_created_changed_deleted(local_mlflow, mlflow_logged, model
     assert model.deleted_upstream and not aliases_of(model)
 
 
-def _package(sm, group, *, metrics, run=""):
-    metadata = {"training_job": "", **{f"metric:{k}": str(v) for k, v in metrics.items()}}
-    if run:
-        metadata["run"] = run
-    return sm.create_model_package(
-        ModelPackageGroupName=group,
-        ModelPackageDescription="registered upstream",
-        InferenceSpecification={
-            "Containers": [{"Image": "123.dkr.ecr.us-east-1.amazonaws.com/x:1", "ModelDataUrl": f"s3://b/{group}.tgz"}],
-            "SupportedContentTypes": ["application/json"],
-            "SupportedResponseMIMETypes": ["application/json"],
-        },
-        ModelApprovalStatus="PendingManualApproval",
-        CustomerMetadataProperties={k: v for k, v in metadata.items() if v},
-    )["ModelPackageArn"]
-
-
 def test_sagemaker_created_changed_deleted(sagemaker_connection, sm, model_name, team, isolate_sources):
     source = Source(kind="sagemaker", connection=sagemaker_connection)
     isolate_sources(source)
     sm.create_model_package_group(ModelPackageGroupName=model_name, Tags=[{"Key": "project", "Value": "fraud"}])
-    first = _package(sm, model_name, metrics={"validation:accuracy": 0.8})
+    first = package(sm, model_name, metrics={"validation:accuracy": 0.8})
 
     assert not source_sync(source=source).errors
     model = RegisteredModel.objects.get(source=source.key, name=model_name)
@@ -86,7 +70,7 @@ def test_sagemaker_created_changed_deleted(sagemaker_connection, sm, model_name,
     assert model.versions.get(version="1").approval_status == "PendingManualApproval"
     assert model.primary_metric == "validation:accuracy"
 
-    second = _package(sm, model_name, metrics={"validation:accuracy": 0.9})
+    second = package(sm, model_name, metrics={"validation:accuracy": 0.9})
     sm.update_model_package(ModelPackageArn=first, ModelApprovalStatus="Approved")
     sm.add_tags(ResourceArn=second, Tags=[{"Key": "atrium:alias:champion", "Value": "true"}])
     source_sync(source=source)
@@ -173,7 +157,7 @@ def test_a_failing_source_is_reported_and_others_go_on(local_mlflow, admin, team
     )
     isolate_sources(Source(kind="databricks", connection=dead), Source(kind="local"))
     reports = registry_sync()
-    assert reports["dead-databricks"].errors and not reports["Local MLflow"].errors
+    assert reports["dead-databricks"].errors and not reports["this machine"].errors
     assert SyncState.objects.get(source=f"connection:{dead.pk}").ok is False
 
 

@@ -57,11 +57,11 @@ def test_alias_moves_are_written_to_mlflow(local_mlflow, mlflow_logged, model_na
 
 
 def test_alias_moves_are_written_to_sagemaker(sagemaker_connection, sm, model_name, ds, isolate_sources):
-    from tests.registry.test_sync import _package
+    from tests.sagemaker_upstream import package
 
     sm.create_model_package_group(ModelPackageGroupName=model_name)
-    first = _package(sm, model_name, metrics={"accuracy": 0.8})
-    second = _package(sm, model_name, metrics={"accuracy": 0.9})
+    first = package(sm, model_name, metrics={"accuracy": 0.8})
+    second = package(sm, model_name, metrics={"accuracy": 0.9})
     source = Source(kind="sagemaker", connection=sagemaker_connection)
     source_sync(source=source)
     model = ds.teams.first().registered_models.get(name=model_name)

@@ -5,7 +5,6 @@ received it (``LastDeploymentConfig``), so the tests read the real request back.
 
 import uuid
 
-import boto3
 import pytest
 
 from apps.backends.base import (
@@ -19,6 +18,7 @@ from apps.backends.sagemaker import guardrails
 from apps.backends.sagemaker.backend import SageMakerBackend
 from apps.backends.sagemaker.settings import Settings
 from apps.backends.sandbox.aws import AwsStandIn, create_bucket
+from tests.sagemaker_upstream import package_group
 
 TAGS = {"team": "alpha", "project": "churn", "model": "m", "run": "r1"}
 GPU = "ml.g5.xlarge"  # what the backend serves the "gpu" target on
@@ -31,16 +31,6 @@ def stand_in():
     create_bucket(server.url, "atrium-artifacts")
     yield server
     server.stop()
-
-
-def client(stand_in, service):
-    return boto3.client(
-        service,
-        endpoint_url=stand_in.url,
-        region_name="us-east-1",
-        aws_access_key_id="AKIAX",
-        aws_secret_access_key="x",
-    )
 
 
 @pytest.fixture
@@ -61,19 +51,7 @@ def backend(stand_in):
 @pytest.fixture
 def model(stand_in):
     """A model package group with two versions, registered upstream."""
-    sm = client(stand_in, "sagemaker")
-    group = f"gr-{uuid.uuid4().hex[:8]}"
-    sm.create_model_package_group(ModelPackageGroupName=group)
-    for _ in range(2):
-        sm.create_model_package(
-            ModelPackageGroupName=group,
-            InferenceSpecification={
-                "Containers": [{"Image": "123.dkr.ecr.us-east-1.amazonaws.com/x:1", "ModelDataUrl": "s3://b/m.tgz"}],
-                "SupportedContentTypes": ["application/json"],
-                "SupportedResponseMIMETypes": ["application/json"],
-            },
-        )
-    return group
+    return package_group(stand_in.client("sagemaker"), versions=2, prefix="gr")
 
 
 def settle(backend, name):
@@ -111,7 +89,7 @@ def test_a_guarded_canary_carries_its_alarms_and_creates_them(backend, model, st
     assert settle(backend, name).weights == {"main": 100}
 
     own = [f"atrium-{name}-errors", f"atrium-{name}-p95"]
-    config = client(stand_in, "sagemaker").describe_endpoint(EndpointName=name)["LastDeploymentConfig"]
+    config = stand_in.client("sagemaker").describe_endpoint(EndpointName=name)["LastDeploymentConfig"]
     policy = config["BlueGreenUpdatePolicy"]
     assert policy["TrafficRoutingConfiguration"] == {
         "Type": "CANARY",
@@ -124,7 +102,7 @@ def test_a_guarded_canary_carries_its_alarms_and_creates_them(backend, model, st
     }
     assert backend.guardrails_alarms(name, Guardrails(max_p95_ms=250)) == [*own, "ops-endpoint-health"]
 
-    cloudwatch = client(stand_in, "cloudwatch")
+    cloudwatch = stand_in.client("cloudwatch")
     alarms = {a["AlarmName"]: a for a in cloudwatch.describe_alarms(AlarmNames=own)["MetricAlarms"]}
     dimensions = [{"Name": "EndpointName", "Value": name}, {"Name": "VariantName", "Value": "main"}]
     errors, latency = alarms[own[0]], alarms[own[1]]
@@ -146,7 +124,7 @@ def test_a_guarded_canary_carries_its_alarms_and_creates_them(backend, model, st
 
 def test_every_endpoint_config_captures_requests_and_responses(backend, model, stand_in):
     name = deployed(backend, model)
-    sm = client(stand_in, "sagemaker")
+    sm = stand_in.client("sagemaker")
     config = sm.describe_endpoint_config(
         EndpointConfigName=sm.describe_endpoint(EndpointName=name)["EndpointConfigName"]
     )
@@ -161,10 +139,10 @@ def test_every_endpoint_config_captures_requests_and_responses(backend, model, s
 
 def test_a_tripped_alarm_rolls_the_deployment_back_and_says_why(backend, model, stand_in):
     name = deployed(backend, model)
-    sm = client(stand_in, "sagemaker")
+    sm = stand_in.client("sagemaker")
     before = sm.describe_endpoint(EndpointName=name)["EndpointConfigName"]
     backend.deploy_endpoint(guarded(name, model, "2"))
-    client(stand_in, "cloudwatch").set_alarm_state(  # the new fleet's errors, as CloudWatch would judge them
+    stand_in.client("cloudwatch").set_alarm_state(  # the new fleet's errors, as CloudWatch would judge them
         AlarmName=f"atrium-{name}-errors", StateValue="ALARM", StateReason="Threshold Crossed: 0.31 > 0.02"
     )
     status = settle(backend, name)
@@ -177,7 +155,7 @@ def test_deleting_the_endpoint_deletes_its_alarms(backend, model, stand_in):
     name = deployed(backend, model)
     backend.deploy_endpoint(guarded(name, model, "2"))
     settle(backend, name)
-    cloudwatch = client(stand_in, "cloudwatch")
+    cloudwatch = stand_in.client("cloudwatch")
     assert len(cloudwatch.describe_alarms(AlarmNamePrefix=f"atrium-{name}-")["MetricAlarms"]) == 2
     backend.delete_endpoint(name)
     backend.delete_endpoint(name)  # idempotent, alarms and all

@@ -74,6 +74,19 @@ class AwsStandIn:
         """Write the Data Capture events waiting in memory to S3 now; how many."""
         return data_capture.flush()
 
+    def client(self, service: str, *, region: str = "us-east-1", access_key: str = "AKIASTANDINCLIENT000"):
+        """A boto3 client of ``service`` on this stand-in, as another tool than the portal
+        would make it (tests use it to write "upstream" and to read what the portal did)."""
+        import boto3
+
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name=region,
+            aws_access_key_id=access_key,
+            aws_secret_access_key="stand-in-secret",  # noqa: S106 - the stand-in checks no signature
+        )
+
     def throttle(self, calls: int) -> None:
         self.faults.throttle(calls)
 
