@@ -57,8 +57,12 @@ def grouped_bar_chart(*, categories: Sequence[str], series: dict[str, Sequence[f
     )
 
 
-def time_chart(*, series: dict[str, tuple[Sequence, Sequence]], title: str, y_title: str) -> dict:
-    """One line per series (e.g. an endpoint's variants) over time."""
+def time_chart(
+    *, series: dict[str, tuple[Sequence, Sequence]], title: str, y_title: str, x_range: tuple | None = None
+) -> dict:
+    """One line per series (e.g. an endpoint's variants) over time. ``x_range`` (start, end)
+    fixes the axis to the window shown: without it, one point alone gets an axis of a
+    fraction of a second around it."""
     traces = [
         {"type": "scatter", "mode": "lines+markers", "name": name, "x": [str(t) for t in x], "y": list(y)}
         for name, (x, y) in series.items()
@@ -66,7 +70,7 @@ def time_chart(*, series: dict[str, tuple[Sequence, Sequence]], title: str, y_ti
     return _figure(
         traces,
         title={"text": title},
-        xaxis={"type": "date"},
+        xaxis={"type": "date", **({"range": [str(t) for t in x_range]} if x_range else {})},
         yaxis={"title": {"text": y_title}, "rangemode": "tozero"},
         legend={"orientation": "h"},
     )

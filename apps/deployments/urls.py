@@ -8,6 +8,7 @@ urlpatterns = [
     path("new/", views.deploy, name="deploy"),
     path("<uuid:pk>/", views.endpoint_detail, name="endpoint"),
     path("<uuid:pk>/live/", views.endpoint_live, name="live"),
+    path("<uuid:pk>/charts/", views.endpoint_charts, name="charts"),
     path("<uuid:pk>/traffic/", views.endpoint_traffic, name="traffic"),
     path("<uuid:pk>/promote/", views.endpoint_promote, name="promote"),
     path("<uuid:pk>/rollback/", views.endpoint_rollback, name="rollback"),

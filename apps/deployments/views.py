@@ -22,7 +22,7 @@ from apps.runs.models import RunKind
 
 from . import hardware, selectors, services, telemetry
 from .forms import DeployForm, EndpointFilterForm, TrafficForm
-from .models import Endpoint
+from .models import Endpoint, EndpointState
 from .rollouts import STAGE_ACTION, judge
 
 PER_PAGE = 25
@@ -140,10 +140,21 @@ def endpoint_detail(request, pk):
     context.update(
         labels=backend_registry.LABELS,
         charts=_charts(endpoint, since=now - CHART_WINDOW, until=now + timedelta(minutes=1)),
+        charts_live=endpoint.state == EndpointState.IN_SERVICE,
         traffic_form=TrafficForm(variants=context["variants"], weights=endpoint.weights),
         gateway_url=settings.GATEWAY_URL.rstrip("/"),
     )
     return render(request, "deployments/endpoint.html", context)
+
+
+@login_required
+def endpoint_charts(request, pk):
+    """The last hour's charts, refreshed every minute while the endpoint serves."""
+    endpoint = _endpoint(request, pk)
+    now = timezone.now()
+    charts = _charts(endpoint, since=now - CHART_WINDOW, until=now + timedelta(minutes=1))
+    context = {"endpoint": endpoint, "charts": charts, "charts_live": endpoint.state == EndpointState.IN_SERVICE}
+    return render(request, "deployments/_charts.html", context)
 
 
 @login_required
@@ -167,7 +178,10 @@ def _charts(endpoint: Endpoint, *, since, until) -> list[tuple[str, dict]]:
             (
                 f"chart-{key}",
                 charts.time_chart(
-                    series={variant: (s["minute"], s[key]) for variant, s in series.items()}, title=title, y_title=unit
+                    series={variant: (s["minute"], s[key]) for variant, s in series.items()},
+                    title=title,
+                    y_title=unit,
+                    x_range=(since, until),
                 ),
             )
         )

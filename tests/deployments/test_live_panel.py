@@ -65,3 +65,28 @@ def test_a_running_stage_shows_the_figures_it_is_judged_on(api, ds_client, team)
     live = ds_client.get(f"/deployments/{endpoint.pk}/live/").content.decode()
     assert "Last rollout" in live and "hx-trigger" not in live
     assert "<td>40</td><td>0</td><td>0.0%</td><td>5 ms</td>" in live and "Healthy: error rate 0.0%" in live
+
+
+def _chart(page, chart_id):
+    import json
+
+    return json.loads(page.split(f'<script id="{chart_id}" type="application/json">', 1)[1].split("</script>", 1)[0])
+
+
+def test_the_last_hours_charts_span_the_hour_and_refresh_while_the_endpoint_serves(ds_client, team):
+    endpoint = make_endpoint(team, "charted")
+    _traffic(endpoint, "a", 5)
+
+    page = ds_client.get(f"/deployments/{endpoint.pk}/").content.decode()
+    requests = _chart(page, "chart-requests")
+    assert requests["data"][0]["y"] == [5]
+    start, end = (timezone.datetime.fromisoformat(t) for t in requests["layout"]["xaxis"]["range"])
+    assert timezone.timedelta(minutes=60) <= end - start <= timezone.timedelta(minutes=62)  # the hour, not one point's
+    assert f'hx-get="/deployments/{endpoint.pk}/charts/" hx-trigger="every 60s"' in page
+
+    _traffic(endpoint, "a", 2)  # the same minute: the refreshed chart counts both
+    partial = ds_client.get(f"/deployments/{endpoint.pk}/charts/").content.decode()
+    assert _chart(partial, "chart-requests")["data"][0]["y"] == [7] and "<html" not in partial
+
+    Endpoint.objects.filter(pk=endpoint.pk).update(state="deleted")  # nothing serves: nothing to refresh
+    assert "hx-trigger" not in ds_client.get(f"/deployments/{endpoint.pk}/charts/").content.decode()

@@ -96,6 +96,7 @@ DECISIONS = {
     "deployments:deploy": "user",
     "deployments:endpoint": "team",
     "deployments:live": "team",
+    "deployments:charts": "team",
     "deployments:traffic": "team",
     "deployments:promote": "team",
     "deployments:rollback": "team",
