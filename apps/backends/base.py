@@ -213,6 +213,8 @@ class Upstream:
     # Where the backend's own capture keeps a caller's id for the request (SageMaker's InferenceId):
     # the gateway sends its event id there, so the cloud's copy of a request it captured is known.
     request_id_header: str = ""
+    # Or the top-level member of a JSON body it keeps it in (Databricks' client_request_id).
+    request_id_field: str = ""
     # From an error answer (status, body): what the model itself answered, where the cloud wraps
     # it (SageMaker's ModelError, a 424, carries the container's status), or None to pass it on.
     unwrap: Callable[[int, bytes], tuple[int, bytes] | None] | None = None

@@ -216,13 +216,16 @@ class Gateway:
             return self._answer(route, variant or "", started, 503, _error(503, "UNAVAILABLE", exc.message), body)
         event_id = uuid.uuid4().hex
         headers = {"Content-Type": payloads.JSON, **upstream.headers}
+        forwarded = body  # what the upstream gets; the capture keeps what the client sent
         if upstream.request_id_header:  # the cloud's capture then knows the request for the gateway's
             headers[upstream.request_id_header] = FORWARDED_PREFIX + event_id
+        elif upstream.request_id_field:
+            forwarded = payloads.with_request_id(body, upstream.request_id_field, FORWARDED_PREFIX + event_id)
         if upstream.sign is not None:
-            headers.update(upstream.sign(body, headers))
+            headers.update(upstream.sign(forwarded, headers))
         sent = time.perf_counter()
         try:
-            async with self.client.post(upstream.url, data=body, headers=headers) as answer:
+            async with self.client.post(upstream.url, data=forwarded, headers=headers) as answer:
                 content = await answer.read()
                 status, answer_type = answer.status, answer.headers.get("content-type", payloads.JSON)
         except TimeoutError:

@@ -13,10 +13,10 @@ writes that file again, never a second one.
 
 A request that came through the gateway is the gateway's to capture: the
 gateway sends its event id, prefixed, as the request's id where the backend
-keeps one (SageMaker's InferenceId), and the cloud's copy is skipped.
-Databricks keeps a caller's id only in the request body, which the gateway
-does not rewrite: a Databricks request sent through the gateway is captured
-by both.
+keeps one (SageMaker's InferenceId in a header; Databricks' client_request_id,
+a member the gateway adds to the JSON body unless the client gave its own),
+and the cloud's copy is skipped. A Databricks request whose client set its own
+client_request_id is captured by both.
 
 ``pull`` is what the beat runs per endpoint (``tasks``): it reads from where
 the endpoint's ``CaptureCursor`` says, an overlap earlier for what the cloud

@@ -50,6 +50,18 @@ def csv_as_json(body: bytes, content_type: str) -> bytes:
     return json.dumps({"dataframe_split": split}).encode()
 
 
+def with_request_id(body: bytes, field: str, value: str) -> bytes:
+    """``body`` (a JSON object) with ``"<field>": "<value>"`` added as its first member, spliced
+    in without parsing the body (the request path never parses what it forwards). Unchanged
+    when it is not an object or already names ``field``: the caller's own id is kept."""
+    stripped = body.lstrip()
+    if not stripped.startswith(b"{") or f'"{field}"'.encode() in body:
+        return body
+    rest = stripped[1:]
+    member = json.dumps({field: value})[1:-1].encode()
+    return b"{" + member + (b"," if rest.lstrip()[:1] != b"}" else b"") + rest
+
+
 def _rows_of(value) -> list[dict]:
     """``instances``/``inputs``: a list of row objects or of row lists, or columns as an object."""
     if isinstance(value, dict):

@@ -209,7 +209,15 @@ def databricks_endpoint(backend, source):
 
 
 def test_a_databricks_inference_table_is_read_into_an_s3_capture_store_once(
-    databricks_stand_in, tiny_model_source, cloud_connection, team, aws_env, capture_settings, monkeypatch
+    databricks_stand_in,
+    tiny_model_source,
+    cloud_connection,
+    team,
+    ds,
+    make_gateway,
+    aws_env,
+    capture_settings,
+    monkeypatch,
 ):
     from apps.backends.databricks import capture as databricks_capture
     from apps.backends.sandbox.databricks import WAREHOUSE_ID
@@ -239,17 +247,26 @@ def test_a_databricks_inference_table_is_read_into_an_s3_capture_store_once(
     bad = {"dataframe_records": [{"x1": 1}]}  # no x2: the model refuses it
     bad = requests.post(f"{url}/serving-endpoints/{DBX}/invocations", json=bad, headers=headers, timeout=30)
     assert bad.status_code == 400
-    logged = {row["databricks_request_id"]: row for row in databricks_stand_in.state["inference_tables"][TABLE]}
+    _, key = key_for(endpoint, ds)
+    gateway = make_gateway()
+    records = {"dataframe_records": [{"x1": 0.9, "x2": 0.5}]}
+    through = [gateway.post(f"/serve/{DBX}/invocations", key, json=records) for _ in range(2)]
+    assert [a.status_code for a in through] == [200] * 2, through[0].text
+    gateway.stop()
+    table = databricks_stand_in.state["inference_tables"][TABLE]
+    forwarded = [row for row in table if (row["client_request_id"] or "").startswith("atrium-")]
+    assert len(forwarded) == 2  # the gateway named them, in the body Databricks keeps the id from
+    logged = {row["databricks_request_id"]: row for row in table if row not in forwarded}
     assert len(logged) == 11
 
     s3_client(aws_env.url).create_bucket(Bucket="atrium-dbx-store")
     store = S3Store("s3://atrium-dbx-store/capture", endpoint_url=aws_env.url)  # the store may be S3 too
     asked = len(databricks_stand_in.requests)
     result = cloud_capture.pull(endpoint_id=str(endpoint.pk), store=store)
-    assert (result.read, result.written, result.behind) == (11, 11, False)
+    assert (result.read, result.written, result.gateways, result.behind) == (13, 11, 2, False)
     calls = Counter(re.sub(r"statements/[^/]+", "statements/<id>", p) for _, p in databricks_stand_in.requests[asked:])
-    assert calls["/api/2.0/sql/statements"] == 3  # pages of 4 rows
-    assert calls["/api/2.0/sql/statements/<id>/result/chunks/1"] == 2  # the 4-row pages in chunks of 3 and 1
+    assert calls["/api/2.0/sql/statements"] == 4  # pages of 4 rows (13 rows)
+    assert calls["/api/2.0/sql/statements/<id>/result/chunks/1"] == 3  # the 4-row pages in chunks of 3 and 1
 
     rows = {r["event_id"]: r for r in s3_parquet_rows(aws_env.url, "atrium-dbx-store", "capture/")}
     assert set(rows) == set(logged)  # Databricks' request ids are the event ids
@@ -272,7 +289,7 @@ def test_a_databricks_inference_table_is_read_into_an_s3_capture_store_once(
     backend = connection_backend(connection)
     window = {"since": datetime(2020, 1, 1, tzinfo=UTC), "until": datetime.now(UTC)}
     again = cloud_capture.capture_read(backend, DBX, store=store, source="databricks", **window)
-    assert (again.read, again.written, again.already) == (11, 0, 11)
+    assert (again.read, again.written, again.already, again.gateways) == (13, 0, 11, 2)
     assert len(s3_parquet_rows(aws_env.url, "atrium-dbx-store", "capture/")) == 11
 
 

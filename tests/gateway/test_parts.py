@@ -51,6 +51,18 @@ def test_csv_becomes_a_dataframe_split():
     assert json.loads(headless) == {"dataframe_split": {"data": [[1, 2]]}}
 
 
+def test_a_request_id_is_spliced_into_a_json_object_and_a_callers_own_is_kept():
+    def spliced(body):
+        return payloads.with_request_id(body, "client_request_id", "atrium-1")
+
+    sent = spliced(b'  {"dataframe_records": [{"x": 1}]}')
+    assert json.loads(sent) == {"client_request_id": "atrium-1", "dataframe_records": [{"x": 1}]}
+    assert json.loads(spliced(b"{ }")) == {"client_request_id": "atrium-1"}
+    assert spliced(b'[{"x": 1}]') == b'[{"x": 1}]'  # not an object: nowhere to put it
+    own = b'{"inputs": [[1]], "client_request_id": "mine"}'
+    assert spliced(own) == own
+
+
 def test_a_full_capture_buffer_drops_and_counts_and_close_writes_the_rest(tmp_path):
     writer = CaptureWriter(tmp_path, max_rows=3, sensitive=lambda endpoint: frozenset({"ssn"}))
     body = json.dumps({"dataframe_split": {"columns": ["ssn", "age"], "data": [["123", 40]]}}).encode()

@@ -237,7 +237,12 @@ def invocation_target(host: str, token: str, name: str, variant: str | None = No
     if not SERVING_NAME.match(name) or (variant and not SERVING_NAME.match(variant)):
         raise BackendError(f"Invalid serving endpoint or served model name {name!r}/{variant!r}.", permanent=True)
     path = f"/serving-endpoints/{name}" + (f"/served-models/{variant}" if variant else "") + "/invocations"
-    return Upstream(url=host.rstrip("/") + path, headers={"Authorization": f"Bearer {token}"}, ttl=300.0)
+    return Upstream(
+        url=host.rstrip("/") + path,
+        headers={"Authorization": f"Bearer {token}"},
+        ttl=300.0,
+        request_id_field="client_request_id",  # kept in the inference table: the gateway's requests are known
+    )
 
 
 # --- the endpoint mirror (apps/deployments): every serving endpoint, the portal's or not ----------
