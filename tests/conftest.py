@@ -39,6 +39,18 @@ def on_postgres(db):
 # --- people -----------------------------------------------------------------------
 
 
+@pytest.fixture(scope="session", autouse=True)
+def fast_password_hashing():
+    """Passwords hashed with one cheap round in tests, as Django's testing docs advise: the
+    production hasher (PBKDF2, a million rounds) costs about 0.25 s of CPU per user made or
+    logged in, minutes over the suite. What is tested is that passwords are checked, not
+    PBKDF2; the hardening tests that start the portal as a server hash as production does."""
+    from django.test.utils import override_settings
+
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
 @pytest.fixture
 def team(db):
     from apps.accounts.services import team_get_or_create
