@@ -153,7 +153,7 @@ def rollback_words(thresholds: dict | None) -> str:
     return " or ".join(parts) if parts else "the portal's defaults"
 
 
-def deployment_fields(deployment: dict | None, *, connection_name: str = "") -> list[tuple[str, str]]:
+def deployment_fields(deployment: dict | None, *, connection_name: str = "", runner: str = "") -> list[tuple[str, str]]:
     """The requested deployment as (label, value) rows; [] for "only promote"."""
     if not deployment:
         return []
@@ -169,6 +169,7 @@ def deployment_fields(deployment: dict | None, *, connection_name: str = "") -> 
         ("Hardware", hardware),
         ("Instances", str(deployment.get("instance_count", 1))),
         ("Rollout", rollout_words(rollout)),
+        *([("Run by", runner)] if runner else []),
         ("Rolled back on", rollback_words(rollout.get("thresholds"))),
     ]
     return rows

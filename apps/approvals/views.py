@@ -218,7 +218,13 @@ def _detail_context(request, promotion: PromotionRequest) -> dict:
         "policy": policy,
         "rules": presenters.policy_rules(policy),
         "deployment": presenters.deployment_fields(
-            promotion.deployment, connection_name=connection.name if connection else ""
+            promotion.deployment,
+            connection_name=connection.name if connection else "",
+            runner=(
+                deployment_selectors.rollout_runner(deployment=promotion.deployment, connection=connection)
+                if promotion.deployment and promotion.is_open
+                else ""
+            ),
         ),
         "decisions": decisions,
         "my_decision": mine,

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from apps.backends.base import GuardedRollouts, Guardrails
+from apps.backends import registry as backend_registry
+from apps.backends.base import BackendError, GuardedRollouts, Guardrails
+from apps.connections.models import Connection
+from apps.connections.services import connection_backend
 from apps.core.templatetags.atrium import duration
 from apps.runs.models import RunKind
 
@@ -61,6 +64,17 @@ def rollout_path(*, backend: object, baseline: list[Variant], candidate: dict, s
     if refusal:
         return RolloutPath(False, refusal)
     return RolloutPath(True, "", backend.guardrails_label)
+
+
+def guarding_backend(connection: Connection | None):
+    """The connection's backend when its cloud can run rollouts itself (made from
+    configuration only: no call to the cloud), else None."""
+    if connection is None or not backend_registry.guards_rollouts(connection.kind):
+        return None
+    try:
+        return connection_backend(connection)
+    except BackendError:  # the portal's plan runs, and its deploy says what is wrong with the connection
+        return None
 
 
 def _variant_fields(variant: Variant) -> dict:

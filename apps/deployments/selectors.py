@@ -6,10 +6,13 @@ from dataclasses import dataclass
 
 from django.db.models import Prefetch, QuerySet
 
+from apps.connections.sources import source_key
 from apps.core.scoping import team_scoped
 from apps.registry.selectors import version_tags
 
+from .guardrails import guarding_backend, rollout_path
 from .models import Endpoint, EndpointEvent, EndpointState, Variant
+from .plans import rollout_settings
 
 # A model version tag naming the input columns whose values are masked before capture
 # is written ("ssn,email"). The gateway reads it with the route, never per request.
@@ -41,6 +44,34 @@ def endpoints_for_home(*, user, limit: int = 6) -> list[Endpoint]:
         .exclude(state=EndpointState.DELETED)
         .order_by("-rollout_run__created_at", "state", "name")[:limit]
     )
+
+
+def rollout_runner(*, deployment: dict, connection=None) -> str:
+    """Who would run a requested deployment's rollout if it started now, for people: the
+    cloud itself (SageMaker's guardrails) or the portal, and why not the cloud where it could
+    have. Approvals show it beside the rollout; the endpoint may change before it starts."""
+    settings, errors = rollout_settings(deployment.get("rollout") or {})
+    if errors or settings["strategy"] == "all_at_once":
+        return "no rollout to run: all traffic moves at once"
+    source = source_key(connection.pk if connection else None)
+    existing = (
+        Endpoint.objects.filter(source=source, name=deployment.get("endpoint", ""))
+        .exclude(state__in=(EndpointState.DELETED, EndpointState.FAILED))
+        .prefetch_related("variants")
+        .first()
+    )
+    baseline = list(existing.variants.all()) if existing else []
+    if not baseline:
+        return "no rollout to run: the endpoint is new, so the first version takes all traffic"
+    candidate = {
+        key: deployment[key] for key in ("instance_type", "target", "instance_count") if deployment.get(key)
+    } or {"target": "cpu"}
+    candidate.setdefault("instance_count", 1)
+    path = rollout_path(backend=guarding_backend(connection), baseline=baseline, candidate=candidate, settings=settings)
+    if path.native:
+        return f"{path.label}, on the CloudWatch alarms the deployment creates"
+    why = f" ({path.why.rstrip('.')})" if path.why else ""
+    return f"the portal, judged on the gateway's metrics of both versions{why}"
 
 
 def endpoint_history(*, endpoint: Endpoint, limit: int = 50) -> list[EndpointEvent]:

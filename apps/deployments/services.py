@@ -15,10 +15,8 @@ from django.utils import timezone
 
 from apps.accounts.models import Team, User
 from apps.audit.services import audit_record
-from apps.backends import registry as backend_registry
-from apps.backends.base import DEPLOY_TARGETS, BackendError
+from apps.backends.base import DEPLOY_TARGETS
 from apps.connections.models import Connection
-from apps.connections.services import connection_backend
 from apps.connections.sources import source_key
 from apps.core.errors import Conflict, InvalidInput
 from apps.runs.models import TERMINAL, Run, RunKind
@@ -26,7 +24,7 @@ from apps.runs.operations import OPERATIONS
 from apps.runs.operations.base import NAME
 from apps.runs.services import plan_run_create, run_create, run_target_check
 
-from .guardrails import native_guardrails, native_label, native_plan, rollout_path
+from .guardrails import guarding_backend, native_guardrails, native_label, native_plan, rollout_path
 from .models import Endpoint, EndpointEvent, EndpointState, Variant
 from .plans import portal_plan, rollout_settings, strategy_label, variant_name
 from .rollouts import rollout_plan
@@ -137,7 +135,7 @@ def deployment_start(
         instance_count=instance_count,
         rollout=rollout,
     )
-    cloud = _guarding_backend(connection)
+    cloud = guarding_backend(connection)
 
     with transaction.atomic():
         source = source_key(connection.pk if connection else None)
@@ -229,17 +227,6 @@ def _endpoint_new(*, team: Team, kind: str, connection, source: str, name: str, 
         state=EndpointState.CREATING,
         created_by=user,
     )
-
-
-def _guarding_backend(connection: Connection | None):
-    """The connection's backend when its cloud can run rollouts itself (made from
-    configuration only: no call to the cloud), else None."""
-    if connection is None or not backend_registry.guards_rollouts(connection.kind):
-        return None
-    try:
-        return connection_backend(connection)
-    except BackendError:  # the portal's plan runs, and its deploy says what is wrong with the connection
-        return None
 
 
 def _plan(

@@ -340,6 +340,7 @@ def test_the_requested_deployment_reads_as_labelled_fields(client, approver, pro
         ("Hardware", "GPU"),
         ("Instances", "2"),
         ("Rollout", "canary: 10% for 5 min, then all"),
+        ("Run by", "no rollout to run: the endpoint is new, so the first version takes all traffic"),
         ("Rolled back on", "error rate above 5%"),
     ):
         assert re.search(rf'<th scope="row">{label}</th><td>{re.escape(value)}', table), (label, table)

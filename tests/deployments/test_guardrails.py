@@ -190,6 +190,28 @@ def test_inf1_and_first_deployments_take_the_portals_path(ds, connection, model)
     assert "run by the portal: SageMaker guardrails do not support Inf1 endpoints" in deployed.message
 
 
+def test_approvers_read_who_would_run_a_requested_rollout(connection, team):
+    from apps.connections.sources import source_key
+    from apps.deployments.selectors import rollout_runner
+
+    endpoint = Endpoint.objects.create(
+        team=team, backend="sagemaker", connection=connection, source=source_key(connection.pk), name="scoring"
+    )
+    Variant.objects.create(endpoint=endpoint, name="m-v1", model_name="m", model_version="1", target="gpu")
+
+    def runner(**deployment):
+        deployment = {"endpoint": "scoring", "target": "gpu", "instance_count": 2, "rollout": CANARY, **deployment}
+        return rollout_runner(deployment=deployment, connection=connection)
+
+    assert runner() == f"{LABEL.removesuffix(' (native)')}, on the CloudWatch alarms the deployment creates"
+    inf1 = runner(target="", instance_type="ml.inf1.xlarge")
+    assert inf1.startswith("the portal, judged on the gateway's metrics") and "Inf1" in inf1
+    assert runner(endpoint="fresh").endswith("the endpoint is new, so the first version takes all traffic")
+    assert runner(rollout={"strategy": "all_at_once"}) == "no rollout to run: all traffic moves at once"
+    on_this_machine = rollout_runner(deployment={"endpoint": "scoring", "rollout": CANARY})
+    assert on_this_machine.endswith("the endpoint is new, so the first version takes all traffic")  # not the cloud's
+
+
 def variant(**hardware):
     return Variant(name="base-v1", model_name="m", model_version="1", **(hardware or {"target": "gpu"}))
 
