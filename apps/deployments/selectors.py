@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet, Sum
 
 from apps.core.scoping import team_scoped
 from apps.registry.selectors import version_tags
 
-from .models import Endpoint, EndpointEvent, EndpointState, Variant
+from .models import Endpoint, EndpointEvent, EndpointMinute, EndpointState, Variant
 
 # A model version tag naming the input columns whose values are masked before capture
 # is written ("ssn,email"). The gateway reads it with the route, never per request.
@@ -126,3 +127,22 @@ def endpoint_ref(*, pk) -> EndpointRef | None:
     if row is None:
         return None
     return EndpointRef(str(row[0]), row[1], str(row[2]) if row[2] else None)
+
+
+def endpoint_requests(*, user, start: date, end: date, names: list[str] | None = None) -> dict[str, int]:
+    """Requests the gateway served per endpoint name, from ``start`` to ``end`` (whole UTC days,
+    both included), of the endpoints the person may see: one query over the per-minute rollups."""
+    since = datetime.combine(start, time.min, tzinfo=UTC)
+    until = datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC)
+    rows = EndpointMinute.objects.filter(
+        endpoint__in=endpoints_visible(user=user).values("pk"), minute__gte=since, minute__lt=until
+    )
+    if names is not None:
+        rows = rows.filter(endpoint__name__in=names)
+    return {
+        name: total or 0
+        for name, total in rows.values("endpoint__name")
+        .annotate(total=Sum("requests"))
+        .order_by()
+        .values_list("endpoint__name", "total")
+    }
