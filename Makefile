@@ -14,6 +14,8 @@ export MLFLOW_PORT DEMO_PASSWORD
 export AWS_SANDBOX_PORT ?= 5001
 export DATABRICKS_SANDBOX_PORT ?= 5002
 export DATABRICKS_SANDBOX_TOKEN ?= dapi-sandbox
+# The worker reads the bills missing (the sandboxes' 90 days of SANDBOX billing) as it starts.
+export ATRIUM_COSTS_READ_AT_START ?= 1
 export MLFLOW_TRACKING_URI ?= http://127.0.0.1:$(MLFLOW_PORT)
 export PORTAL_URL ?= http://127.0.0.1:$(PORT)
 # MLflow calls the portal on registry changes (apps/registry/webhooks.py), over

@@ -294,8 +294,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("ATRIUM_COSTS_INGEST_SECONDS", default=86400.0),
     },
 }
-# Days back the daily cost read looks (days already final are not asked for again).
+# Days back the daily cost read looks (days already final are not asked for again), and how far
+# back a source never read before is read; a worker that starts reads what is missing at once.
 COSTS_LOOKBACK_DAYS = env.int("ATRIUM_COSTS_LOOKBACK_DAYS", default=7)
+COSTS_FIRST_READ_DAYS = env.int("ATRIUM_COSTS_FIRST_READ_DAYS", default=90)
+COSTS_READ_AT_START = env.bool("ATRIUM_COSTS_READ_AT_START", default=False)
 
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}

@@ -35,9 +35,11 @@ class Table:
 
 
 def _plain(value):
-    if isinstance(value, Decimal):
-        return f"{value:.2f}"
     return "" if value is None else value
+
+
+def cents(value) -> Decimal:
+    return Decimal(value or 0).quantize(Decimal("0.01"))
 
 
 def money(value) -> float:
@@ -58,7 +60,7 @@ def spend_over_time(*, user, filters: selectors.CostFilters, stack: str) -> Tabl
         "spend",
         f"Spend per {granularity} by {stack}",
         [granularity, stack, "cost", "estimate"],
-        [[r["period"], r[stack] or "untagged", r["amount"], "yes" if r["estimate"] else ""] for r in rows],
+        [[r["period"], r[stack] or "untagged", cents(r["amount"]), "yes" if r["estimate"] else ""] for r in rows],
         note="Includes estimates: bills not final yet." if estimated else "",
     )
     if rows:
@@ -74,7 +76,7 @@ def spend_over_time(*, user, filters: selectors.CostFilters, stack: str) -> Tabl
 
 def top(*, user, filters: selectors.CostFilters, by: str, title: str) -> Table:
     rows = selectors.cost_top(user=user, filters=filters, by=by)
-    table = Table(f"top-{by}s", title, [by, "cost"], [[name, amount] for name, amount in rows])
+    table = Table(f"top-{by}s", title, [by, "cost"], [[name, cents(amount)] for name, amount in rows])
     if rows:
         table.figure = charts.horizontal_bar_chart(
             labels=[name for name, _ in rows], values=[money(a) for _, a in rows], title=title, x_title="cost"

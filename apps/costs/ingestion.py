@@ -176,13 +176,27 @@ def _replace(source: CostSource, lo: date, hi: date, records: list[CostRecord], 
     return len(rows)
 
 
-def costs_ingest_all(*, start: date, end: date, connection_ids: list | None = None, local: bool = True, force=False):
-    """Every source (or those asked for); one failing source is logged and the others go on."""
+def costs_ingest_all(
+    *,
+    start: date,
+    end: date,
+    connection_ids: list | None = None,
+    local: bool = True,
+    force: bool = False,
+    first_start: date | None = None,
+) -> tuple[list[IngestResult], dict[str, BackendError]]:
+    """Every source (or those asked for); one failing source is logged and the others go on.
+    A source never read before starts at ``first_start`` (its history), when given."""
     results, failures = [], {}
-    for source in cost_sources(connection_ids=connection_ids, local=local):
+    sources = cost_sources(connection_ids=connection_ids, local=local)
+    read = set(
+        CostDay.objects.filter(source__in=[s.key for s in sources]).values_list("source", flat=True).distinct()
+    )
+    for source in sources:
+        begin = first_start if first_start is not None and source.key not in read else start
         try:
-            results.append(costs_ingest(source=source, start=start, end=end, force=force))
+            results.append(costs_ingest(source=source, start=begin, end=end, force=force))
         except BackendError as exc:
             logger.warning("costs of %s not read: %s", source.label, exc)
-            failures[source.label] = str(exc)
+            failures[source.label] = exc
     return results, failures

@@ -25,7 +25,10 @@ def period(day, groups, estimated=False):
         "TimePeriod": {"Start": day.isoformat(), "End": (day + timedelta(days=1)).isoformat()},
         "Total": {},
         "Groups": [
-            {"Keys": [f"team${team}", f"project${project}"], "Metrics": {"UnblendedCost": {"Amount": amount, "Unit": "USD"}}}
+            {
+                "Keys": [f"team${team}", f"project${project}"],
+                "Metrics": {"UnblendedCost": {"Amount": amount, "Unit": "USD"}},
+            }
             for team, project, amount in groups
         ],
         "Estimated": estimated,
@@ -154,11 +157,31 @@ def test_databricks_billable_usage_with_model_and_endpoint_tags(databricks_stand
     )
     assert got == [
         ("alpha", "churn", "", "", "STANDARD_JOBS_COMPUTE", Decimal("2.000000"), "USD", "databricks"),
-        ("alpha", "churn", "3", "churn-live", "SERVERLESS_REAL_TIME_INFERENCE", Decimal("1.000000"), "USD", "databricks"),
+        (
+            "alpha",
+            "churn",
+            "3",
+            "churn-live",
+            "SERVERLESS_REAL_TIME_INFERENCE",
+            Decimal("1.000000"),
+            "USD",
+            "databricks",
+        ),
         (UNTAGGED, "", "", "", "STANDARD_JOBS_COMPUTE", Decimal("0.500000"), "USD", "databricks"),
     ]
     costs_ingest(source=source, start=day, end=day, today=LATER, force=True)
     assert DailyCost.objects.filter(source=source.key).count() == 3  # replaced, not doubled
+
+    # The demo's SANDBOX history (`--demo-billing`), seeded twice as a restarted stand-in would: once.
+    from apps.backends.sandbox.demo_billing import demo_rows
+
+    demo_day = date(2017, 6, 30)
+    for _ in range(2):
+        databricks_stand_in.seed_demo_usage(demo_rows(backend="databricks", days=3, today=demo_day))
+    costs_ingest(source=source, start=demo_day - timedelta(days=2), end=demo_day, today=LATER)
+    demo = DailyCost.objects.filter(source=source.key, day__lte=demo_day)
+    assert demo.count() == 3 * 6  # three days of five tagged workloads and the untagged spend, not twice
+    assert demo.filter(endpoint="churn-live", service="SERVERLESS_REAL_TIME_INFERENCE").count() == 3
 
 
 def test_one_failing_source_does_not_stop_the_others(make_user, team, settings, tmp_path):
@@ -189,3 +212,35 @@ def test_missing_ranges_are_runs_of_consecutive_days():
     days = [D1, D2, D3, date(2019, 3, 7)]
     assert missing_ranges(days, {D2}) == [(D1, D1), (D3, date(2019, 3, 7))]
     assert missing_ranges(days, set(days)) == []
+
+
+def test_the_demo_sandbox_billing_is_read_through_the_real_path(aws_stand_in, sagemaker_source):
+    """What `make run` does: the stand-ins serve 90 days of labelled SANDBOX billing
+    (``--demo-billing``); a source read for the first time is read from its history."""
+    from apps.backends.sandbox.aws.extensions.billing import clear_daily_costs, seed_daily_costs
+    from apps.backends.sandbox.demo_billing import demo_rows
+    from apps.costs.models import DailyCost
+
+    today = date.today()
+    seed_daily_costs(demo_rows(backend="sagemaker", days=30, today=today))
+    try:
+        results, failures = costs_ingest_all(
+            start=today - timedelta(days=7),
+            end=today,
+            connection_ids=[sagemaker_source.connection.pk],
+            local=False,
+            first_start=today - timedelta(days=29),
+        )
+        assert not failures and results[0].requested == [(today - timedelta(days=29), today)]
+        demo = DailyCost.objects.filter(source=sagemaker_source.key)
+        assert demo.values("day").distinct().count() == 30
+        assert set(demo.values_list("team_tag", flat=True)) == {"demo", UNTAGGED}
+        assert set(demo.values_list("project", flat=True)) == {"churn", "fraud", "forecasting", UNTAGGED}
+        assert set(demo.filter(is_estimate=True).values_list("day", flat=True)) == {today, today - timedelta(days=1)}
+        # The next day's read asks only for what is still open.
+        results, _ = costs_ingest_all(
+            start=today - timedelta(days=7), end=today, connection_ids=[sagemaker_source.connection.pk], local=False
+        )
+        assert results[0].requested == [(today - timedelta(days=1), today)]
+    finally:
+        clear_daily_costs()
