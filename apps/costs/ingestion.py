@@ -189,9 +189,7 @@ def costs_ingest_all(
     A source never read before starts at ``first_start`` (its history), when given."""
     results, failures = [], {}
     sources = cost_sources(connection_ids=connection_ids, local=local)
-    read = set(
-        CostDay.objects.filter(source__in=[s.key for s in sources]).values_list("source", flat=True).distinct()
-    )
+    read = set(CostDay.objects.filter(source__in=[s.key for s in sources]).values_list("source", flat=True).distinct())
     for source in sources:
         begin = first_start if first_start is not None and source.key not in read else start
         try:

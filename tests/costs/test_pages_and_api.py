@@ -3,7 +3,7 @@ team's are absent), the charts' data as CSV, cost per 1,000 predictions from
 the gateway's rollups, budgets written with an audit record, a constant number
 of queries, and a clear 400 for bad input."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
