@@ -15,6 +15,7 @@ from apps.deployments import selectors as deployment_selectors
 from . import budgets, selectors
 
 MONTHLY_AFTER_DAYS = 120  # longer periods are drawn per month
+IDLE_REQUESTS_PER_DAY = 1  # an endpoint that cost money and served fewer requests than this a day is idle
 
 
 @dataclass
@@ -92,6 +93,7 @@ def per_prediction_rows(*, user, filters: selectors.CostFilters, endpoint: str =
     requests = deployment_selectors.endpoint_requests(
         user=user, start=filters.start, end=filters.end, names=sorted(costs)
     )
+    days = (filters.end - filters.start).days + 1
     out = []
     for name in sorted(costs, key=lambda n: -costs[n]):
         count = requests.get(name, 0)
@@ -101,6 +103,7 @@ def per_prediction_rows(*, user, filters: selectors.CostFilters, endpoint: str =
                 "cost": costs[name].quantize(Decimal("0.01")),
                 "requests": count,
                 "cost_per_1000": (costs[name] / count * 1000).quantize(Decimal("0.0001")) if count else None,
+                "idle": costs[name] > 0 and count < days * IDLE_REQUESTS_PER_DAY,
             }
         )
     return out
@@ -111,9 +114,10 @@ def per_prediction(*, user, filters: selectors.CostFilters) -> Table:
     table = Table(
         "per-prediction",
         "Cost per 1,000 predictions",
-        ["endpoint", "serving cost", "requests", "cost per 1,000"],
-        [[r["endpoint"], r["cost"], r["requests"], r["cost_per_1000"]] for r in rows],
-        note="Serving cost (bill rows tagged with the endpoint) ÷ requests through the gateway in the period.",
+        ["endpoint", "serving cost", "requests", "cost per 1,000", "idle"],
+        [[r["endpoint"], r["cost"], r["requests"], r["cost_per_1000"], "idle" if r["idle"] else ""] for r in rows],
+        note="Serving cost (bill rows tagged with the endpoint) ÷ requests through the gateway in the period. "
+        "Idle: it cost money and served fewer than one request a day: scale it down or delete it.",
     )
     priced = [r for r in rows if r["cost_per_1000"] is not None]
     if priced:

@@ -88,14 +88,14 @@ def test_cost_per_1000_predictions_from_the_gateways_rollups(manager_client, man
 
     answer = manager_api.get("/api/v1/costs/per-prediction/").json()["results"]
     assert answer == [
-        {"endpoint": "churn-live", "cost": "2.00", "requests": 4000, "cost_per_1000": "0.5000"},
-        {"endpoint": "idle-endpoint", "cost": "1.00", "requests": 0, "cost_per_1000": None},
+        {"endpoint": "churn-live", "cost": "2.00", "requests": 4000, "cost_per_1000": "0.5000", "idle": False},
+        {"endpoint": "idle-endpoint", "cost": "1.00", "requests": 0, "cost_per_1000": None, "idle": True},
     ]
     one = manager_api.get("/api/v1/costs/per-prediction/?endpoint=churn-live").json()["results"]
     assert [r["endpoint"] for r in one] == ["churn-live"]
     assert manager_api.get("/api/v1/costs/per-prediction/?endpoint=beta-live").json()["results"] == []
     csv = manager_client.get("/costs/?download=per-prediction").content.decode()
-    assert "churn-live,2.00,4000,0.5000" in csv and "beta-live" not in csv
+    assert "churn-live,2.00,4000,0.5000," in csv and "idle-endpoint,1.00,0,,idle" in csv and "beta-live" not in csv
 
 
 def test_api_groups_filters_and_scopes(manager_api, spend):

@@ -110,3 +110,50 @@ class BudgetCreateSerializer(StrictSerializer):
 class BudgetUpdateSerializer(StrictSerializer):
     amount = serializers.DecimalField(max_digits=14, decimal_places=2, required=False)
     thresholds = serializers.ListField(child=serializers.IntegerField(), required=False, max_length=10)
+
+
+class CostRowSerializer(serializers.Serializer):
+    period = serializers.DateField(help_text="The day, or the first of the month.")
+    currency = serializers.CharField()
+    amount = serializers.CharField(help_text="A decimal string.")
+    estimate = serializers.BooleanField(help_text="Part of it is still an estimate.")
+    team = serializers.CharField(required=False)
+    project = serializers.CharField(required=False)
+    backend = serializers.CharField(required=False)
+    service = serializers.CharField(required=False)
+    model = serializers.CharField(required=False)
+    model_version = serializers.CharField(required=False)
+    endpoint = serializers.CharField(required=False)
+    run = serializers.CharField(required=False)
+
+
+class CostListSerializer(serializers.Serializer):
+    start = serializers.DateField()
+    end = serializers.DateField()
+    granularity = serializers.CharField()
+    group_by = serializers.ListField(child=serializers.CharField())
+    estimate = serializers.CharField()
+    results = CostRowSerializer(many=True)
+
+
+class PerPredictionRowSerializer(serializers.Serializer):
+    endpoint = serializers.CharField()
+    cost = serializers.CharField()
+    requests = serializers.IntegerField()
+    cost_per_1000 = serializers.CharField(allow_null=True)
+    idle = serializers.BooleanField()
+
+
+class PerPredictionSerializer(serializers.Serializer):
+    start = serializers.DateField()
+    end = serializers.DateField()
+    results = PerPredictionRowSerializer(many=True)
+
+
+class BackfillStartedSerializer(serializers.Serializer):
+    start = serializers.DateField()
+    end = serializers.DateField()
+    connection_ids = serializers.ListField(child=serializers.CharField())
+    local = serializers.BooleanField()
+    force = serializers.BooleanField()
+    days = serializers.IntegerField()

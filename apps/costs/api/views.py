@@ -16,10 +16,13 @@ from .. import budgets, dashboard, selectors, services
 from ..models import Budget
 from .serializers import (
     BackfillSerializer,
+    BackfillStartedSerializer,
     BudgetCreateSerializer,
     BudgetSerializer,
     BudgetUpdateSerializer,
+    CostListSerializer,
     CostQuerySerializer,
+    PerPredictionSerializer,
 )
 
 
@@ -48,7 +51,11 @@ def _query(request) -> dict:
     return body.validated_data
 
 
-@extend_schema(parameters=[CostQuerySerializer], summary="Spend per day or month, grouped by up to three names")
+@extend_schema(
+    parameters=[CostQuerySerializer],
+    responses=CostListSerializer,
+    summary="Spend per day or month, grouped by up to three names",
+)
 @api_view(["GET"])
 def cost_list(request):
     """Your teams' spend: ?group_by=team,model&start=&end=&granularity=day|month&estimate=include|exclude
@@ -72,7 +79,11 @@ def cost_list(request):
     )
 
 
-@extend_schema(parameters=[CostQuerySerializer], summary="Cost per 1,000 predictions of each endpoint")
+@extend_schema(
+    parameters=[CostQuerySerializer],
+    responses=PerPredictionSerializer,
+    summary="Cost per 1,000 predictions of each endpoint",
+)
 @api_view(["GET"])
 def cost_per_prediction(request):
     """Serving cost (bill rows tagged with the endpoint) ÷ the gateway's requests in the period, per
@@ -96,7 +107,9 @@ def cost_per_prediction(request):
     )
 
 
-@extend_schema(request=BackfillSerializer, responses={202: None}, summary="Read a period of bills again")
+@extend_schema(
+    request=BackfillSerializer, responses={202: BackfillStartedSerializer}, summary="Read a period of bills again"
+)
 @api_view(["POST"])
 def cost_backfill(request):
     """Read ``start``..``end`` again from the connections your teams use (admins: every one and the
