@@ -4,16 +4,22 @@ same rows are its CSV download). A constant number of queries whatever the data.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
+from django.core.cache import cache
+from django.utils import timezone
+
 from apps.core import charts
+from apps.core.scoping import user_team_ids
 from apps.deployments import selectors as deployment_selectors
 
 from . import budgets, selectors
 
+CACHE_SECONDS = 300
 MONTHLY_AFTER_DAYS = 120  # longer periods are drawn per month
 IDLE_REQUESTS_PER_DAY = 1  # an endpoint that cost money and served fewer requests than this a day is idle
 
@@ -165,6 +171,19 @@ def budget_table(*, user, team_ids: list) -> tuple[Table, list[budgets.BudgetSta
             y_title="cost",
         )
     return table, statuses
+
+
+def dashboard_cached(*, user, filters: selectors.CostFilters, stack: str) -> dict:
+    """The figures, from the cache while no cost row, day read or budget changed since (bills are
+    read daily: most views are repeats). Keyed by what the person may see, the filters and today."""
+    scope = "all" if user.is_portal_admin else ",".join(sorted(str(t) for t in user_team_ids(user)))
+    key_parts = (scope, filters, stack, timezone.localdate(), selectors.costs_version())
+    key = "costs:dashboard:" + hashlib.sha256(repr(key_parts).encode()).hexdigest()
+    cached = cache.get(key)
+    if cached is None:
+        cached = dashboard(user=user, filters=filters, stack=stack)
+        cache.set(key, cached, CACHE_SECONDS)
+    return cached
 
 
 def dashboard(*, user, filters: selectors.CostFilters, stack: str) -> dict:

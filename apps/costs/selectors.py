@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from django.db.models import Count, DecimalField, F, Q, QuerySet, Sum, Value
+from django.db.models import Count, DecimalField, F, Max, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, TruncMonth
 
 from apps.core.scoping import team_scoped
 
-from .models import Budget, BudgetAlert, DailyCost
+from .models import Budget, BudgetAlert, CostDay, DailyCost
 
 ZERO = Value(Decimal("0"), output_field=DecimalField(max_digits=16, decimal_places=6))
 # group_by names of the API and the page -> the rollup's columns
@@ -100,6 +100,15 @@ def endpoint_serving_costs(*, user, filters: CostFilters, endpoint: str = "") ->
     if endpoint:
         rows = rows.filter(endpoint=endpoint)
     return dict(rows.values("endpoint").annotate(amount=_total()).order_by().values_list("endpoint", "amount"))
+
+
+def costs_version() -> tuple:
+    """Changes whenever a cost row, a day read or a budget does (three index-only reads)."""
+    return (
+        DailyCost.objects.aggregate(last=Max("id"))["last"],
+        CostDay.objects.aggregate(last=Max("read_at"))["last"],
+        tuple(Budget.objects.aggregate(last=Max("updated_at"), n=Count("id")).values()),
+    )
 
 
 def budgets_visible(*, user) -> QuerySet[Budget]:

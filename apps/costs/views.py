@@ -38,7 +38,7 @@ def cost_dashboard(request):
         team_ids=[data["team"]] if data.get("team") else [],
         backends=[data["backend"]] if data.get("backend") else [],
     )
-    context = dashboard.dashboard(user=request.user, filters=filters, stack=data["stack"])
+    context = dashboard.dashboard_cached(user=request.user, filters=filters, stack=data["stack"])
     download = request.GET.get("download")
     if download:
         table = next((t for t in context["tables"] if t.key == download), None)

@@ -252,3 +252,19 @@ def test_manager_home_shows_spend_against_budget(manager_client, team):
     add_cost(day=today(), amount=25, team=team)
     page = manager_client.get("/").content.decode()
     assert 'data-panel="costs.budget"' in page and "25.00 of 100.00 USD (25%)" in page
+
+
+def test_a_repeat_view_comes_from_the_cache_until_a_cost_or_budget_changes(manager_client, team):
+    def view():
+        with CaptureQueriesContext(connection) as captured:
+            page = manager_client.get("/costs/").content.decode()
+        return len(captured.captured_queries), page
+
+    add_cost(day=today(), amount=1, team=team, model_name="first-model")
+    first, _ = view()
+    again, page = view()
+    assert again < first and "first-model" in page
+    add_cost(day=today(), amount=1, team=team, model_name="second-model")
+    assert "second-model" in view()[1]  # a new bill row shows at once
+    make_budget(team=team, amount=123)
+    assert "123.00" in manager_client.get("/costs/?download=budgets").content.decode()
