@@ -14,8 +14,6 @@ export MLFLOW_PORT DEMO_PASSWORD
 export AWS_SANDBOX_PORT ?= 5001
 export DATABRICKS_SANDBOX_PORT ?= 5002
 export DATABRICKS_SANDBOX_TOKEN ?= dapi-sandbox
-# The worker reads the bills missing (the sandboxes' 90 days of SANDBOX billing) as it starts.
-export ATRIUM_COSTS_READ_AT_START ?= 1
 export MLFLOW_TRACKING_URI ?= http://127.0.0.1:$(MLFLOW_PORT)
 export PORTAL_URL ?= http://127.0.0.1:$(PORT)
 # MLflow calls the portal on registry changes (apps/registry/webhooks.py), over
@@ -41,6 +39,9 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 
 install: $(VENV)/.runtime
 install-dev: $(VENV)/.dev
+
+# `make run` only: its worker reads the missing bills (the sandboxes' 90 days of SANDBOX billing) as it starts.
+run: export ATRIUM_COSTS_READ_AT_START ?= 1
 
 ## Install, migrate, create demo data, collect static files, then run web, worker, beat, MLflow and the
 ## stand-ins under a supervisor in the foreground: a process that dies is restarted; Ctrl-C stops all.

@@ -173,15 +173,18 @@ def budget_table(*, user, team_ids: list) -> tuple[Table, list[budgets.BudgetSta
     return table, statuses
 
 
-def dashboard_cached(*, user, filters: selectors.CostFilters, stack: str) -> dict:
-    """The figures, from the cache while no cost row, day read or budget changed since (bills are
-    read daily: most views are repeats). Keyed by what the person may see, the filters and today."""
+def dashboard_cached(*, user, filters: selectors.CostFilters, stack: str, query: str = "", render=None) -> dict:
+    """The figures (and ``render(figures)``'s HTML as ``html``), from the cache while no cost row,
+    day read or budget changed since (bills are read daily: most views are repeats). Keyed by what
+    the person may see, the filters and today."""
     scope = "all" if user.is_portal_admin else ",".join(sorted(str(t) for t in user_team_ids(user)))
-    key_parts = (scope, filters, stack, timezone.localdate(), selectors.costs_version())
+    key_parts = (scope, filters, stack, query, bool(render), timezone.localdate(), selectors.costs_version())
     key = "costs:dashboard:" + hashlib.sha256(repr(key_parts).encode()).hexdigest()
     cached = cache.get(key)
     if cached is None:
         cached = dashboard(user=user, filters=filters, stack=stack)
+        if render is not None:
+            cached["html"] = render({**cached, "query": query})
         cache.set(key, cached, CACHE_SECONDS)
     return cached
 

@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -38,8 +39,15 @@ def cost_dashboard(request):
         team_ids=[data["team"]] if data.get("team") else [],
         backends=[data["backend"]] if data.get("backend") else [],
     )
-    context = dashboard.dashboard_cached(user=request.user, filters=filters, stack=data["stack"])
-    download = request.GET.get("download")
+    query = request.GET.copy()
+    download = query.pop("download", [None])[0]
+    context = dashboard.dashboard_cached(
+        user=request.user,
+        filters=filters,
+        stack=data["stack"],
+        query=query.urlencode(),
+        render=None if download else lambda figures: render_to_string("costs/_grid.html", figures),
+    )
     if download:
         table = next((t for t in context["tables"] if t.key == download), None)
         if table is None:
@@ -47,8 +55,6 @@ def cost_dashboard(request):
         response = HttpResponse(table.csv(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="costs-{table.key}-{filters.start}-{filters.end}.csv"'
         return response
-    query = request.GET.copy()
-    query.pop("download", None)
     return render(
         request,
         "costs/dashboard.html",
@@ -56,7 +62,6 @@ def cost_dashboard(request):
             **context,
             "form": form,
             "filters": filters,
-            "query": query.urlencode(),
             "has_charts": any(t.figure for t in context["tables"]),
             "can_budget": services.can_change_budgets(user=request.user),
             "can_backfill": request.user.has_perm(services.BACKFILL),
