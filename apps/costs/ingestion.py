@@ -6,14 +6,17 @@ one transaction, never half. A day is read again only while it is not final
 (the cloud still calls it an estimate, or it is within ``SETTLE_DAYS`` of
 today: bills arrive late), so Cost Explorer, at $0.01 a request, is asked only
 for the missing days, one request per run of consecutive missing days. The
-network call happens before the transaction, never inside it.
+network call happens before the transaction, never inside it. A day not
+settled that the bill says nothing of yet gets estimates for the source's live
+endpoints (instance-hours × the backend's price table), marked as such and
+replaced by the bill when it arrives.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.db import transaction
@@ -25,6 +28,7 @@ from apps.backends.base import CostRecord, Costs, require
 from apps.backends.errors import BackendError
 from apps.connections.models import Connection
 from apps.connections.services import connection_backend
+from apps.deployments import selectors as deployment_selectors
 
 from .models import LOCAL_SOURCE, UNTAGGED, CostDay, DailyCost, source_key
 
@@ -110,11 +114,52 @@ def costs_ingest(
         return IngestResult(source.key, [], 0, len(days))
     backend = require(_backend(source), Costs)
     teams = dict(Team.objects.values_list("slug", "pk"))
+    open_days = ranges[-1][1] > today - timedelta(days=SETTLE_DAYS)
+    prices = _serving_prices(source) if open_days else []
     rows = 0
     for lo, hi in ranges:
         records = backend.get_costs(start=lo, end=hi)  # outside any transaction
+        records += estimates(records, prices=prices, lo=lo, hi=hi, today=today)
         rows += _replace(source, lo, hi, records, teams=teams, today=today)
     return IngestResult(source.key, ranges, rows, len(days) - sum((hi - lo).days + 1 for lo, hi in ranges))
+
+
+def _serving_prices(source: CostSource) -> list:
+    if source.connection is None:
+        return deployment_selectors.serving_prices(backend=source.backend)
+    return deployment_selectors.serving_prices(connection_id=source.connection.pk)
+
+
+def estimates(records: list[CostRecord], *, prices: list, lo: date, hi: date, today: date) -> list[CostRecord]:
+    """For each day not settled that the bill says nothing of yet, what the live endpoints cost by
+    the price table: instance-hours (24 a day, today's hours so far) × the price of an hour, marked
+    as estimates; the bill replaces them when it arrives."""
+    billed = {r.day for r in records}
+    settled_before = today - timedelta(days=SETTLE_DAYS)
+    now = timezone.now()
+    out = []
+    for day in days_between(lo, hi):
+        if day in billed or day <= settled_before:
+            continue
+        day_start = datetime.combine(day, time.min, tzinfo=UTC)
+        day_end = min(day_start + timedelta(days=1), now)
+        for price in prices:
+            hours = (day_end - max(day_start, price.since)).total_seconds() / 3600
+            if hours <= 0:
+                continue
+            tags = {"team": price.team_slug, "endpoint": price.endpoint, "model": price.model_name}
+            tags["model_version"] = price.model_version
+            out.append(
+                CostRecord(
+                    day=day,
+                    amount=price.per_hour * hours,
+                    currency=price.currency,
+                    tags=tags,
+                    service=f"serving estimate ({price.variant})",
+                    estimate=True,
+                )
+            )
+    return out
 
 
 def _backend(source: CostSource):

@@ -10,6 +10,7 @@ from django.db.models import Prefetch, QuerySet, Sum
 from apps.core.scoping import team_scoped
 from apps.registry.selectors import version_tags
 
+from .hardware import endpoint_hardware
 from .models import Endpoint, EndpointEvent, EndpointMinute, EndpointState, Variant
 
 # A model version tag naming the input columns whose values are masked before capture
@@ -146,3 +147,55 @@ def endpoint_requests(*, user, start: date, end: date, names: list[str] | None =
         .order_by()
         .values_list("endpoint__name", "total")
     }
+
+
+@dataclass(frozen=True)
+class ServingPrice:
+    """What one live variant costs an hour by its backend's price table (for estimates of days not billed yet)."""
+
+    endpoint: str
+    team_id: int
+    team_slug: str
+    variant: str
+    model_name: str
+    model_version: str
+    per_hour: float
+    currency: str
+    since: datetime  # when the endpoint was made
+
+
+def serving_prices(*, connection_id=None, backend: str = "local") -> list[ServingPrice]:
+    """The live endpoints of one connection (or of the local backend), each variant with a known
+    price per hour. Built from configuration only: no network call."""
+    endpoints = (
+        Endpoint.objects.exclude(state__in=[EndpointState.DELETED, EndpointState.DELETING, EndpointState.FAILED])
+        .select_related("team", "connection")
+        .prefetch_related("variants")
+    )
+    endpoints = (
+        endpoints.filter(connection_id=connection_id)
+        if connection_id
+        else endpoints.filter(connection__isnull=True, backend=backend)
+    )
+    prices = []
+    for endpoint in endpoints:
+        variants = list(endpoint.variants.all())
+        found = endpoint_hardware(endpoint, variants)
+        for variant in variants:
+            hardware = found[variant.name]
+            if hardware.per_hour is None:
+                continue
+            prices.append(
+                ServingPrice(
+                    endpoint=endpoint.name,
+                    team_id=endpoint.team_id,
+                    team_slug=endpoint.team.slug,
+                    variant=variant.name,
+                    model_name=variant.model_name,
+                    model_version=variant.model_version,
+                    per_hour=hardware.per_hour,
+                    currency=hardware.price.currency,
+                    since=endpoint.created_at,
+                )
+            )
+    return prices

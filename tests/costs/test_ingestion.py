@@ -6,6 +6,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from apps.backends.sandbox.aws import seed_costs
 from apps.costs.ingestion import cost_sources, costs_ingest, costs_ingest_all, missing_ranges
@@ -244,3 +245,49 @@ def test_the_demo_sandbox_billing_is_read_through_the_real_path(aws_stand_in, sa
         assert results[0].requested == [(today - timedelta(days=1), today)]
     finally:
         clear_daily_costs()
+
+
+def test_an_endpoint_not_billed_yet_is_estimated_then_replaced_by_the_bill(aws_stand_in, sagemaker_source, team):
+    """The cloud bills late: a live endpoint's days the bill says nothing of are estimated from
+    instance-hours × the price table, marked so, and replaced by the bill when it arrives."""
+    from apps.deployments.models import Endpoint, EndpointState, Variant
+
+    endpoint = Endpoint.objects.create(
+        team=team,
+        backend="sagemaker",
+        connection=sagemaker_source.connection,
+        source=f"connection:{sagemaker_source.connection.pk}",
+        name="est-live",
+        state=EndpointState.IN_SERVICE,
+    )
+    Endpoint.objects.filter(pk=endpoint.pk).update(created_at=timezone.now() - timedelta(days=5))
+    Variant.objects.create(
+        endpoint=endpoint,
+        name="a",
+        model_name="churn",
+        model_version="4",
+        instance_type="ml.m5.large",
+        instance_count=2,
+    )
+    today = timezone.localdate()
+    yesterday = today - timedelta(days=1)
+    costs_ingest(source=sagemaker_source, start=yesterday, end=today)  # Cost Explorer has nothing yet
+    (estimate,) = DailyCost.objects.filter(source=sagemaker_source.key, day=yesterday)
+    hourly = 2 * sagemaker_source_price(sagemaker_source, "ml.m5.large")
+    assert estimate.is_estimate and estimate.amount == pytest.approx(Decimal(str(round(hourly * 24, 6))))
+    assert (estimate.endpoint, estimate.model_name, estimate.model_version, estimate.team_id) == (
+        "est-live",
+        "churn",
+        "4",
+        team.pk,
+    )
+
+    seed_costs(aws_stand_in.url, [{"ResultsByTime": [period(yesterday, [("alpha", "churn", "5.5")])]}])
+    costs_ingest(source=sagemaker_source, start=yesterday, end=today)
+    assert rows(sagemaker_source, yesterday) == [("alpha", "churn", Decimal("5.500000"), False, team.pk)]
+
+
+def sagemaker_source_price(source, instance_type) -> float:
+    from apps.connections.services import connection_backend
+
+    return connection_backend(source.connection).hosting_price(instance_type).amount
