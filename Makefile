@@ -51,6 +51,7 @@ run: install
 	$(PY) manage.py seed_demo
 	$(PY) manage.py seed_environments
 	$(PY) manage.py seed_sandbox_connections
+	$(PY) manage.py seed_demo_budget
 	$(PY) manage.py load_catalog
 	@test -s $(WEBHOOK_ENV) || $(PY) -c "import secrets; from cryptography.fernet import Fernet; \
 	  print('ATRIUM_MLFLOW_WEBHOOK_SECRET=' + secrets.token_urlsafe(32)); \

@@ -90,6 +90,7 @@ def budget_create(
                 "thresholds": budget.thresholds,
             },
         )
+        transaction.on_commit(lambda: _check_alerts(budget))
     return budget
 
 
@@ -109,7 +110,15 @@ def budget_update(*, user: User, budget: Budget, amount=None, thresholds: list |
             team=budget.team,
             data={"was": before, "amount": str(budget.amount), "thresholds": budget.thresholds},
         )
+        transaction.on_commit(lambda: _check_alerts(budget))
     return budget
+
+
+def _check_alerts(budget: Budget) -> None:
+    """A budget set below what is already spent (or forecast) says so now, not at the next daily read."""
+    from .budgets import budget_alerts_check
+
+    budget_alerts_check(budgets=[budget])
 
 
 def budget_delete(*, user: User, budget: Budget) -> None:

@@ -70,3 +70,32 @@ def test_thresholds_of_actual_and_forecast_alert_once(team, other_team, make_use
     december = budget_alerts_check(as_of=date(2026, 12, 1))
     assert ("actual", 50) in {(a.kind, a.threshold) for a in december}
     assert {a.month for a in december} == {date(2026, 12, 1)}
+
+
+def test_a_budget_set_below_the_spend_alerts_at_once(team, make_user, django_capture_on_commit_callbacks):
+    from django.utils import timezone
+
+    from apps.costs.services import budget_create, budget_update
+
+    manager = make_user("alpha-boss", role=Role.MANAGER)
+    add_cost(day=timezone.localdate(), amount=90, team=team)
+    with django_capture_on_commit_callbacks(execute=True):
+        budget = budget_create(user=manager, team=team, amount=100)
+    assert ("actual", 80) in {(a.kind, a.threshold) for a in budget.alerts.all()}
+    with django_capture_on_commit_callbacks(execute=True):
+        budget_update(user=manager, budget=budget, amount=80)
+    assert ("actual", 100) in {(a.kind, a.threshold) for a in budget.alerts.all()}
+    assert manager.notifications.filter(message__contains="has spent 90.00 USD").count() >= 2
+
+
+def test_make_run_gives_demo_a_budget_once(monkeypatch):
+    from django.core.management import call_command
+
+    from apps.costs.models import Budget
+
+    monkeypatch.setenv("DEMO_PASSWORD", "demo-pass-1")
+    call_command("seed_demo")
+    call_command("seed_demo_budget")
+    call_command("seed_demo_budget")
+    (budget,) = Budget.objects.filter(team__slug="demo")
+    assert budget.amount == Decimal("5000") and budget.levels == [50, 80, 100]
