@@ -40,6 +40,9 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 install: $(VENV)/.runtime
 install-dev: $(VENV)/.dev
 
+# `make run` only: its worker reads the missing bills (the sandboxes' 90 days of SANDBOX billing) as it starts.
+run: export ATRIUM_COSTS_READ_AT_START ?= 1
+
 ## Install, migrate, create demo data, collect static files, then run web, worker, beat, MLflow and the
 ## stand-ins under a supervisor in the foreground: a process that dies is restarted; Ctrl-C stops all.
 run: install
@@ -48,6 +51,7 @@ run: install
 	$(PY) manage.py seed_demo
 	$(PY) manage.py seed_environments
 	$(PY) manage.py seed_sandbox_connections
+	$(PY) manage.py seed_demo_budget
 	$(PY) manage.py load_catalog
 	@test -s $(WEBHOOK_ENV) || $(PY) -c "import secrets; from cryptography.fernet import Fernet; \
 	  print('ATRIUM_MLFLOW_WEBHOOK_SECRET=' + secrets.token_urlsafe(32)); \

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "apps.approvals",
     "apps.gateway",
     "apps.monitoring",
+    "apps.costs",
     "apps.notifications",
     "apps.audit",
 ]
@@ -287,7 +288,17 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.gateway.tasks.pull_cloud_capture",
         "schedule": env.float("GATEWAY_CLOUD_CAPTURE_SECONDS", default=300.0),
     },
+    # Costs (apps/costs): every source's bill for the days not yet final, then budget alerts.
+    "costs-daily": {
+        "task": "apps.costs.tasks.ingest_costs_daily",
+        "schedule": env.float("ATRIUM_COSTS_INGEST_SECONDS", default=86400.0),
+    },
 }
+# Days back the daily cost read looks (days already final are not asked for again), and how far
+# back a source never read before is read; a worker that starts reads what is missing at once.
+COSTS_LOOKBACK_DAYS = env.int("ATRIUM_COSTS_LOOKBACK_DAYS", default=7)
+COSTS_FIRST_READ_DAYS = env.int("ATRIUM_COSTS_FIRST_READ_DAYS", default=90)
+COSTS_READ_AT_START = env.bool("ATRIUM_COSTS_READ_AT_START", default=False)
 
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}

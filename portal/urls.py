@@ -10,6 +10,7 @@ from apps.audit.api.views import AuditEventViewSet
 from apps.catalog.api.views import TemplateViewSet
 from apps.connections.api.views import ConnectionViewSet
 from apps.core import views as core_views
+from apps.costs.api.views import BudgetViewSet
 from apps.deployments.api.views import EndpointViewSet
 from apps.registry.api.views import ModelVersionViewSet, RegisteredModelViewSet
 from apps.runs.api.views import RunViewSet
@@ -26,6 +27,7 @@ router.register("connections", ConnectionViewSet, basename="connection")
 router.register("endpoints", EndpointViewSet, basename="endpoint")
 router.register("promotions", PromotionViewSet, basename="promotion")
 router.register("environments", EnvironmentViewSet, basename="environment")
+router.register("budgets", BudgetViewSet, basename="budget")
 
 urlpatterns = [
     path("", core_views.home, name="home"),
@@ -43,10 +45,12 @@ urlpatterns = [
     path("notifications/", include("apps.notifications.urls")),
     path("audit/", include("apps.audit.urls")),
     path("gateway/", include("apps.gateway.urls")),
+    path("costs/", include("apps.costs.urls")),
     path("section/<slug:section>/", core_views.section, name="section"),
     path("admin/", admin.site.urls),
     path("api/v1/auth/token/", obtain_token, name="api-token"),
     path("api/v1/", include(router.urls)),
     path("api/v1/", include("apps.gateway.api.urls")),
+    path("api/v1/", include("apps.costs.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
 ]

@@ -28,6 +28,8 @@ chosen = [name for name, value in SESSION.items() if os.environ.setdefault(name,
 os.environ[SESSION_NAMES] = ",".join(chosen)
 os.environ.setdefault("DEBUG", "1")
 os.environ.setdefault("ATRIUM_POLL_SECONDS", "0.5")
+# The test worker never reads bills on its own (apps/costs): tests ingest what they seed.
+os.environ["ATRIUM_COSTS_READ_AT_START"] = "0"
 # pytest-django runs with DEBUG off, where secrets need a real key.
 os.environ.setdefault("ATRIUM_ENCRYPTION_KEYS", "yPQ0bXbkBjzGbWc9GGn6bC2CyHVuvL_bYBlNQU3Jh1s=")
 (TEST_VAR / "data").mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ _READ = [
     "registry.view_registeredmodel",
     "deployments.view_endpoint",
     "approvals.view_promotionrequest",
+    "costs.view_dailycost",
 ]
 _WRITE = [
     "runs.add_run",
@@ -22,13 +23,15 @@ _WRITE = [
     "approvals.add_promotionrequest",
 ]
 _OVERSEE = ["audit.view_auditevent"]
+# Managers and admins set their teams' budgets and read a date range of bills again.
+_BUDGET = ["costs.add_budget", "costs.change_budget", "costs.delete_budget", "costs.backfill_dailycost"]
 _DECIDE = ["approvals.decide_promotionrequest"]  # approvers decide promotions and release gates
 _ADMINISTER = ["approvals.change_environment"]  # environments and their policies
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.DATA_SCIENTIST: [*_READ, *_WRITE],
     Role.APPROVER: [*_READ, *_OVERSEE, *_DECIDE],
-    Role.MANAGER: [*_READ, *_OVERSEE],
-    Role.ADMIN: [*_READ, *_WRITE, *_OVERSEE, *_DECIDE, *_ADMINISTER],
+    Role.MANAGER: [*_READ, *_OVERSEE, *_BUDGET],
+    Role.ADMIN: [*_READ, *_WRITE, *_OVERSEE, *_DECIDE, *_ADMINISTER, *_BUDGET],
 }
 
 

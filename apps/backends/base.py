@@ -305,6 +305,7 @@ class CostRecord:
     currency: str
     tags: dict[str, str] = field(default_factory=dict)
     service: str = ""
+    estimate: bool = False  # the cloud may still change it (Cost Explorer's "Estimated")
 
 
 # --- connection settings ----------------------------------------------------------

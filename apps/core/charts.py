@@ -86,3 +86,20 @@ def horizontal_bar_chart(*, labels: Sequence[str], values: Sequence[float], titl
         yaxis={"automargin": True, "type": "category"},
         height=max(LAYOUT["height"], 60 + 26 * len(labels)),
     )
+
+
+def bar_chart(
+    *, categories: Sequence, series: dict[str, Sequence[float | None]], title: str, y_title: str, stacked: bool = False
+) -> dict:
+    """Bars per series over categories (dates or names), stacked or side by side (e.g. spend by team)."""
+    traces = [
+        {"type": "bar", "name": name, "x": [str(c) for c in categories], "y": list(values)}
+        for name, values in series.items()
+    ]
+    return _figure(
+        traces,
+        title={"text": title},
+        barmode="stack" if stacked else "group",
+        yaxis={"title": {"text": y_title}, "rangemode": "tozero"},
+        legend={"orientation": "h"},
+    )

@@ -15,7 +15,6 @@ PLANNED = {
     "approvals": "Promotion reviews for model versions.",
     "deployments": "Endpoints on CPU, GPU and AWS Inferentia with canary rollout and rollback.",
     "monitoring": "Drift and performance dashboards.",
-    "costs": "Cost dashboards by team, project and model.",
 }
 # Built sections: nav key -> URL name (its namespace marks the section active).
 BUILT = {
@@ -24,6 +23,7 @@ BUILT = {
     "models": "registry:models",
     "approvals": "approvals:inbox",
     "deployments": "deployments:list",
+    "costs": "costs:dashboard",
 }
 
 

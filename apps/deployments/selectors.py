@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet, Sum
 
 from apps.connections.sources import source_key
 from apps.core.scoping import team_scoped
 from apps.registry.selectors import version_tags
 
 from .guardrails import guarding_backend, rollout_path
-from .models import Endpoint, EndpointEvent, EndpointState, Variant
+from .hardware import endpoint_hardware
+from .models import Endpoint, EndpointEvent, EndpointMinute, EndpointState, Variant
 from .plans import rollout_settings
 
 # A model version tag naming the input columns whose values are masked before capture
@@ -157,3 +159,74 @@ def endpoint_ref(*, pk) -> EndpointRef | None:
     if row is None:
         return None
     return EndpointRef(str(row[0]), row[1], str(row[2]) if row[2] else None)
+
+
+def endpoint_requests(*, user, start: date, end: date, names: list[str] | None = None) -> dict[str, int]:
+    """Requests the gateway served per endpoint name, from ``start`` to ``end`` (whole UTC days,
+    both included), of the endpoints the person may see: one query over the per-minute rollups."""
+    since = datetime.combine(start, time.min, tzinfo=UTC)
+    until = datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC)
+    rows = EndpointMinute.objects.filter(
+        endpoint__in=endpoints_visible(user=user).values("pk"), minute__gte=since, minute__lt=until
+    )
+    if names is not None:
+        rows = rows.filter(endpoint__name__in=names)
+    return {
+        name: total or 0
+        for name, total in rows.values("endpoint__name")
+        .annotate(total=Sum("requests"))
+        .order_by()
+        .values_list("endpoint__name", "total")
+    }
+
+
+@dataclass(frozen=True)
+class ServingPrice:
+    """What one live variant costs an hour by its backend's price table (for estimates of days not billed yet)."""
+
+    endpoint: str
+    team_id: int
+    team_slug: str
+    variant: str
+    model_name: str
+    model_version: str
+    per_hour: float
+    currency: str
+    since: datetime  # when the endpoint was made
+
+
+def serving_prices(*, connection_id=None, backend: str = "local") -> list[ServingPrice]:
+    """The live endpoints of one connection (or of the local backend), each variant with a known
+    price per hour. Built from configuration only: no network call."""
+    endpoints = (
+        Endpoint.objects.exclude(state__in=[EndpointState.DELETED, EndpointState.DELETING, EndpointState.FAILED])
+        .select_related("team", "connection")
+        .prefetch_related("variants")
+    )
+    endpoints = (
+        endpoints.filter(connection_id=connection_id)
+        if connection_id
+        else endpoints.filter(connection__isnull=True, backend=backend)
+    )
+    prices = []
+    for endpoint in endpoints:
+        variants = list(endpoint.variants.all())
+        found = endpoint_hardware(endpoint, variants)
+        for variant in variants:
+            hardware = found[variant.name]
+            if hardware.per_hour is None:
+                continue
+            prices.append(
+                ServingPrice(
+                    endpoint=endpoint.name,
+                    team_id=endpoint.team_id,
+                    team_slug=endpoint.team.slug,
+                    variant=variant.name,
+                    model_name=variant.model_name,
+                    model_version=variant.model_version,
+                    per_hour=hardware.per_hour,
+                    currency=hardware.price.currency,
+                    since=endpoint.created_at,
+                )
+            )
+    return prices

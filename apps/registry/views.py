@@ -272,13 +272,6 @@ def home_models(request) -> dict:
 
 # Managers' panels for capabilities not built yet: said plainly, never invented data.
 planned_panel(
-    "costs.budget",
-    title="Spend this month",
-    roles=(MANAGER, ADMIN),
-    description="Spend against each team's budget. Comes with Costs.",
-    order=61,
-)
-planned_panel(
     "monitoring.drift",
     title="Drift alerts",
     roles=(MANAGER, ADMIN),

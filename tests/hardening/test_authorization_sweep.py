@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections import Counter
+from datetime import date
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -130,6 +131,16 @@ DECISIONS = {
     "promotion-retry": "team",
     "environment-list": "user",  # everyone reads their teams' policies; a POST is for admins
     "environment-detail": "team",
+    "costs:dashboard": "user",  # the person's teams' costs only
+    "costs:budgets": "user",  # a POST is for managers and admins, for their teams
+    "costs:budget": "team",
+    "costs:budget-delete": "team",
+    "costs:backfill": "user",  # managers and admins, the connections of their teams
+    "cost-list": "user",
+    "cost-per-prediction": "user",
+    "cost-backfill": "user",
+    "budget-list": "user",
+    "budget-detail": "team",
 }
 ADMIN_SITE_SAMPLE = re.compile(r"^admin:(index|\w+_changelist)$")  # the admin site: staff only, sampled
 
@@ -231,8 +242,22 @@ def theirs(make_user, other_team, team):
     from apps.approvals.services import promotion_request
 
     environment = environment_save(user=root, team=other_team, name="production")
+    from apps.costs.models import Budget, DailyCost
+
+    budget = Budget.objects.create(team=other_team, amount=100)
+    DailyCost.objects.create(
+        day=date.today(),
+        source="local",
+        backend="local",
+        team=other_team,
+        team_tag="beta",
+        model_name="beta-secret-model",
+        endpoint="beta-secret-endpoint",
+        amount=5,
+    )
     promotion = promotion_request(user=owner, version=model.versions.get(number=2), environment="production")
     return {
+        "budget": budget,
         "environment": environment,
         "promotion": promotion,
         "endpoint": endpoint,
@@ -263,6 +288,8 @@ def fill(name: str, route: str, objects: dict) -> str | None:
         "approvals:": "promotion",
         "promotion-": "promotion",
         "environment-": "environment",
+        "costs:": "budget",
+        "budget-": "budget",
     }
     values = {
         "pk": next((str(objects[v].pk) for k, v in pk.items() if name.startswith(k)), None),

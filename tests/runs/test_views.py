@@ -215,7 +215,7 @@ def test_runs_list_renders_at_a_constant_number_of_queries(ds_client, make_user,
     assert queries() == few
 
 
-@pytest.mark.parametrize("section", ["approvals", "deployments", "monitoring", "costs"])
+@pytest.mark.parametrize("section", ["approvals", "deployments", "monitoring"])
 def test_sections_not_built_yet_say_so(ds_client, section):
     response = ds_client.get(f"/section/{section}/")
     assert response.status_code == 200

@@ -4,6 +4,7 @@ team and project by default). Cost Explorer answers from us-east-1 only."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -40,7 +41,10 @@ def get_costs(
             for period in page.get("ResultsByTime", []):
                 day = date.fromisoformat(period["TimePeriod"]["Start"])
                 for group in period.get("Groups", []) or [{"Keys": [], "Metrics": period.get("Total", {})}]:
-                    records.append(cost_record(day, group, group_by, tags or {}))
+                    record = cost_record(day, group, group_by, tags or {})
+                    if record is not None and period.get("Estimated"):
+                        record = replace(record, estimate=True)
+                    records.append(record)
             token = page.get("NextPageToken")
             if not token:
                 break

@@ -1,6 +1,6 @@
 """Runs the Databricks STAND-IN (not Databricks) as a server:
 ``python -m apps.backends.sandbox.databricks --port 8765 --token T --state var/databricks.json
-[--programs DIR]``.
+[--programs DIR] [--demo-billing DAYS]``.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import os
 import signal
 import threading
 
+from ..demo_billing import demo_rows
 from .server import DatabricksStandIn
 from .state import DEFAULT_ACCOUNT_ID
 
@@ -27,6 +28,7 @@ def main(argv: list[str] | None = None) -> None:
         help="JSON file keeping runs, endpoints, models, schemas, folders and experiments across restarts",
     )
     parser.add_argument("--programs", default=None, help="run job runs' programs here (default: simulate runs)")
+    parser.add_argument("--demo-billing", type=int, default=0, help="serve this many days of SANDBOX billable usage")
     args = parser.parse_args(argv)
     standin = DatabricksStandIn(
         token=args.token,
@@ -37,6 +39,8 @@ def main(argv: list[str] | None = None) -> None:
         account_id=args.account_id,
         programs_dir=args.programs,
     ).start()
+    if args.demo_billing:
+        standin.seed_demo_usage(demo_rows(backend="databricks", days=args.demo_billing))
     print(f"Databricks stand-in on {standin.url}", flush=True)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())

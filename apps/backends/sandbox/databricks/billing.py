@@ -17,6 +17,13 @@ from typing import Any
 from .router import invalid, not_found, route
 from .state import WORKSPACE_ID
 
+DEMO_CLUSTER = "sandbox-demo-billing"
+SKUS = {
+    "training": "STANDARD_JOBS_COMPUTE",
+    "batch": "STANDARD_JOBS_COMPUTE",
+    "serving": "SERVERLESS_REAL_TIME_INFERENCE",
+    "other": "STANDARD_ALL_PURPOSE_COMPUTE",
+}
 USAGE_COLUMNS = [
     "workspaceId",
     "timestamp",
@@ -51,6 +58,23 @@ class BillingApi:
                     node_type=row.get("node_type", "i3.xlarge"),
                 )
             self._save()
+
+    def seed_demo_usage(self, rows: list[dict[str, Any]]) -> None:
+        """The demo's SANDBOX history (``..demo_billing``), in place of the last one: ``amount`` is DBUs."""
+        with self.lock:
+            self.state["usage"] = [u for u in self.state["usage"] if u.get("cluster_id") != DEMO_CLUSTER]
+        self.seed_usage(
+            [
+                {
+                    "day": r["day"],
+                    "dbus": r["amount"],
+                    "tags": r["tags"],
+                    "sku": SKUS.get(r["service"], r["service"]),
+                    "cluster_id": DEMO_CLUSTER,
+                }
+                for r in rows
+            ]
+        )
 
     @route("POST", r"^/stand-in/usage$", authenticated=False)
     def _post_usage(self, payload, **_):

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand
 
 from apps.accounts.models import Team, User
 from apps.backends.sandbox.databricks.sql import WAREHOUSE_ID as DATABRICKS_WAREHOUSE_ID
+from apps.backends.sandbox.databricks.state import DEFAULT_ACCOUNT_ID as DATABRICKS_ACCOUNT_ID
 from apps.connections.models import Connection
 from apps.connections.services import connection_create, connection_update
 
@@ -29,6 +30,9 @@ SANDBOXES = {
             "data_root": str(settings.DATA_ROOT),
             # the stand-in's SQL warehouse: endpoints' inference tables are read with it
             "warehouse_id": DATABRICKS_WAREHOUSE_ID,
+            # costs: the stand-in's account, and DBUs priced in USD (its billing is SANDBOX data)
+            "account_id": DATABRICKS_ACCOUNT_ID,
+            "dbu_price": "0.55",
         },
         {"token": os.environ.get("DATABRICKS_SANDBOX_TOKEN", "dapi-sandbox")},
     ),

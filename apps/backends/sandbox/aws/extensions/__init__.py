@@ -21,6 +21,9 @@ server starts (moto's server runs in the same process).
   endpoint's real model.
 * ``data_capture``: invocations of an endpoint whose config enables
   DataCaptureConfig are written to S3 as Data Capture JSON Lines.
+* ``billing``: Cost Explorer's GetCostAndUsage answers any period from seeded
+  daily costs (grouped, filtered, recent days estimated) when moto's canned
+  queue has no answer for the request.
 
 Faults (throttling, denied keys) are not patches but a WSGI middleware around
 moto's app: see ``..faults``.
@@ -30,7 +33,7 @@ from __future__ import annotations
 
 import threading
 
-from . import compilation, data_capture, endpoints, model_registry, runtime, training, tuning
+from . import billing, compilation, data_capture, endpoints, model_registry, runtime, training, tuning
 from .compilation import COMPILATION_POLLS
 from .endpoints import ENDPOINT_POLLS
 from .training import FAIL_MARKER, TRAINING_POLLS
@@ -54,4 +57,5 @@ def install_extensions() -> None:
         tuning.patch()
         runtime.patch()
         data_capture.patch()  # after runtime: it wraps whichever InvokeEndpoint answers
+        billing.patch()
         _installed = True

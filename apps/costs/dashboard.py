@@ -1,0 +1,209 @@
+"""The Costs page's figures: each chart with the table it is drawn from (the
+same rows are its CSV download). A constant number of queries whatever the data."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+
+from django.core.cache import cache
+from django.utils import timezone
+
+from apps.core import charts
+from apps.core.scoping import user_team_ids
+from apps.deployments import selectors as deployment_selectors
+
+from . import budgets, selectors
+
+CACHE_SECONDS = 300
+MONTHLY_AFTER_DAYS = 120  # longer periods are drawn per month
+IDLE_REQUESTS_PER_DAY = 1  # an endpoint that cost money and served fewer requests than this a day is idle
+
+
+@dataclass
+class Table:
+    key: str
+    title: str
+    columns: list[str]
+    rows: list[list] = field(default_factory=list)
+    figure: dict | None = None
+    note: str = ""
+
+    def csv(self) -> str:
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(self.columns)
+        writer.writerows([_plain(v) for v in row] for row in self.rows)
+        return out.getvalue()
+
+
+def _plain(value):
+    return "" if value is None else value
+
+
+def cents(value) -> Decimal:
+    return Decimal(value or 0).quantize(Decimal("0.01"))
+
+
+def money(value) -> float:
+    return float(round(Decimal(value or 0), 2))
+
+
+def spend_over_time(*, user, filters: selectors.CostFilters, stack: str) -> Table:
+    granularity = "month" if (filters.end - filters.start).days > MONTHLY_AFTER_DAYS else "day"
+    rows = selectors.cost_totals(user=user, filters=filters, group_by=[stack], granularity=granularity)
+    periods = sorted({r["period"] for r in rows})
+    groups = sorted({r[stack] or "untagged" for r in rows})
+    grid = {(r["period"], r[stack] or "untagged"): Decimal(0) for r in rows}
+    estimated = False
+    for r in rows:
+        grid[(r["period"], r[stack] or "untagged")] += r["amount"]
+        estimated = estimated or r["estimate"]
+    table = Table(
+        "spend",
+        f"Spend per {granularity} by {stack}",
+        [granularity, stack, "cost", "estimate"],
+        [[r["period"], r[stack] or "untagged", cents(r["amount"]), "yes" if r["estimate"] else ""] for r in rows],
+        note="Includes estimates: bills not final yet." if estimated else "",
+    )
+    if rows:
+        table.figure = charts.bar_chart(
+            categories=periods,
+            series={g: [money(grid.get((p, g))) for p in periods] for g in groups},
+            title=table.title,
+            y_title="cost",
+            stacked=True,
+        )
+    return table
+
+
+def top(*, user, filters: selectors.CostFilters, by: str, title: str) -> Table:
+    rows = selectors.cost_top(user=user, filters=filters, by=by)
+    table = Table(f"top-{by}s", title, [by, "cost"], [[name, cents(amount)] for name, amount in rows])
+    if rows:
+        table.figure = charts.horizontal_bar_chart(
+            labels=[name for name, _ in rows], values=[money(a) for _, a in rows], title=title, x_title="cost"
+        )
+    return table
+
+
+def per_prediction_rows(*, user, filters: selectors.CostFilters, endpoint: str = "") -> list[dict]:
+    """Each endpoint's serving cost ÷ the gateway's requests in the period, per 1,000."""
+    costs = selectors.endpoint_serving_costs(user=user, filters=filters, endpoint=endpoint)
+    if not costs:
+        return []
+    requests = deployment_selectors.endpoint_requests(
+        user=user, start=filters.start, end=filters.end, names=sorted(costs)
+    )
+    days = (filters.end - filters.start).days + 1
+    out = []
+    for name in sorted(costs, key=lambda n: -costs[n]):
+        count = requests.get(name, 0)
+        out.append(
+            {
+                "endpoint": name,
+                "cost": costs[name].quantize(Decimal("0.01")),
+                "requests": count,
+                "cost_per_1000": (costs[name] / count * 1000).quantize(Decimal("0.0001")) if count else None,
+                "idle": costs[name] > 0 and count < days * IDLE_REQUESTS_PER_DAY,
+            }
+        )
+    return out
+
+
+def per_prediction(*, user, filters: selectors.CostFilters) -> Table:
+    rows = per_prediction_rows(user=user, filters=filters)
+    table = Table(
+        "per-prediction",
+        "Cost per 1,000 predictions",
+        ["endpoint", "serving cost", "requests", "cost per 1,000", "idle"],
+        [[r["endpoint"], r["cost"], r["requests"], r["cost_per_1000"], "idle" if r["idle"] else ""] for r in rows],
+        note="Serving cost (bill rows tagged with the endpoint) ÷ requests through the gateway in the period. "
+        "Idle: it cost money and served fewer than one request a day: scale it down or delete it.",
+    )
+    priced = [r for r in rows if r["cost_per_1000"] is not None]
+    if priced:
+        table.figure = charts.horizontal_bar_chart(
+            labels=[r["endpoint"] for r in priced],
+            values=[float(r["cost_per_1000"]) for r in priced],
+            title=table.title,
+            x_title="cost per 1,000 requests",
+        )
+    return table
+
+
+def budget_table(*, user, team_ids: list) -> tuple[Table, list[budgets.BudgetStatus]]:
+    visible = selectors.budgets_visible(user=user)
+    if team_ids:
+        visible = visible.filter(team_id__in=team_ids)
+    statuses = budgets.budget_statuses(budgets=list(visible))
+    table = Table(
+        "budgets",
+        "This month against budget",
+        ["budget", "amount", "spent", "forecast", "spent %", "forecast %"],
+        [
+            [
+                str(s.budget),
+                s.budget.amount,
+                s.actual,
+                s.forecast,
+                f"{s.actual_percent:.0f}",
+                f"{s.forecast_percent:.0f}",
+            ]
+            for s in statuses
+        ],
+        note=f"Forecast: month to date plus the average of the last {budgets.TRAILING_DAYS} days × the days left.",
+    )
+    if statuses:
+        names = [str(s.budget) for s in statuses]
+        table.figure = charts.bar_chart(
+            categories=names,
+            series={
+                "Spent": [money(s.actual) for s in statuses],
+                "Forecast": [money(s.forecast) for s in statuses],
+                "Budget": [money(s.budget.amount) for s in statuses],
+            },
+            title=table.title,
+            y_title="cost",
+        )
+    return table, statuses
+
+
+def dashboard_cached(*, user, filters: selectors.CostFilters, stack: str, query: str = "", render=None) -> dict:
+    """The figures (and ``render(figures)``'s HTML as ``html``), from the cache while no cost row,
+    day read or budget changed since (bills are read daily: most views are repeats). Keyed by what
+    the person may see, the filters and today."""
+    scope = "all" if user.is_portal_admin else ",".join(sorted(str(t) for t in user_team_ids(user)))
+    key_parts = (scope, filters, stack, query, bool(render), timezone.localdate(), selectors.costs_version())
+    key = "costs:dashboard:" + hashlib.sha256(repr(key_parts).encode()).hexdigest()
+    cached = cache.get(key)
+    if cached is None:
+        cached = dashboard(user=user, filters=filters, stack=stack)
+        if render is not None:
+            cached["html"] = render({**cached, "query": query})
+        cache.set(key, cached, CACHE_SECONDS)
+    return cached
+
+
+def dashboard(*, user, filters: selectors.CostFilters, stack: str) -> dict:
+    spend = spend_over_time(user=user, filters=filters, stack=stack)
+    budget, statuses = budget_table(user=user, team_ids=filters.team_ids)
+    tables = [
+        spend,
+        budget,
+        top(user=user, filters=filters, by="model", title="Top models by cost"),
+        top(user=user, filters=filters, by="endpoint", title="Top endpoints by cost"),
+        per_prediction(user=user, filters=filters),
+    ]
+    total = sum((row[2] for row in spend.rows), Decimal(0))
+    return {
+        "tables": tables,
+        "statuses": statuses,
+        "total": total,
+        "days": (filters.end - filters.start).days + 1,
+        "previous_end": filters.start - timedelta(days=1),
+    }

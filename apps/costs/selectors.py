@@ -1,0 +1,160 @@
+"""Reads of costs: every aggregate in SQL over the daily rollups, team-scoped
+(a manager sees their teams' costs; untagged spend, owned by no team, is
+shown to admins as "untagged")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from django.db.models import Count, DecimalField, F, Max, Q, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce, TruncMonth
+
+from apps.core.scoping import team_scoped
+
+from .models import Budget, BudgetAlert, CostDay, DailyCost
+
+ZERO = Value(Decimal("0"), output_field=DecimalField(max_digits=16, decimal_places=6))
+# group_by names of the API and the page -> the rollup's columns
+GROUPS = {
+    "team": "team_tag",
+    "project": "project",
+    "backend": "backend",
+    "service": "service",
+    "model": "model_name",
+    "model_version": "model_version",
+    "endpoint": "endpoint",
+    "run": "run",
+}
+GRANULARITIES = ("day", "month")
+
+
+@dataclass(frozen=True)
+class CostFilters:
+    start: date
+    end: date
+    team_ids: list = field(default_factory=list)  # empty: all the person may see
+    backends: list[str] = field(default_factory=list)
+    projects: list[str] = field(default_factory=list)
+    include_estimates: bool = True
+
+
+def costs_visible(*, user) -> QuerySet[DailyCost]:
+    return team_scoped(DailyCost.objects.all(), user=user)
+
+
+def costs_filtered(*, user, filters: CostFilters) -> QuerySet[DailyCost]:
+    rows = costs_visible(user=user).filter(day__gte=filters.start, day__lte=filters.end)
+    if filters.team_ids:
+        rows = rows.filter(team_id__in=filters.team_ids)
+    if filters.backends:
+        rows = rows.filter(backend__in=filters.backends)
+    if filters.projects:
+        rows = rows.filter(project__in=filters.projects)
+    if not filters.include_estimates:
+        rows = rows.filter(is_estimate=False)
+    return rows
+
+
+def _total():
+    return Coalesce(Sum("amount"), ZERO)
+
+
+def cost_totals(*, user, filters: CostFilters, group_by: list[str], granularity: str = "day") -> list[dict]:
+    """Spend per period (day or month) and group, with the currency and whether any of it is an estimate."""
+    columns = [GROUPS[name] for name in group_by]
+    rows = costs_filtered(user=user, filters=filters)
+    period = TruncMonth("day") if granularity == "month" else F("day")
+    answer = (
+        rows.annotate(period=period)
+        .values("period", *columns, "currency")
+        .annotate(amount=_total(), estimate=Count("id", filter=Q(is_estimate=True)))
+        .order_by("period", *columns, "currency")
+    )
+    out = []
+    for row in answer:
+        item = {"period": row["period"], "currency": row["currency"]}
+        item.update({name: row[GROUPS[name]] for name in group_by})
+        item.update(amount=row["amount"], estimate=bool(row["estimate"]))
+        out.append(item)
+    return out
+
+
+def cost_top(*, user, filters: CostFilters, by: str, limit: int = 10) -> list[dict]:
+    """The largest spenders by ``by`` (model, endpoint, ...), those the tags name."""
+    column = GROUPS[by]
+    return list(
+        costs_filtered(user=user, filters=filters)
+        .exclude(**{column: ""})
+        .values(column)
+        .annotate(amount=_total())
+        .order_by("-amount", column)[:limit]
+        .values_list(column, "amount")
+    )
+
+
+def endpoint_serving_costs(*, user, filters: CostFilters, endpoint: str = "") -> dict[str, Decimal]:
+    """Each endpoint's spend in the period (rows whose tags name an endpoint)."""
+    rows = costs_filtered(user=user, filters=filters).exclude(endpoint="")
+    if endpoint:
+        rows = rows.filter(endpoint=endpoint)
+    return dict(rows.values("endpoint").annotate(amount=_total()).order_by().values_list("endpoint", "amount"))
+
+
+def costs_version() -> tuple:
+    """Changes whenever a cost row, a day read or a budget does (three index-only reads)."""
+    return (
+        DailyCost.objects.aggregate(last=Max("id"))["last"],
+        CostDay.objects.aggregate(last=Max("read_at"))["last"],
+        tuple(Budget.objects.aggregate(last=Max("updated_at"), n=Count("id")).values()),
+    )
+
+
+def budgets_visible(*, user) -> QuerySet[Budget]:
+    return team_scoped(Budget.objects.all(), user=user).select_related("team")
+
+
+@dataclass(frozen=True)
+class BudgetSpend:
+    actual: Decimal  # month to date
+    trailing: Decimal  # the trailing window's spend
+
+
+def budget_spend(
+    *, budgets: list[Budget], month_start: date, as_of: date, trailing_start: date
+) -> dict[object, BudgetSpend]:
+    """Month-to-date and trailing-window spend of each budget, in one query
+    (summed by team and project; a team's budget takes all its projects)."""
+    team_ids = {b.team_id for b in budgets}
+    if not team_ids:
+        return {}
+    first = min(month_start, trailing_start)
+    rows = (
+        DailyCost.objects.filter(team_id__in=team_ids, day__gte=first, day__lte=as_of)
+        .values("team_id", "project")
+        .annotate(
+            actual=Coalesce(Sum("amount", filter=Q(day__gte=month_start)), ZERO),
+            trailing=Coalesce(Sum("amount", filter=Q(day__gte=trailing_start)), ZERO),
+        )
+        .order_by()
+    )
+    by_team: dict = {}
+    for row in rows:
+        by_team.setdefault(row["team_id"], {})[row["project"]] = (row["actual"], row["trailing"])
+    out = {}
+    for budget in budgets:
+        projects = by_team.get(budget.team_id, {})
+        parts = [projects.get(budget.project, (0, 0))] if budget.project else list(projects.values())
+        out[budget.pk] = BudgetSpend(
+            actual=sum((Decimal(a) for a, _ in parts), Decimal(0)),
+            trailing=sum((Decimal(t) for _, t in parts), Decimal(0)),
+        )
+    return out
+
+
+def budget_alerts_recent(*, user, limit: int = 10) -> list[BudgetAlert]:
+    alerts = BudgetAlert.objects.select_related("budget__team")
+    if not user.is_portal_admin:
+        alerts = alerts.filter(budget__team__in=user.teams.all())
+    return list(alerts[:limit])

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from . import views
+
+app_name = "costs"
+urlpatterns = [
+    path("", views.cost_dashboard, name="dashboard"),
+    path("budgets/", views.budget_list, name="budgets"),
+    path("budgets/<uuid:pk>/", views.budget_edit, name="budget"),
+    path("budgets/<uuid:pk>/delete/", views.budget_delete, name="budget-delete"),
+    path("backfill/", views.backfill, name="backfill"),
+]

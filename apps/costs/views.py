@@ -1,0 +1,182 @@
+"""Thin HTML views: read through selectors and the dashboard, write through services."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from apps.accounts.models import Team
+from apps.connections.selectors import connections_for
+from apps.core.errors import DomainError
+from apps.core.home import ADMIN, MANAGER, home_panel
+from apps.core.htmx import act, domain_error_message
+
+from . import budgets, dashboard, selectors, services
+from .forms import BudgetForm, CostFilterForm
+
+
+def _teams(request):
+    user = request.user
+    return list(Team.objects.all() if user.is_portal_admin else user.teams.all())
+
+
+@login_required
+def cost_dashboard(request):
+    services.require_view(user=request.user)
+    teams = _teams(request)
+    form = CostFilterForm(request.GET, teams=teams)
+    if not form.is_valid():
+        return render(request, "costs/dashboard.html", {"form": form, "invalid": True}, status=400)
+    data = form.cleaned_data
+    filters = selectors.CostFilters(
+        start=data["start"],
+        end=data["end"],
+        team_ids=[data["team"]] if data.get("team") else [],
+        backends=[data["backend"]] if data.get("backend") else [],
+    )
+    query = request.GET.copy()
+    download = query.pop("download", [None])[0]
+    context = dashboard.dashboard_cached(
+        user=request.user,
+        filters=filters,
+        stack=data["stack"],
+        query=query.urlencode(),
+        render=None if download else lambda figures: render_to_string("costs/_grid.html", figures),
+    )
+    if download:
+        table = next((t for t in context["tables"] if t.key == download), None)
+        if table is None:
+            raise Http404
+        response = HttpResponse(table.csv(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="costs-{table.key}-{filters.start}-{filters.end}.csv"'
+        return response
+    return render(
+        request,
+        "costs/dashboard.html",
+        {
+            **context,
+            "form": form,
+            "filters": filters,
+            "has_charts": any(t.figure for t in context["tables"]),
+            "can_budget": services.can_change_budgets(user=request.user),
+            "can_backfill": request.user.has_perm(services.BACKFILL),
+            "connections": list(connections_for(user=request.user).order_by("name"))
+            if request.user.has_perm(services.BACKFILL)
+            else [],
+            "today": timezone.localdate(),
+        },
+    )
+
+
+@login_required
+def budget_list(request):
+    """The teams' budgets with this month's standing; managers add one here."""
+    services.require_view(user=request.user)
+    teams = _teams(request)
+    form = BudgetForm(request.POST or None, teams=teams)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                services.budget_create(
+                    user=request.user,
+                    team=form.teams[data["team"]],
+                    project=data["project"],
+                    amount=data["amount"],
+                    thresholds=data["thresholds"],
+                )
+            except DomainError as exc:
+                form.add_error(None, domain_error_message(exc))
+            else:
+                messages.success(request, "Budget saved.")
+                return redirect("costs:budgets")
+        status = 400
+    statuses = budgets.budget_statuses(budgets=list(selectors.budgets_visible(user=request.user)))
+    return render(
+        request,
+        "costs/budgets.html",
+        {
+            "form": form,
+            "statuses": statuses,
+            "can_budget": services.can_change_budgets(user=request.user),
+            "alerts": selectors.budget_alerts_recent(user=request.user),
+        },
+        status=status,
+    )
+
+
+def _budget(request, pk):
+    services.require_view(user=request.user)
+    return get_object_or_404(selectors.budgets_visible(user=request.user), pk=pk)
+
+
+@login_required
+def budget_edit(request, pk):
+    budget = _budget(request, pk)
+    initial = {
+        "team": str(budget.team_id),
+        "project": budget.project,
+        "amount": budget.amount,
+        "thresholds": ", ".join(str(t) for t in budget.levels),
+    }
+    form = BudgetForm(request.POST or None, teams=[budget.team], initial=initial)
+    form.fields["team"].disabled = form.fields["project"].disabled = True
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            ok = act(
+                request,
+                lambda: services.budget_update(
+                    user=request.user,
+                    budget=budget,
+                    amount=form.cleaned_data["amount"],
+                    thresholds=form.cleaned_data["thresholds"] or [],
+                ),
+                "Budget saved.",
+            )
+            if ok:
+                return redirect("costs:budgets")
+        status = 400
+    return render(request, "costs/budget_edit.html", {"form": form, "budget": budget}, status=status)
+
+
+@login_required
+@require_POST
+def budget_delete(request, pk):
+    budget = _budget(request, pk)
+    act(request, lambda: services.budget_delete(user=request.user, budget=budget), "Budget deleted.")
+    return redirect("costs:budgets")
+
+
+@login_required
+@require_POST
+def backfill(request):
+    from .api.serializers import BackfillSerializer
+
+    body = BackfillSerializer(data=request.POST, context={"request": request})
+    if not body.is_valid():
+        messages.error(request, " ".join(f"{k}: {' '.join(map(str, v))}" for k, v in body.errors.items()))
+        return redirect("costs:dashboard")
+    act(
+        request,
+        lambda: services.costs_backfill(user=request.user, **body.validated_data),
+        "Backfill started: the bills are read again in the background.",
+    )
+    return redirect("costs:dashboard")
+
+
+@home_panel(
+    "costs.budget",
+    title="Spend this month",
+    template="costs/_home_budgets.html",
+    roles=(MANAGER, ADMIN),
+    order=61,
+)
+def home_budgets(request) -> dict:
+    return {"statuses": budgets.budget_statuses(budgets=list(selectors.budgets_visible(user=request.user)[:6]))}
