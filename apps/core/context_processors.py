@@ -12,8 +12,6 @@ SECTIONS = [
 # Sections the portal has in its design but not in this build. Their pages say
 # so plainly; they never show invented data, and the menu shows them muted.
 PLANNED = {
-    "approvals": "Promotion reviews for model versions.",
-    "deployments": "Endpoints on CPU, GPU and AWS Inferentia with canary rollout and rollback.",
     "monitoring": "Drift and performance dashboards.",
 }
 # Built sections: nav key -> URL name (its namespace marks the section active).

@@ -310,3 +310,19 @@ def test_a_backend_without_the_capability_fails_the_step_with_a_clear_reason(fla
     advance(run)
     assert run.status == RunStatus.FAILED
     assert run.status_message == "The flaky backend has no endpoints."
+
+
+def test_what_a_run_creates_is_tagged_for_its_bill(make_run, team):
+    from apps.runs.operations.base import run_tags
+
+    training = make_run()
+    assert run_tags(training) == {"team": team.slug, "run": str(training.pk), "project": "default", "model": "iris-lr"}
+    deploy = make_run(params={"endpoint": "scoring", "project": "churn", "variants": []})
+    # an endpoint's bill comes back under its own name (apps/costs attributes it by this tag)
+    assert run_tags(deploy) == {
+        "team": team.slug,
+        "run": str(deploy.pk),
+        "project": "churn",
+        "model": "",
+        "endpoint": "scoring",
+    }

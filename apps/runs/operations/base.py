@@ -39,6 +39,8 @@ def run_tags(run: Run, params: dict | None = None) -> dict[str, str]:
         "run": str(run.pk),
         "project": str(params.get("project") or run.params.get("project") or "default"),
         "model": str(params.get("model_name", "")),
+        # what an endpoint's bill is attributed to (apps/costs): the endpoint, where the run has one
+        **({"endpoint": str(params["endpoint"])} if params.get("endpoint") else {}),
     }
 
 
