@@ -287,6 +287,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.gateway.tasks.pull_cloud_capture",
         "schedule": env.float("GATEWAY_CLOUD_CAPTURE_SECONDS", default=300.0),
     },
+    # Drift monitors (apps/monitoring): each monitor's window when it is due (hourly or daily).
+    "monitors-evaluate": {
+        "task": "apps.monitoring.tasks.evaluate_due_monitors",
+        "schedule": env.float("ATRIUM_MONITOR_BEAT_SECONDS", default=60.0),
+    },
 }
 
 if REDIS_URL:

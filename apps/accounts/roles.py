@@ -13,6 +13,7 @@ _READ = [
     "registry.view_registeredmodel",
     "deployments.view_endpoint",
     "approvals.view_promotionrequest",
+    "monitoring.view_monitor",
 ]
 _WRITE = [
     "runs.add_run",
@@ -20,6 +21,7 @@ _WRITE = [
     "registry.change_registeredmodel",
     "deployments.change_endpoint",
     "approvals.add_promotionrequest",
+    "monitoring.change_monitor",
 ]
 _OVERSEE = ["audit.view_auditevent"]
 _DECIDE = ["approvals.decide_promotionrequest"]  # approvers decide promotions and release gates

@@ -24,6 +24,7 @@ BUILT = {
     "models": "registry:models",
     "approvals": "approvals:inbox",
     "deployments": "deployments:list",
+    "monitoring": "monitoring:fleet",
 }
 
 

@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class MonitoringConfig(AppConfig):
     name = "apps.monitoring"
     verbose_name = "Monitoring"
+
+    def ready(self):
+        # An ad-hoc drift report is a step of the run engine, computed in a worker.
+        from apps.runs.operations import operation_register
+
+        from .compute import DriftStep
+
+        operation_register(DriftStep())

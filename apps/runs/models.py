@@ -42,6 +42,7 @@ class RunKind(models.TextChoices):
     TEMPLATE = "template", "Template"
     ROLLOUT = "rollout", "Rollout"
     EVIDENCE = "evidence", "Evidence collection"
+    DRIFT = "drift", "Drift report"
 
 
 # Kinds that are plans of several steps, made by the catalogue or a feature app, never by POST /runs/.

@@ -1,0 +1,83 @@
+from django import forms
+
+from apps.monitoring.drift import METHODS
+
+from .models import Schedule
+
+COLUMNS_HELP = (
+    "One column a line: its name, a method and a threshold, e.g. “age psi 0.2”. "
+    f"Methods: {', '.join(METHODS)}. Columns not listed get Evidently's default test."
+)
+
+
+class MonitorForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    endpoint = forms.ChoiceField(
+        required=False, label="Endpoint", help_text="Watch the traffic the gateway captures for this endpoint…"
+    )
+    dataset = forms.CharField(
+        required=False, max_length=500, label="…or a dataset", help_text="A .parquet or .csv path under the data root."
+    )
+    reference_dataset = forms.CharField(
+        required=False,
+        max_length=500,
+        label="Reference dataset",
+        help_text="The training data (a path under the data root)…",
+    )
+    reference_start = forms.DateTimeField(
+        required=False,
+        label="…or a window of the endpoint's traffic, from",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    reference_end = forms.DateTimeField(
+        required=False, label="to", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+    window_hours = forms.IntegerField(min_value=1, max_value=24 * 31, initial=24, label="Window (hours)")
+    schedule = forms.ChoiceField(choices=Schedule.choices, initial=Schedule.DAILY)
+    columns = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}), help_text=COLUMNS_HELP)
+
+    def __init__(self, *args, endpoints=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["endpoint"].choices = [("", "—")] + [(name, name) for name in endpoints]
+
+    def clean_columns(self) -> dict:
+        columns = {}
+        for number, line in enumerate(self.cleaned_data["columns"].splitlines(), start=1):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) > 3:
+                raise forms.ValidationError(f"Line {number}: a name, a method and a threshold, no more.")
+            options = {}
+            if len(parts) > 1:
+                options["method"] = parts[1]
+            if len(parts) > 2:
+                try:
+                    options["threshold"] = float(parts[2])
+                except ValueError:
+                    raise forms.ValidationError(f"Line {number}: the threshold {parts[2]!r} is not a number.") from None
+            if not options:
+                raise forms.ValidationError(f"Line {number}: give {parts[0]} a method.")
+            columns[parts[0]] = options
+        return columns
+
+    def service_arguments(self) -> dict:
+        data = self.cleaned_data
+        if data["reference_dataset"]:
+            reference = {"dataset": data["reference_dataset"]}
+        elif data["reference_start"] or data["reference_end"]:
+            reference = {
+                "start": data["reference_start"].isoformat() if data["reference_start"] else "",
+                "end": data["reference_end"].isoformat() if data["reference_end"] else "",
+            }
+        else:
+            reference = {}
+        return {
+            "name": data["name"],
+            "endpoint": data["endpoint"],
+            "dataset": data["dataset"],
+            "reference": reference,
+            "window_hours": data["window_hours"],
+            "schedule": data["schedule"],
+            "columns": data["columns"],
+        }

@@ -1,0 +1,321 @@
+"""Every write of monitoring: an ad-hoc drift report started (a run of kind "drift"),
+monitors created, changed and deleted (audited). The computing is in ``compute``,
+called by the run's step and by the beat, never on a request."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import timedelta
+
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.accounts.models import Team, User
+from apps.accounts.selectors import user_teams
+from apps.audit.services import audit_record
+from apps.core.errors import Conflict, InvalidInput
+from apps.runs.models import RunKind
+from apps.runs.services import run_create
+
+from .drift import METHODS
+from .models import DriftReport, Monitor, MonitorStatus, Schedule, Source
+from .sources import SideError, dataset_check, endpoint_visible, side_parse, window_check
+
+VIEW, CHANGE = "monitoring.view_monitor", "monitoring.change_monitor"
+MAX_COLUMNS = 1_000
+MAX_WINDOW_HOURS = 24 * 31
+MONITOR_FIELDS = ("name", "window_hours", "schedule", "columns", "enabled")
+
+
+def require_view(*, user: User) -> None:
+    if not user.has_perm(VIEW):
+        raise PermissionDenied("Your role cannot read monitoring.")
+
+
+def can_configure(*, user: User, team_id=None) -> bool:
+    """Data scientists of the owning team (and admins) configure monitors; the rest read."""
+    if not user.has_perm(CHANGE):
+        return False
+    return team_id is None or user.is_portal_admin or user.teams.filter(pk=team_id).exists()
+
+
+def _require_configure(user: User, team_id=None) -> None:
+    if not can_configure(user=user, team_id=team_id):
+        raise PermissionDenied("Only the data scientists of the monitor's team configure it.")
+
+
+def columns_check(columns) -> dict:
+    """Per-column options ``{"name": {"method": "psi", "threshold": 0.2}}``, checked."""
+    if columns in (None, ""):
+        return {}
+    if not isinstance(columns, dict):
+        raise InvalidInput.one("columns", "An object: column name -> {method, threshold}.")
+    if len(columns) > MAX_COLUMNS:
+        raise InvalidInput.one("columns", f"At most {MAX_COLUMNS} columns.")
+    errors, clean = {}, {}
+    for name, options in columns.items():
+        where = f"columns.{name}"[:320]
+        if not name or len(name) > 300:
+            errors[where] = ["A column name of 1 to 300 characters."]
+            continue
+        if not isinstance(options, dict) or not options or set(options) - {"method", "threshold"}:
+            errors[where] = ["An object with a method, a threshold, or both."]
+            continue
+        method, threshold = options.get("method"), options.get("threshold")
+        if method is not None and method not in METHODS:
+            errors[where] = [f"Unknown method {str(method)[:40]!r}: one of {', '.join(METHODS)}."]
+            continue
+        if threshold is not None:
+            if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not math.isfinite(threshold):
+                errors[where] = ["The threshold is a number."]
+                continue
+            if threshold <= 0:
+                errors[where] = ["The threshold is above 0."]
+                continue
+            if method is not None and METHODS[method].rule.startswith("p") and threshold >= 1:
+                errors[where] = [f"{method} compares a p-value: its threshold is between 0 and 1."]
+                continue
+        clean[name] = {key: value for key, value in options.items() if value is not None}
+    if errors:
+        raise InvalidInput(errors)
+    return clean
+
+
+def _team(user: User, team: Team | None) -> Team:
+    teams = user_teams(user=user)
+    if team is None:
+        team = teams.first()
+        if team is None:
+            raise InvalidInput.one("team", "You are not in any team.")
+    elif not user.is_portal_admin and not teams.filter(pk=team.pk).exists():
+        raise InvalidInput.one("team", "You are not a member of that team.")
+    return team
+
+
+# --- ad-hoc reports ------------------------------------------------------------------------------
+
+
+def drift_report_start(*, user: User, reference, current, columns=None, team: Team | None = None) -> DriftReport:
+    """Check both sides and the columns' options, then a report and the run that computes it,
+    together or not at all."""
+    if not user.has_perm("runs.add_run"):
+        raise PermissionDenied("Your role cannot start drift reports.")
+    errors, sides = {}, {}
+    for key, value in (("reference", reference), ("current", current)):
+        try:
+            sides[key] = side_parse(value, user=user)
+        except SideError as error:
+            errors[key] = [str(error)]
+    try:
+        options = columns_check(columns)
+    except InvalidInput as error:
+        errors.update(error.errors)
+    if errors:
+        raise InvalidInput(errors)
+    report_id = uuid.uuid4()
+    with transaction.atomic():
+        run = run_create(
+            user=user,
+            kind=RunKind.DRIFT,
+            params={"report_id": str(report_id)},
+            team=team,
+            name=f"Drift: {sides['current'].label} vs {sides['reference'].label}"[:200],
+        )
+        report = DriftReport.objects.create(
+            id=report_id,
+            team=run.team,
+            created_by=user,
+            run=run,
+            reference=sides["reference"].as_json(),
+            current=sides["current"].as_json(),
+            reference_label=sides["reference"].label[:500],
+            current_label=sides["current"].label[:500],
+            columns_options=options,
+        )
+    return report
+
+
+# --- monitors -------------------------------------------------------------------------------------
+
+
+def _reference_check(value, *, user, endpoint_name: str) -> tuple[dict, str]:
+    """A monitor's reference: ``{"dataset": path}`` or ``{"start", "end"}`` of its endpoint's traffic."""
+    if isinstance(value, str):
+        value = {"dataset": value}
+    if not isinstance(value, dict):
+        raise SideError('{"dataset": <path under the data root>} or {"start": <time>, "end": <time>}.')
+    if set(value) == {"dataset"}:
+        path = dataset_check(value["dataset"])
+        return {"dataset": path}, path
+    if set(value) == {"start", "end"} and endpoint_name:
+        side = window_check(endpoint=endpoint_name, start=value["start"], end=value["end"])
+        return {"start": side.start.isoformat(), "end": side.end.isoformat()}, side.label
+    raise SideError(
+        'A dataset {"dataset": <path>}, or for an endpoint a window of its traffic {"start": <time>, "end": <time>}.'
+    )
+
+
+def _settings_check(data: dict, errors: dict) -> dict:
+    clean = {}
+    if "name" in data:
+        name = data["name"].strip() if isinstance(data["name"], str) else ""
+        if not name or len(name) > 100:
+            errors["name"] = ["Required, at most 100 characters."]
+        clean["name"] = name
+    if "window_hours" in data:
+        hours = data["window_hours"]
+        if isinstance(hours, bool) or not isinstance(hours, int) or not 1 <= hours <= MAX_WINDOW_HOURS:
+            errors["window_hours"] = [f"A whole number of hours from 1 to {MAX_WINDOW_HOURS}."]
+        clean["window_hours"] = hours
+    if "schedule" in data:
+        if data["schedule"] not in Schedule.values:
+            errors["schedule"] = [f"One of {', '.join(Schedule.values)}."]
+        clean["schedule"] = data["schedule"]
+    if "columns" in data:
+        try:
+            clean["columns"] = columns_check(data["columns"])
+        except InvalidInput as error:
+            errors.update(error.errors)
+    if "enabled" in data:
+        if not isinstance(data["enabled"], bool):
+            errors["enabled"] = ["true or false."]
+        clean["enabled"] = data["enabled"]
+    return clean
+
+
+def monitor_create(
+    *,
+    user: User,
+    name: str,
+    reference,
+    endpoint: str = "",
+    dataset: str = "",
+    window_hours: int = 24,
+    schedule: str = Schedule.DAILY,
+    columns=None,
+    team: Team | None = None,
+) -> Monitor:
+    """A monitor on an endpoint's captured traffic (``endpoint``) or on a dataset. Its first
+    window is due at once; the reference is profiled by the first evaluation and kept."""
+    _require_configure(user)
+    errors: dict = {}
+    fields = _settings_check(
+        {"name": name, "window_hours": window_hours, "schedule": schedule, "columns": columns}, errors
+    )
+    found = None
+    if bool(endpoint) == bool(dataset):
+        errors["source"] = ["Watch either an endpoint's traffic or a dataset."]
+    elif endpoint:
+        try:
+            found = endpoint_visible(user=user, name=endpoint)
+        except SideError as error:
+            errors["endpoint"] = [str(error)]
+    else:
+        try:
+            dataset = dataset_check(dataset)
+        except SideError as error:
+            errors["dataset"] = [str(error)]
+    try:
+        reference, reference_label = _reference_check(reference, user=user, endpoint_name=found.name if found else "")
+    except SideError as error:
+        errors["reference"] = [str(error)]
+    try:
+        team = found.team if found else _team(user, team)
+    except InvalidInput as error:
+        errors.update(error.errors)
+    if errors:
+        raise InvalidInput(errors)
+    _require_configure(user, team.pk)
+    try:
+        with transaction.atomic():
+            monitor = Monitor.objects.create(
+                team=team,
+                created_by=user,
+                source=Source.ENDPOINT if found else Source.DATASET,
+                endpoint_id=found.pk if found else None,
+                endpoint_name=found.name if found else "",
+                dataset=dataset if not found else "",
+                reference=reference,
+                reference_label=reference_label[:500],
+                next_due_at=timezone.now(),
+                **fields,
+            )
+            audit_record(actor=user, action="monitor.create", target=monitor, team=team, data=_audit_data(monitor))
+    except IntegrityError:
+        raise InvalidInput.one("name", f"Your team already has a monitor called {fields['name']!r}.") from None
+    return monitor
+
+
+def monitor_update(*, user: User, monitor: Monitor, data: dict) -> Monitor:
+    """Change a monitor's name, window, schedule, columns or whether it runs (its
+    source and reference stay: a new reference is a new monitor, comparable over time)."""
+    _require_configure(user, monitor.team_id)
+    unknown = sorted(set(data) - set(MONITOR_FIELDS))
+    errors: dict = {
+        name: [
+            "Cannot be changed (make a new monitor)."
+            if name in {"reference", "endpoint", "dataset"}
+            else "Unknown field."
+        ]
+        for name in unknown
+    }
+    clean = _settings_check(data, errors)
+    if errors:
+        raise InvalidInput(errors)
+    try:
+        with transaction.atomic():
+            for key, value in clean.items():
+                setattr(monitor, key, value)
+            if clean.get("enabled") and monitor.next_due_at is None:
+                monitor.next_due_at = timezone.now()
+            monitor.save()
+            audit_record(actor=user, action="monitor.update", target=monitor, team=monitor.team, data=clean)
+    except IntegrityError:
+        raise InvalidInput.one("name", f"Your team already has a monitor called {clean['name']!r}.") from None
+    return monitor
+
+
+@transaction.atomic
+def monitor_delete(*, user: User, monitor: Monitor) -> None:
+    _require_configure(user, monitor.team_id)
+    audit_record(actor=user, action="monitor.delete", target=monitor, team=monitor.team, data=_audit_data(monitor))
+    monitor.delete()
+
+
+def monitor_evaluate_now(*, user: User, monitor: Monitor) -> None:
+    """Make the monitor's next window due now (the beat evaluates it within a tick)."""
+    _require_configure(user, monitor.team_id)
+    if not monitor.enabled:
+        raise Conflict("The monitor is paused: resume it first.")
+    Monitor.objects.filter(pk=monitor.pk).update(next_due_at=timezone.now() - timedelta(seconds=1))
+
+
+def monitor_status_set(*, monitor: Monitor, status: str, message: str = "") -> None:
+    Monitor.objects.filter(pk=monitor.pk).update(status=status, status_message=message[:2000])
+
+
+def _audit_data(monitor: Monitor) -> dict:
+    return {
+        "source": monitor.source,
+        "subject": monitor.subject,
+        "reference": monitor.reference_label,
+        "window_hours": monitor.window_hours,
+        "schedule": monitor.schedule,
+        "columns": monitor.columns,
+    }
+
+
+__all__ = [
+    "CHANGE",
+    "VIEW",
+    "MonitorStatus",
+    "can_configure",
+    "columns_check",
+    "drift_report_start",
+    "monitor_create",
+    "monitor_delete",
+    "monitor_update",
+    "require_view",
+]
