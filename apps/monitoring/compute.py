@@ -31,7 +31,12 @@ def _finite(value):
 
 def report_store(*, report: DriftReport, reference: DatasetProfile, current: DatasetProfile) -> DriftReport:
     """Run the engine on two profiles and store the verdict and a row per column."""
-    result = drift_report(reference, current, columns=report.columns_options or None)
+    # every column both sides have is tested; the options override a column's method and threshold
+    result = drift_report(reference, current, options={"columns": report.columns_options or {}})
+    skipped = {str(name): str(why) for name, why in result.skipped.items()}
+    for name in report.columns_options or {}:
+        if name not in result.columns and name not in skipped:
+            skipped[name] = "not in both datasets"
     rows = [
         ColumnResult(
             report=report,
@@ -64,7 +69,7 @@ def report_store(*, report: DriftReport, reference: DatasetProfile, current: Dat
         report.n_columns = len(rows)
         report.n_drifted = sum(row.drifted for row in rows)
         report.rows_reference, report.rows_current = reference.rows, current.rows
-        report.skipped = {str(k): str(v) for k, v in result.skipped.items()}
+        report.skipped = skipped
         report.message = summary(report)
         report.finished_at = timezone.now()
         report.save()

@@ -41,6 +41,15 @@ def can_configure(*, user: User, team_id=None) -> bool:
     return team_id is None or user.is_portal_admin or user.teams.filter(pk=team_id).exists()
 
 
+def require_start(*, user: User) -> None:
+    if not user.has_perm("runs.add_run"):
+        raise PermissionDenied("Your role cannot start drift reports.")
+
+
+def require_configure(*, user: User, team_id=None) -> None:
+    _require_configure(user, team_id)
+
+
 def _require_configure(user: User, team_id=None) -> None:
     if not can_configure(user=user, team_id=team_id):
         raise PermissionDenied("Only the data scientists of the monitor's team configure it.")
@@ -100,8 +109,7 @@ def _team(user: User, team: Team | None) -> Team:
 def drift_report_start(*, user: User, reference, current, columns=None, team: Team | None = None) -> DriftReport:
     """Check both sides and the columns' options, then a report and the run that computes it,
     together or not at all."""
-    if not user.has_perm("runs.add_run"):
-        raise PermissionDenied("Your role cannot start drift reports.")
+    require_start(user=user)
     errors, sides = {}, {}
     for key, value in (("reference", reference), ("current", current)):
         try:

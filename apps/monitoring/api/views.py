@@ -41,6 +41,7 @@ class DriftReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @extend_schema(request=DriftReportRequestSerializer, responses={202: DriftReportSerializer})
     def create(self, request):
         """Compare ``current`` with ``reference`` (a run of kind "drift"); answers the pending report."""
+        services.require_start(user=request.user)
         body = DriftReportRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         report = services.drift_report_start(user=request.user, **body.validated_data)
@@ -83,6 +84,7 @@ class MonitorViewSet(viewsets.GenericViewSet):
 
     @extend_schema(request=MonitorCreateSerializer, responses={201: MonitorSerializer})
     def create(self, request):
+        services.require_configure(user=request.user)
         body = MonitorCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         monitor = services.monitor_create(user=request.user, **body.validated_data)
