@@ -9,6 +9,7 @@ class MonitoringConfig(AppConfig):
         # An ad-hoc drift report is a step of the run engine, computed in a worker.
         from apps.runs.operations import operation_register
 
+        from . import views  # noqa: F401 - registers the home page's drift panel
         from .compute import DriftStep
 
         operation_register(DriftStep())

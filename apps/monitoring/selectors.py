@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Case, Prefetch, QuerySet, Value, When
 
 from apps.core.scoping import team_scoped
 
-from .models import ColumnResult, DriftReport, Monitor, ReportStatus
+from .models import ColumnResult, DriftReport, Monitor, MonitorStatus, ReportStatus
 
 TREND_WINDOWS = 30  # windows in a monitor's trend (fleet view) and charts
 HISTORY_WINDOWS = 200
@@ -22,6 +22,16 @@ def monitors_visible(*, user) -> QuerySet[Monitor]:
 def monitor_get(*, user, pk) -> Monitor:
     """A monitor the user may see; Monitor.DoesNotExist (a 404) otherwise."""
     return monitors_visible(user=user).get(pk=pk)
+
+
+def monitors_for_home(*, user, limit: int = 6) -> list[Monitor]:
+    """The teams' monitors, those drifting or failing first."""
+    rank = Case(
+        When(status=MonitorStatus.DRIFT, then=Value(0)),
+        When(status=MonitorStatus.ERROR, then=Value(1)),
+        default=Value(2),
+    )
+    return list(monitors_visible(user=user).order_by(rank, "-last_window_end", "name")[:limit])
 
 
 def reports_visible(*, user) -> QuerySet[DriftReport]:

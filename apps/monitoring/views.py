@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 
 from apps.core import charts
 from apps.core.errors import InvalidInput
+from apps.core.home import ADMIN, DATA_SCIENTIST, MANAGER, home_panel
 from apps.core.htmx import act, render_page_or_partial
 from apps.deployments import selectors as endpoint_selectors
 
@@ -211,3 +212,14 @@ def report_detail(request, pk):
     return render_page_or_partial(
         request, page="monitoring/report.html", partial="monitoring/_report_body.html", context=context
     )
+
+
+@home_panel(
+    "monitoring.drift",
+    title="Drift",
+    template="monitoring/_home_drift.html",
+    roles=(DATA_SCIENTIST, MANAGER, ADMIN),
+    order=62,
+)
+def home_drift(request) -> dict:
+    return {"monitors": selectors.monitors_for_home(user=request.user)}

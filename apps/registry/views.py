@@ -278,10 +278,3 @@ planned_panel(
     description="Spend against each team's budget. Comes with Costs.",
     order=61,
 )
-planned_panel(
-    "monitoring.drift",
-    title="Drift alerts",
-    roles=(MANAGER, ADMIN),
-    description="Data and prediction drift of deployed models. Comes with Monitoring.",
-    order=62,
-)

@@ -94,7 +94,8 @@ def test_manager_home_says_plainly_what_is_not_built(client, make_user, team, ma
     page = home(client, manager)
     for key in ("deployments.health", "costs.budget", "monitoring.drift"):
         assert f'data-panel="{key}"' in page
-    assert page.count("Not built yet") >= 2  # costs and drift; endpoint health is real
+    assert page.count("Not built yet") >= 1  # costs; endpoint health and drift are real
+    assert "No monitors in your teams yet." in page
     assert "No endpoints in your teams yet." in page
     assert "team-run" in page and "fraud" in page
     assert "$" not in page and "€" not in page  # no invented spend
