@@ -16,6 +16,7 @@ from apps.backends.base import JobState, JobStatus
 from apps.runs.models import RunKind
 from apps.runs.operations import Operation
 
+from .alerts import alerts_evaluate
 from .drift import drift_report
 from .models import SCHEDULE_SECONDS, ColumnResult, DriftReport, Monitor, MonitorStatus, ReportStatus, Source
 from .overlays import overlay
@@ -215,4 +216,5 @@ def monitor_evaluate(*, monitor_id, now=None) -> DriftReport | None:
         last_window_end=end,
         last_drift_share=report.drift_share,
     )
+    alerts_evaluate(monitor=monitor, report=report)
     return report

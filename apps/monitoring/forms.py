@@ -35,6 +35,14 @@ class MonitorForm(forms.Form):
     window_hours = forms.IntegerField(min_value=1, max_value=24 * 31, initial=24, label="Window (hours)")
     schedule = forms.ChoiceField(choices=Schedule.choices, initial=Schedule.DAILY)
     columns = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}), help_text=COLUMNS_HELP)
+    alert_on_dataset_drift = forms.BooleanField(required=False, initial=True, label="Alert when the dataset drifts")
+    alert_feature_windows = forms.IntegerField(
+        min_value=0,
+        max_value=100,
+        initial=3,
+        label="Alert when a feature drifts this many windows in a row",
+        help_text="0: no feature alert.",
+    )
 
     def __init__(self, *args, endpoints=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -80,4 +88,6 @@ class MonitorForm(forms.Form):
             "window_hours": data["window_hours"],
             "schedule": data["schedule"],
             "columns": data["columns"],
+            "alert_on_dataset_drift": data["alert_on_dataset_drift"],
+            "alert_feature_windows": data["alert_feature_windows"],
         }

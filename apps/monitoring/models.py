@@ -64,6 +64,9 @@ class Monitor(BaseModel):
     status_message = models.TextField(blank=True)
     last_window_end = models.DateTimeField(null=True, blank=True)
     last_drift_share = models.FloatField(null=True, blank=True)
+    # Alert rules: the dataset drifts; a feature drifts this many windows in a row (0: off).
+    alert_on_dataset_drift = models.BooleanField(default=True)
+    alert_feature_windows = models.PositiveSmallIntegerField(default=3)
 
     class Meta:
         ordering = ["name"]
@@ -179,3 +182,39 @@ class ColumnResult(models.Model):
             "exact": self.exact,
             "rank_error": self.rank_error,
         }
+
+
+class AlertRule(models.TextChoices):
+    DATASET_DRIFT = "dataset_drift", "Dataset drift"
+    FEATURE_STREAK = "feature_streak", "Feature drifting window after window"
+
+
+class DriftAlert(BaseModel):
+    """One alert of a monitor's rule: open while the condition holds (a drifting window
+    again does not open a second one), resolved by the first window where it no longer does."""
+
+    monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="alerts")
+    rule = models.CharField(max_length=20, choices=AlertRule.choices)
+    column = models.CharField(max_length=300, blank=True)  # the feature, for a feature rule
+    message = models.CharField(max_length=500)
+    windows = models.PositiveIntegerField(default=1)  # drifting windows seen while open
+    opened_report = models.ForeignKey(DriftReport, null=True, on_delete=models.SET_NULL, related_name="+")
+    last_report = models.ForeignKey(DriftReport, null=True, on_delete=models.SET_NULL, related_name="+")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["monitor", "rule", "column"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="driftalert_one_open_per_rule",
+            )
+        ]
+
+    def __str__(self):
+        return self.message
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at is None

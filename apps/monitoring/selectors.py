@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from django.db.models import Case, Prefetch, QuerySet, Value, When
+from django.db.models import Case, Count, Prefetch, Q, QuerySet, Value, When
 
 from apps.core.scoping import team_scoped
 
-from .models import ColumnResult, DriftReport, Monitor, MonitorStatus, ReportStatus
+from .models import ColumnResult, DriftAlert, DriftReport, Monitor, MonitorStatus, ReportStatus
 
 TREND_WINDOWS = 30  # windows in a monitor's trend (fleet view) and charts
 HISTORY_WINDOWS = 200
@@ -17,6 +17,15 @@ HISTORY_WINDOWS = 200
 
 def monitors_visible(*, user) -> QuerySet[Monitor]:
     return team_scoped(Monitor.objects.all(), user=user).select_related("team", "created_by")
+
+
+def monitor_table(*, user) -> QuerySet[Monitor]:
+    """The fleet: monitors with their open alerts counted (in the same query)."""
+    return (
+        monitors_visible(user=user)
+        .annotate(open_alerts=Count("alerts", filter=Q(alerts__resolved_at__isnull=True)))
+        .order_by("name", "pk")
+    )
 
 
 def monitor_get(*, user, pk) -> Monitor:
@@ -32,6 +41,11 @@ def monitors_for_home(*, user, limit: int = 6) -> list[Monitor]:
         default=Value(2),
     )
     return list(monitors_visible(user=user).order_by(rank, "-last_window_end", "name")[:limit])
+
+
+def alert_list(*, monitor: Monitor) -> QuerySet[DriftAlert]:
+    """A monitor's alerts (its visibility checked by the caller), newest first."""
+    return monitor.alerts.order_by("-created_at")
 
 
 def reports_visible(*, user) -> QuerySet[DriftReport]:

@@ -26,7 +26,16 @@ from .sources import SideError, dataset_check, endpoint_visible, side_parse, win
 VIEW, CHANGE = "monitoring.view_monitor", "monitoring.change_monitor"
 MAX_COLUMNS = 1_000
 MAX_WINDOW_HOURS = 24 * 31
-MONITOR_FIELDS = ("name", "window_hours", "schedule", "columns", "enabled")
+MONITOR_FIELDS = (
+    "name",
+    "window_hours",
+    "schedule",
+    "columns",
+    "enabled",
+    "alert_on_dataset_drift",
+    "alert_feature_windows",
+)
+MAX_ALERT_WINDOWS = 100
 
 
 def require_view(*, user: User) -> None:
@@ -186,10 +195,16 @@ def _settings_check(data: dict, errors: dict) -> dict:
             clean["columns"] = columns_check(data["columns"])
         except InvalidInput as error:
             errors.update(error.errors)
-    if "enabled" in data:
-        if not isinstance(data["enabled"], bool):
-            errors["enabled"] = ["true or false."]
-        clean["enabled"] = data["enabled"]
+    for flag in ("enabled", "alert_on_dataset_drift"):
+        if flag in data:
+            if not isinstance(data[flag], bool):
+                errors[flag] = ["true or false."]
+            clean[flag] = data[flag]
+    if "alert_feature_windows" in data:
+        windows = data["alert_feature_windows"]
+        if isinstance(windows, bool) or not isinstance(windows, int) or not 0 <= windows <= MAX_ALERT_WINDOWS:
+            errors["alert_feature_windows"] = [f"A whole number of windows from 0 (off) to {MAX_ALERT_WINDOWS}."]
+        clean["alert_feature_windows"] = windows
     return clean
 
 
@@ -203,6 +218,8 @@ def monitor_create(
     window_hours: int = 24,
     schedule: str = Schedule.DAILY,
     columns=None,
+    alert_on_dataset_drift: bool = True,
+    alert_feature_windows: int = 3,
     team: Team | None = None,
 ) -> Monitor:
     """A monitor on an endpoint's captured traffic (``endpoint``) or on a dataset. Its first
@@ -210,7 +227,15 @@ def monitor_create(
     _require_configure(user)
     errors: dict = {}
     fields = _settings_check(
-        {"name": name, "window_hours": window_hours, "schedule": schedule, "columns": columns}, errors
+        {
+            "name": name,
+            "window_hours": window_hours,
+            "schedule": schedule,
+            "columns": columns,
+            "alert_on_dataset_drift": alert_on_dataset_drift,
+            "alert_feature_windows": alert_feature_windows,
+        },
+        errors,
     )
     found = None
     if bool(endpoint) == bool(dataset):
@@ -312,6 +337,8 @@ def _audit_data(monitor: Monitor) -> dict:
         "window_hours": monitor.window_hours,
         "schedule": monitor.schedule,
         "columns": monitor.columns,
+        "alert_on_dataset_drift": monitor.alert_on_dataset_drift,
+        "alert_feature_windows": monitor.alert_feature_windows,
     }
 
 

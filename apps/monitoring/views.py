@@ -40,7 +40,7 @@ def _monitor(request, pk):
 def fleet(request):
     """Every monitor the person's teams own: status, last window, drift share trend."""
     services.require_view(user=request.user)
-    page = Paginator(selectors.monitors_visible(user=request.user), PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(selectors.monitor_table(user=request.user), PER_PAGE).get_page(request.GET.get("page"))
     monitors = list(page.object_list)
     trends = selectors.monitor_trends(monitors=monitors)
     for monitor in monitors:
@@ -163,6 +163,7 @@ def monitor_detail(request, pk):
             "monitor": monitor,
             "latest": latest,
             "windows": list(reversed(history))[:20],
+            "alerts": list(selectors.alert_list(monitor=monitor)[:20]),
             "charts": chart_list,
             "can_configure": services.can_configure(user=request.user, team_id=monitor.team_id),
             "drift": MonitorStatus.DRIFT,

@@ -141,6 +141,7 @@ DECISIONS = {
     "monitor-list": "user",
     "monitor-detail": "team",
     "monitor-reports": "team",
+    "monitor-alerts": "team",
 }
 ADMIN_SITE_SAMPLE = re.compile(r"^admin:(index|\w+_changelist)$")  # the admin site: staff only, sampled
 

@@ -202,6 +202,8 @@ def test_the_create_form_makes_a_monitor_and_a_manager_gets_a_403(client, ds, ma
         "window_hours": 12,
         "schedule": "daily",
         "columns": "age psi 0.3\nincome wasserstein",
+        "alert_on_dataset_drift": "on",
+        "alert_feature_windows": 2,
     }
     response = client.post("/monitoring/new/", form)
     assert response.status_code == 302, response.content.decode()[:2000]

@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from apps.core.api import StrictSerializer
 
-from ..models import DriftReport, Monitor
+from ..models import DriftAlert, DriftReport, Monitor
 
 
 class DriftReportRequestSerializer(StrictSerializer):
@@ -107,6 +107,8 @@ class MonitorSerializer(serializers.ModelSerializer):
             "schedule",
             "columns",
             "enabled",
+            "alert_on_dataset_drift",
+            "alert_feature_windows",
             "status",
             "status_message",
             "last_window_end",
@@ -126,6 +128,8 @@ class MonitorCreateSerializer(StrictSerializer):
     window_hours = serializers.JSONField(required=False, default=24)
     schedule = serializers.CharField(required=False, default="daily")
     columns = serializers.JSONField(required=False, default=dict)
+    alert_on_dataset_drift = serializers.JSONField(required=False, default=True)
+    alert_feature_windows = serializers.JSONField(required=False, default=3)
 
 
 class MonitorUpdateSerializer(StrictSerializer):
@@ -134,3 +138,26 @@ class MonitorUpdateSerializer(StrictSerializer):
     schedule = serializers.JSONField(required=False)
     columns = serializers.JSONField(required=False)
     enabled = serializers.JSONField(required=False)
+    alert_on_dataset_drift = serializers.JSONField(required=False)
+    alert_feature_windows = serializers.JSONField(required=False)
+
+
+class DriftAlertSerializer(serializers.ModelSerializer):
+    open = serializers.BooleanField(source="is_open", read_only=True)
+    opened_report = serializers.UUIDField(source="opened_report_id", read_only=True, allow_null=True)
+    last_report = serializers.UUIDField(source="last_report_id", read_only=True, allow_null=True)
+
+    class Meta:
+        model = DriftAlert
+        fields = [
+            "id",
+            "rule",
+            "column",
+            "message",
+            "open",
+            "windows",
+            "opened_report",
+            "last_report",
+            "created_at",
+            "resolved_at",
+        ]

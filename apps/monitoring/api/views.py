@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from .. import selectors, services
 from ..models import DriftReport, Monitor
 from .serializers import (
+    DriftAlertSerializer,
     DriftReportBriefSerializer,
     DriftReportRequestSerializer,
     DriftReportSerializer,
@@ -108,3 +109,10 @@ class MonitorViewSet(viewsets.GenericViewSet):
         """The monitor's windows over time, newest first."""
         monitor = self._monitor(pk)
         return paginate(self, selectors.report_list(user=request.user, monitor=monitor), DriftReportBriefSerializer)
+
+    @extend_schema(responses=DriftAlertSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def alerts(self, request, pk=None):
+        """The monitor's alerts, open and resolved, newest first."""
+        monitor = self._monitor(pk)
+        return paginate(self, selectors.alert_list(monitor=monitor), DriftAlertSerializer)
