@@ -21,7 +21,7 @@ from .drift import drift_report
 from .models import SCHEDULE_SECONDS, ColumnResult, DriftReport, Monitor, MonitorStatus, ReportStatus, Source
 from .overlays import overlay
 from .profiles import DatasetProfile
-from .sources import Side, SideError, dataset_profile, side_of, side_profile, window_profile
+from .sources import Side, SideError, dataset_profile, side_of, side_profile, training_profile, window_profile
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def report_compute(*, report_id) -> DriftReport:
     try:
         reference = side_profile(side_of(report.reference))
         current = side_profile(side_of(report.current))
-    except (SideError, OSError) as error:
+    except (SideError, OSError, ValueError) as error:  # ValueError: a file that is not what it says
         return _report_end(report, ReportStatus.FAILED, str(error))
     if reference is None or current is None:
         which = "reference" if reference is None else "current data"
@@ -107,6 +107,25 @@ def report_compute(*, report_id) -> DriftReport:
         return report_store(report=report, reference=reference, current=current)
     except ValueError as error:  # a method that does not apply to a column's type, a type that changed
         return _report_end(report, ReportStatus.FAILED, str(error))
+
+
+def report_compute_safely(*, report_id) -> DriftReport:
+    """``report_compute``, with a bug ending the report readably rather than leaving it pending."""
+    try:
+        return report_compute(report_id=report_id)
+    except Exception as error:
+        logger.exception("drift report %s: computing it failed", report_id)
+        report = DriftReport.objects.get(pk=report_id)
+        message = f"Atrium could not compute this report ({type(error).__name__}); the details are in the worker's log."
+        return _report_end(report, ReportStatus.FAILED, message)
+
+
+def report_run_ended(run) -> None:
+    """Hook: a drift run that failed or was cancelled before its report was done ends the report too."""
+    if run.kind != RunKind.DRIFT:
+        return
+    for report in DriftReport.objects.filter(run=run, status=ReportStatus.PENDING):
+        _report_end(report, ReportStatus.FAILED, run.status_message or f"The run was {run.status}.")
 
 
 class DriftStep(Operation):
@@ -123,7 +142,7 @@ class DriftStep(Operation):
         return f"drift:{job.params['report_id']}"
 
     def poll(self, backend, job):
-        report = report_compute(report_id=job.params["report_id"])
+        report = report_compute_safely(report_id=job.params["report_id"])
         outputs = {"report_id": str(report.pk), "status": report.status}
         if report.status == ReportStatus.FAILED:
             return JobStatus(state=JobState.FAILED, message=report.message[:500], outputs=outputs)
@@ -152,7 +171,9 @@ def _reference_profile(monitor: Monitor) -> DatasetProfile:
     """The monitor's reference: profiled once (the first window), then read from its bytes."""
     if monitor.reference_profile:
         return DatasetProfile.from_bytes(bytes(monitor.reference_profile))
-    if "dataset" in monitor.reference:
+    if "model_version" in monitor.reference:
+        profile = training_profile(user=monitor.created_by, version_id=monitor.reference["model_version"])
+    elif "dataset" in monitor.reference:
         profile = dataset_profile(monitor.reference["dataset"])
     else:
         side = side_of({"endpoint": monitor.endpoint_name, **monitor.reference})
@@ -166,7 +187,7 @@ def _reference_profile(monitor: Monitor) -> DatasetProfile:
 
 
 def _reference_side(monitor: Monitor) -> dict:
-    if "dataset" in monitor.reference:
+    if "dataset" in monitor.reference or "model_version" in monitor.reference:
         return dict(monitor.reference)
     return {"endpoint": monitor.endpoint_name, **monitor.reference}
 
@@ -174,7 +195,7 @@ def _reference_side(monitor: Monitor) -> dict:
 def monitor_evaluate(*, monitor_id, now=None) -> DriftReport | None:
     """The monitor's last window (``window_hours`` up to ``now``) profiled and compared with
     its reference; the report stored and linked to the monitor, the monitor's status set."""
-    monitor = Monitor.objects.select_related("team").get(pk=monitor_id)
+    monitor = Monitor.objects.select_related("team", "created_by").get(pk=monitor_id)
     end = (now or timezone.now()).replace(microsecond=0)
     start = end - timedelta(hours=monitor.window_hours)
     if monitor.source == Source.ENDPOINT:

@@ -18,11 +18,16 @@ class MonitorForm(forms.Form):
     dataset = forms.CharField(
         required=False, max_length=500, label="…or a dataset", help_text="A .parquet or .csv path under the data root."
     )
+    reference_version = forms.ChoiceField(
+        required=False,
+        label="Reference: the training data of",
+        help_text="The features the model version was trained on (as its training job read them)…",
+    )
     reference_dataset = forms.CharField(
         required=False,
         max_length=500,
-        label="Reference dataset",
-        help_text="The training data (a path under the data root)…",
+        label="…or a reference dataset",
+        help_text="A .parquet or .csv path under the data root…",
     )
     reference_start = forms.DateTimeField(
         required=False,
@@ -44,9 +49,12 @@ class MonitorForm(forms.Form):
         help_text="0: no feature alert.",
     )
 
-    def __init__(self, *args, endpoints=(), **kwargs):
+    def __init__(self, *args, endpoints=(), versions=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["endpoint"].choices = [("", "—")] + [(name, name) for name in endpoints]
+        self.fields["reference_version"].choices = [("", "—")] + [
+            (str(v.pk), f"{v.model.name} v{v.version}") for v in versions
+        ]
 
     def clean_columns(self) -> dict:
         columns = {}
@@ -71,7 +79,9 @@ class MonitorForm(forms.Form):
 
     def service_arguments(self) -> dict:
         data = self.cleaned_data
-        if data["reference_dataset"]:
+        if data["reference_version"]:
+            reference = {"model_version": data["reference_version"]}
+        elif data["reference_dataset"]:
             reference = {"dataset": data["reference_dataset"]}
         elif data["reference_start"] or data["reference_end"]:
             reference = {

@@ -12,7 +12,7 @@ from apps.core.scoping import team_scoped
 from .models import ColumnResult, DriftAlert, DriftReport, Monitor, MonitorStatus, ReportStatus
 
 TREND_WINDOWS = 30  # windows in a monitor's trend (fleet view) and charts
-HISTORY_WINDOWS = 200
+HISTORY_WINDOWS = 90  # windows a monitor's page draws (a quarter of daily windows)
 
 
 def monitors_visible(*, user) -> QuerySet[Monitor]:

@@ -21,7 +21,7 @@ from apps.runs.services import run_create
 
 from .drift import METHODS
 from .models import DriftReport, Monitor, MonitorStatus, Schedule, Source
-from .sources import SideError, dataset_check, endpoint_visible, side_parse, window_check
+from .sources import SideError, dataset_check, endpoint_visible, side_parse, training_reference, window_check
 
 VIEW, CHANGE = "monitoring.view_monitor", "monitoring.change_monitor"
 MAX_COLUMNS = 1_000
@@ -163,6 +163,8 @@ def _reference_check(value, *, user, endpoint_name: str) -> tuple[dict, str]:
         value = {"dataset": value}
     if not isinstance(value, dict):
         raise SideError('{"dataset": <path under the data root>} or {"start": <time>, "end": <time>}.')
+    if set(value) == {"model_version"}:
+        return training_reference(user=user, version_id=value["model_version"])
     if set(value) == {"dataset"}:
         path = dataset_check(value["dataset"])
         return {"dataset": path}, path
@@ -170,7 +172,8 @@ def _reference_check(value, *, user, endpoint_name: str) -> tuple[dict, str]:
         side = window_check(endpoint=endpoint_name, start=value["start"], end=value["end"])
         return {"start": side.start.isoformat(), "end": side.end.isoformat()}, side.label
     raise SideError(
-        'A dataset {"dataset": <path>}, or for an endpoint a window of its traffic {"start": <time>, "end": <time>}.'
+        'A model version\'s training data {"model_version": <id>}, a dataset {"dataset": <path>}, '
+        'or for an endpoint a window of its traffic {"start": <time>, "end": <time>}.'
     )
 
 

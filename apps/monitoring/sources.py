@@ -15,15 +15,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.utils.dateparse import parse_date, parse_datetime
 
+from apps.approvals.evidence.scoring import EvidenceUnavailable, training_request
+from apps.backends.jobs.training import load_dataset
 from apps.deployments import selectors as endpoint_selectors
 from apps.gateway import selectors as gateway_selectors
 from apps.monitoring.profiles import DatasetProfile, profile_frame, profile_merge, profile_parquet
+from apps.registry import selectors as registry_selectors
 
 DATA_SUFFIXES = (".parquet", ".csv")
 MAX_WINDOW = timedelta(days=93)
 CSV_BLOCK = 16 << 20  # CSV read 16 MB at a time
+UNPARSED = "_raw"  # the capture's column for a request body that was not JSON: not a feature
 
 
 class SideError(ValueError):
@@ -121,6 +126,29 @@ def endpoint_visible(*, user, name: str):
     return found
 
 
+def model_version_visible(*, user, version_id):
+    """A model version of the person's teams, by id; SideError otherwise."""
+    try:
+        version = registry_selectors.version_visible(user=user, pk=version_id)
+    except (ValueError, ValidationError):
+        version = None
+    if version is None:
+        raise SideError("No such model version among your teams' models.")
+    return version
+
+
+def training_reference(*, user, version_id) -> tuple[dict, str]:
+    """A reference that is a model version's training data (checked: the run or the registry
+    says what it was trained on); profiled later, in a worker."""
+    version = model_version_visible(user=user, version_id=version_id)
+    try:
+        request = training_request(version)
+    except EvidenceUnavailable as error:
+        raise SideError(str(error)) from None
+    label = f"training data of {version.model.name} v{version.version} ({request.dataset})"
+    return {"model_version": str(version.pk)}, label
+
+
 # --- profiling (in workers) --------------------------------------------------------------------
 
 
@@ -141,6 +169,16 @@ def dataset_profile(path: str) -> DatasetProfile:
     return profile or DatasetProfile()
 
 
+def training_profile(*, user, version_id) -> DatasetProfile:
+    """The features a model version was trained on (its target left out), as its training job read them."""
+    version = model_version_visible(user=user, version_id=version_id)
+    try:
+        features, _ = load_dataset(training_request(version), data_root=Path(settings.DATA_ROOT))
+    except EvidenceUnavailable as error:
+        raise SideError(str(error)) from None
+    return profile_frame(features)
+
+
 def captured_inputs(table):
     """The input rows of captured requests (the ``request`` column: a JSON array of row
     objects per request) as one pyarrow table; columns with no value at all left out."""
@@ -153,8 +191,18 @@ def captured_inputs(table):
             rows.extend(row for row in (parsed if isinstance(parsed, list) else [parsed]) if isinstance(row, dict))
     if not rows:
         return None
-    frame = pa.Table.from_pylist(rows)
-    keep = [name for name in frame.column_names if not pa.types.is_null(frame.schema.field(name).type)]
+    try:
+        frame = pa.Table.from_pylist(rows)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # a column of mixed types in this file: read as text
+        import pandas as pd
+
+        data = pd.DataFrame(rows)
+        for name in data.select_dtypes(include="object").columns:
+            data[name] = data[name].map(lambda value: None if value is None else str(value))
+        frame = pa.Table.from_pandas(data, preserve_index=False)
+    keep = [
+        name for name in frame.column_names if name != UNPARSED and not pa.types.is_null(frame.schema.field(name).type)
+    ]
     return frame.select(keep)
 
 

@@ -18,6 +18,7 @@ from apps.core.errors import InvalidInput
 from apps.core.home import ADMIN, DATA_SCIENTIST, MANAGER, home_panel
 from apps.core.htmx import act, render_page_or_partial
 from apps.deployments import selectors as endpoint_selectors
+from apps.registry import selectors as registry_selectors
 
 from . import selectors, services
 from .forms import MonitorForm
@@ -66,7 +67,8 @@ def fleet(request):
 
 def _monitor_form(request, data=None) -> MonitorForm:
     endpoints = endpoint_selectors.endpoint_list(user=request.user).values_list("name", flat=True)
-    return MonitorForm(data, endpoints=list(endpoints))
+    versions = registry_selectors.versions_deployable(user=request.user)
+    return MonitorForm(data, endpoints=list(endpoints), versions=versions)
 
 
 @login_required

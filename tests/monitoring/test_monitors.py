@@ -211,3 +211,31 @@ def test_the_create_form_makes_a_monitor_and_a_manager_gets_a_403(client, ds, ma
     assert monitor.columns == {"age": {"method": "psi", "threshold": 0.3}, "income": {"method": "wasserstein"}}
     bad = client.post("/monitoring/new/", {**form, "name": "x", "reference_dataset": "../../secret.parquet"})
     assert bad.status_code == 400 and "leaves the data root" in bad.content.decode()
+
+
+def test_a_monitor_compares_with_a_model_versions_training_data(api, datasets, team, make_user, other_team):
+    """The reference is what the version was trained on (iris here, as the registry records
+    it), its features only, profiled once by the worker."""
+    from sklearn.datasets import load_iris
+
+    from tests.registry.factories import make_model
+
+    version = make_model(team=team, name="iris-clf", versions=1).versions.get()
+    features = load_iris(as_frame=True).data
+    shifted = features.assign(**{"petal length (cm)": features["petal length (cm)"] + 3})
+    current = datasets("scored.parquet", shifted)
+    body = {"name": "iris", "dataset": current, "reference": {"model_version": str(version.pk)}}
+    created = api.post("/api/v1/monitors/", body, format="json")
+    assert created.status_code == 201, created.content
+    assert created.json()["reference_label"] == "training data of iris-clf v1 (iris)"
+    report = compute.monitor_evaluate(monitor_id=created.json()["id"])
+    assert report.status == ReportStatus.SUCCEEDED, report.message
+    drifted = set(report.column_results.filter(drifted=True).values_list("column", flat=True))
+    assert drifted == {"petal length (cm)"} and report.rows_reference == 150
+    assert "target" not in set(report.column_results.values_list("column", flat=True))
+
+    theirs = make_model(team=other_team, name="beta", versions=1).versions.get()
+    refused = api.post(
+        "/api/v1/monitors/", {**body, "name": "x", "reference": {"model_version": str(theirs.pk)}}, format="json"
+    )
+    assert refused.status_code == 400 and "No such model version" in refused.json()["reference"][0]
