@@ -100,10 +100,10 @@ def threshold_chart(*, x: Sequence, y: Sequence, threshold: float, title: str, y
     ]
     return _figure(
         traces,
-        title={"text": title},
+        title={"text": f"{title}, dashed: threshold"},
         xaxis={"type": "date"},
         yaxis={"title": {"text": y_title}, "rangemode": "tozero"},
-        legend={"orientation": "h"},
+        showlegend=False,
         height=240,
     )
 

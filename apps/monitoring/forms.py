@@ -31,11 +31,11 @@ class MonitorForm(forms.Form):
     )
     reference_start = forms.DateTimeField(
         required=False,
-        label="…or a window of the endpoint's traffic, from",
+        label="…or a window of the endpoint's traffic, from (UTC)",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
     reference_end = forms.DateTimeField(
-        required=False, label="to", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+        required=False, label="to (UTC)", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
     )
     window_hours = forms.IntegerField(min_value=1, max_value=24 * 31, initial=24, label="Window (hours)")
     schedule = forms.ChoiceField(choices=Schedule.choices, initial=Schedule.DAILY)

@@ -156,3 +156,15 @@ def test_the_report_page_shows_labelled_fields_and_the_overlay(client, ds, api, 
     assert "Dataset drift" in html and 'data-testid="overlay"' in html and "Accra" in html
     assert "every 2s" not in html and "plotly.min.js" in html
     assert html.index(">city<") < html.index(">age<")  # drifted features first
+
+
+def test_a_cancelled_run_ends_its_report(api, pair, ds):
+    from apps.runs.services import run_cancel
+
+    started = api.post("/api/v1/drift-reports/", {"reference": pair[0], "current": pair[1]}, format="json").json()
+    run = Run.objects.get(pk=started["run"])
+    run_cancel(run=run, user=ds)
+    drive(run)
+    assert run.status == RunStatus.CANCELLED
+    report = api.get(f"/api/v1/drift-reports/{started['id']}/").json()
+    assert report["status"] == "failed" and report["run_status"] == "cancelled"
