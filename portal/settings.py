@@ -223,7 +223,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # One name per choice list: a run's kind and a step's action are both RunKind.
-    "ENUM_NAME_OVERRIDES": {"RunKindEnum": "apps.runs.models.RunKind"},
+    "ENUM_NAME_OVERRIDES": {
+        "RunKindEnum": "apps.runs.models.RunKind",
+        "MonitorStatusEnum": "apps.monitoring.models.MonitorStatus",
+        "DriftReportStatusEnum": "apps.monitoring.models.ReportStatus",
+    },
 }
 
 # --- Celery -------------------------------------------------------------------------
