@@ -168,3 +168,30 @@ def test_a_cancelled_run_ends_its_report(api, pair, ds):
     assert run.status == RunStatus.CANCELLED
     report = api.get(f"/api/v1/drift-reports/{started['id']}/").json()
     assert report["status"] == "failed" and report["run_status"] == "cancelled"
+
+
+def test_a_report_on_windows_of_captured_traffic(api, capture, team, ds):
+    """Both sides as windows of an endpoint's traffic, one in the string form."""
+    import time
+
+    from apps.deployments.models import Endpoint, EndpointState
+
+    Endpoint.objects.create(team=team, backend="local", source="local", name="loans", state=EndpointState.IN_SERVICE)
+    day = 86400
+    midnight = (time.time() // day - 5) * day  # five days ago, 00:00 UTC
+    capture("loans", frame(300), at=midnight + 3600)
+    capture("loans", frame(300, shift=2), at=midnight + day + 3600)
+    iso = time.strftime("%Y-%m-%d", time.gmtime(midnight))
+    following = time.strftime("%Y-%m-%d", time.gmtime(midnight + day))
+    after = time.strftime("%Y-%m-%d", time.gmtime(midnight + 2 * day))
+    body = {
+        "reference": {"endpoint": "loans", "start": iso, "end": following},
+        "current": f"endpoint:loans:{following}T00:00:00Z/{after}T00:00:00Z",
+    }
+    started = api.post("/api/v1/drift-reports/", body, format="json")
+    assert started.status_code == 202, started.content
+    drive(Run.objects.get(pk=started.json()["run"]))
+    report = api.get(f"/api/v1/drift-reports/{started.json()['id']}/").json()
+    assert report["status"] == "succeeded", report["message"]
+    assert report["rows_reference"] == report["rows_current"] == 300
+    assert report["columns"]["income"]["drifted"] and report["current"]["endpoint"] == "loans"
