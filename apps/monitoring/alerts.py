@@ -19,6 +19,7 @@ from apps.notifications.models import Notification
 from apps.notifications.services import notify_users
 
 from .models import AlertRule, ColumnResult, DriftAlert, DriftReport, Monitor, ReportStatus
+from .webhooks import alert_payload, webhook_enqueue
 
 
 def _recipients(monitor: Monitor) -> list:
@@ -35,6 +36,10 @@ def _open(monitor: Monitor, report: DriftReport, rule: str, column: str, message
                 message=message[:500],
                 opened_report=report,
                 last_report=report,
+            )
+            webhook_enqueue(
+                monitor=monitor,
+                payload=alert_payload(event="alert.opened", monitor=monitor, alert=alert, report=report),
             )
             notify_users(
                 users=_recipients(monitor),
@@ -54,6 +59,10 @@ def _resolve(monitor: Monitor, alert: DriftAlert, report: DriftReport) -> None:
             resolved_at=timezone.now(), last_report=report
         ):
             return  # resolved by another worker
+        alert.resolved_at = timezone.now()
+        webhook_enqueue(
+            monitor=monitor, payload=alert_payload(event="alert.resolved", monitor=monitor, alert=alert, report=report)
+        )
         back = f"the window to {report.window_end:%Y-%m-%d %H:%M} UTC is back within its thresholds"
         notify_users(
             users=_recipients(monitor),

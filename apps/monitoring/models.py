@@ -67,6 +67,9 @@ class Monitor(BaseModel):
     # Alert rules: the dataset drifts; a feature drifts this many windows in a row (0: off).
     alert_on_dataset_drift = models.BooleanField(default=True)
     alert_feature_windows = models.PositiveSmallIntegerField(default=3)
+    # Alerts also go to this URL, signed (apps/monitoring/webhooks.py); the secret is stored encrypted.
+    webhook_url = models.URLField(max_length=500, blank=True)
+    webhook_secret = models.TextField(blank=True, editable=False)
 
     class Meta:
         ordering = ["name"]

@@ -8,7 +8,8 @@ import math
 import uuid
 from datetime import timedelta
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -19,6 +20,7 @@ from apps.core.errors import Conflict, InvalidInput
 from apps.runs.models import RunKind
 from apps.runs.services import run_create
 
+from . import webhooks
 from .drift import METHODS
 from .models import DriftReport, Monitor, MonitorStatus, Schedule, Source
 from .sources import SideError, dataset_check, endpoint_visible, side_parse, training_reference, window_check
@@ -34,6 +36,8 @@ MONITOR_FIELDS = (
     "enabled",
     "alert_on_dataset_drift",
     "alert_feature_windows",
+    "webhook_url",
+    "rotate_webhook_secret",
 )
 MAX_ALERT_WINDOWS = 100
 
@@ -203,6 +207,16 @@ def _settings_check(data: dict, errors: dict) -> dict:
             if not isinstance(data[flag], bool):
                 errors[flag] = ["true or false."]
             clean[flag] = data[flag]
+    if "webhook_url" in data:
+        url = data["webhook_url"].strip() if isinstance(data["webhook_url"], str) else None
+        try:
+            if url is None or len(url) > 500:
+                raise ValidationError("too long")
+            if url:
+                URLValidator(schemes=["http", "https"])(url)
+        except ValidationError:
+            errors["webhook_url"] = ["An http(s) URL of at most 500 characters, or empty for none."]
+        clean["webhook_url"] = url or ""
     if "alert_feature_windows" in data:
         windows = data["alert_feature_windows"]
         if isinstance(windows, bool) or not isinstance(windows, int) or not 0 <= windows <= MAX_ALERT_WINDOWS:
@@ -223,6 +237,7 @@ def monitor_create(
     columns=None,
     alert_on_dataset_drift: bool = True,
     alert_feature_windows: int = 3,
+    webhook_url: str = "",
     team: Team | None = None,
 ) -> Monitor:
     """A monitor on an endpoint's captured traffic (``endpoint``) or on a dataset. Its first
@@ -237,6 +252,7 @@ def monitor_create(
             "columns": columns,
             "alert_on_dataset_drift": alert_on_dataset_drift,
             "alert_feature_windows": alert_feature_windows,
+            "webhook_url": webhook_url,
         },
         errors,
     )
@@ -264,9 +280,11 @@ def monitor_create(
     if errors:
         raise InvalidInput(errors)
     _require_configure(user, team.pk)
+    clear, stored = webhooks.secret_new() if fields["webhook_url"] else ("", "")
     try:
         with transaction.atomic():
             monitor = Monitor.objects.create(
+                webhook_secret=stored,
                 team=team,
                 created_by=user,
                 source=Source.ENDPOINT if found else Source.DATASET,
@@ -281,6 +299,7 @@ def monitor_create(
             audit_record(actor=user, action="monitor.create", target=monitor, team=team, data=_audit_data(monitor))
     except IntegrityError:
         raise InvalidInput.one("name", f"Your team already has a monitor called {fields['name']!r}.") from None
+    monitor.webhook_secret_clear = clear  # shown once, in the answer to this request
     return monitor
 
 
@@ -298,8 +317,19 @@ def monitor_update(*, user: User, monitor: Monitor, data: dict) -> Monitor:
         for name in unknown
     }
     clean = _settings_check(data, errors)
+    rotate = data.get("rotate_webhook_secret", False)
+    if not isinstance(rotate, bool):
+        errors["rotate_webhook_secret"] = ["true or false."]
     if errors:
         raise InvalidInput(errors)
+    clear = ""
+    if clean.get("webhook_url") and (rotate or not monitor.webhook_secret):
+        clear, monitor.webhook_secret = webhooks.secret_new()
+    elif "webhook_url" in clean and not clean["webhook_url"]:
+        monitor.webhook_secret = ""
+    elif rotate and monitor.webhook_url:
+        clear, monitor.webhook_secret = webhooks.secret_new()
+    monitor.webhook_secret_clear = clear
     try:
         with transaction.atomic():
             for key, value in clean.items():
@@ -307,7 +337,8 @@ def monitor_update(*, user: User, monitor: Monitor, data: dict) -> Monitor:
             if clean.get("enabled") and monitor.next_due_at is None:
                 monitor.next_due_at = timezone.now()
             monitor.save()
-            audit_record(actor=user, action="monitor.update", target=monitor, team=monitor.team, data=clean)
+            data = {**clean, **({"webhook_secret": "replaced"} if clear else {})}
+            audit_record(actor=user, action="monitor.update", target=monitor, team=monitor.team, data=data)
     except IntegrityError:
         raise InvalidInput.one("name", f"Your team already has a monitor called {clean['name']!r}.") from None
     return monitor
@@ -328,6 +359,14 @@ def monitor_evaluate_now(*, user: User, monitor: Monitor) -> None:
     Monitor.objects.filter(pk=monitor.pk).update(next_due_at=timezone.now() - timedelta(seconds=1))
 
 
+def monitor_webhook_test(*, user: User, monitor: Monitor) -> None:
+    """Send a signed test delivery to the monitor's webhook (from a worker, after commit)."""
+    _require_configure(user, monitor.team_id)
+    if not monitor.webhook_url:
+        raise Conflict("The monitor has no webhook URL.")
+    webhooks.webhook_enqueue(monitor=monitor, payload=webhooks.alert_payload(event="test", monitor=monitor))
+
+
 def monitor_status_set(*, monitor: Monitor, status: str, message: str = "") -> None:
     Monitor.objects.filter(pk=monitor.pk).update(status=status, status_message=message[:2000])
 
@@ -342,6 +381,7 @@ def _audit_data(monitor: Monitor) -> dict:
         "columns": monitor.columns,
         "alert_on_dataset_drift": monitor.alert_on_dataset_drift,
         "alert_feature_windows": monitor.alert_feature_windows,
+        "webhook_url": monitor.webhook_url,
     }
 
 

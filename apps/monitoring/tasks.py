@@ -1,8 +1,10 @@
 """Thin Celery entry points: load ids, call a service."""
 
+import httpx
 from celery import shared_task
 
-from . import compute
+from . import compute, webhooks
+from .models import Monitor
 
 
 @shared_task(acks_late=True)
@@ -16,3 +18,19 @@ def evaluate_due_monitors():
     """Beat: hand each monitor whose window is due to a worker (claimed: once per window)."""
     for monitor_id in compute.monitors_claim_due():
         evaluate_monitor.delay(monitor_id)
+
+
+@shared_task(acks_late=True, bind=True, max_retries=5)
+def deliver_webhook(self, monitor_id: str, payload: dict):
+    """One signed delivery; a receiver away or failing (5xx) is tried again with backoff."""
+    monitor = Monitor.objects.filter(pk=monitor_id).values("webhook_url", "webhook_secret").first()
+    if not monitor or not monitor["webhook_url"]:
+        return
+    try:
+        status = webhooks.webhook_send(
+            url=monitor["webhook_url"], stored_secret=monitor["webhook_secret"], payload=payload
+        )
+    except httpx.HTTPError as error:
+        raise self.retry(exc=error, countdown=30 * 2**self.request.retries) from error
+    if status >= 500:
+        raise self.retry(countdown=30 * 2**self.request.retries)

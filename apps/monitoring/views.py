@@ -197,6 +197,18 @@ def monitor_toggle(request, pk):
 
 @login_required
 @require_POST
+def monitor_webhook_test(request, pk):
+    monitor = _monitor(request, pk)
+    act(
+        request,
+        lambda: services.monitor_webhook_test(user=request.user, monitor=monitor),
+        "A signed test delivery is on its way to the webhook.",
+    )
+    return redirect(monitor)
+
+
+@login_required
+@require_POST
 def monitor_delete(request, pk):
     monitor = _monitor(request, pk)
     services.monitor_delete(user=request.user, monitor=monitor)

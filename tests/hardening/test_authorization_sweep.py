@@ -135,6 +135,7 @@ DECISIONS = {
     "monitoring:evaluate": "team",
     "monitoring:toggle": "team",
     "monitoring:delete": "team",
+    "monitoring:webhook-test": "team",
     "monitoring:report": "team",
     "drift-report-list": "user",
     "drift-report-detail": "team",
@@ -142,6 +143,7 @@ DECISIONS = {
     "monitor-detail": "team",
     "monitor-reports": "team",
     "monitor-alerts": "team",
+    "monitor-test-webhook": "team",
 }
 ADMIN_SITE_SAMPLE = re.compile(r"^admin:(index|\w+_changelist)$")  # the admin site: staff only, sampled
 

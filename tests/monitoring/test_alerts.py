@@ -85,3 +85,73 @@ def test_alerts_are_read_through_the_api_by_the_team_only(watched, api, make_use
     assert listed["count"] == 1 and listed["results"][0]["rule"] == "dataset_drift" and listed["results"][0]["open"]
     outsider = api_for(make_user("outsider", teams=[other_team]))
     assert outsider.get(f"/api/v1/monitors/{monitor.pk}/alerts/").status_code == 404
+
+
+@pytest.fixture
+def receiver():
+    """A real HTTP server on a free port that keeps what it is sent."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    received = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((dict(self.headers), body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/hooks/drift", received
+    server.shutdown()
+
+
+def test_alerts_reach_a_signed_webhook_verifiable_with_the_secret(
+    watched, api, receiver, monkeypatch, django_capture_on_commit_callbacks
+):
+    import hashlib
+    import hmac
+    import json
+    import time
+
+    from apps.monitoring import tasks, webhooks
+
+    monitor, window = watched
+    url, received = receiver
+    changed = api.patch(f"/api/v1/monitors/{monitor.pk}/", {"webhook_url": url}, format="json")
+    assert changed.status_code == 200, changed.content
+    secret = changed.json()["webhook_secret"]
+    assert secret and api.get(f"/api/v1/monitors/{monitor.pk}/").json().get("webhook_secret") is None  # shown once
+    monitor.refresh_from_db()
+    assert secret not in monitor.webhook_secret  # stored encrypted
+
+    # deliveries go from a worker after commit: run the task in process
+    assert tasks.deliver_webhook.name == webhooks.DELIVER_TASK  # the name deliveries are sent by
+    monkeypatch.setattr(webhooks, "deliver_later", lambda *args: tasks.deliver_webhook.apply(args=args))
+    with django_capture_on_commit_callbacks(execute=True):
+        window(frame(400, shift=2, new_city=True))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.post(f"/api/v1/monitors/{monitor.pk}/test-webhook/").status_code == 202
+
+    events = []
+    for headers, body in received:
+        timestamp = headers["X-Atrium-Timestamp"]
+        expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+        assert hmac.compare_digest(headers["X-Atrium-Signature"], f"sha256={expected}")
+        assert abs(int(timestamp) - time.time()) < 60
+        events.append(json.loads(body))
+    assert [e["event"] for e in events] == ["alert.opened", "test"]
+    assert events[0]["alert"]["rule"] == "dataset_drift" and events[0]["report"]["dataset_drift"] is True
+    assert events[0]["monitor"]["url"].endswith(monitor.get_absolute_url())
+
+    # a wrong secret does not verify
+    headers, body = received[0]
+    forged = hmac.new(b"not-the-secret", f"{headers['X-Atrium-Timestamp']}.".encode() + body, hashlib.sha256)
+    assert headers["X-Atrium-Signature"] != f"sha256={forged.hexdigest()}"
+    assert api.patch(f"/api/v1/monitors/{monitor.pk}/", {"webhook_url": "ftp://x"}, format="json").status_code == 400

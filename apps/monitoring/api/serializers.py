@@ -109,6 +109,7 @@ class MonitorSerializer(serializers.ModelSerializer):
             "enabled",
             "alert_on_dataset_drift",
             "alert_feature_windows",
+            "webhook_url",
             "status",
             "status_message",
             "last_window_end",
@@ -130,6 +131,16 @@ class MonitorCreateSerializer(StrictSerializer):
     columns = serializers.JSONField(required=False, default=dict)
     alert_on_dataset_drift = serializers.JSONField(required=False, default=True)
     alert_feature_windows = serializers.JSONField(required=False, default=3)
+    webhook_url = serializers.JSONField(required=False, default="")
+
+
+class MonitorCreatedSerializer(MonitorSerializer):
+    """A monitor as created or changed: with its webhook's new secret, shown this once."""
+
+    webhook_secret = serializers.CharField(source="webhook_secret_clear", read_only=True, default="")
+
+    class Meta(MonitorSerializer.Meta):
+        fields = [*MonitorSerializer.Meta.fields, "webhook_secret"]
 
 
 class MonitorUpdateSerializer(StrictSerializer):
@@ -140,6 +151,8 @@ class MonitorUpdateSerializer(StrictSerializer):
     enabled = serializers.JSONField(required=False)
     alert_on_dataset_drift = serializers.JSONField(required=False)
     alert_feature_windows = serializers.JSONField(required=False)
+    webhook_url = serializers.JSONField(required=False)
+    rotate_webhook_secret = serializers.JSONField(required=False)
 
 
 class DriftAlertSerializer(serializers.ModelSerializer):

@@ -17,6 +17,7 @@ from .serializers import (
     DriftReportBriefSerializer,
     DriftReportRequestSerializer,
     DriftReportSerializer,
+    MonitorCreatedSerializer,
     MonitorCreateSerializer,
     MonitorSerializer,
     MonitorUpdateSerializer,
@@ -83,21 +84,21 @@ class MonitorViewSet(viewsets.GenericViewSet):
     def retrieve(self, request, pk=None):
         return Response(MonitorSerializer(self._monitor(pk)).data)
 
-    @extend_schema(request=MonitorCreateSerializer, responses={201: MonitorSerializer})
+    @extend_schema(request=MonitorCreateSerializer, responses={201: MonitorCreatedSerializer})
     def create(self, request):
         services.require_configure(user=request.user)
         body = MonitorCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         monitor = services.monitor_create(user=request.user, **body.validated_data)
-        return Response(MonitorSerializer(monitor).data, status=201)
+        return Response(MonitorCreatedSerializer(monitor).data, status=201)
 
-    @extend_schema(request=MonitorUpdateSerializer, responses=MonitorSerializer)
+    @extend_schema(request=MonitorUpdateSerializer, responses=MonitorCreatedSerializer)
     def partial_update(self, request, pk=None):
         monitor = self._monitor(pk)
         body = MonitorUpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         monitor = services.monitor_update(user=request.user, monitor=monitor, data=dict(body.validated_data))
-        return Response(MonitorSerializer(monitor).data)
+        return Response(MonitorCreatedSerializer(monitor).data)
 
     def destroy(self, request, pk=None):
         services.monitor_delete(user=request.user, monitor=self._monitor(pk))
@@ -116,3 +117,10 @@ class MonitorViewSet(viewsets.GenericViewSet):
         """The monitor's alerts, open and resolved, newest first."""
         monitor = self._monitor(pk)
         return paginate(self, selectors.alert_list(monitor=monitor), DriftAlertSerializer)
+
+    @extend_schema(request=None, responses={202: None})
+    @action(detail=True, methods=["post"], url_path="test-webhook")
+    def test_webhook(self, request, pk=None):
+        """Send a signed test delivery to the monitor's webhook."""
+        services.monitor_webhook_test(user=request.user, monitor=self._monitor(pk))
+        return Response({"detail": "A signed test delivery is on its way."}, status=202)
