@@ -4,14 +4,17 @@ Pages and the API read stored results only; nothing here computes a statistic.""
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import timedelta
 
 from django.db.models import Case, Count, Prefetch, Q, QuerySet, Value, When
+from django.utils import timezone
 
 from apps.core.scoping import team_scoped
 
 from .models import ColumnResult, DriftAlert, DriftReport, Monitor, MonitorStatus, ReportStatus
 
 TREND_WINDOWS = 30  # windows in a monitor's trend (fleet view) and charts
+TREND_SPAN = timedelta(days=31)  # read no further back for a trend (an hourly monitor's 744 windows at most)
 HISTORY_WINDOWS = 90  # windows a monitor's page draws (a quarter of daily windows)
 
 
@@ -66,8 +69,9 @@ def report_list(*, user, monitor=None) -> QuerySet[DriftReport]:
 def monitor_trends(*, monitors: list[Monitor], windows: int = TREND_WINDOWS) -> dict:
     """Each monitor's drift share over its last ``windows`` windows, oldest first: one query."""
     ids = [m.pk for m in monitors]
+    since = timezone.now() - TREND_SPAN
     rows = (
-        DriftReport.objects.filter(monitor_id__in=ids, status=ReportStatus.SUCCEEDED)
+        DriftReport.objects.filter(monitor_id__in=ids, status=ReportStatus.SUCCEEDED, window_end__gte=since)
         .order_by("monitor_id", "-window_end")
         .values_list("monitor_id", "window_end", "drift_share")
     )

@@ -126,6 +126,7 @@ def test_another_team_reads_a_404_and_a_manager_reads_but_cannot_start(api, pair
     started = api.post("/api/v1/drift-reports/", {"reference": pair[0], "current": pair[1]}, format="json").json()
     outsider = api_for(make_user("outsider", teams=[other_team]))
     assert outsider.get(f"/api/v1/drift-reports/{started['id']}/").status_code == 404
+    assert outsider.get("/api/v1/drift-reports/not-a-uuid/").status_code == 404
     assert outsider.get("/api/v1/drift-reports/").json()["count"] == 0
     reader = api_for(manager)
     assert reader.get(f"/api/v1/drift-reports/{started['id']}/").status_code == 200

@@ -3,7 +3,7 @@ Another team's report or monitor is a 404; a reader's write is a 403."""
 
 from __future__ import annotations
 
-from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
@@ -55,7 +55,7 @@ class DriftReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         services.require_view(user=request.user)
         try:
             report = selectors.report_get(user=request.user, pk=pk)
-        except (ObjectDoesNotExist, ValueError):
+        except (ObjectDoesNotExist, ValueError, ValidationError):
             raise Http404("No such drift report.") from None
         return Response(DriftReportSerializer(report).data)
 
@@ -75,7 +75,7 @@ class MonitorViewSet(viewsets.GenericViewSet):
         services.require_view(user=self.request.user)
         try:
             return selectors.monitor_get(user=self.request.user, pk=pk)
-        except (ObjectDoesNotExist, ValueError):
+        except (ObjectDoesNotExist, ValueError, ValidationError):
             raise Http404("No such monitor.") from None
 
     def list(self, request):
