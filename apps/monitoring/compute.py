@@ -12,7 +12,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from apps.backends.base import JobState, JobStatus
+from apps.backends.base import BackendError, JobState, JobStatus
 from apps.runs.models import RunKind
 from apps.runs.operations import Operation
 
@@ -128,17 +128,23 @@ def report_run_ended(run) -> None:
         _report_end(report, ReportStatus.FAILED, run.status_message or f"The run was {run.status}.")
 
 
+DRIFT_ACTION = "drift_report"  # the step's action: not a run kind, so no template or POST /runs/ names it
+
+
 class DriftStep(Operation):
     """Computes one ad-hoc drift report in the worker: profiles streamed in bounded
     memory, so the work is local whatever the data's size."""
 
-    kind = RunKind.DRIFT
+    kind = DRIFT_ACTION
     says_why = True
 
     def validate(self, params):
         return {} if params.get("report_id") else {"report_id": ["Required."]}
 
     def submit(self, backend, job):
+        # the report's own run only: a step's params never reach another team's report
+        if not DriftReport.objects.filter(pk=job.params["report_id"], run__steps__idempotency_key=job.key).exists():
+            raise BackendError("This step's drift report belongs to another run.", permanent=True)
         return f"drift:{job.params['report_id']}"
 
     def poll(self, backend, job):

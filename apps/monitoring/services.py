@@ -18,9 +18,10 @@ from apps.accounts.selectors import user_teams
 from apps.audit.services import audit_record
 from apps.core.errors import Conflict, InvalidInput
 from apps.runs.models import RunKind
-from apps.runs.services import run_create
+from apps.runs.services import plan_run_create
 
 from . import webhooks
+from .compute import DRIFT_ACTION
 from .drift import METHODS
 from .models import DriftReport, Monitor, MonitorStatus, Schedule, Source
 from .sources import SideError, dataset_check, endpoint_visible, side_parse, training_reference, window_check
@@ -137,9 +138,14 @@ def drift_report_start(*, user: User, reference, current, columns=None, team: Te
         raise InvalidInput(errors)
     report_id = uuid.uuid4()
     with transaction.atomic():
-        run = run_create(
+        # A plan the monitoring app makes (never POST /runs/ nor a template: its step
+        # reads a report by id, so only the service that made the report may start it).
+        run = plan_run_create(
             user=user,
             kind=RunKind.DRIFT,
+            steps=[
+                {"id": "drift", "name": "Drift report", "action": DRIFT_ACTION, "input": {"report_id": str(report_id)}}
+            ],
             params={"report_id": str(report_id)},
             team=team,
             name=f"Drift: {sides['current'].label} vs {sides['reference'].label}"[:200],

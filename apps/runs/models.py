@@ -46,7 +46,7 @@ class RunKind(models.TextChoices):
 
 
 # Kinds that are plans of several steps, made by the catalogue or a feature app, never by POST /runs/.
-PLAN_KINDS = frozenset({RunKind.TEMPLATE, RunKind.ROLLOUT, RunKind.EVIDENCE})
+PLAN_KINDS = frozenset({RunKind.TEMPLATE, RunKind.ROLLOUT, RunKind.EVIDENCE, RunKind.DRIFT})
 
 # Kinds whose backend work can be stopped midway (the others are short).
 CANCELLABLE_KINDS = frozenset({RunKind.TRAIN, RunKind.TUNE, RunKind.BATCH, RunKind.TEMPLATE})

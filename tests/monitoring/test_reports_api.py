@@ -196,3 +196,21 @@ def test_a_report_on_windows_of_captured_traffic(api, capture, team, ds):
     assert report["status"] == "succeeded", report["message"]
     assert report["rows_reference"] == report["rows_current"] == 300
     assert report["columns"]["income"]["drifted"] and report["current"]["endpoint"] == "loans"
+
+
+def test_a_drift_run_is_made_by_the_report_service_only(api, pair, make_user, other_team):
+    """Its step reads a report by id: neither POST /runs/ nor another run may point one at a report."""
+    from apps.monitoring.compute import DRIFT_ACTION
+    from apps.runs.services import plan_run_create
+
+    started = api.post("/api/v1/drift-reports/", {"reference": pair[0], "current": pair[1]}, format="json").json()
+    refused = api.post(
+        "/api/v1/runs/", {"kind": "drift", "backend": "local", "params": {"report_id": started["id"]}}, format="json"
+    )
+    assert refused.status_code == 400
+    outsider = make_user("outsider", teams=[other_team])
+    step = {"id": "x", "name": "x", "action": DRIFT_ACTION, "input": {"report_id": started["id"]}}
+    stolen = plan_run_create(user=outsider, kind=RunKind.DRIFT, steps=[step], params={}, name="x")
+    assert drive(stolen).status == RunStatus.FAILED
+    assert "belongs to another run" in stolen.status_message
+    assert DriftReport.objects.get(pk=started["id"]).status == "pending"
