@@ -224,7 +224,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # One name per choice list: a run's kind and a step's action are both RunKind.
-    "ENUM_NAME_OVERRIDES": {"RunKindEnum": "apps.runs.models.RunKind"},
+    "ENUM_NAME_OVERRIDES": {
+        "RunKindEnum": "apps.runs.models.RunKind",
+        "MonitorStatusEnum": "apps.monitoring.models.MonitorStatus",
+        "DriftReportStatusEnum": "apps.monitoring.models.ReportStatus",
+    },
 }
 
 # --- Celery -------------------------------------------------------------------------
@@ -292,6 +296,11 @@ CELERY_BEAT_SCHEDULE = {
     "costs-daily": {
         "task": "apps.costs.tasks.ingest_costs_daily",
         "schedule": env.float("ATRIUM_COSTS_INGEST_SECONDS", default=86400.0),
+    },
+    # Drift monitors (apps/monitoring): each monitor's window when it is due (hourly or daily).
+    "monitors-evaluate": {
+        "task": "apps.monitoring.tasks.evaluate_due_monitors",
+        "schedule": env.float("ATRIUM_MONITOR_BEAT_SECONDS", default=60.0),
     },
 }
 # Days back the daily cost read looks (days already final are not asked for again), and how far

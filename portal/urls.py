@@ -12,6 +12,7 @@ from apps.connections.api.views import ConnectionViewSet
 from apps.core import views as core_views
 from apps.costs.api.views import BudgetViewSet
 from apps.deployments.api.views import EndpointViewSet
+from apps.monitoring.api.views import DriftReportViewSet, MonitorViewSet
 from apps.registry.api.views import ModelVersionViewSet, RegisteredModelViewSet
 from apps.runs.api.views import RunViewSet
 
@@ -28,6 +29,8 @@ router.register("endpoints", EndpointViewSet, basename="endpoint")
 router.register("promotions", PromotionViewSet, basename="promotion")
 router.register("environments", EnvironmentViewSet, basename="environment")
 router.register("budgets", BudgetViewSet, basename="budget")
+router.register("drift-reports", DriftReportViewSet, basename="drift-report")
+router.register("monitors", MonitorViewSet, basename="monitor")
 
 urlpatterns = [
     path("", core_views.home, name="home"),
@@ -42,6 +45,7 @@ urlpatterns = [
     path("models/", include("apps.registry.urls")),
     path("deployments/", include("apps.deployments.urls")),
     path("approvals/", include("apps.approvals.urls")),
+    path("monitoring/", include("apps.monitoring.urls")),
     path("notifications/", include("apps.notifications.urls")),
     path("audit/", include("apps.audit.urls")),
     path("gateway/", include("apps.gateway.urls")),

@@ -14,6 +14,7 @@ _READ = [
     "deployments.view_endpoint",
     "approvals.view_promotionrequest",
     "costs.view_dailycost",
+    "monitoring.view_monitor",
 ]
 _WRITE = [
     "runs.add_run",
@@ -21,6 +22,7 @@ _WRITE = [
     "registry.change_registeredmodel",
     "deployments.change_endpoint",
     "approvals.add_promotionrequest",
+    "monitoring.change_monitor",
 ]
 _OVERSEE = ["audit.view_auditevent"]
 # Managers and admins set their teams' budgets and read a date range of bills again.

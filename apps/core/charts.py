@@ -103,3 +103,43 @@ def bar_chart(
         yaxis={"title": {"text": y_title}, "rangemode": "tozero"},
         legend={"orientation": "h"},
     )
+
+
+def threshold_chart(*, x: Sequence, y: Sequence, threshold: float, title: str, y_title: str) -> dict:
+    """One series over time with its threshold as a dashed line (e.g. a feature's drift statistic)."""
+    x = [str(t) for t in x]
+    traces = [
+        {"type": "scatter", "mode": "lines+markers", "name": y_title, "x": x, "y": list(y)},
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "name": "threshold",
+            "x": [x[0], x[-1]] if x else [],
+            "y": [threshold, threshold] if x else [],
+            "line": {"dash": "dash", "color": "#b91c1c"},
+        },
+    ]
+    return _figure(
+        traces,
+        title={"text": f"{title}, dashed: threshold"},
+        xaxis={"type": "date"},
+        yaxis={"title": {"text": y_title}, "rangemode": "tozero"},
+        showlegend=False,
+        height=240,
+    )
+
+
+def overlay_chart(*, x: Sequence, series: dict[str, Sequence[float]], title: str, numeric: bool) -> dict:
+    """Two distributions over the same bins or categories, overlaid (e.g. reference vs current)."""
+    traces = [
+        {"type": "bar", "name": name, "x": list(x), "y": list(values), "opacity": 0.6}
+        for name, values in series.items()
+    ]
+    return _figure(
+        traces,
+        title={"text": title},
+        barmode="overlay" if numeric else "group",
+        xaxis={"type": "linear" if numeric else "category"},
+        yaxis={"title": {"text": "share of rows"}, "rangemode": "tozero", "tickformat": ".0%"},
+        legend={"orientation": "h"},
+    )

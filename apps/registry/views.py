@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 from apps.audit.selectors import audit_of
 from apps.backends import registry as backend_registry
 from apps.core import charts
-from apps.core.home import ADMIN, DATA_SCIENTIST, MANAGER, home_panel, planned_panel
+from apps.core.home import ADMIN, DATA_SCIENTIST, MANAGER, home_panel
 from apps.core.htmx import act, query_without_page, render_page_or_partial
 
 from . import selectors, services, webhooks
@@ -268,13 +268,3 @@ def mlflow_webhook(request):
 )
 def home_models(request) -> dict:
     return {"models": selectors.models_for_home(user=request.user)}
-
-
-# Managers' panels for capabilities not built yet: said plainly, never invented data.
-planned_panel(
-    "monitoring.drift",
-    title="Drift alerts",
-    roles=(MANAGER, ADMIN),
-    description="Data and prediction drift of deployed models. Comes with Monitoring.",
-    order=62,
-)

@@ -42,10 +42,11 @@ class RunKind(models.TextChoices):
     TEMPLATE = "template", "Template"
     ROLLOUT = "rollout", "Rollout"
     EVIDENCE = "evidence", "Evidence collection"
+    DRIFT = "drift", "Drift report"
 
 
 # Kinds that are plans of several steps, made by the catalogue or a feature app, never by POST /runs/.
-PLAN_KINDS = frozenset({RunKind.TEMPLATE, RunKind.ROLLOUT, RunKind.EVIDENCE})
+PLAN_KINDS = frozenset({RunKind.TEMPLATE, RunKind.ROLLOUT, RunKind.EVIDENCE, RunKind.DRIFT})
 
 # Kinds whose backend work can be stopped midway (the others are short).
 CANCELLABLE_KINDS = frozenset({RunKind.TRAIN, RunKind.TUNE, RunKind.BATCH, RunKind.TEMPLATE})

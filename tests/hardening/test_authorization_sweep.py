@@ -141,6 +141,21 @@ DECISIONS = {
     "cost-backfill": "user",
     "budget-list": "user",
     "budget-detail": "team",
+    "monitoring:fleet": "user",
+    "monitoring:new": "user",  # data scientists only (others: 403); the endpoint list is the person's teams'
+    "monitoring:monitor": "team",
+    "monitoring:evaluate": "team",
+    "monitoring:toggle": "team",
+    "monitoring:delete": "team",
+    "monitoring:webhook-test": "team",
+    "monitoring:report": "team",
+    "drift-report-list": "user",
+    "drift-report-detail": "team",
+    "monitor-list": "user",
+    "monitor-detail": "team",
+    "monitor-reports": "team",
+    "monitor-alerts": "team",
+    "monitor-test-webhook": "team",
 }
 ADMIN_SITE_SAMPLE = re.compile(r"^admin:(index|\w+_changelist)$")  # the admin site: staff only, sampled
 
@@ -256,8 +271,28 @@ def theirs(make_user, other_team, team):
         amount=5,
     )
     promotion = promotion_request(user=owner, version=model.versions.get(number=2), environment="production")
+    from apps.monitoring.models import DriftReport, Monitor
+
+    monitor = Monitor.objects.create(
+        team=other_team,
+        created_by=owner,
+        name="beta-secret-monitor",
+        source="dataset",
+        dataset="beta-secret-data.parquet",
+        reference={"dataset": "beta-secret-data.parquet"},
+        reference_label="beta-secret-data.parquet",
+    )
+    drift_report = DriftReport.objects.create(
+        team=other_team,
+        created_by=owner,
+        monitor=monitor,
+        reference_label="beta-secret-data.parquet",
+        current_label="beta-secret-data.parquet",
+    )
     return {
         "budget": budget,
+        "monitor": monitor,
+        "drift_report": drift_report,
         "environment": environment,
         "promotion": promotion,
         "endpoint": endpoint,
@@ -290,6 +325,10 @@ def fill(name: str, route: str, objects: dict) -> str | None:
         "environment-": "environment",
         "costs:": "budget",
         "budget-": "budget",
+        "monitoring:report": "drift_report",
+        "monitoring:": "monitor",
+        "monitor-": "monitor",
+        "drift-report-": "drift_report",
     }
     values = {
         "pk": next((str(objects[v].pk) for k, v in pk.items() if name.startswith(k)), None),
@@ -349,6 +388,8 @@ def test_every_route_for_every_caller(theirs, make_user, team, other_team, setti
         "beta-secret-template",
         "beta-secret-endpoint",
         "beta-secret-consumer",
+        "beta-secret-monitor",
+        "beta-secret-data",
     )
     for name, route in sorted(routes(), key=lambda r: r[0] in {"logout", "admin:logout"}):  # logging out: last
         if name.startswith("admin:") and not ADMIN_SITE_SAMPLE.match(name):

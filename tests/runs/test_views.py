@@ -8,7 +8,7 @@ from apps.runs.models import Run, RunEvent, RunStatus
 pytestmark = pytest.mark.django_db
 
 
-PAGES = ["/runs/", "/runs/new/", "/section/monitoring/", "/account/tokens/"]
+PAGES = ["/runs/", "/runs/new/", "/monitoring/", "/account/tokens/"]
 
 
 @pytest.mark.parametrize("url", PAGES)
@@ -213,14 +213,6 @@ def test_runs_list_renders_at_a_constant_number_of_queries(ds_client, make_user,
     for i in range(20):
         make_run(user=make_user(f"user{i}"))
     assert queries() == few
-
-
-def test_sections_not_built_yet_say_so_and_built_ones_have_no_such_page(ds_client):
-    response = ds_client.get("/section/monitoring/")
-    assert response.status_code == 200
-    assert b"Not built yet" in response.content
-    for built in ("approvals", "deployments", "costs"):
-        assert ds_client.get(f"/section/{built}/").status_code == 404
 
 
 def test_unknown_section_is_404(ds_client):

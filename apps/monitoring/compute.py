@@ -1,0 +1,247 @@
+"""The work behind a report, in workers only: both sides profiled (streamed) or read from
+the monitor's stored reference profile, the drift engine run on the profiles, and the
+verdict and each column's result stored. An ad-hoc report is a step of a run of kind
+"drift" (``DriftStep``); a monitor's window is evaluated by the beat (``tasks``)."""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.backends.base import BackendError, JobState, JobStatus
+from apps.runs.models import RunKind
+from apps.runs.operations import Operation
+
+from .alerts import alerts_evaluate
+from .drift import drift_report
+from .models import SCHEDULE_SECONDS, ColumnResult, DriftReport, Monitor, MonitorStatus, ReportStatus, Source
+from .overlays import overlay
+from .profiles import DatasetProfile
+from .sources import Side, SideError, dataset_profile, side_of, side_profile, training_profile, window_profile
+
+logger = logging.getLogger(__name__)
+
+
+def _finite(value):
+    return value if value is None or math.isfinite(value) else None
+
+
+def report_store(*, report: DriftReport, reference: DatasetProfile, current: DatasetProfile) -> DriftReport:
+    """Run the engine on two profiles and store the verdict and a row per column."""
+    # every column both sides have is tested; the options override a column's method and threshold
+    result = drift_report(reference, current, options={"columns": report.columns_options or {}})
+    skipped = {str(name): str(why) for name, why in result.skipped.items()}
+    for name in report.columns_options or {}:
+        if name not in result.columns and name not in skipped:
+            skipped[name] = "not in both datasets"
+    rows = [
+        ColumnResult(
+            report=report,
+            column=name,
+            column_type=column.column_type,
+            method=column.method,
+            statistic=_finite(column.statistic),
+            threshold=column.threshold,
+            drifted=column.drifted,
+            p_value=_finite(column.p_value),
+            effect=column.effect,
+            n_reference=column.n_reference,
+            n_current=column.n_current,
+            missing_share=column.missing_share,
+            missing_share_reference=column.missing_share_reference,
+            new_categories=[str(value) for value in column.new_categories[:100]],
+            exact=column.exact,
+            rank_error=column.rank_error,
+            distribution=overlay(reference.columns[name], current.columns[name]),
+        )
+        for name, column in result.columns.items()
+    ]
+    with transaction.atomic():
+        ColumnResult.objects.filter(report=report).delete()  # a step polled twice stores once
+        ColumnResult.objects.bulk_create(rows)
+        report.status = ReportStatus.SUCCEEDED
+        report.dataset_drift = result.dataset_drift
+        report.drift_share = result.drift_share
+        report.drift_share_threshold = result.drift_share_threshold
+        report.n_columns = len(rows)
+        report.n_drifted = sum(row.drifted for row in rows)
+        report.rows_reference, report.rows_current = reference.rows, current.rows
+        report.skipped = skipped
+        report.message = summary(report)
+        report.finished_at = timezone.now()
+        report.save()
+    return report
+
+
+def summary(report: DriftReport) -> str:
+    if report.status == ReportStatus.SUCCEEDED:
+        verdict = "Dataset drift" if report.dataset_drift else "No dataset drift"
+        return f"{verdict}: {report.n_drifted} of {report.n_columns} columns drifted."
+    return report.message
+
+
+def _report_end(report: DriftReport, status: str, message: str) -> DriftReport:
+    report.status, report.message, report.finished_at = status, message[:2000], timezone.now()
+    report.save(update_fields=["status", "message", "finished_at", "updated_at"])
+    return report
+
+
+def report_compute(*, report_id) -> DriftReport:
+    """An ad-hoc report's two sides profiled and compared (idempotent: a done report is kept)."""
+    report = DriftReport.objects.get(pk=report_id)
+    if report.is_done:
+        return report
+    try:
+        reference = side_profile(side_of(report.reference))
+        current = side_profile(side_of(report.current))
+    except (SideError, OSError, ValueError) as error:  # ValueError: a file that is not what it says
+        return _report_end(report, ReportStatus.FAILED, str(error))
+    if reference is None or current is None:
+        which = "reference" if reference is None else "current data"
+        return _report_end(report, ReportStatus.NO_DATA, f"No captured rows in the {which}'s window.")
+    try:
+        return report_store(report=report, reference=reference, current=current)
+    except ValueError as error:  # a method that does not apply to a column's type, a type that changed
+        return _report_end(report, ReportStatus.FAILED, str(error))
+
+
+def report_compute_safely(*, report_id) -> DriftReport:
+    """``report_compute``, with a bug ending the report readably rather than leaving it pending."""
+    try:
+        return report_compute(report_id=report_id)
+    except Exception as error:
+        logger.exception("drift report %s: computing it failed", report_id)
+        report = DriftReport.objects.get(pk=report_id)
+        message = f"Atrium could not compute this report ({type(error).__name__}); the details are in the worker's log."
+        return _report_end(report, ReportStatus.FAILED, message)
+
+
+def report_run_ended(run) -> None:
+    """Hook: a drift run that failed or was cancelled before its report was done ends the report too."""
+    if run.kind != RunKind.DRIFT:
+        return
+    for report in DriftReport.objects.filter(run=run, status=ReportStatus.PENDING):
+        _report_end(report, ReportStatus.FAILED, run.status_message or f"The run was {run.status}.")
+
+
+DRIFT_ACTION = "drift_report"  # the step's action: not a run kind, so no template or POST /runs/ names it
+
+
+class DriftStep(Operation):
+    """Computes one ad-hoc drift report in the worker: profiles streamed in bounded
+    memory, so the work is local whatever the data's size."""
+
+    kind = DRIFT_ACTION
+    says_why = True
+
+    def validate(self, params):
+        return {} if params.get("report_id") else {"report_id": ["Required."]}
+
+    def submit(self, backend, job):
+        # the report's own run only: a step's params never reach another team's report
+        if not DriftReport.objects.filter(pk=job.params["report_id"], run__steps__idempotency_key=job.key).exists():
+            raise BackendError("This step's drift report belongs to another run.", permanent=True)
+        return f"drift:{job.params['report_id']}"
+
+    def poll(self, backend, job):
+        report = report_compute_safely(report_id=job.params["report_id"])
+        outputs = {"report_id": str(report.pk), "status": report.status}
+        if report.status == ReportStatus.FAILED:
+            return JobStatus(state=JobState.FAILED, message=report.message[:500], outputs=outputs)
+        if report.status == ReportStatus.SUCCEEDED:
+            outputs.update(dataset_drift=report.dataset_drift, drift_share=report.drift_share)
+        return JobStatus(state=JobState.SUCCEEDED, progress=100, message=report.message[:500], outputs=outputs)
+
+
+# --- monitors ----------------------------------------------------------------------------------
+
+
+def monitors_claim_due(*, now=None, limit: int = 100) -> list[str]:
+    """Claim the monitors whose window is due: each moves its ``next_due_at`` on by its
+    schedule (compare-and-swap), so two beat ticks never evaluate one window twice."""
+    now = now or timezone.now()
+    due = Monitor.objects.filter(enabled=True, next_due_at__lte=now).values_list("pk", "next_due_at", "schedule")
+    claimed = []
+    for pk, due_at, schedule in due[:limit]:
+        following = max(due_at, now) + timedelta(seconds=SCHEDULE_SECONDS[schedule])
+        if Monitor.objects.filter(pk=pk, next_due_at=due_at).update(next_due_at=following):
+            claimed.append(str(pk))
+    return claimed
+
+
+def _reference_profile(monitor: Monitor) -> DatasetProfile:
+    """The monitor's reference: profiled once (the first window), then read from its bytes."""
+    if monitor.reference_profile:
+        return DatasetProfile.from_bytes(bytes(monitor.reference_profile))
+    if "model_version" in monitor.reference:
+        profile = training_profile(user=monitor.created_by, version_id=monitor.reference["model_version"])
+    elif "dataset" in monitor.reference:
+        profile = dataset_profile(monitor.reference["dataset"])
+    else:
+        side = side_of({"endpoint": monitor.endpoint_name, **monitor.reference})
+        profile = window_profile(side)
+        if profile is None:
+            raise SideError(f"No captured rows in the reference window ({monitor.reference_label}).")
+    data = profile.to_bytes()
+    Monitor.objects.filter(pk=monitor.pk).update(reference_profile=data, reference_rows=profile.rows)
+    monitor.reference_profile, monitor.reference_rows = data, profile.rows
+    return profile
+
+
+def _reference_side(monitor: Monitor) -> dict:
+    if "dataset" in monitor.reference or "model_version" in monitor.reference:
+        return dict(monitor.reference)
+    return {"endpoint": monitor.endpoint_name, **monitor.reference}
+
+
+def monitor_evaluate(*, monitor_id, now=None) -> DriftReport | None:
+    """The monitor's last window (``window_hours`` up to ``now``) profiled and compared with
+    its reference; the report stored and linked to the monitor, the monitor's status set."""
+    monitor = Monitor.objects.select_related("team", "created_by").get(pk=monitor_id)
+    end = (now or timezone.now()).replace(microsecond=0)
+    start = end - timedelta(hours=monitor.window_hours)
+    if monitor.source == Source.ENDPOINT:
+        current_side = Side(kind="window", endpoint=monitor.endpoint_name, start=start, end=end)
+    else:
+        current_side = Side(kind="dataset", dataset=monitor.dataset)
+    report = DriftReport.objects.create(
+        team=monitor.team,
+        monitor=monitor,
+        reference=monitor.reference
+        if "dataset" in monitor.reference
+        else {"endpoint": monitor.endpoint_name, **monitor.reference},
+        current=current_side.as_json(),
+        columns_options=monitor.columns,
+        reference_label=monitor.reference_label,
+        current_label=current_side.label[:500],
+        window_start=start,
+        window_end=end,
+    )
+    try:
+        reference = _reference_profile(monitor)
+        current = side_profile(current_side)
+        if current is None:
+            _report_end(report, ReportStatus.NO_DATA, "No captured traffic in this window.")
+        else:
+            report_store(report=report, reference=reference, current=current)
+    except (SideError, OSError, ValueError) as error:
+        _report_end(report, ReportStatus.FAILED, str(error))
+    except Exception as error:  # a bug: logged with its traceback, the monitor says so readably
+        logger.exception("monitor %s: evaluating the window to %s failed", monitor.pk, end)
+        _report_end(report, ReportStatus.FAILED, f"Atrium could not evaluate this window ({type(error).__name__}).")
+    status = {
+        ReportStatus.SUCCEEDED: MonitorStatus.DRIFT if report.dataset_drift else MonitorStatus.OK,
+        ReportStatus.NO_DATA: MonitorStatus.NO_DATA,
+    }.get(report.status, MonitorStatus.ERROR)
+    Monitor.objects.filter(pk=monitor.pk).update(
+        status=status,
+        status_message=report.message[:2000],
+        last_window_end=end,
+        last_drift_share=report.drift_share,
+    )
+    alerts_evaluate(monitor=monitor, report=report)
+    return report

@@ -1,0 +1,103 @@
+from django import forms
+
+from apps.monitoring.drift import METHODS
+
+from .models import Schedule
+
+COLUMNS_HELP = (
+    "One column a line: its name, a method and a threshold, e.g. “age psi 0.2”. "
+    f"Methods: {', '.join(METHODS)}. Columns not listed get Evidently's default test."
+)
+
+
+class MonitorForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    endpoint = forms.ChoiceField(
+        required=False, label="Endpoint", help_text="Watch the traffic the gateway captures for this endpoint…"
+    )
+    dataset = forms.CharField(
+        required=False, max_length=500, label="…or a dataset", help_text="A .parquet or .csv path under the data root."
+    )
+    reference_version = forms.ChoiceField(
+        required=False,
+        label="Reference: the training data of",
+        help_text="The features the model version was trained on (as its training job read them)…",
+    )
+    reference_dataset = forms.CharField(
+        required=False,
+        max_length=500,
+        label="…or a reference dataset",
+        help_text="A .parquet or .csv path under the data root…",
+    )
+    reference_start = forms.DateTimeField(
+        required=False,
+        label="…or a window of the endpoint's traffic, from (UTC)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    reference_end = forms.DateTimeField(
+        required=False, label="to (UTC)", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+    window_hours = forms.IntegerField(min_value=1, max_value=24 * 31, initial=24, label="Window (hours)")
+    schedule = forms.ChoiceField(choices=Schedule.choices, initial=Schedule.DAILY)
+    columns = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}), help_text=COLUMNS_HELP)
+    alert_on_dataset_drift = forms.BooleanField(required=False, initial=True, label="Alert when the dataset drifts")
+    alert_feature_windows = forms.IntegerField(
+        min_value=0,
+        max_value=100,
+        initial=3,
+        label="Alert when a feature drifts this many windows in a row",
+        help_text="0: no feature alert.",
+    )
+
+    def __init__(self, *args, endpoints=(), versions=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["endpoint"].choices = [("", "—")] + [(name, name) for name in endpoints]
+        self.fields["reference_version"].choices = [("", "—")] + [
+            (str(v.pk), f"{v.model.name} v{v.version}") for v in versions
+        ]
+
+    def clean_columns(self) -> dict:
+        columns = {}
+        for number, line in enumerate(self.cleaned_data["columns"].splitlines(), start=1):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) > 3:
+                raise forms.ValidationError(f"Line {number}: a name, a method and a threshold, no more.")
+            options = {}
+            if len(parts) > 1:
+                options["method"] = parts[1]
+            if len(parts) > 2:
+                try:
+                    options["threshold"] = float(parts[2])
+                except ValueError:
+                    raise forms.ValidationError(f"Line {number}: the threshold {parts[2]!r} is not a number.") from None
+            if not options:
+                raise forms.ValidationError(f"Line {number}: give {parts[0]} a method.")
+            columns[parts[0]] = options
+        return columns
+
+    def service_arguments(self) -> dict:
+        data = self.cleaned_data
+        if data["reference_version"]:
+            reference = {"model_version": data["reference_version"]}
+        elif data["reference_dataset"]:
+            reference = {"dataset": data["reference_dataset"]}
+        elif data["reference_start"] or data["reference_end"]:
+            reference = {
+                "start": data["reference_start"].isoformat() if data["reference_start"] else "",
+                "end": data["reference_end"].isoformat() if data["reference_end"] else "",
+            }
+        else:
+            reference = {}
+        return {
+            "name": data["name"],
+            "endpoint": data["endpoint"],
+            "dataset": data["dataset"],
+            "reference": reference,
+            "window_hours": data["window_hours"],
+            "schedule": data["schedule"],
+            "columns": data["columns"],
+            "alert_on_dataset_drift": data["alert_on_dataset_drift"],
+            "alert_feature_windows": data["alert_feature_windows"],
+        }
