@@ -13,21 +13,23 @@ import pytest
 from apps.monitoring.drift import DriftOptions, drift_report
 from apps.monitoring.profiles import profile_frame
 
-RNG = np.random.default_rng(11)
+SEED = 11  # each test draws from its own generator: what it sees never depends on which tests ran before
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def pair(rows: int, current_rows: int | None = None, shift: float = 0.0):
+    rng = np.random.default_rng(SEED)
+
     def make(n, shifted):
         return pd.DataFrame(
             {
-                "income": RNG.normal(50 + shifted * 10, 10, n),
-                "rating": RNG.choice([1.0, 2.0, 3.0, 4.0], n),  # float: numeric, 4 values
-                "binary_num": RNG.choice([0.0, 1.0], n),
-                "children": RNG.integers(0, 4, n),  # int, 4 values: a category (Evidently's inference)
-                "visits": RNG.poisson(30, n),  # int, many values: numeric
-                "city": RNG.choice(["Oslo", "Lima", "Pune"], n, p=[0.5, 0.3, 0.2] if not shifted else [0.2, 0.3, 0.5]),
-                "member": RNG.choice(["yes", "no"], n),
+                "income": rng.normal(50 + shifted * 10, 10, n),
+                "rating": rng.choice([1.0, 2.0, 3.0, 4.0], n),  # float: numeric, 4 values
+                "binary_num": rng.choice([0.0, 1.0], n),
+                "children": rng.integers(0, 4, n),  # int, 4 values: a category (Evidently's inference)
+                "visits": rng.poisson(30, n),  # int, many values: numeric
+                "city": rng.choice(["Oslo", "Lima", "Pune"], n, p=[0.5, 0.3, 0.2] if not shifted else [0.2, 0.3, 0.5]),
+                "member": rng.choice(["yes", "no"], n),
             }
         )
 
@@ -114,7 +116,7 @@ def test_bad_options_say_what_is_wrong():
 
 
 def test_dataset_drift_at_half_the_columns():
-    base = pd.DataFrame({f"c{i}": RNG.normal(size=2_000) for i in range(4)})
+    base = pd.DataFrame({f"c{i}": np.random.default_rng(SEED).normal(size=2_000) for i in range(4)})
     moved = base.copy()
     moved["c0"] += 1
     assert not drift_report(base, moved).dataset_drift
