@@ -5,7 +5,9 @@ template with ``json_script``; static/js/charts.js draws every
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
+SINGLE_POINT_SPAN = timedelta(hours=1)
 LAYOUT = {
     "margin": {"l": 50, "r": 20, "t": 30, "b": 40},
     "height": 300,
@@ -19,6 +21,14 @@ def _figure(data: list[dict], **layout) -> dict:
     # Plain dicts in plotly.js's own schema: plotly's graph_objects would
     # validate every point on every request (slow on a model with 1,000 versions).
     return {"data": data, "layout": {**LAYOUT, **layout}}
+
+
+def _date_axis(x: Sequence, x_range: tuple | None) -> dict:
+    """A date axis over ``x_range`` when given; else Plotly's own fit, except for a single
+    instant, which Plotly spreads over a millisecond: an hour each side instead."""
+    if x_range is None and len(set(x)) == 1 and isinstance(x[0], datetime):
+        x_range = (x[0] - SINGLE_POINT_SPAN, x[0] + SINGLE_POINT_SPAN)
+    return {"type": "date", **({"range": [str(t) for t in x_range]} if x_range else {})}
 
 
 def line_chart(*, x: Sequence, y: Sequence, title: str, x_title: str, y_title: str, labels: Sequence = ()) -> dict:
@@ -70,7 +80,7 @@ def time_chart(
     return _figure(
         traces,
         title={"text": title},
-        xaxis={"type": "date", **({"range": [str(t) for t in x_range]} if x_range else {})},
+        xaxis=_date_axis([t for x, _ in series.values() for t in x], x_range),
         yaxis={"title": {"text": y_title}, "rangemode": "tozero"},
         legend={"orientation": "h"},
     )
@@ -106,23 +116,25 @@ def bar_chart(
 
 
 def threshold_chart(*, x: Sequence, y: Sequence, threshold: float, title: str, y_title: str) -> dict:
-    """One series over time with its threshold as a dashed line (e.g. a feature's drift statistic)."""
-    x = [str(t) for t in x]
+    """One series over time with its threshold as a dashed line across the axis (e.g. a
+    feature's drift statistic)."""
+    axis = _date_axis(list(x), None)
+    ends = axis.get("range") or ([str(x[0]), str(x[-1])] if x else [])
     traces = [
-        {"type": "scatter", "mode": "lines+markers", "name": y_title, "x": x, "y": list(y)},
+        {"type": "scatter", "mode": "lines+markers", "name": y_title, "x": [str(t) for t in x], "y": list(y)},
         {
             "type": "scatter",
             "mode": "lines",
             "name": "threshold",
-            "x": [x[0], x[-1]] if x else [],
-            "y": [threshold, threshold] if x else [],
+            "x": ends,
+            "y": [threshold, threshold] if ends else [],
             "line": {"dash": "dash", "color": "#b91c1c"},
         },
     ]
     return _figure(
         traces,
         title={"text": f"{title}, dashed: threshold"},
-        xaxis={"type": "date"},
+        xaxis=axis,
         yaxis={"title": {"text": y_title}, "rangemode": "tozero"},
         showlegend=False,
         height=240,
