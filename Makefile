@@ -43,6 +43,10 @@ install-dev: $(VENV)/.dev
 # `make run` only: its worker reads the missing bills (the sandboxes' 90 days of SANDBOX billing) as it starts.
 run: export ATRIUM_COSTS_READ_AT_START ?= 1
 
+# make run prices this machine's hours at demo rates, so Costs shows local spend (README: Configuration).
+run: export ATRIUM_LOCAL_CPU_HOUR_RATE ?= 0.10
+run: export ATRIUM_LOCAL_GPU_HOUR_RATE ?= 2.50
+
 ## Install, migrate, create demo data, collect static files, then run web, worker, beat, MLflow and the
 ## stand-ins under a supervisor in the foreground: a process that dies is restarted; Ctrl-C stops all.
 run: install

@@ -324,6 +324,9 @@ MLFLOW_UI_URL = env("MLFLOW_UI_URL", default=MLFLOW_TRACKING_URI if MLFLOW_TRACK
 LOCAL_JOBS_DIR = Path(env("ATRIUM_LOCAL_JOBS_DIR", default=str(VAR_DIR / "jobs")))
 # Local jobs (training, search, batch) running at a time; the others wait their turn, fair across teams.
 LOCAL_MAX_JOBS = env.int("ATRIUM_LOCAL_MAX_JOBS", default=os.cpu_count() or 1)
+# What an hour of this machine costs (training, model servers), for Costs; 0: local compute is free.
+LOCAL_CPU_HOUR_RATE = env.float("ATRIUM_LOCAL_CPU_HOUR_RATE", default=0.0)
+LOCAL_GPU_HOUR_RATE = env.float("ATRIUM_LOCAL_GPU_HOUR_RATE", default=0.0)
 # CSV/Parquet training data must live below this folder (users cannot point
 # the portal at arbitrary files on the worker).
 DATA_ROOT = Path(env("ATRIUM_DATA_ROOT", default=str(VAR_DIR / "data")))

@@ -70,6 +70,8 @@ class LocalBackend:
         python: str = sys.executable,
         ui_url: str = "",
         max_jobs: int = 0,
+        cpu_hour_rate: float = 0.0,
+        gpu_hour_rate: float = 0.0,
     ):
         self.jobs_dir = Path(jobs_dir)
         self.max_jobs = max_jobs or os.cpu_count() or 1  # jobs at a time on this machine (admission.py)
@@ -77,6 +79,9 @@ class LocalBackend:
         self.data_root = Path(data_root)
         self.python = python
         self.ui_url = ui_url.rstrip("/")  # where people browse MLflow ("" when nowhere)
+        # The operator's prices of this machine (costs.py): 0.0, local compute is free.
+        self.cpu_hour_rate = cpu_hour_rate
+        self.gpu_hour_rate = gpu_hour_rate
 
     @classmethod
     def from_settings(cls) -> LocalBackend:
@@ -88,6 +93,8 @@ class LocalBackend:
             data_root=settings.DATA_ROOT,
             ui_url=settings.MLFLOW_UI_URL,
             max_jobs=settings.LOCAL_MAX_JOBS,
+            cpu_hour_rate=settings.LOCAL_CPU_HOUR_RATE,
+            gpu_hour_rate=settings.LOCAL_GPU_HOUR_RATE,
         )
 
     # --- training --------------------------------------------------------------
@@ -198,7 +205,8 @@ class LocalBackend:
     # --- resources, endpoints, registry, costs -------------------------------------
     # (each in its own module, imported on first use: MLflow loads only when needed)
 
-    cpu_hour_rate: float = 0.0  # price of a CPU-hour of local training; 0.0: local compute is free (costs.py)
+    cpu_hour_rate: float = 0.0  # price of a CPU-hour (training, a CPU model server); 0.0: free (costs.py)
+    gpu_hour_rate: float = 0.0  # price of an hour of one GPU of a model server
     cost_currency: str = "USD"
 
     @cached_property
@@ -338,14 +346,23 @@ class LocalBackend:
         return score_request(model, body, content_type)
 
     def hosting_price(self, instance_type: str) -> HourlyPrice | None:
-        """A local model server uses a CPU of this machine: the operator's CPU-hour rate (0.0: free).
-        A GPU's hour has no rate here: unknown."""
+        """A local model server uses a CPU of this machine (or its GPUs): the operator's CPU-hour
+        (GPU-hour) rate, ATRIUM_LOCAL_CPU_HOUR_RATE (_GPU_); 0.0: free."""
+        from . import gpu
+
+        if instance_type == gpu.GPU_TYPE:
+            gpus = len(gpu.visible_gpus())
+            return HourlyPrice(
+                amount=self.gpu_hour_rate * max(gpus, 1),
+                currency=self.cost_currency,
+                source=f"the local backend's GPU-hour rate (ATRIUM_LOCAL_GPU_HOUR_RATE) × {max(gpus, 1)} GPU",
+            )
         if instance_type != "local-cpu":
             return None
         return HourlyPrice(
             amount=self.cpu_hour_rate,
             currency=self.cost_currency,
-            source="the local backend's CPU-hour rate (LocalBackend.cpu_hour_rate)",
+            source="the local backend's CPU-hour rate (ATRIUM_LOCAL_CPU_HOUR_RATE)",
         )
 
     # MLflow's registry webhooks (not in the Protocol: only MLflow calls back)
@@ -364,6 +381,7 @@ class LocalBackend:
             end=end,
             tags=tags,
             cpu_hour_rate=self.cpu_hour_rate,
+            gpu_hour_rate=self.gpu_hour_rate,
             currency=self.cost_currency,
         )
 

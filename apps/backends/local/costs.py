@@ -27,6 +27,7 @@ from . import processes
 DEFAULT_CPU_HOUR_RATE = 0.0
 DEFAULT_CURRENCY = "USD"
 SERVICE = "local-training"
+SERVING = "local-serving"
 
 
 def local_costs(
@@ -36,6 +37,7 @@ def local_costs(
     end: date,
     tags: dict[str, str] | None = None,
     cpu_hour_rate: float = DEFAULT_CPU_HOUR_RATE,
+    gpu_hour_rate: float = DEFAULT_CPU_HOUR_RATE,
     currency: str = DEFAULT_CURRENCY,
 ) -> list[CostRecord]:
     """Cost records for the days ``start`` to ``end`` (both included)."""
@@ -55,11 +57,41 @@ def local_costs(
         for day, seconds in _split_by_day(started, ended):
             if start <= day <= end:
                 cpu_hours[(day, tuple(sorted(job_tags.items())))] += cpus * seconds / 3600
-    return [
+    training = [
         CostRecord(
             day=day, amount=round(hours * cpu_hour_rate, 6), currency=currency, tags=dict(tag_items), service=SERVICE
         )
         for (day, tag_items), hours in sorted(cpu_hours.items())
+    ]
+    return training + serving_costs(
+        jobs_dir, start=start, end=end, tags=wanted, rates=(cpu_hour_rate, gpu_hour_rate), currency=currency
+    )
+
+
+def serving_costs(
+    jobs_dir: Path, *, start: date, end: date, tags: dict[str, str], rates: tuple[float, float], currency: str
+) -> list[CostRecord]:
+    """What the model servers' running time cost, per day and endpoint tags."""
+    from .serving import USAGE_DIR
+
+    amounts: dict[tuple[date, tuple], float] = defaultdict(float)
+    folder = Path(jobs_dir) / USAGE_DIR
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        usage = processes.read_json(path)
+        if not usage.get("endpoint"):
+            continue
+        usage_tags = {**{str(k): str(v) for k, v in (usage.get("tags") or {}).items()}, "endpoint": usage["endpoint"]}
+        if any(usage_tags.get(k) != v for k, v in tags.items()):
+            continue
+        gpus = int(usage.get("gpus") or 0)
+        per_hour = rates[1] * gpus if gpus else rates[0]
+        for day_text, seconds in (usage.get("days") or {}).items():
+            day = date.fromisoformat(day_text)
+            if start <= day <= end:
+                amounts[(day, tuple(sorted(usage_tags.items())))] += float(seconds) / 3600 * per_hour
+    return [
+        CostRecord(day=day, amount=round(amount, 6), currency=currency, tags=dict(tag_items), service=SERVING)
+        for (day, tag_items), amount in sorted(amounts.items())
     ]
 
 

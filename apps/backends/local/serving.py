@@ -35,6 +35,7 @@ import sys
 import threading
 import time
 import traceback
+from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -42,6 +43,8 @@ from pathlib import Path
 VARIANT_HEADER = "X-Atrium-Variant"
 MAX_BODY = 50 * 1024 * 1024
 WATCH_INTERVAL = 1.0
+USAGE_DIR = "_usage"  # below the jobs folder: model servers' running time, for costs
+USAGE_WRITE_SECONDS = 30.0
 
 
 class BadRequest(Exception):
@@ -195,10 +198,57 @@ def write_server_file(state_dir: Path, payload: dict) -> None:
 
 
 def watch(state_dir: Path, server: ThreadingHTTPServer) -> None:
+    meter = UsageMeter(state_dir)
     while (state_dir / "state.json").exists():
         time.sleep(WATCH_INTERVAL)
+        meter.tick()
+    meter.tick(final=True)
     print("state.json is gone: the endpoint was deleted; exiting", flush=True)
     os._exit(0)
+
+
+class UsageMeter:
+    """How long this model server ran, per UTC day, for its bill (``costs.local_costs``):
+    ``<jobs dir>/_usage/<endpoint>-<pid>-<start>.json`` with the endpoint's tags and the
+    GPUs it holds, written every ``USAGE_WRITE_SECONDS`` and at exit. A file per process,
+    kept after the endpoint is deleted: its days stay billed."""
+
+    def __init__(self, state_dir: Path):
+        self.state_dir = state_dir
+        self.started = self.last = time.time()
+        name = f"{state_dir.name}-{os.getpid()}-{int(self.started)}.json"
+        self.path = state_dir.parent.parent / USAGE_DIR / name
+        gpus = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+        self.gpus = len([d for d in gpus.split(",") if d.strip()])
+        self.days: dict[str, float] = {}
+        self.tags: dict[str, str] = {}
+        self.written = 0.0
+
+    def tick(self, *, final: bool = False) -> None:
+        now = time.time()
+        at, self.last = self.last, now
+        while at < now:  # the seconds since the last tick, split at midnight UTC
+            day = datetime.fromtimestamp(at, UTC)
+            midnight = datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() + 86400
+            until = min(now, midnight)
+            key = day.strftime("%Y-%m-%d")
+            self.days[key] = self.days.get(key, 0.0) + (until - at)
+            at = until
+        if final or now - self.written >= USAGE_WRITE_SECONDS:
+            self.write()
+
+    def write(self) -> None:
+        try:
+            state = json.loads((self.state_dir / "state.json").read_text())
+            self.tags = {str(k): str(v) for k, v in (state.get("tags") or {}).items()}
+        except (OSError, ValueError):  # deleted: the tags it had
+            pass
+        record = {"endpoint": self.state_dir.name, "gpus": self.gpus, "tags": self.tags, "days": self.days}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record))
+        tmp.replace(self.path)
+        self.written = time.time()
 
 
 def main(state_dir: str) -> int:
