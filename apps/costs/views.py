@@ -49,7 +49,7 @@ def cost_dashboard(request):
         render=None if download else lambda figures: render_to_string("costs/_grid.html", figures),
     )
     if download:
-        table = next((t for t in context["tables"] if t.key == download), None)
+        table = next((t for t in [*context["tables"], *context["performance"]] if t.key == download), None)
         if table is None:
             raise Http404
         response = HttpResponse(table.csv(), content_type="text/csv; charset=utf-8")
@@ -62,7 +62,7 @@ def cost_dashboard(request):
             **context,
             "form": form,
             "filters": filters,
-            "has_charts": any(t.figure for t in context["tables"]),
+            "has_charts": any(t.figure for t in [*context["tables"], *context["performance"]]),
             "can_budget": services.can_change_budgets(user=request.user),
             "can_backfill": request.user.has_perm(services.BACKFILL),
             "connections": list(connections_for(user=request.user).order_by("name"))
