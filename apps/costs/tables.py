@@ -40,5 +40,3 @@ def cents(value) -> Decimal:
 
 def money(value) -> float:
     return float(round(Decimal(value or 0), 2))
-
-

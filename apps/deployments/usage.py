@@ -36,7 +36,8 @@ def hardware_kind(*, target: str, instance_type: str) -> str:
 
 def _window(start: date, end: date) -> tuple[datetime, datetime]:
     """Whole UTC days, both included."""
-    return datetime.combine(start, time.min, tzinfo=UTC), datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC)
+    since = datetime.combine(start, time.min, tzinfo=UTC)
+    return since, datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
