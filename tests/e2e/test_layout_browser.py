@@ -9,7 +9,6 @@ import fcntl
 import json
 import shutil
 import subprocess
-
 from datetime import timedelta
 
 import pytest
