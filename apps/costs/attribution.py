@@ -9,7 +9,9 @@ The rules, stated once (the page repeats them):
   (train, tune, batch) says which column;
 - a row tagged with an endpoint is serving: split among the endpoint's variants by the share
   of the gateway's requests each variant served that day; a day without traffic through the
-  gateway is split by instance count (instance-hours, since every variant runs all day);
+  gateway is split by instance count (instance-hours, since every variant runs all day). The
+  versions are the endpoint's current variants'; a variant removed since keeps its share of the
+  requests, unattributed;
 - anything else stays unattributed and is shown as a total, never dropped.
 
 Every aggregate is summed in SQL; the splitting reads a bounded number of rows (one per
@@ -125,9 +127,13 @@ def attribute(*, user, filters: selectors.CostFilters, model_name: str = "") -> 
     by_endpoint: dict[str, list] = defaultdict(list)
     for fact in variant_facts:
         by_endpoint[fact.endpoint].append(fact)
+    # Per day only the endpoints the portal knows (and rows naming their version): the rest, in one sum
     serving = rows.exclude(endpoint="")
-    if model_name:
-        serving = serving.filter(Q(endpoint__in=list(by_endpoint)) | Q(model_name=model_name))
+    named = Q(model_name=model_name) if model_name else ~Q(model_version="")
+    known = Q(endpoint__in=list(by_endpoint)) | named
+    if not model_name:
+        unattributed += serving.exclude(known).aggregate(amount=selectors.total())["amount"]
+    serving = serving.filter(known)
     by_day = list(
         serving.values("endpoint", "day", "model_name", "model_version")
         .annotate(amount=selectors.total())
@@ -149,13 +155,15 @@ def attribute(*, user, filters: selectors.CostFilters, model_name: str = "") -> 
                 variants[(endpoint, match.variant)] += amount
             continue
         counts = requests.get((endpoint, day), {})
-        weights = {f.variant: counts.get(f.variant, 0) for f in own}
-        if not any(weights.values()):
-            weights = {f.variant: f.instance_count for f in own}
+        # every variant that served that day, the endpoint's current ones or not: a variant since
+        # removed (its version no longer known) keeps its share, as unattributed
+        weights = dict(counts) if any(counts.values()) else {f.variant: f.instance_count for f in own}
         shares = _split(Decimal(amount), weights)
         if not shares:
             unattributed += amount
             continue
+        known = {f.variant for f in own}
+        unattributed += sum((v for k, v in shares.items() if k not in known), Decimal(0))
         for fact in own:
             if fact.variant in shares:
                 variants[(endpoint, fact.variant)] += shares[fact.variant]

@@ -207,3 +207,12 @@ def test_dashboard_queries_stay_constant_with_versions_endpoints_and_traffic(man
         add_cost(day=today() - timedelta(days=n), amount=n, team=team, endpoint=f"e-{n}")
         add_cost(day=today(), amount=n, team=team, run=str(make_run().pk), model_name="churn")
     assert queries() == few
+
+
+def test_a_removed_variants_share_stays_unattributed(manager, served):
+    _, endpoint = served
+    traffic(endpoint, "old", today() - timedelta(days=1), 400, 5)  # 400 of 800 requests: half the 8.00
+    filters = selectors.CostFilters(start=today() - timedelta(days=30), end=today())
+    result = attribution.attribute(user=manager, filters=filters)
+    assert result.unattributed == Decimal("4.25")  # 4.00 of serving + the 0.25 of no run
+    assert result.variants == {("churn-live", "a"): Decimal("4.00"), ("churn-live", "b"): Decimal("4.00")}
