@@ -216,3 +216,18 @@ def test_a_removed_variants_share_stays_unattributed(manager, served):
     result = attribution.attribute(user=manager, filters=filters)
     assert result.unattributed == Decimal("4.25")  # 4.00 of serving + the 0.25 of no run
     assert result.variants == {("churn-live", "a"): Decimal("4.00"), ("churn-live", "b"): Decimal("4.00")}
+
+
+def test_per_version_api(manager_api, served):
+    answer = manager_api.get(f"/api/v1/costs/per-version/?start={today() - timedelta(days=30)}").json()
+    assert answer["unattributed"] == "0.25" and "registered" in answer["rule"]
+    assert answer["results"][0] == {
+        "model": "churn",
+        "version": "1",
+        "training": "10.00",
+        "tuning": "0.00",
+        "batch": "1.50",
+        "serving": "7.00",
+        "total": "18.50",
+    }
+    assert manager_api.get("/api/v1/costs/per-version/?start=nope").status_code == 400

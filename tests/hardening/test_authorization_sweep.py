@@ -140,6 +140,7 @@ DECISIONS = {
     "costs:version": "team",  # the version's model's team
     "cost-list": "user",
     "cost-per-prediction": "user",
+    "cost-per-version": "user",  # the person's teams' costs and versions only
     "cost-backfill": "user",
     "budget-list": "user",
     "budget-detail": "team",
