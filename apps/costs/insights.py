@@ -152,7 +152,12 @@ def quality_table(*, user, names: list[str]) -> Table:
                 | {"x": [f"v{v.version}" for v in vs], "y": [v.value for v in vs]}
                 for m, vs in by_model.items()
             ],
-            "layout": {**charts.LAYOUT, "title": {"text": table.title}, "xaxis": {"type": "category"}},
+            "layout": {
+                **charts.LAYOUT,
+                "title": {"text": table.title},
+                "xaxis": {"type": "category"},
+                "showlegend": True,
+            },
         }
     return table
 
