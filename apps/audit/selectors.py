@@ -77,6 +77,7 @@ ACTION_LABELS = {
     "endpoint.promote": "Rollout promoted",
     "endpoint.rollback": "Rollout rolled back",
     "endpoint.delete": "Endpoint deleted",
+    "costs.scale_down_requested": "Idle endpoint: owners asked to scale down or delete",
 }
 TARGET_LABELS = {
     "runs.run": "Run",

@@ -3,10 +3,7 @@ same rows are its CSV download). A constant number of queries whatever the data.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
@@ -17,40 +14,12 @@ from apps.core import charts
 from apps.core.scoping import user_team_ids
 from apps.deployments import selectors as deployment_selectors
 
-from . import budgets, selectors
+from . import budgets, insights, selectors
+from .tables import Table, cents, money
 
 CACHE_SECONDS = 300
 MONTHLY_AFTER_DAYS = 120  # longer periods are drawn per month
 IDLE_REQUESTS_PER_DAY = 1  # an endpoint that cost money and served fewer requests than this a day is idle
-
-
-@dataclass
-class Table:
-    key: str
-    title: str
-    columns: list[str]
-    rows: list[list] = field(default_factory=list)
-    figure: dict | None = None
-    note: str = ""
-
-    def csv(self) -> str:
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(self.columns)
-        writer.writerows([_plain(v) for v in row] for row in self.rows)
-        return out.getvalue()
-
-
-def _plain(value):
-    return "" if value is None else value
-
-
-def cents(value) -> Decimal:
-    return Decimal(value or 0).quantize(Decimal("0.01"))
-
-
-def money(value) -> float:
-    return float(round(Decimal(value or 0), 2))
 
 
 def spend_over_time(*, user, filters: selectors.CostFilters, stack: str) -> Table:
@@ -115,8 +84,7 @@ def per_prediction_rows(*, user, filters: selectors.CostFilters, endpoint: str =
     return out
 
 
-def per_prediction(*, user, filters: selectors.CostFilters) -> Table:
-    rows = per_prediction_rows(user=user, filters=filters)
+def per_prediction(rows: list[dict]) -> Table:
     table = Table(
         "per-prediction",
         "Cost per 1,000 predictions",
@@ -192,16 +160,23 @@ def dashboard_cached(*, user, filters: selectors.CostFilters, stack: str, query:
 def dashboard(*, user, filters: selectors.CostFilters, stack: str) -> dict:
     spend = spend_over_time(user=user, filters=filters, stack=stack)
     budget, statuses = budget_table(user=user, team_ids=filters.team_ids)
+    prediction_rows = per_prediction_rows(user=user, filters=filters)
     tables = [
         spend,
         budget,
         top(user=user, filters=filters, by="model", title="Top models by cost"),
         top(user=user, filters=filters, by="endpoint", title="Top endpoints by cost"),
-        per_prediction(user=user, filters=filters),
+        per_prediction(prediction_rows),
     ]
+    models = [row[0] for row in tables[2].rows]
+    extra = insights.insight_tables(user=user, filters=filters, model_names=models)
+    tables += extra[:2]
+    idle = [r for r in prediction_rows if r["idle"]]
     total = sum((row[2] for row in spend.rows), Decimal(0))
     return {
         "tables": tables,
+        "performance": extra[2:],
+        "idle": idle,
         "statuses": statuses,
         "total": total,
         "days": (filters.end - filters.start).days + 1,

@@ -135,3 +135,26 @@ class BudgetAlert(models.Model):
 
     def __str__(self):
         return f"{self.budget} {self.month:%Y-%m} {self.kind} {self.threshold}%"
+
+
+class ScaleDownRequest(models.Model):
+    """A manager asked an idle endpoint's owners to scale it down or delete it: once per
+    endpoint per week (the Monday it falls in), however often the button is pressed."""
+
+    id = models.BigAutoField(primary_key=True)
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="+")
+    endpoint_id = models.UUIDField()  # the deployments app's endpoint (no foreign key across apps)
+    endpoint_name = models.CharField(max_length=100)
+    week = models.DateField()  # the Monday of the week it was asked in
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    notified = models.PositiveIntegerField(default=0)  # data scientists told
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["endpoint_id", "week"], name="costs_scale_down_once_a_week")]
+
+    def __str__(self):
+        return f"Scale down or delete {self.endpoint_name} (week of {self.week})"

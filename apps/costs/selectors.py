@@ -57,7 +57,7 @@ def costs_filtered(*, user, filters: CostFilters) -> QuerySet[DailyCost]:
     return rows
 
 
-def _total():
+def total():
     return Coalesce(Sum("amount"), ZERO)
 
 
@@ -69,7 +69,7 @@ def cost_totals(*, user, filters: CostFilters, group_by: list[str], granularity:
     answer = (
         rows.annotate(period=period)
         .values("period", *columns, "currency")
-        .annotate(amount=_total(), estimate=Count("id", filter=Q(is_estimate=True)))
+        .annotate(amount=total(), estimate=Count("id", filter=Q(is_estimate=True)))
         .order_by("period", *columns, "currency")
     )
     out = []
@@ -88,7 +88,7 @@ def cost_top(*, user, filters: CostFilters, by: str, limit: int = 10) -> list[di
         costs_filtered(user=user, filters=filters)
         .exclude(**{column: ""})
         .values(column)
-        .annotate(amount=_total())
+        .annotate(amount=total())
         .order_by("-amount", column)[:limit]
         .values_list(column, "amount")
     )
@@ -99,7 +99,7 @@ def endpoint_serving_costs(*, user, filters: CostFilters, endpoint: str = "") ->
     rows = costs_filtered(user=user, filters=filters).exclude(endpoint="")
     if endpoint:
         rows = rows.filter(endpoint=endpoint)
-    return dict(rows.values("endpoint").annotate(amount=_total()).order_by().values_list("endpoint", "amount"))
+    return dict(rows.values("endpoint").annotate(amount=total()).order_by().values_list("endpoint", "amount"))
 
 
 def costs_version() -> tuple:

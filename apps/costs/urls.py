@@ -9,4 +9,6 @@ urlpatterns = [
     path("budgets/<uuid:pk>/", views.budget_edit, name="budget"),
     path("budgets/<uuid:pk>/delete/", views.budget_delete, name="budget-delete"),
     path("backfill/", views.backfill, name="backfill"),
+    path("idle/ask/", views.scale_down_request, name="scale-down"),
+    path("versions/<uuid:pk>/", views.version_costs, name="version"),
 ]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -14,10 +17,13 @@ from apps.accounts.models import Team
 from apps.connections.selectors import connections_for
 from apps.core.errors import DomainError
 from apps.core.home import ADMIN, MANAGER, home_panel
-from apps.core.htmx import act, domain_error_message
+from apps.core.htmx import act, domain_error_message, render_page_or_partial
+from apps.registry import selectors as registry_selectors
 
-from . import budgets, dashboard, selectors, services
+from . import attribution, budgets, dashboard, idle, selectors, services
 from .forms import BudgetForm, CostFilterForm
+
+VERSION_DAYS = 365  # the version page shows a year of what the version cost
 
 
 def _teams(request):
@@ -49,7 +55,7 @@ def cost_dashboard(request):
         render=None if download else lambda figures: render_to_string("costs/_grid.html", figures),
     )
     if download:
-        table = next((t for t in context["tables"] if t.key == download), None)
+        table = next((t for t in [*context["tables"], *context["performance"]] if t.key == download), None)
         if table is None:
             raise Http404
         response = HttpResponse(table.csv(), content_type="text/csv; charset=utf-8")
@@ -62,15 +68,37 @@ def cost_dashboard(request):
             **context,
             "form": form,
             "filters": filters,
-            "has_charts": any(t.figure for t in context["tables"]),
+            "has_charts": any(t.figure for t in [*context["tables"], *context["performance"]]),
             "can_budget": services.can_change_budgets(user=request.user),
             "can_backfill": request.user.has_perm(services.BACKFILL),
             "connections": list(connections_for(user=request.user).order_by("name"))
             if request.user.has_perm(services.BACKFILL)
             else [],
             "today": timezone.localdate(),
+            "idle": _idle_rows(context["idle"]),
+            "query": query.urlencode(),
         },
     )
+
+
+def _idle_rows(rows: list[dict]) -> list[dict]:
+    """The idle endpoints, each with this week's request to its owners if one was made (one query)."""
+    asked = idle.asked_this_week(names=[r["endpoint"] for r in rows])
+    return [{**row, "asked": asked.get(row["endpoint"])} for row in rows]
+
+
+@login_required
+@require_POST
+def scale_down_request(request):
+    """The idle endpoint's owners are asked to scale it down or delete it (once a week)."""
+    name = request.POST.get("endpoint", "")[:100]
+    act(
+        request,
+        lambda: idle.scale_down_request_create(user=request.user, endpoint_name=name),
+        f"The owners of {name} were asked to scale it down or delete it.",
+    )
+    back = request.POST.get("next", "")
+    return redirect(f"{reverse('costs:dashboard')}?{back}" if back and "//" not in back else "costs:dashboard")
 
 
 @login_required
@@ -169,6 +197,31 @@ def backfill(request):
         "Backfill started: the bills are read again in the background.",
     )
     return redirect("costs:dashboard")
+
+
+@login_required
+def version_costs(request, pk):
+    """What a model version cost (training, tuning, batch, serving): the "Costs" section of its
+    page in the registry (loaded with htmx, so the registry never imports costs), or a page."""
+    services.require_view(user=request.user)
+    version = registry_selectors.version_visible(user=request.user, pk=pk)
+    if version is None:
+        raise Http404
+    today = timezone.localdate()
+    filters = selectors.CostFilters(start=today - timedelta(days=VERSION_DAYS - 1), end=today)
+    result = attribution.attribute(user=request.user, filters=filters, model_name=version.model.name)
+    mine = next((v for v in result.versions if v.version == version.version), None)
+    context = {
+        "version": version,
+        "model": version.model,
+        "days": VERSION_DAYS,
+        "categories": [(c, mine.amounts.get(c, 0) if mine else 0) for c in attribution.CATEGORIES],
+        "total": mine.total if mine else 0,
+        "rule": attribution.RULE,
+    }
+    return render_page_or_partial(
+        request, page="costs/version.html", partial="costs/_version_costs.html", context=context
+    )
 
 
 @home_panel(

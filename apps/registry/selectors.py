@@ -242,3 +242,65 @@ def version_visible(*, user: User, pk) -> ModelVersion | None:
 def version_of_run(*, run) -> ModelVersion | None:
     """The newest version a portal run registered (what a template's gate is about), if any."""
     return ModelVersion.objects.select_related("model").filter(run=run).order_by("-number").first()
+
+
+# --- costs -----------------------------------------------------------------------------------
+
+
+def versions_of_runs(*, run_ids) -> dict[str, tuple[str, str]]:
+    """{run id: (model name, version)} the newest version each portal run registered: one query."""
+    rows = (
+        ModelVersion.objects.filter(run_id__in=list(run_ids))
+        .order_by("run_id", "-number")
+        .values_list("run_id", "model__name", "version")
+    )
+    found: dict[str, tuple[str, str]] = {}
+    for run_id, name, version in rows:
+        found.setdefault(str(run_id), (name, version))
+    return found
+
+
+@dataclass(frozen=True)
+class VersionQuality:
+    model_name: str
+    version: str
+    url: str
+    metric: str  # the model's primary metric ("" when it has none)
+    direction: str  # max | min
+    value: float | None
+
+
+def versions_by_name(*, user: User, names: list[str], limit: int = 2000) -> list[VersionQuality]:
+    """The live versions of the models named ``names`` that the person may see, oldest first,
+    each with its page and the value of its model's primary metric: one query."""
+    if not names:
+        return []
+    rows = (
+        ModelVersion.objects.filter(model__in=model_visible(user=user).values("pk"), model__name__in=names)
+        .filter(deleted_upstream=False)
+        .select_related("model")
+        .only(
+            *("id", "version", "number", "metrics"),
+            *("model__id", "model__name", "model__primary_metric", "model__primary_direction"),
+        )
+        .order_by("model__name", "number")[:limit]
+    )
+    out = []
+    for row in rows:
+        metric = row.model.primary_metric
+        value = (row.metrics or {}).get(metric) if metric else None
+        try:
+            value = float(value) if value is not None else None
+        except (TypeError, ValueError):
+            value = None
+        out.append(
+            VersionQuality(
+                model_name=row.model.name,
+                version=row.version,
+                url=row.get_absolute_url(),
+                metric=metric,
+                direction=row.model.primary_direction,
+                value=value,
+            )
+        )
+    return out

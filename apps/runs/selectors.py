@@ -143,3 +143,37 @@ def run_log(*, run: Run, full: bool = False, limit: int = EVENTS_SHOWN) -> list[
     left out unless ``full`` (it stays stored)."""
     lines = (log_line(event, full=full) for event in run_recent_events(run=run, limit=limit))
     return [line for line in lines if line is not None]
+
+
+# --- costs -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    kind: str
+    model_name: str  # the model it trained or scored, as its parameters say
+    model_version: str  # the version a batch run scored ("" otherwise)
+
+
+def run_facts(*, ids) -> dict[str, RunFacts]:
+    """{run id: its kind and model} for the runs among ``ids`` (a bill's run tags): one query.
+    Strings that are no run id are skipped."""
+    import uuid
+
+    valid = []
+    for value in set(ids):
+        try:
+            valid.append(uuid.UUID(str(value)))
+        except ValueError:
+            continue
+    if not valid:
+        return {}
+    rows = Run.objects.filter(pk__in=valid).values_list("pk", "kind", "params")
+    return {
+        str(pk): RunFacts(
+            kind=kind,
+            model_name=str((params or {}).get("model_name") or ""),
+            model_version=str((params or {}).get("model_version") or ""),
+        )
+        for pk, kind, params in rows
+    }

@@ -9,11 +9,14 @@ import fcntl
 import json
 import shutil
 import subprocess
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from tests.catalog.conftest import shipped_catalog  # noqa: F401 - a fixture
 from tests.conftest import ROOT, skip_or_fail
+from tests.costs.factories import add_cost
 from tests.e2e.test_browser import SCREENSHOTS, browser, log_in  # noqa: F401 - a fixture
 from tests.registry.factories import make_model
 
@@ -93,6 +96,8 @@ def test_main_pages_fit_every_width_and_pass_axe(
         secrets={},
         teams=[team],
     )
+    for n in range(14):  # the Costs page with its charts drawn
+        add_cost(day=timezone.localdate() - timedelta(days=n), amount="2.50", team=team, model_name=model.name)
     pages = {
         "home": "/",
         "getting-started": "/getting-started/",
@@ -107,6 +112,7 @@ def test_main_pages_fit_every_width_and_pass_axe(
         "audit": "/audit/",
         "notifications": "/notifications/",
         "tokens": "/account/tokens/",
+        "costs": "/costs/",
     }
 
     context = browser.new_context(viewport={"width": WIDTHS[0], "height": 900})

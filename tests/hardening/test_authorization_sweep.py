@@ -136,8 +136,11 @@ DECISIONS = {
     "costs:budget": "team",
     "costs:budget-delete": "team",
     "costs:backfill": "user",  # managers and admins, the connections of their teams
+    "costs:scale-down": "user",  # managers and admins, of their teams' endpoints only
+    "costs:version": "team",  # the version's model's team
     "cost-list": "user",
     "cost-per-prediction": "user",
+    "cost-per-version": "user",  # the person's teams' costs and versions only
     "cost-backfill": "user",
     "budget-list": "user",
     "budget-detail": "team",
@@ -323,6 +326,7 @@ def fill(name: str, route: str, objects: dict) -> str | None:
         "approvals:": "promotion",
         "promotion-": "promotion",
         "environment-": "environment",
+        "costs:version": "version",
         "costs:": "budget",
         "budget-": "budget",
         "monitoring:report": "drift_report",

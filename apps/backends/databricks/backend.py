@@ -52,7 +52,7 @@ from ..base import (
     Upstream,
 )
 from ..jobs.cluster_job import OUTPUTS_MARKER
-from . import capture, code_upload, costs, endpoints, jobs, provisioning, registry, settings
+from . import capture, code_upload, costs, endpoints, jobs, provisioning, registry, settings, system_billing
 from . import client as sdk
 from .code_upload import CLUSTER_JOB, CLUSTER_LIBRARIES, code_bundle
 from .endpoints import PAYLOAD_KEYS, workload_size, workload_types
@@ -320,6 +320,13 @@ class DatabricksBackend:
     # --- costs ---------------------------------------------------------------------
 
     def get_costs(self, *, start: date, end: date, tags: dict[str, str] | None = None) -> list[CostRecord]:
+        """The billing system tables priced by list price, where the workspace has them and a SQL
+        warehouse is set; else the account's billable-usage download priced with ``dbu_price``."""
+        if self.warehouse_id:
+            try:
+                return system_billing.get_costs(self.client, self.warehouse_id, start=start, end=end, tags=tags)
+            except system_billing.SystemTablesMissing:
+                pass
         account_id = self.account_id or self.client.config.account_id
         if not account_id:
             raise BackendError(

@@ -157,3 +157,21 @@ class BackfillStartedSerializer(serializers.Serializer):
     local = serializers.BooleanField()
     force = serializers.BooleanField()
     days = serializers.IntegerField()
+
+
+class PerVersionRowSerializer(serializers.Serializer):
+    model = serializers.CharField()
+    version = serializers.CharField()
+    training = serializers.CharField()
+    tuning = serializers.CharField()
+    batch = serializers.CharField()
+    serving = serializers.CharField()
+    total = serializers.CharField()
+
+
+class PerVersionSerializer(serializers.Serializer):
+    start = serializers.DateField()
+    end = serializers.DateField()
+    rule = serializers.CharField()
+    unattributed = serializers.CharField()
+    results = PerVersionRowSerializer(many=True)

@@ -12,7 +12,7 @@ from apps.accounts.models import Team
 from apps.core.errors import InvalidInput
 from apps.core.scoping import user_team_ids
 
-from .. import budgets, dashboard, selectors, services
+from .. import attribution, budgets, dashboard, selectors, services
 from ..models import Budget
 from .serializers import (
     BackfillSerializer,
@@ -23,6 +23,7 @@ from .serializers import (
     CostListSerializer,
     CostQuerySerializer,
     PerPredictionSerializer,
+    PerVersionSerializer,
 )
 
 
@@ -102,6 +103,37 @@ def cost_per_prediction(request):
                     "cost_per_1000": None if r["cost_per_1000"] is None else str(r["cost_per_1000"]),
                 }
                 for r in rows
+            ],
+        }
+    )
+
+
+@extend_schema(
+    parameters=[CostQuerySerializer],
+    responses=PerVersionSerializer,
+    summary="Cost per model version: training, tuning, batch and serving",
+)
+@api_view(["GET"])
+def cost_per_version(request):
+    """What each model version cost in the period (?start=&end=, also team=, backend=, project=),
+    by the attribution rule ``rule`` states; amounts are decimal strings."""
+    query = _query(request)
+    filters = _filters(request, query)
+    result = attribution.attribute(user=request.user, filters=filters)
+    return Response(
+        {
+            "start": filters.start,
+            "end": filters.end,
+            "rule": attribution.RULE,
+            "unattributed": str(dashboard.cents(result.unattributed)),
+            "results": [
+                {
+                    "model": v.model_name,
+                    "version": v.version,
+                    **{c: str(dashboard.cents(v.amounts.get(c, 0))) for c in attribution.CATEGORIES},
+                    "total": str(dashboard.cents(v.total)),
+                }
+                for v in result.versions
             ],
         }
     )

@@ -37,12 +37,21 @@ from .router import ApiError, Router, route
 from .serving import ServingApi
 from .sql import WAREHOUSE_ID, StatementsApi
 from .state import DEFAULT_ACCOUNT_ID, USER, WORKSPACE_ID, StateFile
+from .system_tables import SystemTablesApi
 from .unity_catalog import UnityCatalogApi
 from .workspace import WorkspaceApi
 
 
 class DatabricksStandIn(
-    JobsApi, ServingApi, StatementsApi, UnityCatalogApi, MlflowApi, WorkspaceApi, BillingApi, StateFile
+    JobsApi,
+    ServingApi,
+    StatementsApi,
+    SystemTablesApi,
+    UnityCatalogApi,
+    MlflowApi,
+    WorkspaceApi,
+    BillingApi,
+    StateFile,
 ):
     """The stand-in server. ``pending_polls`` / ``running_polls`` say how many
     ``runs/get`` calls a run spends in each state; ``endpoint_polls`` how many
@@ -66,7 +75,9 @@ class DatabricksStandIn(
         programs_dir: str | Path | None = None,
         warehouse_ids: tuple[str, ...] = (WAREHOUSE_ID,),
         statement_chunk_rows: int = 1000,
+        system_tables: bool = True,  # False: a workspace without the billing system tables
     ):
+        self.system_tables = system_tables
         self.token = token
         self.denied_token = denied_token
         self.host = host

@@ -1,6 +1,7 @@
 """Part of the Databricks STAND-IN (not Databricks): the SQL Statement Execution
 API (``/api/2.0/sql/statements``) over the tables the stand-in keeps (the
-inference tables of ``.inference_tables``).
+inference tables of ``.inference_tables``, the billing system tables of
+``.system_tables``).
 
 A statement runs at once: the answer is SUCCEEDED (with the manifest and the
 first result chunk) or FAILED (``status.error``, HTTP 200, as Databricks
@@ -31,12 +32,15 @@ import uuid
 
 from .inference_tables import PAYLOAD_COLUMNS
 from .router import ApiError, invalid, not_found, route
+from .system_tables import STRUCT_COLUMNS
 
 WAREHOUSE_ID = "5a7e5a7e5a7e5a7e"  # the stand-in's one SQL warehouse
 TABLE = re.compile(r"\b(FROM|JOIN)\s+((?:`[^`]+`|[A-Za-z_][\w-]*)(?:\s*\.\s*(?:`[^`]+`|[A-Za-z_][\w-]*)){0,2})", re.I)
 INTEGERS = {"BIGINT", "LONG", "INT", "INTEGER", "SMALLINT", "TINYINT", "SHORT", "BYTE"}
 FLOATS = {"DOUBLE", "FLOAT", "DECIMAL", "REAL"}
 KEEP_STATEMENTS = 200
+# A struct column's field (``u.usage_metadata.job_id``, ``p.pricing.default``): read from its JSON.
+STRUCT_FIELD = re.compile(rf"\b((?:\w+\.)?(?:{'|'.join(STRUCT_COLUMNS)}))\.(\w+)\b")
 
 
 class StatementError(Exception):
@@ -71,25 +75,33 @@ class StatementsApi:
     """Mixed into ``DatabricksStandIn``: uses its state, ``warehouse_ids``,
     ``statement_chunk_rows`` and ``_statements``."""
 
-    def _table_rows(self, name: str) -> list[dict] | None:
-        return self.state.get("inference_tables", {}).get(name)
+    def _table(self, name: str) -> tuple[tuple, list[dict]] | None:
+        """(columns as (name, type), rows) of a table the stand-in keeps, or None."""
+        rows = self.state.get("inference_tables", {}).get(name)
+        if rows is not None:
+            return PAYLOAD_COLUMNS, rows
+        return self._system_table(name)
 
     def _run(self, statement: str, parameters: list[dict], catalog: str | None, schema: str | None, row_limit):
         if not re.match(r"^\s*(SELECT|WITH)\b", statement, re.I):
             raise StatementError("[stand-in] Only SELECT statements run here.")
         database = sqlite3.connect(":memory:")
+        database.create_function("to_json", 1, lambda value: value, deterministic=True)  # kept as JSON already
         tables: dict[str, str] = {}
+        declared: dict[str, str] = {}
 
         def local(match: re.Match) -> str:
             parts = [part.strip().strip("`").lower() for part in re.split(r"\s*\.\s*", match.group(2))]
             parts = [*([catalog, schema][: 3 - len(parts)] if len(parts) < 3 else []), *parts]
             full = ".".join(str(part) for part in parts)
-            rows = self._table_rows(full) if None not in parts else None
-            if rows is None:
+            found = self._table(full) if None not in parts else None
+            if found is None:
                 raise StatementError(f"[TABLE_OR_VIEW_NOT_FOUND] The table or view `{full}` cannot be found.")
+            table_columns, rows = found
             if full not in tables:
                 tables[full] = f"t{len(tables)}"
-                columns = [name for name, _ in PAYLOAD_COLUMNS]
+                columns = [name for name, _ in table_columns]
+                declared.update(dict(table_columns))
                 database.execute(f"CREATE TABLE {tables[full]} ({', '.join(columns)})")
                 database.executemany(
                     f"INSERT INTO {tables[full]} VALUES ({', '.join('?' * len(columns))})",  # noqa: S608 - our names
@@ -97,7 +109,8 @@ class StatementsApi:
                 )
             return f"{match.group(1)} {tables[full]}"
 
-        sql = TABLE.sub(local, statement)
+        sql = STRUCT_FIELD.sub(lambda m: f"json_extract({m.group(1)}, '$.{m.group(2)}')", statement)
+        sql = TABLE.sub(local, sql)
         try:
             cursor = database.execute(sql, {p["name"]: _typed(p) for p in parameters or []})
             rows = cursor.fetchmany(row_limit + 1) if row_limit else cursor.fetchall()
@@ -106,13 +119,12 @@ class StatementsApi:
         finally:
             database.close()
         truncated = bool(row_limit) and len(rows) > row_limit
-        declared = dict(PAYLOAD_COLUMNS)
         names = [column[0] for column in cursor.description or []]
         columns = [
             {
                 "name": name,
                 "type_text": declared.get(name, "STRING"),
-                "type_name": declared.get(name, "STRING").split("<")[0],
+                "type_name": declared.get(name, "STRING").split("<")[0].split("(")[0],
                 "position": position,
             }
             for position, name in enumerate(names)
