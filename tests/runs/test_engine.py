@@ -317,12 +317,13 @@ def test_what_a_run_creates_is_tagged_for_its_bill(make_run, team):
 
     training = make_run()
     assert run_tags(training) == {"team": team.slug, "run": str(training.pk), "project": "default", "model": "iris-lr"}
-    deploy = make_run(params={"endpoint": "scoring", "project": "churn", "variants": []})
-    # an endpoint's bill comes back under its own name (apps/costs attributes it by this tag)
-    assert run_tags(deploy) == {
+    rollout = make_run(params={"endpoint": "scoring", "project": "churn", "model_name": "churn-gbm"})
+    step = {"endpoint": "scoring", "variants": [{"name": "churn-gbm-v2"}]}  # a deploy step's own params
+    # an endpoint's bill comes back under its own name and its model (apps/costs attributes them by these tags)
+    assert run_tags(rollout, step) == {
         "team": team.slug,
-        "run": str(deploy.pk),
+        "run": str(rollout.pk),
         "project": "churn",
-        "model": "",
+        "model": "churn-gbm",
         "endpoint": "scoring",
     }

@@ -38,7 +38,7 @@ def run_tags(run: Run, params: dict | None = None) -> dict[str, str]:
         "team": run.team.slug,
         "run": str(run.pk),
         "project": str(params.get("project") or run.params.get("project") or "default"),
-        "model": str(params.get("model_name", "")),
+        "model": str(params.get("model_name") or run.params.get("model_name") or ""),
         # what an endpoint's bill is attributed to (apps/costs): the endpoint, where the run has one
         **({"endpoint": str(params["endpoint"])} if params.get("endpoint") else {}),
     }
