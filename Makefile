@@ -46,6 +46,8 @@ run: export ATRIUM_COSTS_READ_AT_START ?= 1
 # make run prices this machine's hours at demo rates, so Costs shows local spend (README: Configuration).
 run: export ATRIUM_LOCAL_CPU_HOUR_RATE ?= 0.10
 run: export ATRIUM_LOCAL_GPU_HOUR_RATE ?= 2.50
+# ...and reads bills hourly, not daily, so today's local spend shows within the hour.
+run: export ATRIUM_COSTS_INGEST_SECONDS ?= 3600
 
 ## Install, migrate, create demo data, collect static files, then run web, worker, beat, MLflow and the
 ## stand-ins under a supervisor in the foreground: a process that dies is restarted; Ctrl-C stops all.
