@@ -128,7 +128,7 @@ def alerts_evaluate(*, monitor: Monitor, report: DriftReport) -> list[DriftAlert
         key = (AlertRule.FEATURE_STREAK, column)
         if key in open_alerts:
             hold(open_alerts[key])
-        elif streaks.get(column, 0) >= windows:
+        elif windows and streaks.get(column, 0) >= windows:  # 0: the rule is off
             message = f"{column} drifted {windows} windows in a row."
             opened.append(_open(monitor, report, AlertRule.FEATURE_STREAK, column, message))
     for (rule, column), alert in open_alerts.items():

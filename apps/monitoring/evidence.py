@@ -69,7 +69,7 @@ def drift_evidence(ctx: CheckContext) -> CheckResult:
         figures["Comparison"] = str(error)
         return CheckResult(status=CheckStatus.WARNING, summary=f"Could not compare: {error}", figures=figures)
     now = drift_report(training, current, columns=monitor.columns)
-    still = now.drifted_columns()
+    still = now.drifted_columns
     figures["Candidate's training data vs the window"] = (
         f"{len(still)} of {len(now.columns)} features drift ({now.drift_share:.0%})"
     )
