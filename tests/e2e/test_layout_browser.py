@@ -15,6 +15,8 @@ import pytest
 from tests.catalog.conftest import shipped_catalog  # noqa: F401 - a fixture
 from tests.conftest import ROOT, skip_or_fail
 from tests.e2e.test_browser import SCREENSHOTS, browser, log_in  # noqa: F401 - a fixture
+from tests.monitoring.conftest import datasets  # noqa: F401 - a fixture
+from tests.monitoring.test_dashboard_browser import windows
 from tests.registry.factories import make_model
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -72,6 +74,8 @@ def test_main_pages_fit_every_width_and_pass_axe(
     make_run,
     shipped_catalog,  # noqa: F811
     axe_source,
+    datasets,  # noqa: F811
+    settings,
 ):
     from apps.accounts.models import Role
     from apps.connections.services import connection_create
@@ -93,6 +97,7 @@ def test_main_pages_fit_every_width_and_pass_axe(
         secrets={},
         teams=[team],
     )
+    monitor = windows(admin, datasets, settings)  # a monitor with three windows: its charts and overlay
     pages = {
         "home": "/",
         "getting-started": "/getting-started/",
@@ -107,6 +112,8 @@ def test_main_pages_fit_every_width_and_pass_axe(
         "audit": "/audit/",
         "notifications": "/notifications/",
         "tokens": "/account/tokens/",
+        "monitoring": "/monitoring/",
+        "monitor": monitor.get_absolute_url(),
     }
 
     context = browser.new_context(viewport={"width": WIDTHS[0], "height": 900})
