@@ -136,9 +136,10 @@ def alerts_evaluate(*, monitor: Monitor, report: DriftReport) -> list[DriftAlert
             _resolve(monitor, alert, report)
     opened += _missing_jumps(monitor, report, results, open_alerts, hold)
     opened = [alert for alert in opened if alert is not None]
-    for alert in opened:
-        if monitor.retrain_template and alert.rule == monitor.retrain_on:
-            retraining_start(monitor=monitor, alert=alert, report=report)
+    # One retraining for the window, however many alerts of the rule it opened (one per feature).
+    trigger = next((alert for alert in opened if alert.rule == monitor.retrain_on), None)
+    if monitor.retrain_template and trigger is not None:
+        retraining_start(monitor=monitor, alert=trigger, report=report)
     return opened
 
 

@@ -121,7 +121,11 @@ def _launch_params(*, user, template, version, window: str, team) -> tuple[dict,
 
 
 def retraining_start(*, monitor: Monitor, alert: DriftAlert, report: DriftReport) -> Retraining:
-    """Start the monitor's retraining template on the window of ``report``, for ``alert``."""
+    """Start the monitor's retraining template on the window of ``report``, for ``alert``; while
+    one of the monitor's retrainings still runs, that one (one retraining at a time)."""
+    running = Retraining.objects.filter(monitor=monitor, status=RetrainingStatus.RUNNING).first()
+    if running is not None:
+        return running
     retraining = Retraining.objects.create(
         monitor=monitor, alert=alert, report=report, template_slug=monitor.retrain_template
     )

@@ -108,6 +108,9 @@ def test_a_drift_alert_retrains_and_files_a_promotion_request_with_drift_evidenc
     assert run.params["dataset"] == "iris" and run.params["model_name"] == loop["model_name"]
     assert started.trained_on == "iris" and "no labels" in started.trained_on_note
     assert AuditEvent.objects.filter(action="monitor.retraining_started", actor=ds).exists()
+    again = compute.monitor_evaluate(monitor_id=monitor.pk)  # still drifting: the alert holds, no second run
+    assert again.dataset_drift and Retraining.objects.filter(monitor=monitor).count() == 1
+    assert retraining.retraining_start(monitor=monitor, alert=started.alert, report=again) == started  # one at a time
 
     # the run registers v2 and ends: the registry's effect links it, ours hands it to a worker
     loop["register"](loop["model_name"], tags={"atrium.run_key": run.idempotency_key})
