@@ -238,3 +238,31 @@ def test_retraining_needs_a_train_template_and_a_model_reference(loop, ds, api):
     assert bad.status_code == 400 and "needs the model" in bad.json()["retrain_template"][0]
     good = api.post("/api/v1/monitors/", {**body, "retrain_template": "tabular-classifier"}, format="json")
     assert good.status_code == 201 and good.json()["retrain_environment"] == "staging"
+
+
+def test_the_form_offers_train_templates_and_sets_the_retraining(loop, ds, ds_client):
+    page = ds_client.get("/monitoring/new/").content.decode()
+    assert '<option value="tabular-classifier">Tabular classifier</option>' in page
+    assert 'value="realtime-endpoint"' not in page  # a deploy template retrains nothing
+    form = {
+        "name": "from the form",
+        "endpoint": "iris-ep",
+        "reference_version": str(loop["v1"].pk),
+        "window_hours": 24,
+        "schedule": "daily",
+        "alert_feature_windows": 3,
+        "alert_missing_jump": 20,
+        "retrain_template": "tabular-classifier",
+        "retrain_on": "feature_streak",
+        "retrain_environment": "staging",
+    }
+    response = ds_client.post("/monitoring/new/", form)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    monitor = loop["v1"].model.team.monitors.get(name="from the form")
+    assert (monitor.retrain_template, monitor.retrain_on, monitor.alert_missing_jump) == (
+        "tabular-classifier",
+        "feature_streak",
+        20,
+    )
+    page = ds_client.get(monitor.get_absolute_url()).content.decode()
+    assert "starts <code>tabular-classifier</code>" in page and "rises more than 20 points" in page
