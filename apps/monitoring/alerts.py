@@ -2,12 +2,15 @@
 
 * dataset drift: open when a window's dataset drifts, resolved by the first window that does not;
 * a feature drifting ``alert_feature_windows`` windows in a row: open then, resolved by the
-  first window where that feature does not drift.
+  first window where that feature does not drift;
+* a missing-value jump: a feature's missing share up by more than ``alert_missing_jump``
+  percentage points on the reference's, resolved by the first window where it no longer is.
 
 One open alert per monitor, rule and feature (a constraint, not only a check): a drifting
 window while it is open counts on it instead of opening another. Opening tells the owning
 team in the portal (and by e-mail, through ``apps.notifications``); resolving tells them too.
-Windows without data (or that failed) neither open nor resolve anything.
+Windows without data (or that failed) neither open nor resolve anything. An alert of the
+monitor's ``retrain_on`` rule starts its retraining template (``retraining``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from apps.notifications.models import Notification
 from apps.notifications.services import notify_users
 
 from .models import AlertRule, ColumnResult, DriftAlert, DriftReport, Monitor, ReportStatus
+from .retraining import retraining_start
 from .webhooks import alert_payload, webhook_enqueue
 
 
@@ -102,8 +106,8 @@ def alerts_evaluate(*, monitor: Monitor, report: DriftReport) -> list[DriftAlert
         return []
     opened = []
     open_alerts = {(a.rule, a.column): a for a in monitor.alerts.filter(resolved_at__isnull=True)}
-    results = list(report.column_results.values_list("column", "drifted"))
-    drifted = {column for column, flag in results if flag}
+    results = list(report.column_results.values_list("column", "drifted", "missing_share", "missing_share_reference"))
+    drifted = {column for column, flag, _, _ in results if flag}
 
     def hold(alert: DriftAlert) -> None:
         DriftAlert.objects.filter(pk=alert.pk).update(windows=alert.windows + 1, last_report=report)
@@ -124,10 +128,38 @@ def alerts_evaluate(*, monitor: Monitor, report: DriftReport) -> list[DriftAlert
         key = (AlertRule.FEATURE_STREAK, column)
         if key in open_alerts:
             hold(open_alerts[key])
-        elif streaks.get(column, 0) >= windows:
+        elif windows and streaks.get(column, 0) >= windows:  # 0: the rule is off
             message = f"{column} drifted {windows} windows in a row."
             opened.append(_open(monitor, report, AlertRule.FEATURE_STREAK, column, message))
     for (rule, column), alert in open_alerts.items():
         if rule == AlertRule.FEATURE_STREAK and column not in drifted:
             _resolve(monitor, alert, report)
-    return [alert for alert in opened if alert is not None]
+    opened += _missing_jumps(monitor, report, results, open_alerts, hold)
+    opened = [alert for alert in opened if alert is not None]
+    # One retraining for the window, however many alerts of the rule it opened (one per feature).
+    trigger = next((alert for alert in opened if alert.rule == monitor.retrain_on), None)
+    if monitor.retrain_template and trigger is not None:
+        retraining_start(monitor=monitor, alert=trigger, report=report)
+    return opened
+
+
+def _missing_jumps(monitor: Monitor, report: DriftReport, results: list, open_alerts: dict, hold) -> list:
+    """Features whose missing share rose more than ``alert_missing_jump`` points on the reference's."""
+    points = monitor.alert_missing_jump
+    opened, jumped = [], set()
+    for column, _, missing, missing_reference in results if points else []:
+        rise = (missing - missing_reference) * 100
+        if rise <= points:
+            continue
+        jumped.add(column)
+        key = (AlertRule.MISSING_JUMP, column)
+        if key in open_alerts:
+            hold(open_alerts[key])
+        else:
+            share = f"{missing:.0%} of rows (reference {missing_reference:.0%})"
+            message = f"{column} is missing in {share}: up {rise:.0f} points."
+            opened.append(_open(monitor, report, AlertRule.MISSING_JUMP, column, message))
+    for (rule, column), alert in open_alerts.items():
+        if rule == AlertRule.MISSING_JUMP and column not in jumped:
+            _resolve(monitor, alert, report)
+    return opened

@@ -2,7 +2,7 @@ from django import forms
 
 from apps.monitoring.drift import METHODS
 
-from .models import Schedule
+from .models import ALERT_RULES, Schedule
 
 COLUMNS_HELP = (
     "One column a line: its name, a method and a threshold, e.g. “age psi 0.2”. "
@@ -48,9 +48,30 @@ class MonitorForm(forms.Form):
         label="Alert when a feature drifts this many windows in a row",
         help_text="0: no feature alert.",
     )
+    alert_missing_jump = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=100,
+        initial=0,
+        label="Alert when a feature's missing share rises by more than (points)",
+        help_text="Percentage points on the reference's missing share; 0: no missing-value alert.",
+    )
+    retrain_template = forms.ChoiceField(
+        required=False,
+        label="Retrain with",
+        help_text="A catalogue train template started on the window's data when an alert of the rule below "
+        "opens (the reference must be a model version: that model is retrained).",
+    )
+    retrain_on = forms.ChoiceField(
+        choices=ALERT_RULES, initial="dataset_drift", label="Retrain on the alert", required=False
+    )
+    retrain_environment = forms.CharField(
+        max_length=50, initial="staging", label="Ask the retrained version into", required=False
+    )
 
-    def __init__(self, *args, endpoints=(), versions=(), **kwargs):
+    def __init__(self, *args, endpoints=(), versions=(), templates=(), **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["retrain_template"].choices = [("", "— no retraining")] + [(t.slug, t.name) for t in templates]
         self.fields["endpoint"].choices = [("", "—")] + [(name, name) for name in endpoints]
         self.fields["reference_version"].choices = [("", "—")] + [
             (str(v.pk), f"{v.model.name} v{v.version}") for v in versions
@@ -100,4 +121,8 @@ class MonitorForm(forms.Form):
             "columns": data["columns"],
             "alert_on_dataset_drift": data["alert_on_dataset_drift"],
             "alert_feature_windows": data["alert_feature_windows"],
+            "alert_missing_jump": data["alert_missing_jump"] or 0,
+            "retrain_template": data["retrain_template"],
+            "retrain_on": data["retrain_on"] or "dataset_drift",
+            "retrain_environment": data["retrain_environment"] or "staging",
         }

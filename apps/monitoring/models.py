@@ -34,6 +34,13 @@ class Schedule(models.TextChoices):
 SCHEDULE_SECONDS = {Schedule.HOURLY: 3600, Schedule.DAILY: 86400}
 
 
+ALERT_RULES = [
+    ("dataset_drift", "Dataset drift"),
+    ("feature_streak", "Feature drifting window after window"),
+    ("missing_jump", "Missing values jumped"),
+]
+
+
 class MonitorStatus(models.TextChoices):
     PENDING = "pending", "No window yet"
     OK = "ok", "No drift"
@@ -67,6 +74,14 @@ class Monitor(BaseModel):
     # Alert rules: the dataset drifts; a feature drifts this many windows in a row (0: off).
     alert_on_dataset_drift = models.BooleanField(default=True)
     alert_feature_windows = models.PositiveSmallIntegerField(default=3)
+    # A feature's missing share up by more than this many percentage points on the reference (0: off).
+    alert_missing_jump = models.PositiveSmallIntegerField(default=0)
+    # Closing the loop (apps/monitoring/retraining.py): an alert of rule ``retrain_on`` starts this
+    # catalogue train template (by slug) on the window's data, as the monitor's creator; the version
+    # it registers becomes the challenger and is asked into ``retrain_environment``.
+    retrain_template = models.CharField(max_length=80, blank=True)
+    retrain_on = models.CharField(max_length=20, blank=True, default="dataset_drift", choices=ALERT_RULES)
+    retrain_environment = models.CharField(max_length=50, blank=True, default="staging")
     # Alerts also go to this URL, signed (apps/monitoring/webhooks.py); the secret is stored encrypted.
     webhook_url = models.URLField(max_length=500, blank=True)
     webhook_secret = models.TextField(blank=True, editable=False)
@@ -190,6 +205,7 @@ class ColumnResult(models.Model):
 class AlertRule(models.TextChoices):
     DATASET_DRIFT = "dataset_drift", "Dataset drift"
     FEATURE_STREAK = "feature_streak", "Feature drifting window after window"
+    MISSING_JUMP = "missing_jump", "Missing values jumped"
 
 
 class DriftAlert(BaseModel):
@@ -221,3 +237,42 @@ class DriftAlert(BaseModel):
     @property
     def is_open(self) -> bool:
         return self.resolved_at is None
+
+
+class RetrainingStatus(models.TextChoices):
+    NOT_STARTED = "not_started", "Could not start"
+    RUNNING = "running", "Retraining"
+    RUN_FAILED = "run_failed", "Retraining run did not succeed"
+    NO_VERSION = "no_version", "No version registered"
+    REQUESTED = "requested", "Promotion requested"
+    ERROR = "error", "Challenger or request failed"
+
+
+class Retraining(BaseModel):
+    """What an alert started: the template run on the window's data, then the version it
+    registered (the challenger) and the promotion request filed for it, with the report
+    that fired as the request's drift evidence."""
+
+    monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="retrainings")
+    alert = models.ForeignKey(DriftAlert, null=True, on_delete=models.SET_NULL, related_name="retrainings")
+    report = models.ForeignKey(DriftReport, null=True, on_delete=models.SET_NULL, related_name="+")
+    template_slug = models.CharField(max_length=80)
+    run = models.ForeignKey("runs.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    window_dataset = models.CharField(max_length=500, blank=True)  # the window's rows, under the data root
+    window_rows = models.BigIntegerField(null=True, blank=True)
+    trained_on = models.CharField(max_length=500, blank=True)  # the dataset parameter the run was given
+    trained_on_note = models.CharField(max_length=500, blank=True)  # why, when not the window's rows
+    status = models.CharField(max_length=20, choices=RetrainingStatus.choices, default=RetrainingStatus.RUNNING)
+    message = models.TextField(blank=True)
+    model_version = models.ForeignKey(
+        "registry.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    promotion_request = models.ForeignKey(
+        "approvals.PromotionRequest", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"Retraining for {self.monitor}"

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from apps.core.scoping import team_scoped
 
-from .models import ColumnResult, DriftAlert, DriftReport, Monitor, MonitorStatus, ReportStatus
+from .models import ColumnResult, DriftAlert, DriftReport, Monitor, MonitorStatus, ReportStatus, Retraining
 
 TREND_WINDOWS = 30  # windows in a monitor's trend (fleet view) and charts
 TREND_SPAN = timedelta(days=31)  # read no further back for a trend (an hourly monitor's 744 windows at most)
@@ -48,7 +48,8 @@ def monitors_for_home(*, user, limit: int = 6) -> list[Monitor]:
 
 def alert_list(*, monitor: Monitor) -> QuerySet[DriftAlert]:
     """A monitor's alerts (its visibility checked by the caller), newest first."""
-    return monitor.alerts.order_by("-created_at")
+    retrainings = Retraining.objects.select_related("run", "model_version__model", "promotion_request")
+    return monitor.alerts.order_by("-created_at").prefetch_related(Prefetch("retrainings", queryset=retrainings))
 
 
 def reports_visible(*, user) -> QuerySet[DriftReport]:

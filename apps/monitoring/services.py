@@ -16,6 +16,7 @@ from django.utils import timezone
 from apps.accounts.models import Team, User
 from apps.accounts.selectors import user_teams
 from apps.audit.services import audit_record
+from apps.catalog import selectors as catalog_selectors
 from apps.core.errors import Conflict, InvalidInput
 from apps.runs.models import RunKind
 from apps.runs.services import plan_run_create
@@ -23,7 +24,8 @@ from apps.runs.services import plan_run_create
 from . import webhooks
 from .compute import DRIFT_ACTION
 from .drift import METHODS
-from .models import DriftReport, Monitor, MonitorStatus, Schedule, Source
+from .models import AlertRule, DriftReport, Monitor, MonitorStatus, Schedule, Source
+from .retraining import RETRAIN_KINDS
 from .sources import SideError, dataset_check, endpoint_visible, side_parse, training_reference, window_check
 
 VIEW, CHANGE = "monitoring.view_monitor", "monitoring.change_monitor"
@@ -39,6 +41,10 @@ MONITOR_FIELDS = (
     "alert_feature_windows",
     "webhook_url",
     "rotate_webhook_secret",
+    "alert_missing_jump",
+    "retrain_template",
+    "retrain_on",
+    "retrain_environment",
 )
 MAX_ALERT_WINDOWS = 100
 
@@ -228,7 +234,40 @@ def _settings_check(data: dict, errors: dict) -> dict:
         if isinstance(windows, bool) or not isinstance(windows, int) or not 0 <= windows <= MAX_ALERT_WINDOWS:
             errors["alert_feature_windows"] = [f"A whole number of windows from 0 (off) to {MAX_ALERT_WINDOWS}."]
         clean["alert_feature_windows"] = windows
+    if "alert_missing_jump" in data:
+        points = data["alert_missing_jump"]
+        if isinstance(points, bool) or not isinstance(points, int) or not 0 <= points <= 100:
+            errors["alert_missing_jump"] = ["Percentage points from 0 (off) to 100."]
+        clean["alert_missing_jump"] = points
+    for name, longest in (("retrain_template", 80), ("retrain_environment", 50)):
+        if name in data:
+            value = data[name].strip() if isinstance(data[name], str) else None
+            if value is None or len(value) > longest:
+                errors[name] = [f"At most {longest} characters, or empty."]
+            clean[name] = value or ""
+    if "retrain_on" in data:
+        if data["retrain_on"] not in AlertRule.values:
+            rules = ", ".join(AlertRule.values)
+            errors["retrain_on"] = [f"The rule whose alert starts the retraining: one of {rules}."]
+        clean["retrain_on"] = data["retrain_on"]
     return clean
+
+
+def _retrain_check(*, user: User, clean: dict, reference: dict, errors: dict) -> None:
+    """A retraining template is a catalogue train template the person may launch, for a monitor
+    whose reference is a model version's training data (the model retrained)."""
+    slug = clean.get("retrain_template")
+    if not slug:
+        return
+    template = catalog_selectors.template_visible(user=user).filter(slug=slug, archived=False).first()
+    if template is None:
+        errors["retrain_template"] = [f"No catalogue template {slug!r} you may launch."]
+    elif template.kind not in RETRAIN_KINDS:
+        errors["retrain_template"] = [f"{template.name} is a {template.kind} template: retraining needs a train one."]
+    if "model_version" not in reference:
+        errors["retrain_template"] = ["Retraining needs the model: make the reference a model version's training data."]
+    if not clean.get("retrain_environment"):
+        errors["retrain_environment"] = ["The environment the retrained version is asked into (e.g. staging)."]
 
 
 def monitor_create(
@@ -244,6 +283,10 @@ def monitor_create(
     alert_on_dataset_drift: bool = True,
     alert_feature_windows: int = 3,
     webhook_url: str = "",
+    alert_missing_jump: int = 0,
+    retrain_template: str = "",
+    retrain_on: str = AlertRule.DATASET_DRIFT,
+    retrain_environment: str = "staging",
     team: Team | None = None,
 ) -> Monitor:
     """A monitor on an endpoint's captured traffic (``endpoint``) or on a dataset. Its first
@@ -259,6 +302,10 @@ def monitor_create(
             "alert_on_dataset_drift": alert_on_dataset_drift,
             "alert_feature_windows": alert_feature_windows,
             "webhook_url": webhook_url,
+            "alert_missing_jump": alert_missing_jump,
+            "retrain_template": retrain_template,
+            "retrain_on": retrain_on,
+            "retrain_environment": retrain_environment,
         },
         errors,
     )
@@ -279,6 +326,8 @@ def monitor_create(
         reference, reference_label = _reference_check(reference, user=user, endpoint_name=found.name if found else "")
     except SideError as error:
         errors["reference"] = [str(error)]
+    else:
+        _retrain_check(user=user, clean=fields, reference=reference, errors=errors)
     try:
         team = found.team if found else _team(user, team)
     except InvalidInput as error:
@@ -323,6 +372,13 @@ def monitor_update(*, user: User, monitor: Monitor, data: dict) -> Monitor:
         for name in unknown
     }
     clean = _settings_check(data, errors)
+    if clean.get("retrain_template") or ("retrain_environment" in clean and monitor.retrain_template):
+        merged = {
+            "retrain_template": monitor.retrain_template,
+            "retrain_environment": monitor.retrain_environment,
+            **clean,
+        }
+        _retrain_check(user=user, clean=merged, reference=monitor.reference, errors=errors)
     rotate = data.get("rotate_webhook_secret", False)
     if not isinstance(rotate, bool):
         errors["rotate_webhook_secret"] = ["true or false."]
@@ -388,6 +444,10 @@ def _audit_data(monitor: Monitor) -> dict:
         "alert_on_dataset_drift": monitor.alert_on_dataset_drift,
         "alert_feature_windows": monitor.alert_feature_windows,
         "webhook_url": monitor.webhook_url,
+        "alert_missing_jump": monitor.alert_missing_jump,
+        "retrain_template": monitor.retrain_template,
+        "retrain_on": monitor.retrain_on,
+        "retrain_environment": monitor.retrain_environment,
     }
 
 

@@ -234,3 +234,43 @@ def side_of(stored: dict) -> Side:
         start=datetime.fromisoformat(stored["start"]),
         end=datetime.fromisoformat(stored["end"]),
     )
+
+
+RETRAIN_ROWS = 200_000  # at most this many of a window's rows are written for a retraining run
+RETRAIN_FOLDER = "monitoring/retraining"
+
+
+def window_write(side: Side, *, name: str, max_rows: int = RETRAIN_ROWS) -> tuple[str, int]:
+    """The window's captured input rows written to a Parquet file under the data root (the
+    first ``max_rows``, file by file: bounded), for a run to read as its dataset. Returns its
+    path relative to the data root and the rows written (0: no file)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    relative = f"{RETRAIN_FOLDER}/{name}.parquet"
+    target = data_path(relative)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    writer, schema, written = None, None, 0
+    try:
+        for table in gateway_selectors.captured_windows(
+            endpoint=side.endpoint, start=side.start, end=side.end, columns=["time", "request"]
+        ):
+            inputs = captured_inputs(table)
+            if inputs is None:
+                continue
+            inputs = inputs.slice(0, max_rows - written)
+            if writer is None:
+                schema = inputs.schema
+                writer = pq.ParquetWriter(target, schema)
+            try:
+                inputs = inputs.select(schema.names).cast(schema)
+            except (KeyError, pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+                continue  # a file whose columns differ from the first's: left out
+            writer.write_table(inputs)
+            written += inputs.num_rows
+            if written >= max_rows:
+                break
+    finally:
+        if writer is not None:
+            writer.close()
+    return (relative, written) if written else ("", 0)

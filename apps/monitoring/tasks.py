@@ -3,7 +3,7 @@
 import httpx
 from celery import shared_task
 
-from . import compute, webhooks
+from . import compute, retraining, webhooks
 from .models import Monitor
 
 
@@ -34,3 +34,9 @@ def deliver_webhook(self, monitor_id: str, payload: dict):
         raise self.retry(exc=error, countdown=30 * 2**self.request.retries) from error
     if status >= 500:
         raise self.retry(countdown=30 * 2**self.request.retries)
+
+
+@shared_task(acks_late=True)
+def retraining_promote(retraining_id: str):
+    """A retraining run succeeded: its version becomes the challenger and is asked into the environment."""
+    retraining.retraining_promote(retraining_id=retraining_id)

@@ -13,6 +13,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from apps.catalog import selectors as catalog_selectors
 from apps.core import charts
 from apps.core.errors import InvalidInput
 from apps.core.home import ADMIN, DATA_SCIENTIST, MANAGER, home_panel
@@ -68,7 +69,8 @@ def fleet(request):
 def _monitor_form(request, data=None) -> MonitorForm:
     endpoints = endpoint_selectors.endpoint_list(user=request.user).values_list("name", flat=True)
     versions = registry_selectors.versions_deployable(user=request.user)
-    return MonitorForm(data, endpoints=list(endpoints), versions=versions)
+    templates = catalog_selectors.template_list(user=request.user, kind="train")
+    return MonitorForm(data, endpoints=list(endpoints), versions=versions, templates=list(templates))
 
 
 @login_required

@@ -18,6 +18,8 @@ from tests.catalog.conftest import shipped_catalog  # noqa: F401 - a fixture
 from tests.conftest import ROOT, skip_or_fail
 from tests.costs.factories import add_cost
 from tests.e2e.test_browser import SCREENSHOTS, browser, log_in  # noqa: F401 - a fixture
+from tests.monitoring.conftest import datasets  # noqa: F401 - a fixture
+from tests.monitoring.test_dashboard_browser import windows
 from tests.registry.factories import make_model
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -75,6 +77,8 @@ def test_main_pages_fit_every_width_and_pass_axe(
     make_run,
     shipped_catalog,  # noqa: F811
     axe_source,
+    datasets,  # noqa: F811
+    settings,
 ):
     from apps.accounts.models import Role
     from apps.connections.services import connection_create
@@ -98,6 +102,7 @@ def test_main_pages_fit_every_width_and_pass_axe(
     )
     for n in range(14):  # the Costs page with its charts drawn
         add_cost(day=timezone.localdate() - timedelta(days=n), amount="2.50", team=team, model_name=model.name)
+    monitor = windows(admin, datasets, settings)  # a monitor with three windows: its charts and overlay
     pages = {
         "home": "/",
         "getting-started": "/getting-started/",
@@ -113,6 +118,8 @@ def test_main_pages_fit_every_width_and_pass_axe(
         "notifications": "/notifications/",
         "tokens": "/account/tokens/",
         "costs": "/costs/",
+        "monitoring": "/monitoring/",
+        "monitor": monitor.get_absolute_url(),
     }
 
     context = browser.new_context(viewport={"width": WIDTHS[0], "height": 900})

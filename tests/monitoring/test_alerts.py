@@ -155,3 +155,35 @@ def test_alerts_reach_a_signed_webhook_verifiable_with_the_secret(
     forged = hmac.new(b"not-the-secret", f"{headers['X-Atrium-Timestamp']}.".encode() + body, hashlib.sha256)
     assert headers["X-Atrium-Signature"] != f"sha256={forged.hexdigest()}"
     assert api.patch(f"/api/v1/monitors/{monitor.pk}/", {"webhook_url": "ftp://x"}, format="json").status_code == 400
+
+
+def test_a_missing_value_jump_alerts_once_and_resolves(watched, ds):
+    """Income missing in 30% of the window's rows (none in the reference): up 30 points, more
+    than the rule's 10; 5% is within it. A rule at 0 (the default) never fires."""
+    monitor, window = watched
+    with_gaps = frame(400, seed=11)
+    with_gaps.loc[: int(400 * 0.3) - 1, "income"] = None
+    window(with_gaps)
+    assert not alerts(monitor, rule=AlertRule.MISSING_JUMP)  # off by default
+
+    monitor.alert_missing_jump = 10
+    monitor.save()
+    window(with_gaps)
+    window(with_gaps)  # still missing: the same alert counts the window
+    (alert,) = alerts(monitor, rule=AlertRule.MISSING_JUMP)
+    assert alert.column == "income" and alert.is_open and alert.windows == 2
+    assert "missing in 30% of rows (reference 0%): up 30 points" in alert.message
+    assert Notification.objects.filter(user=ds, message__contains="income is missing in 30%").exists()
+
+    few = frame(400, seed=12)
+    few.loc[:19, "income"] = None  # 5%
+    window(few)
+    alert.refresh_from_db()
+    assert not alert.is_open
+
+
+def test_the_missing_jump_is_set_through_the_api_in_points(api, watched):
+    monitor, _ = watched
+    assert api.patch(f"/api/v1/monitors/{monitor.pk}/", {"alert_missing_jump": 101}, format="json").status_code == 400
+    changed = api.patch(f"/api/v1/monitors/{monitor.pk}/", {"alert_missing_jump": 15}, format="json")
+    assert changed.status_code == 200 and changed.json()["alert_missing_jump"] == 15

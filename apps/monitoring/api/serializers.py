@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from apps.core.api import StrictSerializer
 
-from ..models import DriftAlert, DriftReport, Monitor
+from ..models import DriftAlert, DriftReport, Monitor, Retraining
 
 
 class DriftReportRequestSerializer(StrictSerializer):
@@ -109,6 +109,10 @@ class MonitorSerializer(serializers.ModelSerializer):
             "enabled",
             "alert_on_dataset_drift",
             "alert_feature_windows",
+            "alert_missing_jump",
+            "retrain_template",
+            "retrain_on",
+            "retrain_environment",
             "webhook_url",
             "status",
             "status_message",
@@ -131,6 +135,10 @@ class MonitorCreateSerializer(StrictSerializer):
     columns = serializers.JSONField(required=False, default=dict)
     alert_on_dataset_drift = serializers.JSONField(required=False, default=True)
     alert_feature_windows = serializers.JSONField(required=False, default=3)
+    alert_missing_jump = serializers.JSONField(required=False, default=0)
+    retrain_template = serializers.JSONField(required=False, default="")
+    retrain_on = serializers.JSONField(required=False, default="dataset_drift")
+    retrain_environment = serializers.JSONField(required=False, default="staging")
     webhook_url = serializers.JSONField(required=False, default="")
 
 
@@ -151,14 +159,44 @@ class MonitorUpdateSerializer(StrictSerializer):
     enabled = serializers.JSONField(required=False)
     alert_on_dataset_drift = serializers.JSONField(required=False)
     alert_feature_windows = serializers.JSONField(required=False)
+    alert_missing_jump = serializers.JSONField(required=False)
+    retrain_template = serializers.JSONField(required=False)
+    retrain_on = serializers.JSONField(required=False)
+    retrain_environment = serializers.JSONField(required=False)
     webhook_url = serializers.JSONField(required=False)
     rotate_webhook_secret = serializers.JSONField(required=False)
+
+
+class RetrainingSerializer(serializers.ModelSerializer):
+    """What an alert started: its retraining run, then the challenger and the promotion request."""
+
+    run = serializers.UUIDField(source="run_id", read_only=True, allow_null=True)
+    model_version = serializers.UUIDField(source="model_version_id", read_only=True, allow_null=True)
+    promotion_request = serializers.UUIDField(source="promotion_request_id", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Retraining
+        fields = [
+            "id",
+            "template_slug",
+            "status",
+            "message",
+            "run",
+            "trained_on",
+            "trained_on_note",
+            "window_dataset",
+            "window_rows",
+            "model_version",
+            "promotion_request",
+            "created_at",
+        ]
 
 
 class DriftAlertSerializer(serializers.ModelSerializer):
     open = serializers.BooleanField(source="is_open", read_only=True)
     opened_report = serializers.UUIDField(source="opened_report_id", read_only=True, allow_null=True)
     last_report = serializers.UUIDField(source="last_report_id", read_only=True, allow_null=True)
+    retrainings = RetrainingSerializer(many=True, read_only=True)
 
     class Meta:
         model = DriftAlert
@@ -173,4 +211,5 @@ class DriftAlertSerializer(serializers.ModelSerializer):
             "last_report",
             "created_at",
             "resolved_at",
+            "retrainings",
         ]
