@@ -228,6 +228,7 @@ SPECTACULAR_SETTINGS = {
         "RunKindEnum": "apps.runs.models.RunKind",
         "MonitorStatusEnum": "apps.monitoring.models.MonitorStatus",
         "DriftReportStatusEnum": "apps.monitoring.models.ReportStatus",
+        "AlertRuleEnum": "apps.monitoring.models.AlertRule",
     },
 }
 

@@ -2,7 +2,7 @@ from django import forms
 
 from apps.monitoring.drift import METHODS
 
-from .models import ALERT_RULES, Schedule
+from .models import AlertRule, Schedule
 
 COLUMNS_HELP = (
     "One column a line: its name, a method and a threshold, e.g. “age psi 0.2”. "
@@ -63,7 +63,7 @@ class MonitorForm(forms.Form):
         "opens (the reference must be a model version: that model is retrained).",
     )
     retrain_on = forms.ChoiceField(
-        choices=ALERT_RULES, initial="dataset_drift", label="Retrain on the alert", required=False
+        choices=AlertRule.choices, initial="dataset_drift", label="Retrain on the alert", required=False
     )
     retrain_environment = forms.CharField(
         max_length=50, initial="staging", label="Ask the retrained version into", required=False

@@ -20,6 +20,8 @@ from django.db import models
 from apps.core.links import url_for
 from apps.core.models import BaseModel
 
+from .drift.report import COLUMN_FIELDS
+
 
 class Source(models.TextChoices):
     ENDPOINT = "endpoint", "Endpoint traffic"
@@ -34,11 +36,10 @@ class Schedule(models.TextChoices):
 SCHEDULE_SECONDS = {Schedule.HOURLY: 3600, Schedule.DAILY: 86400}
 
 
-ALERT_RULES = [
-    ("dataset_drift", "Dataset drift"),
-    ("feature_streak", "Feature drifting window after window"),
-    ("missing_jump", "Missing values jumped"),
-]
+class AlertRule(models.TextChoices):
+    DATASET_DRIFT = "dataset_drift", "Dataset drift"
+    FEATURE_STREAK = "feature_streak", "Feature drifting window after window"
+    MISSING_JUMP = "missing_jump", "Missing values jumped"
 
 
 class MonitorStatus(models.TextChoices):
@@ -80,7 +81,7 @@ class Monitor(BaseModel):
     # catalogue train template (by slug) on the window's data, as the monitor's creator; the version
     # it registers becomes the challenger and is asked into ``retrain_environment``.
     retrain_template = models.CharField(max_length=80, blank=True)
-    retrain_on = models.CharField(max_length=20, blank=True, default="dataset_drift", choices=ALERT_RULES)
+    retrain_on = models.CharField(max_length=20, blank=True, default="dataset_drift", choices=AlertRule.choices)
     retrain_environment = models.CharField(max_length=50, blank=True, default="staging")
     # Alerts also go to this URL, signed (apps/monitoring/webhooks.py); the secret is stored encrypted.
     webhook_url = models.URLField(max_length=500, blank=True)
@@ -186,26 +187,7 @@ class ColumnResult(models.Model):
         return f"{self.column}: {self.method}"
 
     def as_dict(self) -> dict:
-        return {
-            "method": self.method,
-            "statistic": self.statistic,
-            "threshold": self.threshold,
-            "drifted": self.drifted,
-            "p_value": self.p_value,
-            "effect": self.effect,
-            "n_reference": self.n_reference,
-            "n_current": self.n_current,
-            "missing_share": self.missing_share,
-            "new_categories": self.new_categories,
-            "exact": self.exact,
-            "rank_error": self.rank_error,
-        }
-
-
-class AlertRule(models.TextChoices):
-    DATASET_DRIFT = "dataset_drift", "Dataset drift"
-    FEATURE_STREAK = "feature_streak", "Feature drifting window after window"
-    MISSING_JUMP = "missing_jump", "Missing values jumped"
+        return {name: getattr(self, name) for name in COLUMN_FIELDS}
 
 
 class DriftAlert(BaseModel):

@@ -63,7 +63,8 @@ def test_a_visible_gpu_is_a_local_target_and_its_server_sees_it(nvidia_smi):
     assert backend.instance_type_for("gpu") == "local-gpu" and backend.instance_type_for("cpu") == "local-cpu"
     assert gpu.server_environment(["local-cpu", "local-gpu"]) == {"CUDA_VISIBLE_DEVICES": "0,1"}
     assert gpu.server_environment(["local-cpu"]) == {"CUDA_VISIBLE_DEVICES": ""}  # a CPU endpoint takes no GPU
-    assert backend.hosting_price("local-gpu") is None  # no GPU-hour rate: price unknown
+    price = backend.hosting_price("local-gpu")  # the operator's GPU-hour rate (0 unless set) for each GPU
+    assert price.amount == 0.0 and price.source.endswith("GPU-hour rate (ATRIUM_LOCAL_GPU_HOUR_RATE) × 2 GPU")
 
     nvidia_smi()
     assert backend_registry.deploy_targets("local") == ("cpu",)

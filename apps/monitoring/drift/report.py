@@ -59,6 +59,23 @@ class DriftOptions:
         return _first(self.columns.get(column, ColumnOptions()).threshold, by_type, self.threshold)
 
 
+# A column's result as the API and the stored per-feature rows give it.
+COLUMN_FIELDS = (
+    "method",
+    "statistic",
+    "threshold",
+    "drifted",
+    "p_value",
+    "effect",
+    "n_reference",
+    "n_current",
+    "missing_share",
+    "new_categories",
+    "exact",
+    "rank_error",
+)
+
+
 @dataclass(frozen=True)
 class ColumnDrift:
     """One column's test. The threshold applies to ``p_value`` where there is one (drift
@@ -86,20 +103,7 @@ class ColumnDrift:
     rank_error: float | None
 
     def as_dict(self) -> dict:
-        return {
-            "method": self.method,
-            "statistic": self.statistic,
-            "threshold": self.threshold,
-            "drifted": self.drifted,
-            "p_value": self.p_value,
-            "effect": self.effect,
-            "n_reference": self.n_reference,
-            "n_current": self.n_current,
-            "missing_share": self.missing_share,
-            "new_categories": self.new_categories,
-            "exact": self.exact,
-            "rank_error": self.rank_error,
-        }
+        return {name: getattr(self, name) for name in COLUMN_FIELDS}
 
 
 @dataclass(frozen=True)
