@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -59,10 +58,6 @@ class GatewayConfig:
     max_body: int = 50 * 1024 * 1024
     max_connections: int = 512
     redis_url: str = ""
-    # How long the capture and telemetry threads may hold the GIL while a request waits for it
-    # (Python's default is 5 ms: a request arriving while the writer parses a batch waited that
-    # long, the gateway's p95 overhead). 0 keeps Python's default.
-    switch_interval_ms: float = 1.0
 
     @classmethod
     def from_settings(cls) -> GatewayConfig:
@@ -77,7 +72,6 @@ class GatewayConfig:
             sensitive_columns=list(settings.GATEWAY_SENSITIVE_COLUMNS),
             upstream_timeout=settings.GATEWAY_UPSTREAM_TIMEOUT,
             redis_url=settings.REDIS_URL,
-            switch_interval_ms=settings.GATEWAY_SWITCH_INTERVAL_MS,
         )
 
 
@@ -105,8 +99,6 @@ class Gateway:
     # --- lifecycle ------------------------------------------------------------------
 
     async def start(self) -> None:
-        if self.config.switch_interval_ms > 0:  # the gateway's process is its own: this is its setting
-            sys.setswitchinterval(self.config.switch_interval_ms / 1000.0)
         self.client = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self.config.upstream_timeout, connect=5.0),
             connector=aiohttp.TCPConnector(limit=self.config.max_connections, ttl_dns_cache=300),
