@@ -15,6 +15,34 @@ from tests.contract.conftest import (  # noqa: F401 - fixtures
 
 
 @pytest.fixture
+def databricks_connection(databricks_stand_in, make_user, team):  # noqa: F811 - the imported fixture
+    """A Databricks connection of the team's on the session's stand-in (not throttled); more
+    configuration by keyword."""
+    from apps.accounts.models import Role
+    from apps.connections.services import connection_create
+
+    def make(name: str, **config):
+        databricks_stand_in.throttle(0)
+        return connection_create(
+            user=make_user(f"{name}-admin", role=Role.ADMIN),
+            name=name,
+            kind="databricks",
+            config={
+                "host": databricks_stand_in.url,
+                "catalog": "atrium",
+                "schema": "costs",
+                "account_id": DATABRICKS_ACCOUNT,
+                "dbu_price": "0.5",
+                **config,
+            },
+            secrets={"token": DATABRICKS_TOKEN},
+            teams=[team],
+        )
+
+    return make
+
+
+@pytest.fixture
 def manager(make_user):
     from apps.accounts.models import Role
 

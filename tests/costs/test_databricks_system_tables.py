@@ -11,8 +11,6 @@ from apps.backends.sandbox.databricks.sql import WAREHOUSE_ID
 from apps.costs.ingestion import cost_sources, costs_ingest
 from apps.costs.models import DailyCost
 
-from .conftest import DATABRICKS_ACCOUNT, DATABRICKS_TOKEN
-
 pytestmark = pytest.mark.django_db
 
 BEFORE, AFTER = date(2024, 12, 31), date(2025, 1, 2)  # the stand-in's jobs price changes on 2025-01-01
@@ -20,26 +18,9 @@ LATER = date(2025, 3, 1)
 
 
 @pytest.fixture
-def source(databricks_stand_in, make_user, team):
-    from apps.accounts.models import Role
-    from apps.connections.services import connection_create
-
-    connection = connection_create(
-        user=make_user("dbx-admin", role=Role.ADMIN),
-        name="dbx-system-tables",
-        kind="databricks",
-        config={
-            "host": databricks_stand_in.url,
-            "catalog": "atrium",
-            "schema": "costs",
-            "account_id": DATABRICKS_ACCOUNT,
-            "warehouse_id": WAREHOUSE_ID,
-            "dbu_price": "0.5",  # the download's price: not used where the system tables answer
-        },
-        secrets={"token": DATABRICKS_TOKEN},
-        teams=[team],
-    )
-    databricks_stand_in.throttle(0)
+def source(databricks_stand_in, databricks_connection):
+    # the download's price (dbu_price) is not used where the system tables answer
+    connection = databricks_connection("dbx-system-tables", warehouse_id=WAREHOUSE_ID)
     with databricks_stand_in.lock:  # the stand-in is the session's: this test's days only
         kept = [
             u for u in databricks_stand_in.state["usage"] if u["day"] not in (BEFORE.isoformat(), AFTER.isoformat())

@@ -12,7 +12,7 @@ from apps.backends.sandbox.aws import seed_costs
 from apps.costs.ingestion import cost_sources, costs_ingest, costs_ingest_all, missing_ranges
 from apps.costs.models import UNTAGGED, CostDay, DailyCost
 
-from .conftest import DATABRICKS_ACCOUNT, DATABRICKS_TOKEN, SAGEMAKER_KEY, SAGEMAKER_SECRET
+from .conftest import SAGEMAKER_KEY, SAGEMAKER_SECRET
 
 pytestmark = pytest.mark.django_db
 
@@ -117,25 +117,8 @@ def test_recent_days_stay_open_until_the_bill_settles(aws_stand_in, sagemaker_so
     assert CostDay.objects.get(source=sagemaker_source.key, day=day).final is False  # may still change
 
 
-def test_databricks_billable_usage_with_model_and_endpoint_tags(databricks_stand_in, make_user, team):
-    from apps.accounts.models import Role
-    from apps.connections.services import connection_create
-
-    connection = connection_create(
-        user=make_user("dbx-admin", role=Role.ADMIN),
-        name="dbx-costs",
-        kind="databricks",
-        config={
-            "host": databricks_stand_in.url,
-            "catalog": "atrium",
-            "schema": "costs",
-            "account_id": DATABRICKS_ACCOUNT,
-            "dbu_price": "0.5",
-        },
-        secrets={"token": DATABRICKS_TOKEN},
-        teams=[team],
-    )
-    databricks_stand_in.throttle(0)
+def test_databricks_billable_usage_with_model_and_endpoint_tags(databricks_stand_in, databricks_connection):
+    connection = databricks_connection("dbx-costs")
     day = date(2018, 7, 2)
     databricks_stand_in.seed_usage(
         [
