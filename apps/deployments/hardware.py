@@ -72,9 +72,19 @@ def _instance_type(backend, variant: Variant) -> str:
         return ""
 
 
-def endpoint_hardware(endpoint: Endpoint, variants: list[Variant]) -> dict[str, Hardware]:
-    """Each variant's hardware and price, by variant name."""
-    backend = _backend(endpoint)
+def endpoint_hardware(
+    endpoint: Endpoint, variants: list[Variant], *, backends: dict | None = None
+) -> dict[str, Hardware]:
+    """Each variant's hardware and price, by variant name. A caller looping over many endpoints
+    passes one ``backends`` dict: each connection's backend is then made (its secrets
+    decrypted, its clients built) once, not once per endpoint."""
+    if backends is None:
+        backend = _backend(endpoint)
+    else:
+        key = endpoint.connection_id or endpoint.backend
+        if key not in backends:
+            backends[key] = _backend(endpoint)
+        backend = backends[key]
     found = {}
     for variant in variants:
         instance_type = _instance_type(backend, variant)

@@ -209,9 +209,10 @@ def serving_prices(*, connection_id=None, backend: str = "local") -> list[Servin
         else endpoints.filter(connection__isnull=True, backend=backend)
     )
     prices = []
+    backends: dict = {}  # one per connection
     for endpoint in endpoints:
         variants = list(endpoint.variants.all())
-        found = endpoint_hardware(endpoint, variants)
+        found = endpoint_hardware(endpoint, variants, backends=backends)
         for variant in variants:
             hardware = found[variant.name]
             if hardware.per_hour is None:

@@ -62,9 +62,10 @@ def variant_facts(*, user, names: list[str] | None = None) -> list[VariantFact]:
     if names is not None:
         endpoints = endpoints.filter(name__in=names)
     out = []
+    backends: dict = {}  # one per connection
     for endpoint in endpoints:
         variants = list(endpoint.variants.all())
-        found = endpoint_hardware(endpoint, variants)
+        found = endpoint_hardware(endpoint, variants, backends=backends)
         for variant in variants:
             hw = found[variant.name]
             out.append(
