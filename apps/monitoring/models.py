@@ -20,7 +20,7 @@ from django.db import models
 from apps.core.links import url_for
 from apps.core.models import BaseModel
 
-from .drift.report import COLUMN_FIELDS
+from .columns import COLUMN_FIELDS
 
 
 class Source(models.TextChoices):

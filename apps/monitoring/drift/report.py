@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from apps.monitoring.columns import COLUMN_FIELDS
 from apps.monitoring.drift.effects import categorical_effect, missing_effect, numeric_effect
 from apps.monitoring.drift.methods import CATEGORICAL, NUMERICAL, Method, default_method, method_named
 from apps.monitoring.drift.sides import OTHER, CategoricalSide, NumericSide
@@ -57,23 +58,6 @@ class DriftOptions:
     def threshold_for(self, column: str, column_type: str) -> float | None:
         by_type = self.num_threshold if column_type == NUMERICAL else self.cat_threshold
         return _first(self.columns.get(column, ColumnOptions()).threshold, by_type, self.threshold)
-
-
-# A column's result as the API and the stored per-feature rows give it.
-COLUMN_FIELDS = (
-    "method",
-    "statistic",
-    "threshold",
-    "drifted",
-    "p_value",
-    "effect",
-    "n_reference",
-    "n_current",
-    "missing_share",
-    "new_categories",
-    "exact",
-    "rank_error",
-)
 
 
 @dataclass(frozen=True)
