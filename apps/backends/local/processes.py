@@ -48,11 +48,14 @@ def spawn(
 
 
 def find(folder: Path) -> psutil.Process | None:
-    """The folder's process if it still runs."""
+    """The folder's process if it still runs. A recycled pid is told apart by the command
+    line, which names the folder (``spawn``), not by the start time in the pid file: psutil
+    derives start times from the boot time, which moves when the clock does (a VM resumed
+    from a snapshot), and a job alive and well was then taken for one that had died."""
     try:
-        pid, create_time = (folder / "pid").read_text().split()
+        pid, _ = (folder / "pid").read_text().split()
         process = psutil.Process(int(pid))
-        if abs(process.create_time() - float(create_time)) > 0.01:
+        if not _runs_in(process, folder):
             return None
         if process.status() == psutil.STATUS_ZOMBIE:
             with suppress(ChildProcessError):  # not our child: its own parent reaps it
@@ -61,6 +64,14 @@ def find(folder: Path) -> psutil.Process | None:
         return process
     except (FileNotFoundError, ValueError, psutil.NoSuchProcess):
         return None
+
+
+def _runs_in(process: psutil.Process, folder: Path) -> bool:
+    try:
+        arguments = process.cmdline()
+    except (psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+    return bool(arguments) and Path(arguments[-1]).resolve() == folder.resolve()
 
 
 def stop(process: psutil.Process, grace: float = STOP_GRACE_SECONDS) -> None:
