@@ -3,8 +3,8 @@ training jobs, model servers and workspaces.
 
 A process runs in its own process group, so it outlives the Celery worker that
 started it and a stop kills it with all its children. Its folder keeps a
-``pid`` file with the process's start time, so a recycled pid is never taken
-for it. State files are written atomically: a reader never sees half a file.
+``pid`` file, and the process is known by its command line, which names the
+folder, so a recycled pid is never taken for it. State files are written atomically: a reader never sees half a file.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import psutil
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 STOP_GRACE_SECONDS = 5.0
+SPAWN_SETTLE_SECONDS = 5.0
 
 # A job key or a name the portal makes into a folder: nothing that climbs out of it.
 SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
@@ -43,8 +44,24 @@ def spawn(
             start_new_session=True,  # own process group: survives the worker, dies with a stop
             env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
-    create_time = psutil.Process(process.pid).create_time()
-    (folder / "pid").write_text(f"{process.pid} {create_time}")
+    started = psutil.Process(process.pid)
+    _await_arguments(started)
+    # Atomically: a poll in another worker never reads half a pid file (and takes the job for dead).
+    pending = folder / f".pid.{os.getpid()}.tmp"
+    pending.write_text(f"{process.pid} {started.create_time()}")
+    pending.replace(folder / "pid")
+
+
+def _await_arguments(process: psutil.Process, timeout: float = SPAWN_SETTLE_SECONDS) -> None:
+    """Wait until the new process's command line can be read. Popen returns as soon as
+    exec has closed the child's inherited descriptors, which the kernel does before it
+    lays out the new program's arguments: in that window ``/proc/<pid>/cmdline`` is
+    empty, and a ``find`` then (a redelivered submit, the first poll) took a job that
+    had just started for a dead one. On a busy machine the window lasts milliseconds."""
+    deadline = time.monotonic() + timeout
+    with suppress(psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+        while not process.cmdline() and time.monotonic() < deadline:
+            time.sleep(0.005)
 
 
 def find(folder: Path) -> psutil.Process | None:
