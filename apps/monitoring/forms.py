@@ -38,7 +38,26 @@ class MonitorForm(forms.Form):
         required=False, label="to (UTC)", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
     )
     window_hours = forms.IntegerField(min_value=1, max_value=24 * 31, initial=24, label="Window (hours)")
-    schedule = forms.ChoiceField(choices=Schedule.choices, initial=Schedule.DAILY)
+    schedule = forms.ChoiceField(
+        choices=Schedule.choices,
+        initial=Schedule.DAILY,
+        help_text="Hourly and daily windows are the last “Window (hours)”; a cron firing evaluates the time "
+        "since the previous firing; a capture-volume window, the rows since the last window.",
+    )
+    cron = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Cron expression (UTC)",
+        help_text="For the cron schedule: minute hour day-of-month month day-of-week, "
+        "e.g. “0 6 * * 1-5” (06:00 UTC on weekdays) or “*/30 * * * *”.",
+    )
+    volume_rows = forms.IntegerField(
+        required=False,
+        min_value=1,
+        label="Capture volume (input rows)",
+        help_text="For the capture-volume schedule: a window once this many new input rows of the endpoint "
+        "are captured.",
+    )
     columns = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}), help_text=COLUMNS_HELP)
     alert_on_dataset_drift = forms.BooleanField(required=False, initial=True, label="Alert when the dataset drifts")
     alert_feature_windows = forms.IntegerField(
@@ -118,6 +137,8 @@ class MonitorForm(forms.Form):
             "reference": reference,
             "window_hours": data["window_hours"],
             "schedule": data["schedule"],
+            "cron": data["cron"],
+            "volume_rows": data["volume_rows"],
             "columns": data["columns"],
             "alert_on_dataset_drift": data["alert_on_dataset_drift"],
             "alert_feature_windows": data["alert_feature_windows"],

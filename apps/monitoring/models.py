@@ -31,6 +31,8 @@ class Source(models.TextChoices):
 class Schedule(models.TextChoices):
     HOURLY = "hourly", "Hourly"
     DAILY = "daily", "Daily"
+    CRON = "cron", "Cron expression (UTC)"
+    VOLUME = "volume", "On capture volume"
 
 
 SCHEDULE_SECONDS = {Schedule.HOURLY: 3600, Schedule.DAILY: 86400}
@@ -65,6 +67,16 @@ class Monitor(BaseModel):
     reference_rows = models.BigIntegerField(null=True, blank=True)
     window_hours = models.PositiveIntegerField(default=24)
     schedule = models.CharField(max_length=10, choices=Schedule.choices, default=Schedule.DAILY)
+    # Schedule "cron": a 5-field expression in UTC (apps/monitoring/schedules.py); a firing evaluates
+    # the time since the previous one.
+    cron = models.CharField(max_length=100, blank=True)
+    # Schedule "volume": a window once this many new input rows are captured; it evaluates the rows
+    # since the last window. Counted from the capture store's listing and footers into
+    # ``volume_seen`` since ``volume_since``; ``volume_cursor`` is where the listing was read to.
+    volume_rows = models.PositiveIntegerField(null=True, blank=True)
+    volume_seen = models.BigIntegerField(default=0, editable=False)
+    volume_since = models.DateTimeField(null=True, blank=True, editable=False)
+    volume_cursor = models.JSONField(default=dict, blank=True, editable=False)
     columns = models.JSONField(default=dict, blank=True)  # {"name": {"method", "threshold"}}
     enabled = models.BooleanField(default=True)
     next_due_at = models.DateTimeField(null=True, blank=True)
@@ -101,6 +113,15 @@ class Monitor(BaseModel):
     @property
     def subject(self) -> str:
         return self.endpoint_name if self.source == Source.ENDPOINT else self.dataset
+
+    @property
+    def window_text(self) -> str:
+        """The monitor's windows in words, e.g. "24 h window, evaluated hourly"."""
+        if self.schedule == Schedule.CRON:
+            return f"the time since the previous firing, on cron “{self.cron}” (UTC)"
+        if self.schedule == Schedule.VOLUME:
+            return f"the rows since the last window, once {self.volume_rows or 0:,} new input rows are captured"
+        return f"{self.window_hours} h window, evaluated {self.get_schedule_display().lower()}"
 
 
 class ReportStatus(models.TextChoices):

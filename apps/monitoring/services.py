@@ -21,7 +21,7 @@ from apps.core.errors import Conflict, InvalidInput
 from apps.runs.models import RunKind
 from apps.runs.services import plan_run_create
 
-from . import webhooks
+from . import schedules, webhooks
 from .compute import DRIFT_ACTION
 from .drift import METHODS
 from .models import AlertRule, DriftReport, Monitor, MonitorStatus, Schedule, Source
@@ -45,6 +45,8 @@ MONITOR_FIELDS = (
     "retrain_template",
     "retrain_on",
     "retrain_environment",
+    "cron",
+    "volume_rows",
 )
 MAX_ALERT_WINDOWS = 100
 
@@ -209,6 +211,9 @@ def _settings_check(data: dict, errors: dict) -> dict:
         if data["schedule"] not in Schedule.values:
             errors["schedule"] = [f"One of {', '.join(Schedule.values)}."]
         clean["schedule"] = data["schedule"]
+    for name in ("cron", "volume_rows"):  # checked with the schedule (schedules.schedule_check)
+        if name in data:
+            clean[name] = data[name].strip() if isinstance(data[name], str) else data[name]
     if "columns" in data:
         try:
             clean["columns"] = columns_check(data["columns"])
@@ -287,6 +292,8 @@ def monitor_create(
     retrain_template: str = "",
     retrain_on: str = AlertRule.DATASET_DRIFT,
     retrain_environment: str = "staging",
+    cron: str = "",
+    volume_rows: int | None = None,
     team: Team | None = None,
 ) -> Monitor:
     """A monitor on an endpoint's captured traffic (``endpoint``) or on a dataset. Its first
@@ -306,6 +313,8 @@ def monitor_create(
             "retrain_template": retrain_template,
             "retrain_on": retrain_on,
             "retrain_environment": retrain_environment,
+            "cron": cron,
+            "volume_rows": volume_rows,
         },
         errors,
     )
@@ -328,6 +337,8 @@ def monitor_create(
         errors["reference"] = [str(error)]
     else:
         _retrain_check(user=user, clean=fields, reference=reference, errors=errors)
+    source = Source.ENDPOINT if endpoint else Source.DATASET
+    fields.update(schedules.schedule_check(fields, source=source, errors=errors))
     try:
         team = found.team if found else _team(user, team)
     except InvalidInput as error:
@@ -335,6 +346,7 @@ def monitor_create(
     if errors:
         raise InvalidInput(errors)
     _require_configure(user, team.pk)
+    starts = schedules.schedule_start(schedule=fields["schedule"], cron=fields["cron"], now=timezone.now(), new=True)
     clear, stored = webhooks.secret_new() if fields["webhook_url"] else ("", "")
     try:
         with transaction.atomic():
@@ -348,7 +360,7 @@ def monitor_create(
                 dataset=dataset if not found else "",
                 reference=reference,
                 reference_label=reference_label[:500],
-                next_due_at=timezone.now(),
+                **starts,
                 **fields,
             )
             audit_record(actor=user, action="monitor.create", target=monitor, team=team, data=_audit_data(monitor))
@@ -379,6 +391,18 @@ def monitor_update(*, user: User, monitor: Monitor, data: dict) -> Monitor:
             **clean,
         }
         _retrain_check(user=user, clean=merged, reference=monitor.reference, errors=errors)
+    starts = {}
+    if {"schedule", "cron", "volume_rows"} & set(clean):
+        schedule = clean.get("schedule", monitor.schedule)
+        moved = schedule != monitor.schedule  # the other kind's setting is not carried over
+        merged = {
+            "schedule": schedule,
+            "cron": clean.get("cron", "" if moved else monitor.cron),
+            "volume_rows": clean.get("volume_rows", None if moved else monitor.volume_rows),
+        }
+        clean.update(schedules.schedule_check(merged, source=monitor.source, errors=errors))
+        if not errors and (moved or clean["cron"] != monitor.cron):
+            starts = schedules.schedule_start(schedule=schedule, cron=clean["cron"], now=timezone.now(), new=False)
     rotate = data.get("rotate_webhook_secret", False)
     if not isinstance(rotate, bool):
         errors["rotate_webhook_secret"] = ["true or false."]
@@ -394,9 +418,9 @@ def monitor_update(*, user: User, monitor: Monitor, data: dict) -> Monitor:
     monitor.webhook_secret_clear = clear
     try:
         with transaction.atomic():
-            for key, value in clean.items():
+            for key, value in {**clean, **starts}.items():
                 setattr(monitor, key, value)
-            if clean.get("enabled") and monitor.next_due_at is None:
+            if clean.get("enabled") and monitor.next_due_at is None and monitor.schedule != Schedule.VOLUME:
                 monitor.next_due_at = timezone.now()
             monitor.save()
             data = {**clean, **({"webhook_secret": "replaced"} if clear else {})}
@@ -440,6 +464,8 @@ def _audit_data(monitor: Monitor) -> dict:
         "reference": monitor.reference_label,
         "window_hours": monitor.window_hours,
         "schedule": monitor.schedule,
+        "cron": monitor.cron,
+        "volume_rows": monitor.volume_rows,
         "columns": monitor.columns,
         "alert_on_dataset_drift": monitor.alert_on_dataset_drift,
         "alert_feature_windows": monitor.alert_feature_windows,

@@ -105,6 +105,10 @@ class MonitorSerializer(serializers.ModelSerializer):
             "reference_rows",
             "window_hours",
             "schedule",
+            "cron",
+            "volume_rows",
+            "volume_seen",
+            "volume_since",
             "columns",
             "enabled",
             "alert_on_dataset_drift",
@@ -131,7 +135,23 @@ class MonitorCreateSerializer(StrictSerializer):
         help_text='{"dataset": <path under the data root>} or, for an endpoint, {"start": <time>, "end": <time>}.'
     )
     window_hours = serializers.JSONField(required=False, default=24)
-    schedule = serializers.CharField(required=False, default="daily")
+    schedule = serializers.CharField(
+        required=False,
+        default="daily",
+        help_text='"hourly", "daily", "cron" (with cron) or "volume" (with volume_rows; an endpoint monitor).',
+    )
+    cron = serializers.JSONField(
+        required=False,
+        default="",
+        help_text='For "cron": 5 fields in UTC, e.g. "0 6 * * 1-5"; a firing '
+        "evaluates the time since the previous firing.",
+    )
+    volume_rows = serializers.JSONField(
+        required=False,
+        default=None,
+        allow_null=True,
+        help_text='For "volume": a window once this many new input rows are captured (the rows since the last window).',
+    )
     columns = serializers.JSONField(required=False, default=dict)
     alert_on_dataset_drift = serializers.JSONField(required=False, default=True)
     alert_feature_windows = serializers.JSONField(required=False, default=3)
@@ -155,6 +175,8 @@ class MonitorUpdateSerializer(StrictSerializer):
     name = serializers.JSONField(required=False)
     window_hours = serializers.JSONField(required=False)
     schedule = serializers.JSONField(required=False)
+    cron = serializers.JSONField(required=False)
+    volume_rows = serializers.JSONField(required=False, allow_null=True)
     columns = serializers.JSONField(required=False)
     enabled = serializers.JSONField(required=False)
     alert_on_dataset_drift = serializers.JSONField(required=False)
