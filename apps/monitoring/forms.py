@@ -2,7 +2,7 @@ from django import forms
 
 from apps.monitoring.drift import METHODS
 
-from .models import AlertRule, Schedule
+from .models import AlertRule, RetrainData, Schedule
 
 COLUMNS_HELP = (
     "One column a line: its name, a method and a threshold, e.g. “age psi 0.2”. "
@@ -87,6 +87,16 @@ class MonitorForm(forms.Form):
     retrain_environment = forms.CharField(
         max_length=50, initial="staging", label="Ask the retrained version into", required=False
     )
+    label_column = forms.CharField(
+        max_length=200,
+        required=False,
+        label="Label column of the window",
+        help_text="The column that carries the outcome (clients send it with each request, or the dataset has "
+        "it). Blank: the model's own label column. Without labels, the retraining uses the training data.",
+    )
+    retrain_data = forms.ChoiceField(
+        choices=RetrainData.choices, initial=RetrainData.WINDOW_AND_TRAINING, label="Retrain on", required=False
+    )
 
     def __init__(self, *args, endpoints=(), versions=(), templates=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -146,4 +156,6 @@ class MonitorForm(forms.Form):
             "retrain_template": data["retrain_template"],
             "retrain_on": data["retrain_on"] or "dataset_drift",
             "retrain_environment": data["retrain_environment"] or "staging",
+            "label_column": data["label_column"],
+            "retrain_data": data["retrain_data"] or RetrainData.WINDOW_AND_TRAINING,
         }

@@ -44,6 +44,11 @@ class AlertRule(models.TextChoices):
     MISSING_JUMP = "missing_jump", "Missing values jumped"
 
 
+class RetrainData(models.TextChoices):
+    WINDOW_AND_TRAINING = "window_and_training", "The window's labelled rows added to the model's training data"
+    WINDOW = "window", "The window's labelled rows only"
+
+
 class MonitorStatus(models.TextChoices):
     PENDING = "pending", "No window yet"
     OK = "ok", "No drift"
@@ -95,6 +100,11 @@ class Monitor(BaseModel):
     retrain_template = models.CharField(max_length=80, blank=True)
     retrain_on = models.CharField(max_length=20, blank=True, default="dataset_drift", choices=AlertRule.choices)
     retrain_environment = models.CharField(max_length=50, blank=True, default="staging")
+    # The window's column that carries the outcome (clients send it with each request, or the
+    # dataset has it); blank: the model's own label column. Rows with it train the new version,
+    # added to the model's training data or alone (``retrain_data``).
+    label_column = models.CharField(max_length=200, blank=True)
+    retrain_data = models.CharField(max_length=20, choices=RetrainData.choices, default=RetrainData.WINDOW_AND_TRAINING)
     # Alerts also go to this URL, signed (apps/monitoring/webhooks.py); the secret is stored encrypted.
     webhook_url = models.URLField(max_length=500, blank=True)
     webhook_secret = models.TextField(blank=True, editable=False)
@@ -265,6 +275,8 @@ class Retraining(BaseModel):
     window_rows = models.BigIntegerField(null=True, blank=True)
     trained_on = models.CharField(max_length=500, blank=True)  # the dataset parameter the run was given
     trained_on_note = models.CharField(max_length=500, blank=True)  # why, when not the window's rows
+    labelled_rows = models.BigIntegerField(null=True, blank=True)  # the window's rows with a label, trained on
+    training_rows = models.BigIntegerField(null=True, blank=True)  # the model's training rows added to them
     status = models.CharField(max_length=20, choices=RetrainingStatus.choices, default=RetrainingStatus.RUNNING)
     message = models.TextField(blank=True)
     model_version = models.ForeignKey(

@@ -117,6 +117,8 @@ class MonitorSerializer(serializers.ModelSerializer):
             "retrain_template",
             "retrain_on",
             "retrain_environment",
+            "label_column",
+            "retrain_data",
             "webhook_url",
             "status",
             "status_message",
@@ -159,6 +161,17 @@ class MonitorCreateSerializer(StrictSerializer):
     retrain_template = serializers.JSONField(required=False, default="")
     retrain_on = serializers.JSONField(required=False, default="dataset_drift")
     retrain_environment = serializers.JSONField(required=False, default="staging")
+    label_column = serializers.JSONField(
+        required=False,
+        default="",
+        help_text="The window's column carrying the outcome (blank: the model's label column). With labels, the "
+        "retraining trains on the window's labelled rows.",
+    )
+    retrain_data = serializers.JSONField(
+        required=False,
+        default="window_and_training",
+        help_text='"window_and_training" (the labelled rows after the model\'s training data) or "window" (alone).',
+    )
     webhook_url = serializers.JSONField(required=False, default="")
 
 
@@ -185,6 +198,8 @@ class MonitorUpdateSerializer(StrictSerializer):
     retrain_template = serializers.JSONField(required=False)
     retrain_on = serializers.JSONField(required=False)
     retrain_environment = serializers.JSONField(required=False)
+    label_column = serializers.JSONField(required=False)
+    retrain_data = serializers.JSONField(required=False)
     webhook_url = serializers.JSONField(required=False)
     rotate_webhook_secret = serializers.JSONField(required=False)
 
@@ -208,6 +223,8 @@ class RetrainingSerializer(serializers.ModelSerializer):
             "trained_on_note",
             "window_dataset",
             "window_rows",
+            "labelled_rows",
+            "training_rows",
             "model_version",
             "promotion_request",
             "created_at",
