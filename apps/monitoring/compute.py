@@ -222,11 +222,15 @@ def monitors_claim_due(*, now=None, limit: int = 100) -> list[Claim]:
     return claimed
 
 
-def volume_claim_due(*, now=None, limit: int = 100) -> list[Claim]:
+def volume_claim_due(*, now=None, limit: int = 100, monitor_id=None) -> list[Claim]:
     """Count each capture-volume monitor's new captured rows (listings and footers only) and
-    claim a window for those past their ``volume_rows``: the rows since the last window."""
+    claim a window for those past their ``volume_rows``: the rows since the last window.
+    ``monitor_id``: that monitor only (the demo command)."""
     now = now or timezone.now()
-    monitors = Monitor.objects.filter(enabled=True, schedule=Schedule.VOLUME, source=Source.ENDPOINT).values_list(
+    monitors = Monitor.objects.filter(enabled=True, schedule=Schedule.VOLUME, source=Source.ENDPOINT)
+    if monitor_id is not None:
+        monitors = monitors.filter(pk=monitor_id)
+    monitors = monitors.values_list(
         "pk", "endpoint_name", "volume_rows", "volume_seen", "volume_since", "volume_cursor"
     )
     claimed = []
