@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
-from apps.monitoring import compute
+from apps.monitoring import compute, services
 from apps.monitoring.models import Monitor, ReportStatus
 from apps.monitoring.schedules import CronError, cron_parse
 from tests.monitoring.conftest import frame
@@ -211,3 +211,15 @@ def test_a_capture_volume_monitor_fires_on_new_captured_rows(api, endpoint, capt
     assert report.status == ReportStatus.SUCCEEDED, report.message
     assert (report.rows_reference, report.rows_current) == (500, 700)  # exactly the rows since the last window
     assert report.dataset_drift and report.column_results.get(column="city").new_categories == ["Accra"]
+
+    # "Evaluate a window now" on a volume monitor: the rows since the last window, and the count starts again
+    capture(endpoint.name, frame(50, shift=1.5, seed=9), at=time.time() + 3)
+    compute.volume_claim_due(now=timezone.now() + timedelta(seconds=5))
+    assert Monitor.objects.get(pk=pk).volume_seen == 50
+    services.monitor_evaluate_now(user=ds, monitor=Monitor.objects.get(pk=pk))
+    asked_at = timezone.now() + timedelta(seconds=6)
+    (asked,) = compute.monitors_claim_due(now=asked_at)
+    assert (asked.start, asked.end) == (fired_at, asked_at)
+    monitor = Monitor.objects.get(pk=pk)
+    assert monitor.next_due_at is None and monitor.volume_seen == 0 and monitor.volume_since == asked_at
+    assert compute.monitor_evaluate(monitor_id=pk, start=asked.start, end=asked.end).rows_current == 50
