@@ -19,7 +19,9 @@ whatever the scoring format) and ``response`` (the predictions as JSON). JSON
 text rather than flattened columns: one schema for every model and version,
 so files of an endpoint always concatenate, even across a change of model
 inputs; readers flatten with the model's schema (``json_normalize``,
-DuckDB's ``json`` functions) when they profile. SageMaker Data Capture and
+DuckDB's ``json`` functions) when they profile. Each file's footer says how many
+input rows its requests carry (``atrium.input_rows``), so a reader counts new rows
+without reading any (monitoring's capture-volume schedule). SageMaker Data Capture and
 Databricks inference tables are read into the same columns
 (``cloud_capture``); ``status`` and ``latency_ms`` are null where the cloud
 does not record them.
