@@ -19,7 +19,9 @@ whatever the scoring format) and ``response`` (the predictions as JSON). JSON
 text rather than flattened columns: one schema for every model and version,
 so files of an endpoint always concatenate, even across a change of model
 inputs; readers flatten with the model's schema (``json_normalize``,
-DuckDB's ``json`` functions) when they profile. SageMaker Data Capture and
+DuckDB's ``json`` functions) when they profile. Each file's footer says how many
+input rows its requests carry (``atrium.input_rows``), so a reader counts new rows
+without reading any (monitoring's capture-volume schedule). SageMaker Data Capture and
 Databricks inference tables are read into the same columns
 (``cloud_capture``); ``status`` and ``latency_ms`` are null where the cloud
 does not record them.
@@ -49,6 +51,7 @@ WRITE_ATTEMPTS = 3  # drains a failed batch is tried at before its rows count as
 # What the gateway calls a request it forwards, where the backend keeps a caller's id
 # (SageMaker's InferenceId): the cloud's capture of it is then known as the gateway's.
 FORWARDED_PREFIX = "atrium-"
+INPUT_ROWS_KEY = "atrium.input_rows"  # footer metadata: the input rows of a capture file's requests
 
 
 @dataclass(slots=True)
@@ -106,6 +109,7 @@ def capture_table(endpoint: str, rows: list[Captured], sensitive: frozenset[str]
     request's input rows read and their sensitive columns masked."""
     import pyarrow as pa
 
+    inputs = [payloads.request_rows(r.request) for r in rows]
     columns = {
         "event_id": [r.event_id for r in rows],
         "time": [datetime.fromtimestamp(r.at, UTC) for r in rows],
@@ -114,14 +118,15 @@ def capture_table(endpoint: str, rows: list[Captured], sensitive: frozenset[str]
         "status": [r.status for r in rows],
         "latency_ms": [r.latency_ms for r in rows],
         "request": [
-            json.dumps(
-                payloads.masked(payloads.request_rows(r.request), sensitive | r.sensitive), separators=(",", ":")
-            )
-            for r in rows
+            json.dumps(payloads.masked(found, sensitive | r.sensitive), separators=(",", ":"))
+            for found, r in zip(inputs, rows, strict=True)
         ],
         "response": [payloads.response_predictions(r.response) for r in rows],
     }
-    return pa.table(columns, schema=_schema())
+    # The input rows in the file, in its footer: a capture-volume monitor counts new rows from
+    # footers alone, without reading (or parsing) any request.
+    metadata = {INPUT_ROWS_KEY: str(sum(len(found) for found in inputs))}
+    return pa.table(columns, schema=_schema().with_metadata(metadata))
 
 
 class CaptureWriter:

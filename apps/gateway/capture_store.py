@@ -16,11 +16,14 @@ stand-in, MinIO, a VPC endpoint); botocore retries throttled puts itself.
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Protocol
 
 S3_SCHEME = "s3://"
+PARQUET_MAGIC = b"PAR1"
+FOOTER_TAIL = 64 << 10  # a capture file's footer (one schema, a few row groups) fits in far less
 
 
 def partition(endpoint: str, day: str) -> str:
@@ -40,6 +43,14 @@ class CaptureStore(Protocol):
 
     def read(self, endpoint: str, day: str, name: str, columns: list[str] | None = None):
         """One file as a pyarrow table (only ``columns`` when given)."""
+        ...
+
+    def listing(self, endpoint: str, day: str) -> list[tuple[str, float]]:
+        """The files of the endpoint's day with the time each appeared (epoch seconds, the store's clock)."""
+        ...
+
+    def footer(self, endpoint: str, day: str, name: str):
+        """One file's Parquet footer (pyarrow ``FileMetaData``), read without its rows."""
         ...
 
 
@@ -65,6 +76,18 @@ class LocalStore:
         import pyarrow.parquet as pq
 
         return pq.read_table(self.root / partition(endpoint, day) / name, columns=columns)
+
+    def listing(self, endpoint: str, day: str) -> list[tuple[str, float]]:
+        folder = self.root / partition(endpoint, day)
+        if not folder.is_dir():
+            return []
+        with os.scandir(folder) as entries:  # names and times in one pass, no file opened
+            return sorted((e.name, e.stat().st_mtime) for e in entries if e.name.endswith(".parquet") and e.is_file())
+
+    def footer(self, endpoint: str, day: str, name: str):
+        import pyarrow.parquet as pq
+
+        return pq.read_metadata(self.root / partition(endpoint, day) / name)
 
 
 class S3Store:
@@ -128,6 +151,29 @@ class S3Store:
 
         body = self.client.get_object(Bucket=self.bucket, Key=self._key(endpoint, day, name))["Body"].read()
         return pq.read_table(pa.BufferReader(body), columns=columns)
+
+    def listing(self, endpoint: str, day: str) -> list[tuple[str, float]]:
+        folder = self._key(endpoint, day) + "/"
+        found = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=folder):
+            for item in page.get("Contents", []):
+                name = item["Key"][len(folder) :]
+                if name.endswith(".parquet") and "/" not in name:
+                    found.append((name, item["LastModified"].timestamp()))
+        return sorted(found)
+
+    def footer(self, endpoint: str, day: str, name: str):
+        """The file's tail only (a ranged GET): the footer is the last ``length + 8`` bytes."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        key = self._key(endpoint, day, name)
+        tail = self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=-{FOOTER_TAIL}")["Body"].read()
+        length = int.from_bytes(tail[-8:-4], "little")
+        if length + 8 > len(tail):  # a footer longer than the first guess: read exactly it
+            tail = self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=-{length + 8}")["Body"].read()
+        # pyarrow reads a footer from the end of a buffer; the leading magic makes it a whole "file"
+        return pq.read_metadata(pa.BufferReader(PARQUET_MAGIC + tail[-(length + 8) :]))
 
 
 def open_store(root: str | Path, *, endpoint_url: str | None = None, region: str | None = None) -> CaptureStore:

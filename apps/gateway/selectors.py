@@ -57,3 +57,53 @@ def captured_windows(*, endpoint: str, start: datetime, end: datetime, columns: 
             if kept.num_rows:
                 yield kept
         day += timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class CaptureFile:
+    day: str  # YYYY-MM-DD, the partition
+    name: str
+    modified: float  # when it appeared, epoch seconds (the store's clock)
+
+
+@dataclass(frozen=True)
+class CaptureFooter:
+    requests: int  # rows of the capture file: one per captured request
+    input_rows: int  # the requests' input rows (a request may carry many)
+    last_time: datetime | None  # the latest request time in the file (from the column statistics)
+
+
+def capture_files(*, endpoint: str, start: datetime, end: datetime, modified_after: float = 0.0):
+    """The endpoint's capture files in the days of [start, end] that appeared after
+    ``modified_after``: the store's listing only, no file opened."""
+    from .capture_store import store_from_settings
+
+    store = store_from_settings()
+    day, last = start.astimezone(UTC).date(), end.astimezone(UTC).date()
+    while day <= last:
+        for name, modified in store.listing(endpoint, day.isoformat()):
+            if modified > modified_after:
+                yield CaptureFile(day=day.isoformat(), name=name, modified=modified)
+        day += timedelta(days=1)
+
+
+def capture_file_rows(*, endpoint: str, day: str, name: str) -> CaptureFooter:
+    """How many requests and input rows a capture file holds, and its latest time, from its
+    footer alone (a file from before the input-row count was kept counts a row per request)."""
+    from .capture import INPUT_ROWS_KEY
+    from .capture_store import store_from_settings
+
+    meta = store_from_settings().footer(endpoint, day, name)
+    stored = (meta.metadata or {}).get(INPUT_ROWS_KEY.encode())
+    latest = None
+    names = meta.schema.names
+    if "time" in names:
+        index = names.index("time")
+        for group in range(meta.num_row_groups):
+            stats = meta.row_group(group).column(index).statistics
+            if stats is not None and stats.has_min_max:
+                high = stats.max if isinstance(stats.max, datetime) else None
+                if high is not None:
+                    high = high.replace(tzinfo=UTC) if high.tzinfo is None else high
+                    latest = high if latest is None else max(latest, high)
+    return CaptureFooter(requests=meta.num_rows, input_rows=int(stored) if stored else meta.num_rows, last_time=latest)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import logging
 import math
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -18,10 +19,29 @@ from apps.runs.operations import Operation
 
 from .alerts import alerts_evaluate
 from .drift import drift_report
-from .models import SCHEDULE_SECONDS, ColumnResult, DriftReport, Monitor, MonitorStatus, ReportStatus, Source
+from .models import (
+    SCHEDULE_SECONDS,
+    ColumnResult,
+    DriftReport,
+    Monitor,
+    MonitorStatus,
+    ReportStatus,
+    Schedule,
+    Source,
+)
 from .overlays import overlay
 from .profiles import DatasetProfile
-from .sources import Side, SideError, dataset_profile, side_of, side_profile, training_profile, window_profile
+from .schedules import CronError, cron_parse, volume_count
+from .sources import (
+    MAX_WINDOW,
+    Side,
+    SideError,
+    dataset_profile,
+    side_of,
+    side_profile,
+    training_profile,
+    window_profile,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -160,16 +180,75 @@ class DriftStep(Operation):
 # --- monitors ----------------------------------------------------------------------------------
 
 
-def monitors_claim_due(*, now=None, limit: int = 100) -> list[str]:
+@dataclass(frozen=True)
+class Claim:
+    """A monitor's window to evaluate: ``start``/``end`` given for cron and capture-volume
+    windows; None for hourly and daily ones (the last ``window_hours`` when evaluated)."""
+
+    monitor_id: str
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+def monitors_claim_due(*, now=None, limit: int = 100) -> list[Claim]:
     """Claim the monitors whose window is due: each moves its ``next_due_at`` on by its
-    schedule (compare-and-swap), so two beat ticks never evaluate one window twice."""
+    schedule (compare-and-swap), so two beat ticks never evaluate one window twice. A volume
+    monitor is due here only when someone asked for a window now (``monitor_evaluate_now``)."""
     now = now or timezone.now()
-    due = Monitor.objects.filter(enabled=True, next_due_at__lte=now).values_list("pk", "next_due_at", "schedule")
+    due = Monitor.objects.filter(enabled=True, next_due_at__lte=now).values_list(
+        "pk", "next_due_at", "schedule", "cron", "volume_since"
+    )
     claimed = []
-    for pk, due_at, schedule in due[:limit]:
-        following = max(due_at, now) + timedelta(seconds=SCHEDULE_SECONDS[schedule])
-        if Monitor.objects.filter(pk=pk, next_due_at=due_at).update(next_due_at=following):
-            claimed.append(str(pk))
+    for pk, due_at, schedule, expression, since in due[:limit]:
+        start = end = following = None
+        changes = {}
+        if schedule == Schedule.CRON:
+            try:
+                cron = cron_parse(expression)
+            except CronError as error:  # saved before it was checked: stop rather than fail every tick
+                Monitor.objects.filter(pk=pk, next_due_at=due_at).update(
+                    next_due_at=None, status=MonitorStatus.ERROR, status_message=str(error)
+                )
+                continue
+            start, end = cron.window(due_at=due_at, now=now)
+            following = cron.next_after(max(due_at, now))
+        elif schedule == Schedule.VOLUME:
+            start, end = since or now - timedelta(hours=24), now
+            changes = {"volume_since": now, "volume_seen": 0}
+        else:
+            following = max(due_at, now) + timedelta(seconds=SCHEDULE_SECONDS[schedule])
+        if Monitor.objects.filter(pk=pk, next_due_at=due_at).update(next_due_at=following, **changes):
+            claimed.append(Claim(str(pk), start, end))
+    return claimed
+
+
+def volume_claim_due(*, now=None, limit: int = 100, monitor_id=None) -> list[Claim]:
+    """Count each capture-volume monitor's new captured rows (listings and footers only) and
+    claim a window for those past their ``volume_rows``: the rows since the last window.
+    ``monitor_id``: that monitor only (the demo command)."""
+    now = now or timezone.now()
+    monitors = Monitor.objects.filter(enabled=True, schedule=Schedule.VOLUME, source=Source.ENDPOINT)
+    if monitor_id is not None:
+        monitors = monitors.filter(pk=monitor_id)
+    monitors = monitors.values_list(
+        "pk", "endpoint_name", "volume_rows", "volume_seen", "volume_since", "volume_cursor"
+    )
+    claimed = []
+    for pk, endpoint, threshold, seen, stored_since, cursor in monitors[:limit]:
+        since = stored_since or now
+        try:
+            counted = volume_count(endpoint=endpoint, since=since, cursor=cursor or {}, until=now)
+        except (OSError, ValueError) as error:  # a store away, an unreadable footer: counted next tick
+            logger.warning("monitor %s: counting captured rows failed: %s", pk, error)
+            continue
+        total = seen + counted.rows
+        due = bool(threshold) and total >= threshold
+        changes = {"volume_cursor": counted.cursor, "volume_seen": 0 if due else total}
+        if due:
+            changes["volume_since"] = now
+        # compare-and-swap on what was read: a tick running alongside never counts a file twice
+        if Monitor.objects.filter(pk=pk, volume_seen=seen, volume_since=stored_since).update(**changes) and due:
+            claimed.append(Claim(str(pk), since, now))
     return claimed
 
 
@@ -198,12 +277,13 @@ def _reference_side(monitor: Monitor) -> dict:
     return {"endpoint": monitor.endpoint_name, **monitor.reference}
 
 
-def monitor_evaluate(*, monitor_id, now=None) -> DriftReport | None:
-    """The monitor's last window (``window_hours`` up to ``now``) profiled and compared with
-    its reference; the report stored and linked to the monitor, the monitor's status set."""
+def monitor_evaluate(*, monitor_id, now=None, start=None, end=None) -> DriftReport | None:
+    """The monitor's window profiled and compared with its reference: [start, end) when the
+    schedule gave one (cron, capture volume), else the last ``window_hours`` up to ``now``; the
+    report stored and linked to the monitor, the monitor's status set."""
     monitor = Monitor.objects.select_related("team", "created_by").get(pk=monitor_id)
-    end = (now or timezone.now()).replace(microsecond=0)
-    start = end - timedelta(hours=monitor.window_hours)
+    end = (end or now or timezone.now()).replace(microsecond=0)
+    start = max(start, end - MAX_WINDOW) if start else end - timedelta(hours=monitor.window_hours)
     if monitor.source == Source.ENDPOINT:
         current_side = Side(kind="window", endpoint=monitor.endpoint_name, start=start, end=end)
     else:

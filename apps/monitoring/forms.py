@@ -2,7 +2,7 @@ from django import forms
 
 from apps.monitoring.drift import METHODS
 
-from .models import AlertRule, Schedule
+from .models import AlertRule, RetrainData, Schedule
 
 COLUMNS_HELP = (
     "One column a line: its name, a method and a threshold, e.g. “age psi 0.2”. "
@@ -38,7 +38,26 @@ class MonitorForm(forms.Form):
         required=False, label="to (UTC)", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
     )
     window_hours = forms.IntegerField(min_value=1, max_value=24 * 31, initial=24, label="Window (hours)")
-    schedule = forms.ChoiceField(choices=Schedule.choices, initial=Schedule.DAILY)
+    schedule = forms.ChoiceField(
+        choices=Schedule.choices,
+        initial=Schedule.DAILY,
+        help_text="Hourly and daily windows are the last “Window (hours)”; a cron firing evaluates the time "
+        "since the previous firing; a capture-volume window, the rows since the last window.",
+    )
+    cron = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Cron expression (UTC)",
+        help_text="For the cron schedule: minute hour day-of-month month day-of-week, "
+        "e.g. “0 6 * * 1-5” (06:00 UTC on weekdays) or “*/30 * * * *”.",
+    )
+    volume_rows = forms.IntegerField(
+        required=False,
+        min_value=1,
+        label="Capture volume (input rows)",
+        help_text="For the capture-volume schedule: a window once this many new input rows of the endpoint "
+        "are captured.",
+    )
     columns = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}), help_text=COLUMNS_HELP)
     alert_on_dataset_drift = forms.BooleanField(required=False, initial=True, label="Alert when the dataset drifts")
     alert_feature_windows = forms.IntegerField(
@@ -67,6 +86,16 @@ class MonitorForm(forms.Form):
     )
     retrain_environment = forms.CharField(
         max_length=50, initial="staging", label="Ask the retrained version into", required=False
+    )
+    label_column = forms.CharField(
+        max_length=200,
+        required=False,
+        label="Label column of the window",
+        help_text="The column that carries the outcome (clients send it with each request, or the dataset has "
+        "it). Blank: the model's own label column. Without labels, the retraining uses the training data.",
+    )
+    retrain_data = forms.ChoiceField(
+        choices=RetrainData.choices, initial=RetrainData.WINDOW_AND_TRAINING, label="Retrain on", required=False
     )
 
     def __init__(self, *args, endpoints=(), versions=(), templates=(), **kwargs):
@@ -118,6 +147,8 @@ class MonitorForm(forms.Form):
             "reference": reference,
             "window_hours": data["window_hours"],
             "schedule": data["schedule"],
+            "cron": data["cron"],
+            "volume_rows": data["volume_rows"],
             "columns": data["columns"],
             "alert_on_dataset_drift": data["alert_on_dataset_drift"],
             "alert_feature_windows": data["alert_feature_windows"],
@@ -125,4 +156,6 @@ class MonitorForm(forms.Form):
             "retrain_template": data["retrain_template"],
             "retrain_on": data["retrain_on"] or "dataset_drift",
             "retrain_environment": data["retrain_environment"] or "staging",
+            "label_column": data["label_column"],
+            "retrain_data": data["retrain_data"] or RetrainData.WINDOW_AND_TRAINING,
         }

@@ -31,6 +31,8 @@ class Source(models.TextChoices):
 class Schedule(models.TextChoices):
     HOURLY = "hourly", "Hourly"
     DAILY = "daily", "Daily"
+    CRON = "cron", "Cron expression (UTC)"
+    VOLUME = "volume", "On capture volume"
 
 
 SCHEDULE_SECONDS = {Schedule.HOURLY: 3600, Schedule.DAILY: 86400}
@@ -40,6 +42,11 @@ class AlertRule(models.TextChoices):
     DATASET_DRIFT = "dataset_drift", "Dataset drift"
     FEATURE_STREAK = "feature_streak", "Feature drifting window after window"
     MISSING_JUMP = "missing_jump", "Missing values jumped"
+
+
+class RetrainData(models.TextChoices):
+    WINDOW_AND_TRAINING = "window_and_training", "The window's labelled rows added to the model's training data"
+    WINDOW = "window", "The window's labelled rows only"
 
 
 class MonitorStatus(models.TextChoices):
@@ -65,6 +72,16 @@ class Monitor(BaseModel):
     reference_rows = models.BigIntegerField(null=True, blank=True)
     window_hours = models.PositiveIntegerField(default=24)
     schedule = models.CharField(max_length=10, choices=Schedule.choices, default=Schedule.DAILY)
+    # Schedule "cron": a 5-field expression in UTC (apps/monitoring/schedules.py); a firing evaluates
+    # the time since the previous one.
+    cron = models.CharField(max_length=100, blank=True)
+    # Schedule "volume": a window once this many new input rows are captured; it evaluates the rows
+    # since the last window. Counted from the capture store's listing and footers into
+    # ``volume_seen`` since ``volume_since``; ``volume_cursor`` is where the listing was read to.
+    volume_rows = models.PositiveIntegerField(null=True, blank=True)
+    volume_seen = models.BigIntegerField(default=0, editable=False)
+    volume_since = models.DateTimeField(null=True, blank=True, editable=False)
+    volume_cursor = models.JSONField(default=dict, blank=True, editable=False)
     columns = models.JSONField(default=dict, blank=True)  # {"name": {"method", "threshold"}}
     enabled = models.BooleanField(default=True)
     next_due_at = models.DateTimeField(null=True, blank=True)
@@ -83,6 +100,11 @@ class Monitor(BaseModel):
     retrain_template = models.CharField(max_length=80, blank=True)
     retrain_on = models.CharField(max_length=20, blank=True, default="dataset_drift", choices=AlertRule.choices)
     retrain_environment = models.CharField(max_length=50, blank=True, default="staging")
+    # The window's column that carries the outcome (clients send it with each request, or the
+    # dataset has it); blank: the model's own label column. Rows with it train the new version,
+    # added to the model's training data or alone (``retrain_data``).
+    label_column = models.CharField(max_length=200, blank=True)
+    retrain_data = models.CharField(max_length=20, choices=RetrainData.choices, default=RetrainData.WINDOW_AND_TRAINING)
     # Alerts also go to this URL, signed (apps/monitoring/webhooks.py); the secret is stored encrypted.
     webhook_url = models.URLField(max_length=500, blank=True)
     webhook_secret = models.TextField(blank=True, editable=False)
@@ -101,6 +123,15 @@ class Monitor(BaseModel):
     @property
     def subject(self) -> str:
         return self.endpoint_name if self.source == Source.ENDPOINT else self.dataset
+
+    @property
+    def window_text(self) -> str:
+        """The monitor's windows in words, e.g. "24 h window, evaluated hourly"."""
+        if self.schedule == Schedule.CRON:
+            return f"the time since the previous firing, on cron “{self.cron}” (UTC)"
+        if self.schedule == Schedule.VOLUME:
+            return f"the rows since the last window, once {self.volume_rows or 0:,} new input rows are captured"
+        return f"{self.window_hours} h window, evaluated {self.get_schedule_display().lower()}"
 
 
 class ReportStatus(models.TextChoices):
@@ -244,6 +275,8 @@ class Retraining(BaseModel):
     window_rows = models.BigIntegerField(null=True, blank=True)
     trained_on = models.CharField(max_length=500, blank=True)  # the dataset parameter the run was given
     trained_on_note = models.CharField(max_length=500, blank=True)  # why, when not the window's rows
+    labelled_rows = models.BigIntegerField(null=True, blank=True)  # the window's rows with a label, trained on
+    training_rows = models.BigIntegerField(null=True, blank=True)  # the model's training rows added to them
     status = models.CharField(max_length=20, choices=RetrainingStatus.choices, default=RetrainingStatus.RUNNING)
     message = models.TextField(blank=True)
     model_version = models.ForeignKey(

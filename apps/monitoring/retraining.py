@@ -5,10 +5,13 @@ challenger and is asked into an environment, with the drift report as evidence.
    opens): the window's captured rows are written under the data root (bounded) and the
    monitor's catalogue train template is launched through the catalogue's services, as the
    monitor's creator would launch it, for the monitor's team. The model is the one whose
-   training data is the monitor's reference. A template that cannot take a file dataset (the
-   shipped ones take named datasets), or a window without the label column (captured
-   requests carry features, not outcomes), trains on the model's training dataset: the
-   retraining says so.
+   training data is the monitor's reference. When the window's rows carry a label (the
+   monitor's ``label_column``, else the model's own; clients send it with their requests, or a
+   dataset monitor's file has it), its labelled rows are written as one Parquet file, after
+   the model's training data unless ``retrain_data`` says the window alone, and the template
+   trains on it. A template that cannot take a file and a label column, or a window without
+   labels (captured requests carry features, not outcomes), trains on the model's training
+   dataset: the retraining says why.
 2. ``following.retraining_run_ended`` (a run-engine effect, after the run ended and committed) hands a
    succeeded run to a task: ``retraining_promote`` sets the alias "challenger" on the version
    the run registered (registry services) and files the promotion request (approvals
@@ -22,13 +25,17 @@ for); the alert's history on the monitor's page lists them.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from pathlib import Path
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
 from apps.approvals import services as approval_services
 from apps.approvals.evidence.scoring import EvidenceUnavailable, training_request
 from apps.audit.services import audit_record
+from apps.backends.jobs.training import load_dataset
 from apps.catalog import selectors as catalog_selectors
 from apps.catalog import services as catalog_services
 from apps.catalog.spec import declared_properties
@@ -36,8 +43,8 @@ from apps.core.errors import DomainError, InvalidInput
 from apps.registry import selectors as registry_selectors
 from apps.registry import services as registry_services
 
-from .models import DriftAlert, DriftReport, Monitor, Retraining, RetrainingStatus, Source
-from .sources import Side, SideError, model_version_visible, window_write
+from .models import DriftAlert, DriftReport, Monitor, RetrainData, Retraining, RetrainingStatus, Source
+from .sources import RETRAIN_FOLDER, RETRAIN_ROWS, Side, SideError, data_path, model_version_visible, window_write
 
 logger = logging.getLogger(__name__)
 
@@ -68,38 +75,91 @@ def _window_dataset(monitor: Monitor, report: DriftReport, name: str) -> tuple[s
     return window_write(side, name=name)
 
 
-def _window_columns(path: str) -> set[str]:
+def _window_frame(path: str, *, max_rows: int = RETRAIN_ROWS):
+    """The window's file (CSV or Parquet under the data root) as a DataFrame, its first
+    ``max_rows`` rows at most (a dataset monitor's file may be large)."""
     import pyarrow.parquet as pq
 
-    from .sources import data_path
-
+    resolved = data_path(path)
     if path.lower().endswith(".parquet"):
-        return set(pq.read_schema(data_path(path)).names)
-    import pyarrow.csv as csv
+        parts, rows = [], 0
+        for batch in pq.ParquetFile(resolved).iter_batches(batch_size=65_536):
+            parts.append(batch.slice(0, max_rows - rows))
+            rows += parts[-1].num_rows
+            if rows >= max_rows:
+                break
+        import pyarrow as pa
 
-    with csv.open_csv(data_path(path)) as reader:
-        return set(reader.schema.names)
+        return pa.Table.from_batches(parts).to_pandas() if parts else None
+    import pandas as pd
+
+    return pd.read_csv(resolved, nrows=max_rows)
 
 
-def _launch_params(*, user, template, version, window: str, team) -> tuple[dict, str, str]:
-    """The parameters to launch with, the dataset they name, and why it is not the window
-    (empty when it is). Tries the window's file first, then the model's training dataset."""
+@dataclass
+class Labelled:
+    """The dataset a retraining trains on when the window carries labels."""
+
+    path: str  # under the data root
+    window_rows: int  # the window's rows with a label
+    training_rows: int  # the model's training rows added to them (0: the window alone)
+
+
+def _labelled_write(*, monitor: Monitor, training, window: str, label: str, name: str) -> Labelled | None:
+    """The window's rows that carry ``label`` (optionally after the model's own training data,
+    with the window reduced to the model's columns) written as one Parquet file; None when no
+    row of the window has a label."""
+    import pandas as pd
+
+    frame = _window_frame(window)
+    if frame is None or label not in frame.columns:
+        return None
+    frame = frame[frame[label].notna()]
+    if frame.empty:
+        return None
+    training_rows = 0
+    if monitor.retrain_data == RetrainData.WINDOW_AND_TRAINING:
+        features, target = load_dataset(training, data_root=Path(settings.DATA_ROOT))
+        base = features.assign(**{label: target.to_numpy()})
+        training_rows = len(base)
+        # the model's columns, in its order: a column clients did not send is missing (NaN), not a new feature
+        frame = pd.concat([base, frame.reindex(columns=base.columns)], ignore_index=True)
+    relative = f"{RETRAIN_FOLDER}/{name}-labelled.parquet"
+    target_path = data_path(relative)
+    target_path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(target_path, index=False)
+    return Labelled(path=relative, window_rows=len(frame) - training_rows, training_rows=training_rows)
+
+
+def _launch_params(*, user, template, version, window: str, monitor: Monitor, name: str, team):
+    """The parameters to launch with, the dataset they name, why it is not the window (empty
+    when it is), and the labelled rows. The window's labelled rows first (with the model's
+    training data, or alone), else the model's training dataset."""
     training = training_request(version)
     declared = declared_properties(template.current_version.parameters)
     base = {"model_name": version.model.name}
     if training.algorithm and "algorithm" in declared:
         base["algorithm"] = training.algorithm
-    note = ""
+    label = monitor.label_column or training.target_column
+    note, labelled = "", None
     if not window:
         note = "The window's rows could not be written (no captured rows)"
-    elif not training.target_column:
-        note = f"The window's rows carry no labels ({training.dataset} is a named dataset, its label not captured)"
-    elif training.target_column not in _window_columns(window):
-        note = f"The window's rows carry no {training.target_column!r} column (captured requests have no labels)"
+    elif not label:
+        note = (
+            f"The window's rows carry no labels ({training.dataset} is a named dataset and the monitor names "
+            "no label column its clients send)"
+        )
     elif "target_column" not in declared:
         note = f"The template {template.slug} does not take a label column for a file dataset"
     else:
-        params = {**base, "dataset": window, "target_column": training.target_column}
+        labelled = _labelled_write(monitor=monitor, training=training, window=window, label=label, name=name)
+        if labelled is None:
+            note = (
+                f"The window's rows carry no {label!r} values "
+                "(captured requests have no labels unless clients send them)"
+            )
+    if labelled is not None:
+        params = {**base, "dataset": labelled.path, "target_column": label}
         if "task" in declared:
             params["task"] = training.task
         try:
@@ -115,9 +175,9 @@ def _launch_params(*, user, template, version, window: str, team) -> tuple[dict,
         except InvalidInput as error:
             note = f"The template {template.slug} does not take the window's file ({_errors_text(error)})"
         else:
-            return params, window, ""
+            return params, labelled.path, "", labelled
     fallback = f"{note}: trained on {training.dataset}, the model's training dataset."
-    return {**base, "dataset": training.dataset}, training.dataset, fallback
+    return {**base, "dataset": training.dataset}, training.dataset, fallback, None
 
 
 def retraining_start(*, monitor: Monitor, alert: DriftAlert, report: DriftReport) -> Retraining:
@@ -140,8 +200,14 @@ def retraining_start(*, monitor: Monitor, alert: DriftAlert, report: DriftReport
         if template.kind not in RETRAIN_KINDS:
             raise SideError(f"{template.name} is a {template.kind} template: retraining needs a train template.")
         window, rows = _window_dataset(monitor, report, name=f"{monitor.pk}/{report.pk}")
-        params, dataset, note = _launch_params(
-            user=user, template=template, version=version, window=window, team=monitor.team
+        params, dataset, note, labelled = _launch_params(
+            user=user,
+            template=template,
+            version=version,
+            window=window,
+            monitor=monitor,
+            name=f"{monitor.pk}/{report.pk}",
+            team=monitor.team,
         )
         model = version.model
         run = catalog_services.template_launch(
@@ -161,6 +227,8 @@ def retraining_start(*, monitor: Monitor, alert: DriftAlert, report: DriftReport
         return retraining
     retraining.run, retraining.window_dataset, retraining.window_rows = run, window, rows
     retraining.trained_on, retraining.trained_on_note = dataset, note[:500]
+    if labelled is not None:
+        retraining.labelled_rows, retraining.training_rows = labelled.window_rows, labelled.training_rows
     retraining.message = f"Retraining run {run} started on {dataset}."
     retraining.save()
     retraining_audit(

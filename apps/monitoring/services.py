@@ -4,49 +4,27 @@ called by the run's step and by the beat, never on a request."""
 
 from __future__ import annotations
 
-import math
 import uuid
 from datetime import timedelta
 
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.validators import URLValidator
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.accounts.models import Team, User
 from apps.accounts.selectors import user_teams
 from apps.audit.services import audit_record
-from apps.catalog import selectors as catalog_selectors
 from apps.core.errors import Conflict, InvalidInput
 from apps.runs.models import RunKind
 from apps.runs.services import plan_run_create
 
-from . import webhooks
+from . import checks, schedules, webhooks
+from .checks import MONITOR_FIELDS, columns_check
 from .compute import DRIFT_ACTION
-from .drift import METHODS
-from .models import AlertRule, DriftReport, Monitor, MonitorStatus, Schedule, Source
-from .retraining import RETRAIN_KINDS
+from .models import AlertRule, DriftReport, Monitor, MonitorStatus, RetrainData, Schedule, Source
 from .sources import SideError, dataset_check, endpoint_visible, side_parse, training_reference, window_check
 
 VIEW, CHANGE = "monitoring.view_monitor", "monitoring.change_monitor"
-MAX_COLUMNS = 1_000
-MAX_WINDOW_HOURS = 24 * 31
-MONITOR_FIELDS = (
-    "name",
-    "window_hours",
-    "schedule",
-    "columns",
-    "enabled",
-    "alert_on_dataset_drift",
-    "alert_feature_windows",
-    "webhook_url",
-    "rotate_webhook_secret",
-    "alert_missing_jump",
-    "retrain_template",
-    "retrain_on",
-    "retrain_environment",
-)
-MAX_ALERT_WINDOWS = 100
 
 
 def require_view(*, user: User) -> None:
@@ -73,43 +51,6 @@ def require_configure(*, user: User, team_id=None) -> None:
 def _require_configure(user: User, team_id=None) -> None:
     if not can_configure(user=user, team_id=team_id):
         raise PermissionDenied("Only the data scientists of the monitor's team configure it.")
-
-
-def columns_check(columns) -> dict:
-    """Per-column options ``{"name": {"method": "psi", "threshold": 0.2}}``, checked."""
-    if columns in (None, ""):
-        return {}
-    if not isinstance(columns, dict):
-        raise InvalidInput.one("columns", "An object: column name -> {method, threshold}.")
-    if len(columns) > MAX_COLUMNS:
-        raise InvalidInput.one("columns", f"At most {MAX_COLUMNS} columns.")
-    errors, clean = {}, {}
-    for name, options in columns.items():
-        where = f"columns.{name}"[:320]
-        if not name or len(name) > 300:
-            errors[where] = ["A column name of 1 to 300 characters."]
-            continue
-        if not isinstance(options, dict) or not options or set(options) - {"method", "threshold"}:
-            errors[where] = ["An object with a method, a threshold, or both."]
-            continue
-        method, threshold = options.get("method"), options.get("threshold")
-        if method is not None and method not in METHODS:
-            errors[where] = [f"Unknown method {str(method)[:40]!r}: one of {', '.join(METHODS)}."]
-            continue
-        if threshold is not None:
-            if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not math.isfinite(threshold):
-                errors[where] = ["The threshold is a number."]
-                continue
-            if threshold <= 0:
-                errors[where] = ["The threshold is above 0."]
-                continue
-            if method is not None and METHODS[method].rule.startswith("p") and threshold >= 1:
-                errors[where] = [f"{method} compares a p-value: its threshold is between 0 and 1."]
-                continue
-        clean[name] = {key: value for key, value in options.items() if value is not None}
-    if errors:
-        raise InvalidInput(errors)
-    return clean
 
 
 def _team(user: User, team: Team | None) -> Team:
@@ -193,83 +134,6 @@ def _reference_check(value, *, user, endpoint_name: str) -> tuple[dict, str]:
     )
 
 
-def _settings_check(data: dict, errors: dict) -> dict:
-    clean = {}
-    if "name" in data:
-        name = data["name"].strip() if isinstance(data["name"], str) else ""
-        if not name or len(name) > 100:
-            errors["name"] = ["Required, at most 100 characters."]
-        clean["name"] = name
-    if "window_hours" in data:
-        hours = data["window_hours"]
-        if isinstance(hours, bool) or not isinstance(hours, int) or not 1 <= hours <= MAX_WINDOW_HOURS:
-            errors["window_hours"] = [f"A whole number of hours from 1 to {MAX_WINDOW_HOURS}."]
-        clean["window_hours"] = hours
-    if "schedule" in data:
-        if data["schedule"] not in Schedule.values:
-            errors["schedule"] = [f"One of {', '.join(Schedule.values)}."]
-        clean["schedule"] = data["schedule"]
-    if "columns" in data:
-        try:
-            clean["columns"] = columns_check(data["columns"])
-        except InvalidInput as error:
-            errors.update(error.errors)
-    for flag in ("enabled", "alert_on_dataset_drift"):
-        if flag in data:
-            if not isinstance(data[flag], bool):
-                errors[flag] = ["true or false."]
-            clean[flag] = data[flag]
-    if "webhook_url" in data:
-        url = data["webhook_url"].strip() if isinstance(data["webhook_url"], str) else None
-        try:
-            if url is None or len(url) > 500:
-                raise ValidationError("too long")
-            if url:
-                URLValidator(schemes=["http", "https"])(url)
-        except ValidationError:
-            errors["webhook_url"] = ["An http(s) URL of at most 500 characters, or empty for none."]
-        clean["webhook_url"] = url or ""
-    if "alert_feature_windows" in data:
-        windows = data["alert_feature_windows"]
-        if isinstance(windows, bool) or not isinstance(windows, int) or not 0 <= windows <= MAX_ALERT_WINDOWS:
-            errors["alert_feature_windows"] = [f"A whole number of windows from 0 (off) to {MAX_ALERT_WINDOWS}."]
-        clean["alert_feature_windows"] = windows
-    if "alert_missing_jump" in data:
-        points = data["alert_missing_jump"]
-        if isinstance(points, bool) or not isinstance(points, int) or not 0 <= points <= 100:
-            errors["alert_missing_jump"] = ["Percentage points from 0 (off) to 100."]
-        clean["alert_missing_jump"] = points
-    for name, longest in (("retrain_template", 80), ("retrain_environment", 50)):
-        if name in data:
-            value = data[name].strip() if isinstance(data[name], str) else None
-            if value is None or len(value) > longest:
-                errors[name] = [f"At most {longest} characters, or empty."]
-            clean[name] = value or ""
-    if "retrain_on" in data:
-        if data["retrain_on"] not in AlertRule.values:
-            rules = ", ".join(AlertRule.values)
-            errors["retrain_on"] = [f"The rule whose alert starts the retraining: one of {rules}."]
-        clean["retrain_on"] = data["retrain_on"]
-    return clean
-
-
-def _retrain_check(*, user: User, clean: dict, reference: dict, errors: dict) -> None:
-    """A retraining template is a catalogue train template the person may launch, for a monitor
-    whose reference is a model version's training data (the model retrained)."""
-    slug = clean.get("retrain_template")
-    if not slug:
-        return
-    template = catalog_selectors.template_visible(user=user).filter(slug=slug, archived=False).first()
-    if template is None:
-        errors["retrain_template"] = [f"No catalogue template {slug!r} you may launch."]
-    elif template.kind not in RETRAIN_KINDS:
-        errors["retrain_template"] = [f"{template.name} is a {template.kind} template: retraining needs a train one."]
-    if "model_version" not in reference:
-        errors["retrain_template"] = ["Retraining needs the model: make the reference a model version's training data."]
-    if not clean.get("retrain_environment"):
-        errors["retrain_environment"] = ["The environment the retrained version is asked into (e.g. staging)."]
-
-
 def monitor_create(
     *,
     user: User,
@@ -287,13 +151,17 @@ def monitor_create(
     retrain_template: str = "",
     retrain_on: str = AlertRule.DATASET_DRIFT,
     retrain_environment: str = "staging",
+    label_column: str = "",
+    retrain_data: str = RetrainData.WINDOW_AND_TRAINING,
+    cron: str = "",
+    volume_rows: int | None = None,
     team: Team | None = None,
 ) -> Monitor:
     """A monitor on an endpoint's captured traffic (``endpoint``) or on a dataset. Its first
     window is due at once; the reference is profiled by the first evaluation and kept."""
     _require_configure(user)
     errors: dict = {}
-    fields = _settings_check(
+    fields = checks.settings_check(
         {
             "name": name,
             "window_hours": window_hours,
@@ -306,6 +174,10 @@ def monitor_create(
             "retrain_template": retrain_template,
             "retrain_on": retrain_on,
             "retrain_environment": retrain_environment,
+            "label_column": label_column,
+            "retrain_data": retrain_data,
+            "cron": cron,
+            "volume_rows": volume_rows,
         },
         errors,
     )
@@ -327,7 +199,9 @@ def monitor_create(
     except SideError as error:
         errors["reference"] = [str(error)]
     else:
-        _retrain_check(user=user, clean=fields, reference=reference, errors=errors)
+        checks.retrain_check(user=user, clean=fields, reference=reference, errors=errors)
+    source = Source.ENDPOINT if endpoint else Source.DATASET
+    fields.update(schedules.schedule_check(fields, source=source, errors=errors))
     try:
         team = found.team if found else _team(user, team)
     except InvalidInput as error:
@@ -335,6 +209,7 @@ def monitor_create(
     if errors:
         raise InvalidInput(errors)
     _require_configure(user, team.pk)
+    starts = schedules.schedule_start(schedule=fields["schedule"], cron=fields["cron"], now=timezone.now(), new=True)
     clear, stored = webhooks.secret_new() if fields["webhook_url"] else ("", "")
     try:
         with transaction.atomic():
@@ -348,7 +223,7 @@ def monitor_create(
                 dataset=dataset if not found else "",
                 reference=reference,
                 reference_label=reference_label[:500],
-                next_due_at=timezone.now(),
+                **starts,
                 **fields,
             )
             audit_record(actor=user, action="monitor.create", target=monitor, team=team, data=_audit_data(monitor))
@@ -371,14 +246,26 @@ def monitor_update(*, user: User, monitor: Monitor, data: dict) -> Monitor:
         ]
         for name in unknown
     }
-    clean = _settings_check(data, errors)
+    clean = checks.settings_check(data, errors)
     if clean.get("retrain_template") or ("retrain_environment" in clean and monitor.retrain_template):
         merged = {
             "retrain_template": monitor.retrain_template,
             "retrain_environment": monitor.retrain_environment,
             **clean,
         }
-        _retrain_check(user=user, clean=merged, reference=monitor.reference, errors=errors)
+        checks.retrain_check(user=user, clean=merged, reference=monitor.reference, errors=errors)
+    starts = {}
+    if {"schedule", "cron", "volume_rows"} & set(clean):
+        schedule = clean.get("schedule", monitor.schedule)
+        moved = schedule != monitor.schedule  # the other kind's setting is not carried over
+        merged = {
+            "schedule": schedule,
+            "cron": clean.get("cron", "" if moved else monitor.cron),
+            "volume_rows": clean.get("volume_rows", None if moved else monitor.volume_rows),
+        }
+        clean.update(schedules.schedule_check(merged, source=monitor.source, errors=errors))
+        if not errors and (moved or clean["cron"] != monitor.cron):
+            starts = schedules.schedule_start(schedule=schedule, cron=clean["cron"], now=timezone.now(), new=False)
     rotate = data.get("rotate_webhook_secret", False)
     if not isinstance(rotate, bool):
         errors["rotate_webhook_secret"] = ["true or false."]
@@ -394,9 +281,9 @@ def monitor_update(*, user: User, monitor: Monitor, data: dict) -> Monitor:
     monitor.webhook_secret_clear = clear
     try:
         with transaction.atomic():
-            for key, value in clean.items():
+            for key, value in {**clean, **starts}.items():
                 setattr(monitor, key, value)
-            if clean.get("enabled") and monitor.next_due_at is None:
+            if clean.get("enabled") and monitor.next_due_at is None and monitor.schedule != Schedule.VOLUME:
                 monitor.next_due_at = timezone.now()
             monitor.save()
             data = {**clean, **({"webhook_secret": "replaced"} if clear else {})}
@@ -440,6 +327,8 @@ def _audit_data(monitor: Monitor) -> dict:
         "reference": monitor.reference_label,
         "window_hours": monitor.window_hours,
         "schedule": monitor.schedule,
+        "cron": monitor.cron,
+        "volume_rows": monitor.volume_rows,
         "columns": monitor.columns,
         "alert_on_dataset_drift": monitor.alert_on_dataset_drift,
         "alert_feature_windows": monitor.alert_feature_windows,
@@ -448,6 +337,8 @@ def _audit_data(monitor: Monitor) -> dict:
         "retrain_template": monitor.retrain_template,
         "retrain_on": monitor.retrain_on,
         "retrain_environment": monitor.retrain_environment,
+        "label_column": monitor.label_column,
+        "retrain_data": monitor.retrain_data,
     }
 
 

@@ -1,5 +1,7 @@
 """Thin Celery entry points: load ids, call a service."""
 
+from datetime import datetime
+
 import httpx
 from celery import shared_task
 
@@ -8,16 +10,26 @@ from .models import Monitor
 
 
 @shared_task(acks_late=True)
-def evaluate_monitor(monitor_id: str):
-    """One monitor's due window: profiled, compared with its reference, stored."""
-    compute.monitor_evaluate(monitor_id=monitor_id)
+def evaluate_monitor(monitor_id: str, start: str | None = None, end: str | None = None):
+    """One monitor's due window: profiled, compared with its reference, stored. ``start`` and
+    ``end`` (ISO times) are the window a cron firing or a capture volume gave."""
+    compute.monitor_evaluate(
+        monitor_id=monitor_id,
+        start=datetime.fromisoformat(start) if start else None,
+        end=datetime.fromisoformat(end) if end else None,
+    )
 
 
 @shared_task
 def evaluate_due_monitors():
-    """Beat: hand each monitor whose window is due to a worker (claimed: once per window)."""
-    for monitor_id in compute.monitors_claim_due():
-        evaluate_monitor.delay(monitor_id)
+    """Beat: hand each monitor whose window is due (by time, or by the rows captured since its
+    last window) to a worker, claimed: once per window."""
+    for claim in [*compute.monitors_claim_due(), *compute.volume_claim_due()]:
+        evaluate_monitor.delay(
+            claim.monitor_id,
+            claim.start.isoformat() if claim.start else None,
+            claim.end.isoformat() if claim.end else None,
+        )
 
 
 @shared_task(acks_late=True, bind=True, max_retries=5)

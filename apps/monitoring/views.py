@@ -23,7 +23,7 @@ from apps.registry import selectors as registry_selectors
 
 from . import selectors, services
 from .forms import MonitorForm
-from .models import MonitorStatus, ReportStatus
+from .models import MonitorStatus, ReportStatus, Schedule
 
 PER_PAGE = 25
 BLOCKS = "▁▂▃▄▅▆▇█"  # a window's drift share as a bar's height, in text (no inline styles under the CSP)
@@ -88,7 +88,12 @@ def monitor_new(request):
                 for problem in problems:
                     form.add_error(target, f"{field}: {problem}" if target is None or name != field else problem)
         else:
-            messages.success(request, f"Monitor {monitor.name} created: its first window is evaluated within a minute.")
+            first = (
+                f"its first window comes once {monitor.volume_rows:,} new input rows are captured"
+                if monitor.schedule == Schedule.VOLUME
+                else "its first window is evaluated within a minute"
+            )
+            messages.success(request, f"Monitor {monitor.name} created: {first}.")
             return redirect(monitor)
     return render(request, "monitoring/new.html", {"form": form}, status=400 if form.errors else 200)
 

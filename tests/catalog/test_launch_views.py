@@ -80,7 +80,9 @@ def test_back_to_the_form_keeps_the_inputs(ds_client, shipped_catalog, team):
     page = ds_client.post(
         "/catalog/tabular-classifier/launch/", {"action": "edit", "team": team.pk, "params_json": json.dumps(params)}
     ).content.decode()
-    assert 'value="kept"' in page and '<option value="digits" selected>' in page and 'value="7"' in page
+    assert 'value="kept"' in page and 'name="p-dataset" value="digits"' in page and 'value="7"' in page
+    # the built-in datasets are suggestions of a free input: a .csv/.parquet path is taken too
+    assert 'list="f-p-dataset-suggestions"' in page and '<option value="wine">wine</option>' in page
 
 
 def test_rerun_prefills_the_previous_inputs(ds_client, shipped_catalog, ds):
@@ -93,7 +95,7 @@ def test_rerun_prefills_the_previous_inputs(ds_client, shipped_catalog, ds):
     )
     page = ds_client.get(f"/catalog/tabular-classifier/launch/?rerun={run.pk}").content.decode()
     assert "Inputs pre-filled from run" in page
-    assert 'value="again"' in page and '<option value="breast_cancer" selected>' in page
+    assert 'value="again"' in page and 'name="p-dataset" value="breast_cancer"' in page
     assert '<option value="logistic_regression" selected>' in page and 'name="p-C" value="0.5"' in page
 
 

@@ -49,7 +49,7 @@ def test_a_monitor_on_an_endpoint_reports_its_window_from_captured_traffic(api, 
     assert monitor.source == "endpoint" and monitor.reference_profile is None  # profiled by the worker, not here
 
     claimed = compute.monitors_claim_due()
-    assert claimed == [str(monitor.pk)] and compute.monitors_claim_due() == []  # once per window
+    assert [c.monitor_id for c in claimed] == [str(monitor.pk)] and compute.monitors_claim_due() == []  # once
     report = compute.monitor_evaluate(monitor_id=monitor.pk)
     assert report.status == ReportStatus.SUCCEEDED, report.message
     assert report.dataset_drift is True and (report.rows_reference, report.rows_current) == (600, 400)

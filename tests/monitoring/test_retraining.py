@@ -198,9 +198,15 @@ def test_a_template_that_takes_files_trains_on_the_windows_rows(loop, ds, make_t
     assert report.dataset_drift is True, report.message
     started = Retraining.objects.get(monitor=monitor)
     assert started.status == RetrainingStatus.RUNNING, started.message
-    assert started.trained_on == started.window_dataset and started.trained_on_note == "" and started.window_rows == 60
+    assert started.trained_on_note == "" and started.window_rows == 60
+    # the window's labelled rows after the model's own 60 training rows, in one file
+    assert started.trained_on.endswith("-labelled.parquet") and (started.labelled_rows, started.training_rows) == (
+        60,
+        60,
+    )
+    assert pd.read_parquet(Path(settings.DATA_ROOT) / started.trained_on)["a"].tolist()[57:63] == [1, 2, 3, 7, 8, 9]
     params = started.run.params
-    assert params["dataset"] == started.window_dataset and params["target_column"] == "label"
+    assert params["dataset"] == started.trained_on and params["target_column"] == "label"
     assert params["algorithm"] == "logistic_regression"
 
 
@@ -266,3 +272,102 @@ def test_the_form_offers_train_templates_and_sets_the_retraining(loop, ds, ds_cl
     )
     page = ds_client.get(monitor.get_absolute_url()).content.decode()
     assert "starts <code>tabular-classifier</code>" in page and "rises more than 20 points" in page
+
+
+def test_a_dataset_monitor_whose_file_carries_labels_retrains_on_them_for_real(
+    loop, ds, ds_client, datasets, django_capture_on_commit_callbacks
+):
+    """The current file has the outcome (``target``, as iris names it): its labelled rows,
+    after the model's own training rows, are the shipped template's dataset; the run really
+    trains on them (local backend, scikit-learn, the session's MLflow) and ends in a
+    challenger and a promotion request."""
+    from sklearn.datasets import load_iris
+
+    iris = load_iris(as_frame=True)
+    moved = {
+        "petal length (cm)": iris.data["petal length (cm)"] + 3,
+        "petal width (cm)": iris.data["petal width (cm)"] + 2,
+    }
+    current = iris.data.assign(**moved, target=iris.target)
+    current.loc[:9, "target"] = None  # ten rows whose outcome is not known yet: left out
+    path = datasets("scored-with-outcomes.parquet", current)
+    monitor = services.monitor_create(
+        user=ds,
+        name="scored iris",
+        dataset=path,
+        reference={"model_version": str(loop["v1"].pk)},
+        alert_feature_windows=0,
+        retrain_template="tabular-classifier",
+        label_column="target",
+    )
+    report = compute.monitor_evaluate(monitor_id=monitor.pk)
+    assert report.dataset_drift is True, report.message
+    started = Retraining.objects.get(monitor=monitor)
+    assert started.status == RetrainingStatus.RUNNING, started.message
+    assert started.trained_on_note == "" and (started.labelled_rows, started.training_rows) == (140, 150)
+    assert started.trained_on.startswith("monitoring/retraining/") and started.trained_on.endswith("-labelled.parquet")
+    trained_on = pd.read_parquet(Path(settings.DATA_ROOT) / started.trained_on)
+    assert len(trained_on) == 290 and list(trained_on.columns) == [*iris.data.columns, "target"]
+    assert trained_on["petal length (cm)"].iloc[150:].min() >= 4  # the window's rows, as they came
+    run = started.run
+    assert run.params["dataset"] == started.trained_on and run.params["target_column"] == "target"
+
+    page = ds_client.get(monitor.get_absolute_url()).content.decode()
+    assert "140 labelled rows of the window after the model's 150 training rows" in page
+
+    from apps.runs import tasks
+    from apps.runs.models import TERMINAL
+
+    deadline = time.monotonic() + 180  # the local backend trains in a process of its own: polled as the beat would
+    while run.status not in TERMINAL and time.monotonic() < deadline:
+        with django_capture_on_commit_callbacks(execute=True):
+            tasks.advance_run.apply(args=[str(run.pk)])
+        run.refresh_from_db()
+        time.sleep(0.5)
+    assert run.status == RunStatus.SUCCEEDED, [(s.status, s.status_message) for s in run.steps.all()]
+    with django_capture_on_commit_callbacks():
+        hooks.effects_apply(run_id=run.pk)  # the registry links the version; ours hands the promotion to a worker
+        done = retraining.retraining_promote(retraining_id=started.pk)  # what that worker runs
+    assert done.status == RetrainingStatus.REQUESTED, done.message
+    assert done.model_version.version == "2" and done.promotion_request.environment.name == "staging"
+    assert loop["client"].get_model_version_by_alias(loop["model_name"], "challenger").version == "2"
+
+
+def test_the_window_alone_and_a_window_without_labels(loop, ds, datasets):
+    from sklearn.datasets import load_iris
+
+    iris = load_iris(as_frame=True)
+    moved = iris.data.assign(
+        **{
+            "petal length (cm)": iris.data["petal length (cm)"] + 3,
+            "petal width (cm)": iris.data["petal width (cm)"] + 2,
+        }
+    )
+    alone = services.monitor_create(
+        user=ds,
+        name="window alone",
+        dataset=datasets("labelled.parquet", moved.assign(target=iris.target)),
+        reference={"model_version": str(loop["v1"].pk)},
+        alert_feature_windows=0,
+        retrain_template="tabular-classifier",
+        label_column="target",
+        retrain_data="window",
+    )
+    compute.monitor_evaluate(monitor_id=alone.pk)
+    started = Retraining.objects.get(monitor=alone)
+    assert (started.labelled_rows, started.training_rows) == (150, 0)
+    assert len(pd.read_parquet(Path(settings.DATA_ROOT) / started.trained_on)) == 150
+
+    unlabelled = services.monitor_create(
+        user=ds,
+        name="no outcomes",
+        dataset=datasets("unlabelled.parquet", moved),
+        reference={"model_version": str(loop["v1"].pk)},
+        alert_feature_windows=0,
+        retrain_template="tabular-classifier",
+        label_column="target",
+    )
+    compute.monitor_evaluate(monitor_id=unlabelled.pk)
+    fallback = Retraining.objects.get(monitor=unlabelled)
+    assert fallback.trained_on == "iris" and "carry no 'target' values" in fallback.trained_on_note
+    assert fallback.labelled_rows is None

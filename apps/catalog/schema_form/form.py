@@ -398,6 +398,14 @@ class SchemaForm:
         elif kind in {"text", "textarea"}:
             item.input_type = INPUT_TYPES.get(schema.get("format"), "text")
             item.attrs = _text_attrs(schema, kind)
+            # "one of these, or any value of that shape" (anyOf an enum and a pattern): the named
+            # values offered as suggestions of a free input (a datalist), not a closed select
+            item.choices = [
+                (key(value), label_of(value))
+                for option in schema.get("anyOf") or []
+                if isinstance(option, dict) and isinstance(option.get("enum"), list)
+                for value in option["enum"]
+            ]
         elif kind == "lines":
             bounds = [f"at least {schema['minItems']}" if "minItems" in schema else ""]
             bounds.append(f"at most {schema['maxItems']}" if "maxItems" in schema else "")

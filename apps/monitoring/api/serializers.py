@@ -105,6 +105,10 @@ class MonitorSerializer(serializers.ModelSerializer):
             "reference_rows",
             "window_hours",
             "schedule",
+            "cron",
+            "volume_rows",
+            "volume_seen",
+            "volume_since",
             "columns",
             "enabled",
             "alert_on_dataset_drift",
@@ -113,6 +117,8 @@ class MonitorSerializer(serializers.ModelSerializer):
             "retrain_template",
             "retrain_on",
             "retrain_environment",
+            "label_column",
+            "retrain_data",
             "webhook_url",
             "status",
             "status_message",
@@ -131,7 +137,23 @@ class MonitorCreateSerializer(StrictSerializer):
         help_text='{"dataset": <path under the data root>} or, for an endpoint, {"start": <time>, "end": <time>}.'
     )
     window_hours = serializers.JSONField(required=False, default=24)
-    schedule = serializers.CharField(required=False, default="daily")
+    schedule = serializers.CharField(
+        required=False,
+        default="daily",
+        help_text='"hourly", "daily", "cron" (with cron) or "volume" (with volume_rows; an endpoint monitor).',
+    )
+    cron = serializers.JSONField(
+        required=False,
+        default="",
+        help_text='For "cron": 5 fields in UTC, e.g. "0 6 * * 1-5"; a firing '
+        "evaluates the time since the previous firing.",
+    )
+    volume_rows = serializers.JSONField(
+        required=False,
+        default=None,
+        allow_null=True,
+        help_text='For "volume": a window once this many new input rows are captured (the rows since the last window).',
+    )
     columns = serializers.JSONField(required=False, default=dict)
     alert_on_dataset_drift = serializers.JSONField(required=False, default=True)
     alert_feature_windows = serializers.JSONField(required=False, default=3)
@@ -139,6 +161,17 @@ class MonitorCreateSerializer(StrictSerializer):
     retrain_template = serializers.JSONField(required=False, default="")
     retrain_on = serializers.JSONField(required=False, default="dataset_drift")
     retrain_environment = serializers.JSONField(required=False, default="staging")
+    label_column = serializers.JSONField(
+        required=False,
+        default="",
+        help_text="The window's column carrying the outcome (blank: the model's label column). With labels, the "
+        "retraining trains on the window's labelled rows.",
+    )
+    retrain_data = serializers.JSONField(
+        required=False,
+        default="window_and_training",
+        help_text='"window_and_training" (the labelled rows after the model\'s training data) or "window" (alone).',
+    )
     webhook_url = serializers.JSONField(required=False, default="")
 
 
@@ -155,6 +188,8 @@ class MonitorUpdateSerializer(StrictSerializer):
     name = serializers.JSONField(required=False)
     window_hours = serializers.JSONField(required=False)
     schedule = serializers.JSONField(required=False)
+    cron = serializers.JSONField(required=False)
+    volume_rows = serializers.JSONField(required=False, allow_null=True)
     columns = serializers.JSONField(required=False)
     enabled = serializers.JSONField(required=False)
     alert_on_dataset_drift = serializers.JSONField(required=False)
@@ -163,6 +198,8 @@ class MonitorUpdateSerializer(StrictSerializer):
     retrain_template = serializers.JSONField(required=False)
     retrain_on = serializers.JSONField(required=False)
     retrain_environment = serializers.JSONField(required=False)
+    label_column = serializers.JSONField(required=False)
+    retrain_data = serializers.JSONField(required=False)
     webhook_url = serializers.JSONField(required=False)
     rotate_webhook_secret = serializers.JSONField(required=False)
 
@@ -186,6 +223,8 @@ class RetrainingSerializer(serializers.ModelSerializer):
             "trained_on_note",
             "window_dataset",
             "window_rows",
+            "labelled_rows",
+            "training_rows",
             "model_version",
             "promotion_request",
             "created_at",
