@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.backends.base import BackendError, JobState, JobStatus
+from apps.backends.jobs.profiles import DatasetProfile
 from apps.runs.models import RunKind
 from apps.runs.operations import Operation
 
@@ -20,7 +21,6 @@ from .alerts import alerts_evaluate
 from .drift import drift_report
 from .models import SCHEDULE_SECONDS, ColumnResult, DriftReport, Monitor, MonitorStatus, ReportStatus, Source
 from .overlays import overlay
-from .profiles import DatasetProfile
 from .sources import Side, SideError, dataset_profile, side_of, side_profile, training_profile, window_profile
 
 logger = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from apps.monitoring.profiles import (
+from apps.backends.jobs.profiles import (
     CategoricalProfile,
     DatasetProfile,
     NumericProfile,
@@ -19,7 +19,7 @@ from apps.monitoring.profiles import (
     profile_parquet,
     rank_error,
 )
-from apps.monitoring.profiles.numeric import sort_values
+from apps.backends.jobs.profiles.numeric import sort_values
 
 RNG = np.random.default_rng(3)
 

@@ -1,0 +1,162 @@
+"""A window that lives on Databricks is profiled where it lives: a job run of Atrium's own
+program (``cluster_job.py --mode profile``, uploaded as training's is) reads the endpoint's
+inference table, profiles it chunk by chunk and writes the merged profile to the
+connection's data root, which the backend downloads with the Files API. All over real
+HTTP against the Databricks stand-in, which runs the uploaded program on this machine
+(there is no cluster here: it reads the table through the stand-in's SQL warehouse, the
+path a cluster without Spark takes) and serves the data root as its volumes."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+import requests
+
+from apps.backends.base import JobState, WindowProfiles, WindowSpec, require
+from apps.backends.errors import BackendUnavailable
+from apps.backends.jobs.profiles import DatasetProfile, profile_frame
+from tests.conftest import wait_for_job
+from tests.gateway.conftest import DATABRICKS_TOKEN, tiny_model_source  # noqa: F401 - the served model
+
+CATALOG, SCHEMA = "atrium", "drift"
+
+
+@pytest.fixture(scope="module")
+def volumes(tmp_path_factory):
+    return tmp_path_factory.mktemp("volumes")
+
+
+@pytest.fixture(scope="module")
+def standin(tmp_path_factory, volumes):
+    """As ``make run`` starts it: it runs the programs of job runs, and its Files API serves the data root."""
+    from apps.backends.sandbox.databricks import DatabricksStandIn
+
+    runs = tmp_path_factory.mktemp("runs")
+    with DatabricksStandIn(token=DATABRICKS_TOKEN, endpoint_polls=1, programs_dir=runs, file_roots=(volumes,)) as s:
+        yield s
+
+
+def backend_of(standin, volumes):
+    from apps.backends.databricks.backend import DatabricksBackend
+    from apps.backends.sandbox.databricks import WAREHOUSE_ID
+
+    return DatabricksBackend(
+        host=standin.url,
+        token=DATABRICKS_TOKEN,
+        catalog=CATALOG,
+        schema=SCHEMA,
+        data_root=str(volumes),
+        warehouse_id=WAREHOUSE_ID,
+    )
+
+
+def served_endpoint(backend, source, name: str) -> None:
+    """A Model Serving endpoint whose inference table logs every request."""
+    from databricks.sdk.service import serving
+
+    version = backend.register_model_version("tiny", source).version
+    entity = serving.ServedEntityInput(
+        name="blue", entity_name=f"{CATALOG}.{SCHEMA}.tiny", entity_version=version, workload_size="Small"
+    )
+    backend.client.serving_endpoints.create(
+        name=name,
+        config=serving.EndpointCoreConfigInput(
+            name=name,
+            served_entities=[entity],
+            auto_capture_config=serving.AutoCaptureConfigInput(catalog_name=CATALOG, schema_name=SCHEMA),
+        ),
+    )
+    for _ in range(40):
+        if backend.client.serving_endpoints.get(name).state.ready.value == "READY":
+            return
+        time.sleep(0.05)
+    raise AssertionError("the endpoint did not get ready")
+
+
+def traffic(rows: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"x1": rng.normal(0.5, 0.2, rows), "x2": rng.exponential(0.5, rows)})
+
+
+def send(standin, name: str, data: pd.DataFrame, per_request: int = 7) -> None:
+    """Requests straight to Databricks (not through the gateway), in MLflow's formats."""
+    headers = {"Authorization": f"Bearer {DATABRICKS_TOKEN}"}
+    for index, start in enumerate(range(0, len(data), per_request)):
+        part = data.iloc[start : start + per_request]
+        body = (
+            {"dataframe_records": part.to_dict("records")}
+            if index % 2
+            else {"dataframe_split": part.to_dict(orient="split", index=False)}
+        )
+        answer = requests.post(
+            f"{standin.url}/serving-endpoints/{name}/invocations", json=body, headers=headers, timeout=30
+        )
+        assert answer.status_code == 200, answer.text
+
+
+def assert_same_exact_profile(ours: DatasetProfile, theirs: DatasetProfile) -> None:
+    assert ours.rows == theirs.rows
+    assert list(ours.columns) == list(theirs.columns)
+    for name, column in ours.columns.items():
+        other = theirs.columns[name]
+        assert column.exact and other.exact
+        assert (column.count, column.missing, column.integer) == (other.count, other.missing, other.integer)
+        assert np.array_equal(column.sorted_sample(), other.sorted_sample())  # every value, exactly
+        assert (column.min, column.max) == (other.min, other.max)
+        assert column.mean == pytest.approx(other.mean, rel=1e-12) and column.m2 == pytest.approx(other.m2, rel=1e-9)
+
+
+def test_an_inference_table_window_is_profiled_by_a_job_run_and_equals_the_rows_profiled_here(
+    standin,
+    volumes,
+    tiny_model_source,  # noqa: F811
+):
+    backend = backend_of(standin, volumes)
+    name = f"drift-{uuid.uuid4().hex[:6]}"
+    served_endpoint(backend, tiny_model_source, name)
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    sent = traffic(700, seed=3)
+    send(standin, name, sent)
+    after = datetime.now(UTC) + timedelta(seconds=1)
+    assert len(standin.state["inference_tables"][f"{CATALOG}.{SCHEMA}.{name}_payload"]) == 100
+
+    spec = WindowSpec(key=f"atr-window-{uuid.uuid4().hex[:8]}", endpoint=name, since=before, until=after)
+    run_id = backend.submit_window_profile(spec)
+    task = standin.state["runs"][run_id]["tasks"][0]["task"]
+    assert task["spark_python_task"]["python_file"].endswith("/cluster_job.py")  # training's program and upload
+    assert task["spark_python_task"]["parameters"][-2:] == ["--mode", "profile"]
+    assert {"pypi": {"package": "datasketches==5.2.0"}} in task["libraries"]
+
+    status = wait_for_job(backend.poll_window_profile, run_id)
+    assert status.state is JobState.SUCCEEDED, status.message
+    assert (status.outputs["rows"], status.outputs["requests"]) == (700, 100)
+    profile = DatasetProfile.from_bytes(backend.read_window_profile(status))
+    assert ("GET", f"/api/2.0/fs/files{status.outputs['profile_path']}") in standin.requests  # read back over HTTP
+
+    assert_same_exact_profile(profile, profile_frame(sent))
+
+    # a window before the traffic: the job runs and profiles no row
+    empty = WindowSpec(
+        key=f"atr-empty-{uuid.uuid4().hex[:8]}", endpoint=name, since=before - timedelta(hours=2), until=before
+    )
+    status = wait_for_job(backend.poll_window_profile, backend.submit_window_profile(empty))
+    assert status.state is JobState.SUCCEEDED and status.outputs["rows"] == 0
+    assert DatasetProfile.from_bytes(backend.read_window_profile(status)).rows == 0
+
+
+def test_an_endpoint_with_no_inference_table_submits_nothing_and_other_backends_say_they_cannot(standin, volumes):
+    from apps.backends.sagemaker.backend import SageMakerBackend
+
+    backend = backend_of(standin, volumes)
+    now = datetime.now(UTC)
+    runs = len(standin.state["runs"])
+    assert backend.submit_window_profile(WindowSpec(key="atr-none", endpoint="nowhere", since=now, until=now)) is None
+    assert len(standin.state["runs"]) == runs
+    assert isinstance(backend, WindowProfiles)
+    with pytest.raises(BackendUnavailable, match="has no profiling of traffic windows where the cloud keeps them"):
+        require(SageMakerBackend.__new__(SageMakerBackend), WindowProfiles)
