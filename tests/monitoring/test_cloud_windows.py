@@ -21,7 +21,15 @@ from apps.backends.base import JobState, WindowProfiles, WindowSpec, require
 from apps.backends.errors import BackendUnavailable
 from apps.backends.jobs.profiles import DatasetProfile, profile_frame
 from tests.conftest import wait_for_job
-from tests.gateway.conftest import DATABRICKS_TOKEN, tiny_model_source  # noqa: F401 - the served model
+from tests.gateway import conftest as gateway
+from tests.gateway.conftest import DATABRICKS_TOKEN
+
+# the gateway tests' fixtures: the served model (an MLflow model the stand-in serves) and connections
+tiny_model_source, cloud_connection, admin_user = (
+    gateway.tiny_model_source,
+    gateway.cloud_connection,
+    gateway.admin_user,
+)
 
 CATALOG, SCHEMA = "atrium", "drift"
 
@@ -114,7 +122,7 @@ def assert_same_exact_profile(ours: DatasetProfile, theirs: DatasetProfile) -> N
 def test_an_inference_table_window_is_profiled_by_a_job_run_and_equals_the_rows_profiled_here(
     standin,
     volumes,
-    tiny_model_source,  # noqa: F811
+    tiny_model_source,
 ):
     backend = backend_of(standin, volumes)
     name = f"drift-{uuid.uuid4().hex[:6]}"
@@ -160,3 +168,68 @@ def test_an_endpoint_with_no_inference_table_submits_nothing_and_other_backends_
     assert isinstance(backend, WindowProfiles)
     with pytest.raises(BackendUnavailable, match="has no profiling of traffic windows where the cloud keeps them"):
         require(SageMakerBackend.__new__(SageMakerBackend), WindowProfiles)
+
+
+# --- a monitor on a Databricks endpoint ---------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_monitor_s_window_on_databricks_is_a_run_whose_job_profiles_the_table(
+    standin,
+    volumes,
+    tiny_model_source,
+    cloud_connection,
+    team,
+    ds,
+    datasets,
+    settings,
+    tmp_path,
+):
+    from apps.backends.sandbox.databricks import WAREHOUSE_ID
+    from apps.deployments.models import Endpoint, EndpointState
+    from apps.monitoring import compute
+    from apps.monitoring.models import DriftAlert, Monitor, MonitorStatus, ReportStatus
+    from apps.monitoring.services import monitor_create
+    from apps.runs import tasks
+    from apps.runs.models import TERMINAL, RunStatus
+
+    settings.GATEWAY_CAPTURE_ROOT = str(tmp_path / "capture")  # empty: the window is read nowhere else
+    config = {"host": standin.url, "catalog": CATALOG, "schema": SCHEMA, "warehouse_id": WAREHOUSE_ID}
+    connection = cloud_connection(
+        "dbx-drift", "databricks", {**config, "data_root": str(volumes)}, {"token": DATABRICKS_TOKEN}
+    )
+    name = f"drift-{uuid.uuid4().hex[:6]}"
+    served_endpoint(backend_of(standin, volumes), tiny_model_source, name)
+    Endpoint.objects.create(
+        team=team,
+        backend="databricks",
+        connection=connection,
+        source=f"connection:{connection.pk}",
+        name=name,
+        state=EndpointState.IN_SERVICE,
+    )
+    reference = datasets("train.parquet", traffic(700, seed=1))
+    monitor = monitor_create(user=ds, name="on the cluster", endpoint=name, reference=reference)
+    shifted = traffic(700, seed=2).assign(x1=lambda d: d.x1 + 0.5)
+    send(standin, name, shifted)
+
+    report = compute.monitor_evaluate(monitor_id=monitor.pk, now=datetime.now(UTC) + timedelta(seconds=2))
+    assert report.status == ReportStatus.PENDING and report.run is not None  # no worker waits on the cluster
+    run = report.run
+    deadline = time.monotonic() + 180
+    while run.status not in TERMINAL and time.monotonic() < deadline:
+        tasks.advance_run.apply(args=[str(run.pk)])  # as the worker and the beat would
+        run.refresh_from_db()
+        time.sleep(0.3)
+    assert run.status == RunStatus.SUCCEEDED, [(s.status, s.status_message) for s in run.steps.all()]
+    step = run.steps.get()
+    assert ";current=" in step.external_id  # the step waited on the cluster's job run
+
+    report.refresh_from_db()
+    assert report.status == ReportStatus.SUCCEEDED, report.message
+    assert (report.rows_reference, report.rows_current) == (700, 700)
+    drifted = {row.column: row.drifted for row in report.column_results.all()}
+    assert drifted == {"x1": True, "x2": False}
+    monitor = Monitor.objects.get(pk=monitor.pk)
+    assert (monitor.status, monitor.last_window_end) == (MonitorStatus.DRIFT, report.window_end)
+    assert DriftAlert.objects.filter(monitor=monitor, resolved_at__isnull=True).exists()  # alerts followed
