@@ -87,9 +87,7 @@ class CategoricalBuilder:
 
     def _add_indices(self, array: pa.DictionaryArray) -> None:
         dictionary = array.dictionary
-        if self._dictionary is not None and not (
-            dictionary is self._dictionary or dictionary.equals(self._dictionary)
-        ):
+        if self._dictionary is not None and not (dictionary is self._dictionary or dictionary.equals(self._dictionary)):
             self._flush()
         if self._dictionary is None:
             self._dictionary = dictionary
