@@ -86,19 +86,40 @@ def request_chunks(spec: dict) -> Iterator[list[str]]:
     return warehouse_requests(table, since_ms, until_ms, chunk, spec["warehouse_id"])
 
 
+class Merging:
+    """Chunk profiles merged as a binary counter merges: pairs of equal size, so each value
+    of an exact sample is copied O(log chunks) times, not once per later chunk, and at most
+    O(log chunks) profiles are held (their samples together at most the window's)."""
+
+    def __init__(self):
+        self.stack: list[tuple[int, DatasetProfile]] = []  # (chunks merged, profile), oldest first
+
+    def add(self, profile: DatasetProfile) -> None:
+        size = 1
+        while self.stack and self.stack[-1][0] == size:
+            profile = profile_merge(self.stack.pop()[1], profile)  # the earlier first: the rows' order kept
+            size *= 2
+        self.stack.append((size, profile))
+
+    def result(self) -> DatasetProfile | None:
+        profile = None
+        for _, part in reversed(self.stack):
+            profile = part if profile is None else profile_merge(part, profile)
+        return profile
+
+
 def profile_window(spec: dict) -> dict:
     """The window profiled and written to ``spec["output"]``; the outputs the backend reads."""
     sensitive = frozenset(spec.get("sensitive") or ())
     exact_bound = spec.get("exact_bound", EXACT_BOUND)
-    profile, requests = None, 0
+    merging, requests = Merging(), 0
     for texts in request_chunks(spec):
         requests += len(texts)
         rows = [row for text in texts for row in masked(request_rows(text), sensitive)]
         table = rows_table(rows)
-        if table is None:
-            continue
-        part = profile_frame(table, exact_bound=exact_bound)
-        profile = part if profile is None else profile_merge(profile, part)
+        if table is not None:
+            merging.add(profile_frame(table, exact_bound=exact_bound))
+    profile = merging.result()
     output = Path(spec["output"])
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(f".{output.name}.{os.getpid()}")
