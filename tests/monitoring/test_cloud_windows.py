@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import requests
+from databricks.sdk.errors import DatabricksError
 
-from apps.backends.base import JobState, WindowProfiles, WindowSpec, require
+from apps.backends.base import BackendError, JobState, JobStatus, WindowProfiles, WindowSpec, require
 from apps.backends.errors import BackendUnavailable
 from apps.backends.jobs.profiles import DatasetProfile, profile_frame
 from tests.conftest import wait_for_job
@@ -166,6 +167,10 @@ def test_an_endpoint_with_no_inference_table_submits_nothing_and_other_backends_
     assert backend.submit_window_profile(WindowSpec(key="atr-none", endpoint="nowhere", since=now, until=now)) is None
     assert len(standin.state["runs"]) == runs
     assert isinstance(backend, WindowProfiles)
+    with pytest.raises(BackendError, match="no profile where it writes them"):  # only below the data root
+        backend.read_window_profile(JobStatus(JobState.SUCCEEDED, outputs={"profile_path": "/etc/hostname"}))
+    with pytest.raises(DatabricksError, match="does not exist"):  # the stand-in serves its file roots only
+        backend.client.files.download("/etc/hostname").contents.read()
     with pytest.raises(BackendUnavailable, match="has no profiling of traffic windows where the cloud keeps them"):
         require(SageMakerBackend.__new__(SageMakerBackend), WindowProfiles)
 
