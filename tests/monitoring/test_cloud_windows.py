@@ -238,3 +238,48 @@ def test_a_monitor_s_window_on_databricks_is_a_run_whose_job_profiles_the_table(
     monitor = Monitor.objects.get(pk=monitor.pk)
     assert (monitor.status, monitor.last_window_end) == (MonitorStatus.DRIFT, report.window_end)
     assert DriftAlert.objects.filter(monitor=monitor, resolved_at__isnull=True).exists()  # alerts followed
+
+
+@pytest.mark.django_db
+def test_an_ad_hoc_report_on_two_databricks_windows_profiles_both_on_the_cluster(
+    standin, volumes, tiny_model_source, cloud_connection, team, api, settings, tmp_path
+):
+    from apps.backends.sandbox.databricks import WAREHOUSE_ID
+    from apps.deployments.models import Endpoint, EndpointState
+    from apps.runs import tasks
+    from apps.runs.models import TERMINAL, Run, RunStatus
+
+    settings.GATEWAY_CAPTURE_ROOT = str(tmp_path / "capture")  # empty: the windows are read nowhere else
+    config = {"host": standin.url, "catalog": CATALOG, "schema": SCHEMA, "warehouse_id": WAREHOUSE_ID}
+    connection = cloud_connection(
+        "dbx-adhoc", "databricks", {**config, "data_root": str(volumes)}, {"token": DATABRICKS_TOKEN}
+    )
+    name = f"adhoc-{uuid.uuid4().hex[:6]}"
+    served_endpoint(backend_of(standin, volumes), tiny_model_source, name)
+    Endpoint.objects.create(
+        team=team, backend="databricks", connection=connection, source="x", name=name, state=EndpointState.IN_SERVICE
+    )
+    started = datetime.now(UTC) - timedelta(seconds=1)
+    send(standin, name, traffic(350, seed=5))
+    time.sleep(0.01)
+    middle = datetime.now(UTC)
+    time.sleep(0.01)
+    send(standin, name, traffic(420, seed=6).assign(x2=lambda d: d.x2 * 3))
+    ended = datetime.now(UTC) + timedelta(seconds=1)
+
+    window = {"endpoint": name, "start": started.isoformat(), "end": middle.isoformat()}
+    body = {"reference": window, "current": {**window, "start": middle.isoformat(), "end": ended.isoformat()}}
+    answer = api.post("/api/v1/drift-reports/", body, format="json")
+    assert answer.status_code == 202, answer.content
+    run = Run.objects.get(pk=answer.json()["run"])
+    deadline = time.monotonic() + 180
+    while run.status not in TERMINAL and time.monotonic() < deadline:
+        tasks.advance_run.apply(args=[str(run.pk)])
+        run.refresh_from_db()
+        time.sleep(0.3)
+    assert run.status == RunStatus.SUCCEEDED, [(s.status, s.status_message) for s in run.steps.all()]
+    assert {"current", "reference"} <= {part.split("=")[0] for part in run.steps.get().external_id.split(";")}
+    report = api.get(f"/api/v1/drift-reports/{answer.json()['id']}/").json()
+    assert report["status"] == "succeeded", report["message"]
+    assert (report["rows_reference"], report["rows_current"]) == (350, 420)
+    assert report["columns"]["x2"]["drifted"] and not report["columns"]["x1"]["drifted"]
