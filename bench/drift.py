@@ -92,8 +92,8 @@ def run_atrium(reference: Path, current: Path, methods: dict | None = None, runs
     case, where the reference is profiled once."""
     import pyarrow.parquet as pq
 
+    from apps.backends.jobs.profiles import DatasetProfile, profile_frame, profile_parquet
     from apps.monitoring.drift import drift_report
-    from apps.monitoring.profiles import DatasetProfile, profile_frame, profile_parquet
 
     options = {"columns": {name: {"method": method} for name, method in (methods or {}).items()}}
     stored_reference = profile_parquet(reference).to_bytes()
@@ -200,7 +200,7 @@ from pathlib import Path
 sys.path.insert(0, {root!r})
 started = time.perf_counter()
 from apps.monitoring.drift import drift_report
-from apps.monitoring.profiles import profile_parquet
+from apps.backends.jobs.profiles import profile_parquet
 imported = time.perf_counter()
 reference = profile_parquet({reference!r})
 current = profile_parquet({current!r})

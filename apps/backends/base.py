@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from .capture_feed import CapturedEvent, CaptureFeed  # noqa: F401 - importable from here
@@ -381,6 +381,39 @@ class Costs(Protocol):
     def get_costs(self, *, start: date, end: date, tags: dict[str, str] | None = None) -> list[CostRecord]: ...
 
 
+@dataclass(frozen=True)
+class WindowSpec:
+    """A window of an endpoint's traffic to profile where the cloud keeps it: [since, until),
+    the columns to mask as the gateway masks them, ``key`` the idempotency key."""
+
+    key: str
+    endpoint: str
+    since: datetime
+    until: datetime
+    sensitive: tuple[str, ...] = ()
+    instance_type: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class WindowProfiles(Protocol):
+    """Endpoints whose cloud keeps their traffic where a job of Atrium's own program can
+    profile it (a Databricks inference table: a job run on the cluster), so a window of any
+    size is never loaded by the portal: submitted, polled like a job, then the merged
+    profile read back (``DatasetProfile`` bytes, ``apps.backends.jobs.profiles``)."""
+
+    def submit_window_profile(self, spec: WindowSpec) -> str | None:
+        """The job profiling the window; None (nothing submitted) when the endpoint's traffic
+        is not kept where the cloud can profile it (no inference table)."""
+        ...
+
+    def poll_window_profile(self, external_id: str, *, log_cursor: int = 0) -> JobStatus: ...
+
+    def read_window_profile(self, status: JobStatus) -> bytes:
+        """The serialized profile a succeeded job wrote."""
+        ...
+
+
 @runtime_checkable
 class Backend(Checks, Jobs, Endpoints, Registry, Costs, Protocol):
     """A backend with every capability (all three today have them all)."""
@@ -395,6 +428,7 @@ CAPABILITY_NAMES = {
     ModelLoader: "model loading for scoring in the portal",
     Pricing: "an instance price table",
     GuardedRollouts: "rollouts of its own with rollback on alarms",
+    WindowProfiles: "profiling of traffic windows where the cloud keeps them",
 }
 
 

@@ -10,9 +10,12 @@ import io
 import json
 from typing import Any
 
+# a request's input rows are read once for everything that profiles traffic (the gateway's
+# capture, the monitors, a cluster job profiling an inference table): the jobs package's
+from apps.backends.jobs.capture_rows import MASK, masked, request_rows  # noqa: F401 - read from here too
+
 JSON, CSV = "application/json", "text/csv"
 FORMATS = ("dataframe_records", "dataframe_split", "instances", "inputs")
-MASK = "***"
 
 
 class BadPayload(ValueError):
@@ -60,55 +63,6 @@ def with_request_id(body: bytes, field: str, value: str) -> bytes:
     rest = stripped[1:]
     member = json.dumps({field: value})[1:-1].encode()
     return b"{" + member + (b"," if rest.lstrip()[:1] != b"}" else b"") + rest
-
-
-def _rows_of(value) -> list[dict]:
-    """``instances``/``inputs``: a list of row objects or of row lists, or columns as an object."""
-    if isinstance(value, dict):
-        columns = {k: v if isinstance(v, list) else [v] for k, v in value.items()}
-        length = max((len(v) for v in columns.values()), default=0)
-        return [{k: (v[i] if i < len(v) else None) for k, v in columns.items()} for i in range(length)]
-    if isinstance(value, list):
-        rows = []
-        for item in value:
-            if isinstance(item, dict):
-                rows.append(item)
-            elif isinstance(item, list):
-                rows.append({str(i): v for i, v in enumerate(item)})
-            else:
-                rows.append({"0": item})
-        return rows
-    return [{"0": value}]
-
-
-def request_rows(body: bytes) -> list[dict]:
-    """The input rows of a JSON scoring request (what the gateway forwarded) as row objects."""
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return [{"_raw": body[:10_000].decode("utf-8", errors="replace")}]
-    if not isinstance(payload, dict):
-        return _rows_of(payload)
-    if isinstance(records := payload.get("dataframe_records"), list):
-        return [r if isinstance(r, dict) else {"0": r} for r in records]
-    if isinstance(split := payload.get("dataframe_split"), dict):
-        data = split.get("data") or []
-        columns = split.get("columns") or []
-        return [
-            dict(zip(columns, row, strict=False)) if columns else {str(i): v for i, v in enumerate(row)}
-            for row in (data if isinstance(data, list) else [])
-            if isinstance(row, list)
-        ]
-    for key in ("instances", "inputs"):
-        if key in payload:
-            return _rows_of(payload[key])
-    return [payload]
-
-
-def masked(rows: list[dict], sensitive: frozenset[str]) -> list[dict]:
-    if not sensitive:
-        return rows
-    return [{k: (MASK if k in sensitive else v) for k, v in row.items()} for row in rows]
 
 
 def response_predictions(body: bytes) -> str:

@@ -10,13 +10,18 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
 from apps.backends.base import BackendError, JobState, JobStatus
+from apps.backends.jobs.profiles import DatasetProfile
+from apps.core.errors import DomainError
 from apps.runs.models import RunKind
 from apps.runs.operations import Operation
+from apps.runs.services import plan_run_create
 
+from . import cloud_windows
 from .alerts import alerts_evaluate
 from .drift import drift_report
 from .models import (
@@ -30,7 +35,6 @@ from .models import (
     Source,
 )
 from .overlays import overlay
-from .profiles import DatasetProfile
 from .schedules import CronError, cron_parse, volume_count
 from .sources import (
     MAX_WINDOW,
@@ -110,14 +114,23 @@ def _report_end(report: DriftReport, status: str, message: str) -> DriftReport:
     return report
 
 
-def report_compute(*, report_id) -> DriftReport:
-    """An ad-hoc report's two sides profiled and compared (idempotent: a done report is kept)."""
+def _profile_or_none(profile: DatasetProfile | None) -> DatasetProfile | None:
+    return profile if profile is None or profile.rows else None  # a window profiled in a cloud, empty
+
+
+def report_compute(*, report_id, profiles: dict[str, DatasetProfile] | None = None) -> DriftReport:
+    """An ad-hoc report's two sides profiled and compared (idempotent: a done report is kept).
+    ``profiles``: sides already profiled where they live (``cloud_windows``), by side name."""
     report = DriftReport.objects.get(pk=report_id)
     if report.is_done:
         return report
+    if report.monitor_id:
+        return _monitor_report_compute(report, profiles or {})
+    profiles = profiles or {}
     try:
-        reference = side_profile(side_of(report.reference))
-        current = side_profile(side_of(report.current))
+        reference = profiles["reference"] if "reference" in profiles else side_profile(side_of(report.reference))
+        current = profiles["current"] if "current" in profiles else side_profile(side_of(report.current))
+        reference, current = _profile_or_none(reference), _profile_or_none(current)
     except (SideError, OSError, ValueError) as error:  # ValueError: a file that is not what it says
         return _report_end(report, ReportStatus.FAILED, str(error))
     if reference is None or current is None:
@@ -129,10 +142,10 @@ def report_compute(*, report_id) -> DriftReport:
         return _report_end(report, ReportStatus.FAILED, str(error))
 
 
-def report_compute_safely(*, report_id) -> DriftReport:
+def report_compute_safely(*, report_id, profiles: dict[str, DatasetProfile] | None = None) -> DriftReport:
     """``report_compute``, with a bug ending the report readably rather than leaving it pending."""
     try:
-        return report_compute(report_id=report_id)
+        return report_compute(report_id=report_id, profiles=profiles)
     except Exception as error:
         logger.exception("drift report %s: computing it failed", report_id)
         report = DriftReport.objects.get(pk=report_id)
@@ -141,19 +154,24 @@ def report_compute_safely(*, report_id) -> DriftReport:
 
 
 def report_run_ended(run) -> None:
-    """Hook: a drift run that failed or was cancelled before its report was done ends the report too."""
+    """Hook: a drift run that failed or was cancelled before its report was done ends the report
+    too (and a monitor's window: its status says so)."""
     if run.kind != RunKind.DRIFT:
         return
     for report in DriftReport.objects.filter(run=run, status=ReportStatus.PENDING):
         _report_end(report, ReportStatus.FAILED, run.status_message or f"The run was {run.status}.")
+        if report.monitor_id:
+            _monitor_window_end(report)
 
 
 DRIFT_ACTION = "drift_report"  # the step's action: not a run kind, so no template or POST /runs/ names it
 
 
 class DriftStep(Operation):
-    """Computes one ad-hoc drift report in the worker: profiles streamed in bounded
-    memory, so the work is local whatever the data's size."""
+    """Computes one drift report (an ad-hoc one, or a monitor's window that lives in a
+    cloud) in the worker: profiles streamed in bounded memory, and a window that lives
+    in a cloud profiled there by a job (``cloud_windows``: submitted here, polled until
+    its profile can be read), so the worker never loads a large window."""
 
     kind = DRIFT_ACTION
     says_why = True
@@ -163,12 +181,24 @@ class DriftStep(Operation):
 
     def submit(self, backend, job):
         # the report's own run only: a step's params never reach another team's report
-        if not DriftReport.objects.filter(pk=job.params["report_id"], run__steps__idempotency_key=job.key).exists():
+        report = DriftReport.objects.filter(pk=job.params["report_id"], run__steps__idempotency_key=job.key).first()
+        if report is None:
             raise BackendError("This step's drift report belongs to another run.", permanent=True)
-        return f"drift:{job.params['report_id']}"
+        jobs = cloud_windows.windows_submit(_cloud_sides(report), key=job.key, tags=job.tags)
+        return cloud_windows.external_id_of(report.pk, jobs)
 
     def poll(self, backend, job):
-        report = report_compute_safely(report_id=job.params["report_id"])
+        profiles = {}
+        if jobs := cloud_windows.jobs_of(job.external_id):
+            report = DriftReport.objects.get(pk=job.params["report_id"])
+            status, profiles = cloud_windows.windows_poll(_cloud_sides(report, all_windows=True), jobs)
+            if status.state == JobState.RUNNING:
+                return status
+            if status.state == JobState.FAILED and not report.is_done:
+                _report_end(report, ReportStatus.FAILED, status.message)
+                if report.monitor_id:
+                    _monitor_window_end(report)
+        report = report_compute_safely(report_id=job.params["report_id"], profiles=profiles)
         outputs = {"report_id": str(report.pk), "status": report.status}
         if report.status == ReportStatus.FAILED:
             return JobStatus(state=JobState.FAILED, message=report.message[:500], outputs=outputs)
@@ -262,13 +292,51 @@ def _reference_profile(monitor: Monitor) -> DatasetProfile:
         profile = dataset_profile(monitor.reference["dataset"])
     else:
         side = side_of({"endpoint": monitor.endpoint_name, **monitor.reference})
-        profile = window_profile(side)
-        if profile is None:
-            raise SideError(f"No captured rows in the reference window ({monitor.reference_label}).")
+        profile = window_profile(side) or DatasetProfile()
+    _reference_store(monitor, profile)
+    return profile
+
+
+def _cloud_sides(report: DriftReport, *, all_windows: bool = False) -> dict[str, Side]:
+    """The report's sides a cloud may profile: its windows. A monitor's reference only while
+    it has no stored profile (it is profiled once); ``all_windows``: every window side."""
+    stored = {"reference": report.reference, "current": report.current}
+    if report.monitor_id and not all_windows:
+        has_profile = Monitor.objects.filter(pk=report.monitor_id, reference_profile__isnull=False).exists()
+        if has_profile:
+            stored.pop("reference")
+    return {name: side_of(value) for name, value in stored.items() if "endpoint" in value and "start" in value}
+
+
+def _monitor_report_compute(report: DriftReport, profiles: dict[str, DatasetProfile]) -> DriftReport:
+    """A monitor's window whose sides were profiled where they live: compared with the
+    monitor's reference (stored once), and the monitor's status and alerts moved on."""
+    monitor = Monitor.objects.select_related("team", "created_by").get(pk=report.monitor_id)
+    try:
+        if "reference" in profiles and not monitor.reference_profile:
+            _reference_store(monitor, profiles["reference"])
+        reference = _reference_profile(monitor)
+        current = (
+            _profile_or_none(profiles.get("current"))
+            if "current" in profiles
+            else side_profile(side_of(report.current))
+        )
+        if current is None:
+            _report_end(report, ReportStatus.NO_DATA, "No captured traffic in this window.")
+        else:
+            report_store(report=report, reference=reference, current=current)
+    except (SideError, OSError, ValueError) as error:
+        _report_end(report, ReportStatus.FAILED, str(error))
+    _monitor_window_end(report, monitor=monitor)
+    return report
+
+
+def _reference_store(monitor: Monitor, profile: DatasetProfile) -> None:
+    if not profile.rows:
+        raise SideError(f"No captured rows in the reference window ({monitor.reference_label}).")
     data = profile.to_bytes()
     Monitor.objects.filter(pk=monitor.pk).update(reference_profile=data, reference_rows=profile.rows)
     monitor.reference_profile, monitor.reference_rows = data, profile.rows
-    return profile
 
 
 def _reference_side(monitor: Monitor) -> dict:
@@ -301,6 +369,8 @@ def monitor_evaluate(*, monitor_id, now=None, start=None, end=None) -> DriftRepo
         window_start=start,
         window_end=end,
     )
+    if current_side.kind == "window" and cloud_windows.profiler_for(current_side.endpoint) is not None:
+        return _monitor_window_run(monitor, report)
     try:
         reference = _reference_profile(monitor)
         current = side_profile(current_side)
@@ -313,6 +383,43 @@ def monitor_evaluate(*, monitor_id, now=None, start=None, end=None) -> DriftRepo
     except Exception as error:  # a bug: logged with its traceback, the monitor says so readably
         logger.exception("monitor %s: evaluating the window to %s failed", monitor.pk, end)
         _report_end(report, ReportStatus.FAILED, f"Atrium could not evaluate this window ({type(error).__name__}).")
+    _monitor_window_end(report, monitor=monitor)
+    return report
+
+
+def _monitor_window_run(monitor: Monitor, report: DriftReport) -> DriftReport:
+    """A window that lives in a cloud: a drift run (as the monitor's creator, in its team)
+    whose step profiles it there; the report is finished, and the monitor moved on, when
+    the run's step reads the profile back."""
+    try:
+        with transaction.atomic():
+            run = plan_run_create(
+                user=monitor.created_by,
+                kind=RunKind.DRIFT,
+                steps=[
+                    {
+                        "id": "drift",
+                        "name": "Drift window",
+                        "action": DRIFT_ACTION,
+                        "input": {"report_id": str(report.pk)},
+                    }
+                ],
+                params={"report_id": str(report.pk)},
+                team=monitor.team,
+                name=f"Drift: {report.current_label}"[:200],
+            )
+            DriftReport.objects.filter(pk=report.pk).update(run=run)
+            report.run = run
+    except (DomainError, PermissionDenied) as error:  # the monitor's creator may no longer start runs in the team
+        _report_end(report, ReportStatus.FAILED, f"The window's drift run could not start: {error}")
+        _monitor_window_end(report, monitor=monitor)
+    return report
+
+
+def _monitor_window_end(report: DriftReport, *, monitor: Monitor | None = None) -> None:
+    """The monitor's status from its window's report, and its alert rules evaluated."""
+    monitor = monitor or Monitor.objects.select_related("team", "created_by").get(pk=report.monitor_id)
+    end = report.window_end
     status = {
         ReportStatus.SUCCEEDED: MonitorStatus.DRIFT if report.dataset_drift else MonitorStatus.OK,
         ReportStatus.NO_DATA: MonitorStatus.NO_DATA,
@@ -324,4 +431,3 @@ def monitor_evaluate(*, monitor_id, now=None, start=None, end=None) -> DriftRepo
         last_drift_share=report.drift_share,
     )
     alerts_evaluate(monitor=monitor, report=report)
-    return report

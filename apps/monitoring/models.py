@@ -7,7 +7,7 @@ window (computed by the beat). Its verdict is on the row; each column's test is 
 
 A ``Monitor`` watches an endpoint's captured traffic (the gateway's Parquet, read
 through ``apps.gateway.selectors``) or a dataset under the data root. Its reference
-is profiled once and kept as profile bytes (``apps.monitoring.profiles``); each
+is profiled once and kept as profile bytes (``apps.backends.jobs.profiles``); each
 window is profiled and compared with it. The endpoint is named by id and name, not
 by a foreign key: monitoring reads other apps through their selectors.
 """

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from apps.monitoring.profiles import CategoricalProfile, NumericProfile
+from apps.backends.jobs.profiles import CategoricalProfile, NumericProfile
 
 BINS = 20
 TOP_CATEGORIES = 20

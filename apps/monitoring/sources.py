@@ -19,16 +19,16 @@ from django.core.exceptions import ValidationError
 from django.utils.dateparse import parse_date, parse_datetime
 
 from apps.approvals.evidence.scoring import EvidenceUnavailable, training_request
+from apps.backends.jobs.capture_rows import rows_table
+from apps.backends.jobs.profiles import DatasetProfile, profile_frame, profile_merge, profile_parquet
 from apps.backends.jobs.training import load_dataset
 from apps.deployments import selectors as endpoint_selectors
 from apps.gateway import selectors as gateway_selectors
-from apps.monitoring.profiles import DatasetProfile, profile_frame, profile_merge, profile_parquet
 from apps.registry import selectors as registry_selectors
 
 DATA_SUFFIXES = (".parquet", ".csv")
 MAX_WINDOW = timedelta(days=93)
 CSV_BLOCK = 16 << 20  # CSV read 16 MB at a time
-UNPARSED = "_raw"  # the capture's column for a request body that was not JSON: not a feature
 
 
 class SideError(ValueError):
@@ -182,28 +182,12 @@ def training_profile(*, user, version_id) -> DatasetProfile:
 def captured_inputs(table):
     """The input rows of captured requests (the ``request`` column: a JSON array of row
     objects per request) as one pyarrow table; columns with no value at all left out."""
-    import pyarrow as pa
-
     rows = []
     for text in table.column("request").to_pylist():
         if text:
             parsed = json.loads(text)
             rows.extend(row for row in (parsed if isinstance(parsed, list) else [parsed]) if isinstance(row, dict))
-    if not rows:
-        return None
-    try:
-        frame = pa.Table.from_pylist(rows)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):  # a column of mixed types in this file: read as text
-        import pandas as pd
-
-        data = pd.DataFrame(rows)
-        for name in data.select_dtypes(include="object").columns:
-            data[name] = data[name].map(lambda value: None if value is None else str(value))
-        frame = pa.Table.from_pandas(data, preserve_index=False)
-    keep = [
-        name for name in frame.column_names if name != UNPARSED and not pa.types.is_null(frame.schema.field(name).type)
-    ]
-    return frame.select(keep)
+    return rows_table(rows)
 
 
 def window_profile(side: Side) -> DatasetProfile | None:

@@ -22,7 +22,7 @@ CAP_MB = 300
 CHILD = """
 import json, re, sys
 from pathlib import Path
-from apps.monitoring.profiles import profile_parquet
+from apps.backends.jobs.profiles import profile_parquet
 profile = profile_parquet(sys.argv[1])
 column = profile.columns["f0"]
 peak_kb = int(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).group(1))

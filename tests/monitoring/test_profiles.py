@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from apps.monitoring.profiles import (
+from apps.backends.jobs.profiles import (
     CategoricalProfile,
     DatasetProfile,
     NumericProfile,
@@ -19,7 +19,7 @@ from apps.monitoring.profiles import (
     profile_parquet,
     rank_error,
 )
-from apps.monitoring.profiles.numeric import sort_values
+from apps.backends.jobs.profiles.numeric import sort_values
 
 RNG = np.random.default_rng(3)
 
@@ -178,3 +178,33 @@ def test_empty_and_all_missing_columns():
 )
 def test_sort_values_is_numpys_sort(values):
     assert np.array_equal(sort_values(values.copy()), np.sort(values))
+
+
+def test_dictionary_batches_are_counted_by_index_as_batch_by_batch_merges_count_them():
+    """Batches sharing a dictionary are counted in NumPy and merged once: the same counts, in
+    the same order, as merging each batch's counts (dictionaries that change, categories
+    first seen late, nulls, plain string batches between, caps that fold)."""
+    from apps.backends.jobs.profiles.categorical import CategoricalBuilder, _value_counts, categorical_merge
+
+    rng = np.random.default_rng(11)
+    for _ in range(100):
+        names = [f"k{i}" for i in range(rng.integers(1, 30))]
+        arrays = []
+        for index in range(rng.integers(1, 6)):
+            dictionary = pa.array(names if rng.random() < 0.7 else names[::-1])
+            codes = rng.integers(0, len(names) if index else max(1, len(names) // 3), size=rng.integers(0, 50))
+            arrays.append(
+                pa.DictionaryArray.from_arrays(pa.array(codes, mask=rng.random(codes.size) < 0.1), dictionary)
+            )
+            if rng.random() < 0.3:
+                arrays.append(pa.array(rng.choice([*names, "z"], size=10)))
+        cap = int(rng.integers(3, 40))
+        builder, expected = CategoricalBuilder(cap=cap), CategoricalProfile(cap=cap)
+        for array in arrays:
+            builder.add(array)
+            keys, counts, folded = _value_counts(array, cap)
+            batch = CategoricalProfile(len(array), array.null_count, dict(zip(keys, counts, strict=True)), folded, cap)
+            expected = categorical_merge(expected, batch)
+        got = builder.finish()
+        assert (got.count, got.missing, got.other) == (expected.count, expected.missing, expected.other)
+        assert list(got.counts.items()) == list(expected.counts.items())

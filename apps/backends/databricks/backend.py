@@ -13,7 +13,9 @@ How the portal's ideas map onto Databricks (each in its own module):
   status (``registry.py``);
 * an endpoint is a Model Serving endpoint, its variants served entities and
   its weights ``traffic_config`` routes (``endpoints.py``); what its inference
-  table logged is read with SQL on the connection's warehouse (``capture.py``);
+  table logged is read with SQL on the connection's warehouse (``capture.py``),
+  or profiled where it lives by a job run of the same program in its "profile"
+  mode, for drift monitoring (``window_profiles.py``);
 * a provisioned ``workspace`` is a Unity Catalog schema, a workspace folder and
   an MLflow experiment (``provisioning.py``);
 * costs are the account's billable usage in DBUs, priced with ``dbu_price``
@@ -50,9 +52,21 @@ from ..base import (
     TrainingSpec,
     TuningSpec,
     Upstream,
+    WindowSpec,
 )
 from ..jobs.cluster_job import OUTPUTS_MARKER
-from . import capture, code_upload, costs, endpoints, jobs, provisioning, registry, settings, system_billing
+from . import (
+    capture,
+    code_upload,
+    costs,
+    endpoints,
+    jobs,
+    provisioning,
+    registry,
+    settings,
+    system_billing,
+    window_profiles,
+)
 from . import client as sdk
 from .code_upload import CLUSTER_JOB, CLUSTER_LIBRARIES, code_bundle
 from .endpoints import PAYLOAD_KEYS, workload_size, workload_types
@@ -277,6 +291,30 @@ class DatabricksBackend:
         return capture.read_capture(
             self.client, self.warehouse_id, endpoint, since=since, until=until, chunk_rows=chunk_rows
         )
+
+    def submit_window_profile(self, spec: WindowSpec) -> str | None:
+        """A job run of ``cluster_job.py --mode profile`` over the endpoint's inference table
+        (``window_profiles``); None when the endpoint logs to none."""
+        payload = window_profiles.payload(self.client, spec, data_root=self.data_root, warehouse_id=self.warehouse_id)
+        if payload is None:
+            return None
+        return jobs.submit(
+            self.client,
+            "profile",
+            spec,
+            subject=spec.endpoint,
+            payload=payload,
+            entry=self._entry(),
+            existing_cluster_id=self.existing_cluster_id,
+            spark_version=self.spark_version,
+            node_type_id=self.node_type_id,
+        )
+
+    def poll_window_profile(self, external_id: str, *, log_cursor: int = 0) -> JobStatus:
+        return self.poll_training(external_id, log_cursor=log_cursor)
+
+    def read_window_profile(self, status: JobStatus) -> bytes:
+        return window_profiles.read(self.client, status, data_root=self.data_root)
 
     def list_endpoints(self) -> list[EndpointSummary]:
         return endpoints.list_endpoints(self.client)

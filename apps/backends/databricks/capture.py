@@ -11,10 +11,9 @@ text, a batch of inputs in one row) and ``request_metadata`` (a map with
 variant).
 
 The table is read with the SQL Statement Execution API on the connection's SQL
-warehouse (``warehouse_id``), in keyset pages ordered by (timestamp_ms,
-databricks_request_id), each statement's result followed chunk by chunk: a
-window of any size is read in bounded memory, and a page read twice gives the
-same rows.
+warehouse (``warehouse_id``), in keyset pages (``jobs/table_window.py``, which the
+cluster program profiling a window reads it with too): a window of any size is
+read in bounded memory, and a page read twice gives the same rows.
 
 AI Gateway inference tables (``ai_gateway.inference_table_config``, the kind
 Databricks now recommends) have another schema (``request_time``,
@@ -29,9 +28,9 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.service import sql
 
 from ..base import BackendError, CapturedEvent
+from ..jobs.table_window import PAGE_ROWS, window_rows
 from .client import errors
 from .endpoints import get_detailed
 
@@ -45,13 +44,6 @@ COLUMNS = (
     "response",
     "request_metadata",
 )
-PAGE_ROWS = 5000  # rows a statement: a page of JSON text well below INLINE's 25 MiB for small payloads
-TERMINAL = {sql.StatementState.SUCCEEDED, sql.StatementState.FAILED, sql.StatementState.CANCELED}
-
-
-def quoted(name: str) -> str:
-    """A Unity Catalog name as a SQL identifier, each part back-quoted."""
-    return ".".join("`" + part.replace("`", "``") + "`" for part in name.split("."))
 
 
 def payload_table(endpoint) -> str | None:
@@ -102,32 +94,6 @@ def event_of(row: dict, variants: dict[tuple[str, str], str]) -> CapturedEvent:
     )
 
 
-def _finished(client: WorkspaceClient, response: sql.StatementResponse) -> sql.StatementResponse:
-    """The statement's result. One that outlived the call's wait (a warehouse starting) was
-    cancelled (``on_wait_timeout=CANCEL``) and is tried again later: no worker waits on the cloud."""
-    state = response.status.state if response.status else None
-    if state not in TERMINAL:  # not expected with CANCEL, but never left running
-        client.statement_execution.cancel_execution(response.statement_id)
-    if state not in TERMINAL or state == sql.StatementState.CANCELED:
-        raise BackendError("The SQL warehouse is starting or busy; the portal will read the inference table later.")
-    if state != sql.StatementState.SUCCEEDED:
-        error = response.status.error if response.status else None
-        message = error.message if error and error.message else f"the statement ended {state}"
-        raise BackendError(f"Reading the inference table failed: {message}", permanent=True)
-    return response
-
-
-def _rows(client: WorkspaceClient, response: sql.StatementResponse) -> Iterator[dict]:
-    names = [column.name for column in response.manifest.schema.columns]
-    chunk = response.result
-    while chunk is not None:
-        for values in chunk.data_array or []:
-            yield dict(zip(names, values, strict=True))
-        if chunk.next_chunk_index is None:
-            break
-        chunk = client.statement_execution.get_statement_result_chunk_n(response.statement_id, chunk.next_chunk_index)
-
-
 def read_capture(
     client: WorkspaceClient,
     warehouse_id: str | None,
@@ -150,41 +116,16 @@ def read_capture(
             permanent=True,
         )
     variants = entity_names(endpoint)
-    # The table name is back-quoted (quoted); every value travels as a parameter.
-    statement = (
-        f"SELECT {', '.join(COLUMNS)} FROM {quoted(table)} "  # noqa: S608
-        "WHERE timestamp_ms >= :since_ms AND timestamp_ms < :until_ms "
-        "AND (timestamp_ms > :after_ms OR (timestamp_ms = :after_ms AND databricks_request_id > :after_id)) "
-        f"ORDER BY timestamp_ms, databricks_request_id LIMIT {int(page_rows)}"
-    )
     since_ms, until_ms = int(since.timestamp() * 1000), int(until.timestamp() * 1000)
-    after_ms, after_id = since_ms - 1, ""
     chunk: list[CapturedEvent] = []
-    while True:
-        parameters = [
-            sql.StatementParameterListItem(name="since_ms", value=str(since_ms), type="BIGINT"),
-            sql.StatementParameterListItem(name="until_ms", value=str(until_ms), type="BIGINT"),
-            sql.StatementParameterListItem(name="after_ms", value=str(after_ms), type="BIGINT"),
-            sql.StatementParameterListItem(name="after_id", value=after_id, type="STRING"),
-        ]
-        read = 0
-        with errors(f"read the inference table {table}"):
-            response = client.statement_execution.execute_statement(
-                statement,
-                warehouse_id,
-                parameters=parameters,
-                wait_timeout="50s",
-                on_wait_timeout=sql.ExecuteStatementRequestOnWaitTimeout.CANCEL,
-            )
-            response = _finished(client, response)
-            for row in _rows(client, response):
-                read += 1
-                after_ms, after_id = int(row["timestamp_ms"]), row["databricks_request_id"]
-                chunk.append(event_of(row, variants))
-                if len(chunk) >= chunk_rows:
-                    yield chunk
-                    chunk = []
-        if read < page_rows:
-            break
+    with errors(f"read the inference table {table}"):
+        rows = window_rows(
+            client, warehouse_id, table, columns=COLUMNS, since_ms=since_ms, until_ms=until_ms, page_rows=page_rows
+        )
+        for row in rows:
+            chunk.append(event_of(row, variants))
+            if len(chunk) >= chunk_rows:
+                yield chunk
+                chunk = []
     if chunk:
         yield chunk

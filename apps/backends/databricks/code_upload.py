@@ -22,8 +22,9 @@ from .client import errors
 
 # What a job run executes; its bundle holds it and the modules it imports.
 CLUSTER_JOB = job_code.CLUSTER_PROGRAM
-# What the job code imports beyond a Databricks ML runtime (scikit-learn, MLflow, pandas, psutil): pinned as here.
-CLUSTER_LIBRARIES = (f"skops=={importlib.metadata.version('skops')}",)
+# What the job code imports beyond a Databricks ML runtime (scikit-learn, MLflow, pandas, pyarrow, psutil,
+# databricks-sdk): pinned as here. datasketches: the KLL sketches of drift profiles (``--mode profile``).
+CLUSTER_LIBRARIES = tuple(f"{name}=={importlib.metadata.version(name)}" for name in ("skops", "datasketches"))
 
 
 def code_bundle() -> dict[str, bytes]:

@@ -5,7 +5,9 @@ The Databricks backend uploads it to the workspace with the code it imports
 batch jobs and their training code), so a real workspace needs nothing
 installed by hand. It is the local job run in another place: ``--mode`` train,
 tune or batch picks the same work function the local backend runs, on a spec
-that the backend sends as ``--spec`` JSON.
+that the backend sends as ``--spec`` JSON. ``--mode profile`` profiles a window of
+an endpoint's inference table where it lives (``profile_job``: drift monitoring's
+mergeable profiles, written to a volume; no MLflow).
 
 On Databricks, MLflow tracks to the workspace (``databricks``) and registers in
 Unity Catalog (``databricks-uc``), the spec's ``registered_model`` being the
@@ -27,7 +29,7 @@ import tempfile
 from pathlib import Path
 
 OUTPUTS_MARKER = "ATRIUM_OUTPUTS "
-MODES = ("train", "tune", "batch")
+MODES = ("train", "tune", "batch", "profile")
 
 
 def job_spec(spec: dict, mode: str) -> dict:
@@ -78,6 +80,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def entry(argv: list[str]) -> int:
     args = parse(argv)
     sys.path.insert(0, str(Path(__file__).resolve().parent))  # the uploaded bundle holds the apps package
+    if args.mode == "profile":
+        from apps.backends.jobs.profile_job import profile_window
+
+        print(OUTPUTS_MARKER + json.dumps(profile_window(json.loads(args.spec)), sort_keys=True), flush=True)
+        return 0
     code, status = run(args.mode, json.loads(args.spec))
     if code:
         raise SystemExit(status.get("message") or f"The {args.mode} job failed.")

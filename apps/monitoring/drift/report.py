@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from apps.backends.jobs.profiles import CategoricalProfile, DatasetProfile, NumericProfile, profile_frame
 from apps.monitoring.columns import COLUMN_FIELDS
 from apps.monitoring.drift.effects import categorical_effect, missing_effect, numeric_effect
 from apps.monitoring.drift.methods import CATEGORICAL, NUMERICAL, Method, default_method, method_named
 from apps.monitoring.drift.sides import OTHER, CategoricalSide, NumericSide
-from apps.monitoring.profiles import CategoricalProfile, DatasetProfile, NumericProfile, profile_frame
 
 # Evidently's dataset verdict: drift when at least this share of the columns drift
 DRIFT_SHARE = 0.5

@@ -8,8 +8,8 @@ from functools import cached_property
 
 import numpy as np
 
+from apps.backends.jobs.profiles import CategoricalProfile, NumericProfile
 from apps.monitoring.drift.empirical import Empirical
-from apps.monitoring.profiles import CategoricalProfile, NumericProfile
 
 
 class _Other:

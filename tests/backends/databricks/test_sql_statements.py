@@ -9,7 +9,7 @@ from databricks.sdk import errors as dberrors
 from databricks.sdk.service import sql
 
 from apps.backends.base import BackendError
-from apps.backends.databricks import capture
+from apps.backends.jobs import table_window
 from apps.backends.sandbox.databricks import WAREHOUSE_ID, DatabricksStandIn
 
 TOKEN = "dapi-sql-tests"
@@ -56,7 +56,7 @@ def test_failures_are_told_apart(standin):
     assert failed.status.state == sql.StatementState.FAILED
     assert "TABLE_OR_VIEW_NOT_FOUND" in failed.status.error.message
     with pytest.raises(BackendError) as caught:
-        capture._finished(w, failed)
+        table_window._finished(w, failed)
     assert caught.value.permanent and "TABLE_OR_VIEW_NOT_FOUND" in caught.value.message
     with pytest.raises(dberrors.NotFound):
         w.statement_execution.execute_statement("SELECT * FROM main.logs.ep_payload", "no-such-warehouse")

@@ -15,7 +15,16 @@ PACKAGES = ["apps/__init__.py", "apps/backends/__init__.py", "apps/backends/jobs
 BUNDLES = {
     "cluster_job.py": [
         *PACKAGES,
+        "apps/backends/errors.py",
         "apps/backends/jobs/batch_job.py",
+        "apps/backends/jobs/capture_rows.py",
+        "apps/backends/jobs/profile_job.py",  # --mode profile: drift profiles of an inference table
+        "apps/backends/jobs/profiles/__init__.py",
+        "apps/backends/jobs/profiles/categorical.py",
+        "apps/backends/jobs/profiles/dataset.py",
+        "apps/backends/jobs/profiles/numeric.py",
+        "apps/backends/jobs/profiles/readers.py",
+        "apps/backends/jobs/table_window.py",
         "apps/backends/jobs/train_job.py",
         "apps/backends/jobs/training.py",
         "apps/backends/jobs/tune_job.py",

@@ -1,6 +1,6 @@
 """Runs the Databricks STAND-IN (not Databricks) as a server:
 ``python -m apps.backends.sandbox.databricks --port 8765 --token T --state var/databricks.json
-[--programs DIR] [--demo-billing DAYS]``.
+[--programs DIR] [--files-root DIR] [--demo-billing DAYS]``.
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> None:
         help="JSON file keeping runs, endpoints, models, schemas, folders and experiments across restarts",
     )
     parser.add_argument("--programs", default=None, help="run job runs' programs here (default: simulate runs)")
+    parser.add_argument(
+        "--files-root", action="append", default=[], help="a folder the Files API serves (job runs write there)"
+    )
     parser.add_argument("--demo-billing", type=int, default=0, help="serve this many days of SANDBOX billable usage")
     args = parser.parse_args(argv)
     standin = DatabricksStandIn(
@@ -38,6 +41,7 @@ def main(argv: list[str] | None = None) -> None:
         state_path=args.state,
         account_id=args.account_id,
         programs_dir=args.programs,
+        file_roots=tuple(args.files_root),
     ).start()
     if args.demo_billing:
         standin.seed_demo_usage(demo_rows(backend="databricks", days=args.demo_billing))

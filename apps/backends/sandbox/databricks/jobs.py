@@ -174,7 +174,15 @@ class JobsApi:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(base64.b64decode(file["content"]))
         store = f"sqlite:///{folder / 'mlflow.db'}"
-        env = {**os.environ, "MLFLOW_TRACKING_URI": store, "MLFLOW_REGISTRY_URI": store}
+        # the workspace's address and a token in the environment, as a cluster's runtime gives its jobs
+        # credentials (databricks-sdk's default authentication reads either)
+        env = {
+            **os.environ,
+            "MLFLOW_TRACKING_URI": store,
+            "MLFLOW_REGISTRY_URI": store,
+            "DATABRICKS_HOST": self.url,
+            "DATABRICKS_TOKEN": self.token,
+        }
         with open(folder / "output.txt", "wb") as output:
             return subprocess.Popen(
                 [

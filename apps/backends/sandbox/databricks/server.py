@@ -2,7 +2,7 @@
 it speaks the wire protocol of the endpoints Atrium's Databricks backend calls
 (through databricks-sdk), one module per API surface (``jobs``, ``serving``
 with its ``inference_tables``, ``sql``, ``unity_catalog``, ``mlflow``,
-``workspace``, ``billing``), each declaring its
+``workspace``, ``files``, ``billing``), each declaring its
 routes for the shared router (``router``); state is kept by ``state``.
 
 This module is the HTTP server: it answers ``GET /.well-known/databricks-config``
@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .billing import BillingApi
+from .files import FilesApi
 from .jobs import JobsApi
 from .mlflow import MlflowApi
 from .router import ApiError, Router, route
@@ -50,6 +51,7 @@ class DatabricksStandIn(
     UnityCatalogApi,
     MlflowApi,
     WorkspaceApi,
+    FilesApi,
     BillingApi,
     StateFile,
 ):
@@ -76,6 +78,7 @@ class DatabricksStandIn(
         warehouse_ids: tuple[str, ...] = (WAREHOUSE_ID,),
         statement_chunk_rows: int = 1000,
         system_tables: bool = True,  # False: a workspace without the billing system tables
+        file_roots: tuple[str | Path, ...] = (),  # folders the Files API serves (.files)
     ):
         self.system_tables = system_tables
         self.token = token
@@ -88,6 +91,7 @@ class DatabricksStandIn(
         self.running_polls = running_polls
         self.endpoint_polls = endpoint_polls
         self.programs_dir = Path(programs_dir).resolve() if programs_dir else None
+        self.file_roots = tuple(Path(root).resolve() for root in file_roots)
         self._processes: dict[int, subprocess.Popen] = {}  # run id -> the program running it
         self.lock = threading.RLock()
         self.throttle_remaining = 0

@@ -3,10 +3,10 @@ chunk by chunk on a cluster), stored as bytes, merged exactly, and read by the d
 engine instead of the data. See ``numeric`` and ``categorical`` for what a column's
 profile holds and where it stops being exact."""
 
-from apps.monitoring.profiles.categorical import CATEGORY_CAP, CategoricalProfile
-from apps.monitoring.profiles.dataset import ColumnProfile, DatasetProfile, profile_merge
-from apps.monitoring.profiles.numeric import DISTINCT_CAP, EXACT_BOUND, KLL_K, NumericProfile, rank_error
-from apps.monitoring.profiles.readers import BATCH_ROWS, profile_frame, profile_parquet
+from apps.backends.jobs.profiles.categorical import CATEGORY_CAP, CategoricalProfile
+from apps.backends.jobs.profiles.dataset import ColumnProfile, DatasetProfile, profile_merge
+from apps.backends.jobs.profiles.numeric import DISTINCT_CAP, EXACT_BOUND, KLL_K, NumericProfile, rank_error
+from apps.backends.jobs.profiles.readers import BATCH_ROWS, profile_frame, profile_parquet
 
 __all__ = [
     "BATCH_ROWS",

@@ -39,9 +39,12 @@ class CategoricalProfile:
 
 
 def categorical_merge(a: CategoricalProfile, b: CategoricalProfile) -> CategoricalProfile:
-    counts = dict(a.counts)
-    for key, value in b.counts.items():  # a loop over categories (at most the cap), never rows
-        counts[key] = counts.get(key, 0) + value
+    if not a.counts or not b.counts:  # one side counted nothing (a builder's start): a copy, no loop
+        counts = dict(a.counts or b.counts)
+    else:
+        counts = dict(a.counts)
+        for key, value in b.counts.items():  # a loop over categories (at most the cap), never rows
+            counts[key] = counts.get(key, 0) + value
     cap = min(a.cap, b.cap)
     counts, folded = _capped(counts, cap)
     return CategoricalProfile(
@@ -50,8 +53,17 @@ def categorical_merge(a: CategoricalProfile, b: CategoricalProfile) -> Categoric
 
 
 class CategoricalBuilder:
+    """Counts a column batch by batch. Dictionary-encoded batches that share one dictionary
+    (a Parquet row group's) are counted by index in NumPy and merged into the profile once
+    per dictionary, not once per batch: no Python loop over categories per batch. Only while
+    that merge cannot fold (the dictionary and the categories so far fit under the cap), and
+    in the order a batch-by-batch merge gives (first seen, then by index): the same profile."""
+
     def __init__(self, *, cap: int = CATEGORY_CAP):
         self.profile = CategoricalProfile(cap=cap)
+        self._dictionary: pa.Array | None = None  # the pending dictionary, its counts by index
+        self._counts = self._first = None  # and the batch each index was first seen in (-1: not yet)
+        self._batches = self._rows = self._missing = 0
 
     def add(self, array: pa.Array | pa.ChunkedArray) -> None:
         if isinstance(array, pa.ChunkedArray):  # chunks may carry different dictionaries
@@ -59,6 +71,10 @@ class CategoricalBuilder:
                 self.add(chunk)
             return
         cap = self.profile.cap
+        if pa.types.is_dictionary(array.type) and len(array.dictionary) + len(self.profile.counts) <= cap:
+            self._add_indices(array)
+            return
+        self._flush()
         keys, counts, folded = _value_counts(array, cap)
         batch = CategoricalProfile(
             count=len(array),
@@ -69,7 +85,35 @@ class CategoricalBuilder:
         )
         self.profile = categorical_merge(self.profile, batch)
 
+    def _add_indices(self, array: pa.DictionaryArray) -> None:
+        dictionary = array.dictionary
+        if self._dictionary is not None and not (dictionary is self._dictionary or dictionary.equals(self._dictionary)):
+            self._flush()
+        if self._dictionary is None:
+            self._dictionary = dictionary
+            self._counts = np.zeros(len(dictionary), np.int64)
+            self._first = np.full(len(dictionary), -1, np.int64)
+        counts = np.bincount(array.indices.drop_null().to_numpy(), minlength=len(dictionary))
+        self._first[(counts > 0) & (self._first < 0)] = self._batches
+        self._counts += counts
+        self._batches += 1
+        self._rows += len(array)
+        self._missing += array.null_count
+
+    def _flush(self) -> None:
+        if self._dictionary is None:
+            return
+        present = np.flatnonzero(self._counts)
+        order = present[np.lexsort((present, self._first[present]))]  # as batch-by-batch merges order them
+        keys = self._dictionary.take(pa.array(order, pa.int64())).to_pylist()
+        counts = dict(zip(keys, self._counts[order].tolist(), strict=True))
+        pending = CategoricalProfile(count=self._rows, missing=self._missing, counts=counts, cap=self.profile.cap)
+        self.profile = categorical_merge(self.profile, pending)
+        self._dictionary = self._counts = self._first = None
+        self._batches = self._rows = self._missing = 0
+
     def finish(self) -> CategoricalProfile:
+        self._flush()
         return self.profile
 
 

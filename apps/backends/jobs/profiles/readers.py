@@ -17,9 +17,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from apps.monitoring.profiles.categorical import CATEGORY_CAP, CategoricalBuilder
-from apps.monitoring.profiles.dataset import DatasetProfile
-from apps.monitoring.profiles.numeric import EXACT_BOUND, KLL_K, NumericBuilder
+from apps.backends.jobs.profiles.categorical import CATEGORY_CAP, CategoricalBuilder
+from apps.backends.jobs.profiles.dataset import DatasetProfile
+from apps.backends.jobs.profiles.numeric import EXACT_BOUND, KLL_K, NumericBuilder
 
 # Rows per record batch: ~13 MB of 25 numeric columns at once (Arrow's peak is a few
 # batches), and few enough batches that the per-batch work in Python stays small.

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from datasketches import kll_doubles_sketch
 
-from apps.monitoring.profiles.categorical import CategoricalProfile, categorical_merge
-from apps.monitoring.profiles.numeric import NumericProfile, numeric_merge
+from apps.backends.jobs.profiles.categorical import CategoricalProfile, categorical_merge
+from apps.backends.jobs.profiles.numeric import NumericProfile, numeric_merge
 
 MAGIC = b"ATRIUM-PROFILE\n"
 FORMAT_VERSION = 1
