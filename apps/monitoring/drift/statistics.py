@@ -8,6 +8,10 @@ counts, so they run on profiles as well as on data.
   per category or bin, aligned (``binning`` makes them as Evidently's ``get_binned_data``).
 
 Each returns ``(statistic, p_value)``; p_value is None for a distance.
+
+SciPy is imported in the functions that use it: it takes about a second to import, and
+every process of the portal (the gateway, each web worker, each management command)
+loads this module when monitoring registers its evidence check at start-up.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ import math
 import warnings
 
 import numpy as np
-from scipy import spatial, stats
 
 from apps.monitoring.drift.empirical import Empirical
 
@@ -33,6 +36,8 @@ _AD_CHUNK = 2_000_000
 def ks(reference: Empirical, current: Empirical) -> tuple[float, float]:
     """Two-sample Kolmogorov-Smirnov: the largest gap between the two CDFs and its
     two-sided p-value, as ``scipy.stats.ks_2samp`` (``method="auto"``)."""
+    from scipy import stats  # on first use (module doc)
+
     if reference.exact and current.exact and max(reference.values.size, current.values.size) <= _KS_EXACT_MAX_N:
         result = stats.ks_2samp(reference.values, current.values)  # the exact null distribution: SciPy's own
         return float(result.statistic), float(result.pvalue)
@@ -186,6 +191,8 @@ def chi_square(reference_counts: np.ndarray, current_counts: np.ndarray) -> tupl
     """Pearson's chi-squared of the current counts against the reference's scaled to the
     current size (Evidently's ``chisquare`` test). A category the reference never had
     makes it infinite, p = 0."""
+    from scipy import stats  # on first use (module doc)
+
     expected = reference_counts * (current_counts.sum() / reference_counts.sum())
     with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -196,6 +203,8 @@ def chi_square(reference_counts: np.ndarray, current_counts: np.ndarray) -> tupl
 def z_test(reference_counts: np.ndarray, current_counts: np.ndarray) -> tuple[float, float]:
     """Two-proportion Z-test (Evidently's ``z``): the share of every category but the
     first (categories sorted) on each side, pooled standard error, two-sided p."""
+    from scipy import stats  # on first use (module doc)
+
     present_ref, present_cur = np.flatnonzero(reference_counts), np.flatnonzero(current_counts)
     if present_ref.size == 1 and present_cur.size == 1 and present_ref[0] == present_cur[0]:
         return 0.0, 1.0
@@ -210,6 +219,8 @@ def z_test(reference_counts: np.ndarray, current_counts: np.ndarray) -> tuple[fl
 
 def jensen_shannon(reference_shares: np.ndarray, current_shares: np.ndarray) -> tuple[float, None]:
     """Jensen-Shannon distance, natural log (``scipy.spatial.distance.jensenshannon``)."""
+    from scipy import spatial  # on first use (module doc)
+
     return float(spatial.distance.jensenshannon(reference_shares, current_shares)), None
 
 
@@ -222,6 +233,8 @@ def psi(reference_shares: np.ndarray, current_shares: np.ndarray) -> tuple[float
 def kl_divergence(reference_shares: np.ndarray, current_shares: np.ndarray) -> tuple[float, None]:
     """Kullback-Leibler divergence of current from reference, natural log, both
     renormalised to 1 (``scipy.stats.entropy``), zeros filled as for PSI."""
+    from scipy import stats  # on first use (module doc)
+
     return float(stats.entropy(reference_shares, current_shares)), None
 
 
