@@ -76,7 +76,9 @@ def _split(amount: Decimal, weights: dict[str, float]) -> dict[str, Decimal]:
 
 def attribute(*, user, filters: selectors.CostFilters, model_name: str = "") -> Attribution:
     """Who paid for which model version in the period (of ``model_name`` only, when given)."""
-    rows = selectors.costs_filtered(user=user, filters=filters)
+    tags = ["model_name", "model_version", "endpoint", "run"]
+    rows = selectors.costs_filtered(user=user, filters=filters, columns=tags)
+    daily = selectors.costs_filtered(user=user, filters=filters, columns=tags, daily=True)
     found: dict[tuple[str, str], VersionCost] = {}
     unattributed = Decimal(0)
 
@@ -133,7 +135,7 @@ def attribute(*, user, filters: selectors.CostFilters, model_name: str = "") -> 
     known = Q(endpoint__in=list(by_endpoint)) | named
     if not model_name:
         unattributed += serving.exclude(known).aggregate(amount=selectors.total())["amount"]
-    serving = serving.filter(known)
+    serving = daily.exclude(endpoint="").filter(known)  # split day by day
     by_day = list(
         serving.values("endpoint", "day", "model_name", "model_version")
         .annotate(amount=selectors.total())
