@@ -156,6 +156,10 @@ class Budget(BaseModel):
     )
     currency = models.CharField(max_length=10, default="USD")
     thresholds = models.JSONField(default=list, blank=True)  # percentages, e.g. [50, 80, 100]
+    webhook_url = models.CharField(
+        max_length=500, blank=True, help_text="Alerts are also POSTed here, signed (X-Atrium-Signature)."
+    )
+    webhook_secret = models.TextField(blank=True, editable=False)  # encrypted (apps.core.crypto); never shown
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -189,6 +193,7 @@ class BudgetAlert(models.Model):
     kind = models.CharField(max_length=10, choices=Kind.choices)
     spent = models.DecimalField(max_digits=16, decimal_places=2)  # actual or forecast, when it was sent
     created_at = models.DateTimeField(auto_now_add=True)
+    webhook_sent_at = models.DateTimeField(null=True, blank=True)  # delivered to the budget's webhook (once)
 
     class Meta:
         ordering = ["-created_at"]
