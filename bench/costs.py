@@ -90,6 +90,7 @@ def main():
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--requests", type=int, default=160)
     parser.add_argument("--reuse", action="store_true", help="keep the rows an earlier run seeded")
+    parser.add_argument("--only", default="", help="comma-separated words: the cases whose names hold one")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         parser.error("set DATABASE_URL to a PostgreSQL database (the seeding is PostgreSQL's SQL)")
@@ -127,7 +128,10 @@ def main():
                 False,
             ),
         ]
+        wanted = [w.strip() for w in args.only.split(",") if w.strip()]
         for name, session, path, uncached in cases:
+            if wanted and not any(w in name for w in wanted):
+                continue
             url = base + path
             vary = (lambda u=url: f"{u}&fresh={next(fresh)}") if uncached else None
             measure(url, session, args.clients, args.clients, vary=vary)  # warm up

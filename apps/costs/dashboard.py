@@ -50,8 +50,8 @@ def spend_over_time(*, user, filters: selectors.CostFilters, stack: str) -> Tabl
     return table
 
 
-def top(*, user, filters: selectors.CostFilters, by: str, title: str) -> Table:
-    rows = selectors.cost_top(user=user, filters=filters, by=by)
+def top(*, rows: list[tuple], by: str, title: str) -> Table:
+    """``rows``: (name, cost), largest first."""
     table = Table(f"top-{by}s", title, [by, "cost"], [[name, cents(amount)] for name, amount in rows])
     if rows:
         table.figure = charts.horizontal_bar_chart(
@@ -60,9 +60,13 @@ def top(*, user, filters: selectors.CostFilters, by: str, title: str) -> Table:
     return table
 
 
-def per_prediction_rows(*, user, filters: selectors.CostFilters, endpoint: str = "") -> list[dict]:
-    """Each endpoint's serving cost ÷ the gateway's requests in the period, per 1,000."""
-    costs = selectors.endpoint_serving_costs(user=user, filters=filters, endpoint=endpoint)
+def per_prediction_rows(
+    *, user, filters: selectors.CostFilters, endpoint: str = "", costs: dict | None = None
+) -> list[dict]:
+    """Each endpoint's serving cost ÷ the gateway's requests in the period, per 1,000 (``costs``:
+    the endpoints' costs when the caller has them already)."""
+    if costs is None:
+        costs = selectors.endpoint_serving_costs(user=user, filters=filters, endpoint=endpoint)
     if not costs:
         return []
     requests = deployment_selectors.endpoint_requests(
@@ -160,12 +164,14 @@ def dashboard_cached(*, user, filters: selectors.CostFilters, stack: str, query:
 def dashboard(*, user, filters: selectors.CostFilters, stack: str) -> dict:
     spend = spend_over_time(user=user, filters=filters, stack=stack)
     budget, statuses = budget_table(user=user, team_ids=filters.team_ids)
-    prediction_rows = per_prediction_rows(user=user, filters=filters)
+    endpoint_costs = selectors.endpoint_serving_costs(user=user, filters=filters)  # one sum for two tables
+    prediction_rows = per_prediction_rows(user=user, filters=filters, costs=endpoint_costs)
+    top_endpoints = sorted(endpoint_costs.items(), key=lambda item: (-item[1], item[0]))[: selectors.TOP]
     tables = [
         spend,
         budget,
-        top(user=user, filters=filters, by="model", title="Top models by cost"),
-        top(user=user, filters=filters, by="endpoint", title="Top endpoints by cost"),
+        top(rows=selectors.cost_top(user=user, filters=filters, by="model"), by="model", title="Top models by cost"),
+        top(rows=top_endpoints, by="endpoint", title="Top endpoints by cost"),
         per_prediction(prediction_rows),
     ]
     models = [row[0] for row in tables[2].rows]

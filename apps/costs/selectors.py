@@ -31,6 +31,7 @@ GROUPS = {
     "run": "run",
 }
 GRANULARITIES = ("day", "month")
+TOP = 10  # the largest spenders a "top" table shows
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,7 @@ def cost_totals(*, user, filters: CostFilters, group_by: list[str], granularity:
     return out
 
 
-def cost_top(*, user, filters: CostFilters, by: str, limit: int = 10) -> list[dict]:
+def cost_top(*, user, filters: CostFilters, by: str, limit: int = TOP) -> list[tuple]:
     """The largest spenders by ``by`` (model, endpoint, ...), those the tags name."""
     column = GROUPS[by]
     return list(
