@@ -40,12 +40,11 @@ FROM generate_series(0, %(models)s - 1) AS m, generate_series(0, %(services)s - 
 
 
 def seed(*, teams: int, models: int, services: int, days: int) -> None:
-    from django.db import connection, transaction
+    from django.db import connection
 
     from apps.accounts.models import Role
     from apps.accounts.services import team_get_or_create, user_create
     from apps.costs.models import Budget
-    from apps.costs.rollups import rollups_refresh
 
     made = [team_get_or_create(name=f"Team {t:02d}") for t in range(teams)]
     user_create(username="bench-manager", password=PASSWORD, role=Role.MANAGER, teams=[made[0]])
@@ -61,11 +60,24 @@ def seed(*, teams: int, models: int, services: int, days: int) -> None:
             cursor.execute(SEED_DAY, {**params, "day": today - timedelta(days=days - 1 - n), "n": days - 1 - n})
             if n % 30 == 29:
                 print(f"  {n + 1} days seeded, {time.perf_counter() - started:.0f} s", flush=True)
-    seeded = time.perf_counter()
-    print(f"seeded {days * teams * models * services:,} raw rows in {seeded - started:.0f} s", flush=True)
+    print(f"seeded {days * teams * models * services:,} raw rows in {time.perf_counter() - started:.0f} s", flush=True)
+    rollups_make(days=days)
+
+
+def rollups_make(*, days: int) -> None:
+    """The rollups of the seeded year, afresh, by ingestion's own SQL (a backfill of the year)."""
+    from django.db import connection, transaction
+
+    from apps.costs.models import ModelCost, ServiceCost
+    from apps.costs.rollups import rollups_refresh
+
+    started = time.perf_counter()
+    today = date.today()
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {ServiceCost._meta.db_table}, {ModelCost._meta.db_table}")
     with transaction.atomic():
         rollups_refresh(source="local", start=today - timedelta(days=days - 1), end=today)
-    print(f"rollups made by ingestion's SQL in {time.perf_counter() - seeded:.0f} s", flush=True)
+    print(f"rollups made by ingestion's SQL in {time.perf_counter() - started:.0f} s", flush=True)
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")  # what autovacuum does soon after a load this size
 
@@ -90,6 +102,7 @@ def main():
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--requests", type=int, default=160)
     parser.add_argument("--reuse", action="store_true", help="keep the rows an earlier run seeded")
+    parser.add_argument("--rollups-again", action="store_true", help="with --reuse: remake the rollups")
     parser.add_argument("--only", default="", help="comma-separated words: the cases whose names hold one")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
@@ -99,6 +112,8 @@ def main():
 
     if not (args.reuse and User.objects.filter(username="bench-admin").exists()):
         seed(teams=args.teams, models=args.models, services=args.services, days=args.days)
+    elif args.rollups_again:
+        rollups_make(days=args.days)
     try:
         row_counts()
     except Exception as exc:  # an older checkout (no rollups) run with --reuse for the "before" figures

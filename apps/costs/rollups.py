@@ -2,7 +2,10 @@
 (``DailyCost``) by SQL: ``INSERT ... SELECT ... GROUP BY``, never a Python loop over rows.
 
 ``rollups_refresh`` makes a source's days ``start``..``end`` (and the months they fall in) of
-every rollup exactly the sums of its raw rows. Ingestion calls it inside the transaction that
+every rollup exactly the sums of its raw rows, written in team order: a team's rows of a day
+(or month) land on a few pages together, so a manager's dashboard reads few pages, not one per row
+(measured at 18 million raw rows: a team's 90 days of the model rollup were 47,644 pages, one
+per row, when written in hash order). Ingestion calls it inside the transaction that
 replaces those days, so a reader never sees raw rows and rollups disagree. The SQL is plain
 enough for both PostgreSQL and SQLite."""
 
@@ -46,7 +49,7 @@ def rollups_refresh(*, source: str, start: date, end: date) -> None:
             cursor.execute(
                 f"INSERT INTO {table} (grain, day, {names}, amount, raw_rows) "  # noqa: S608 - the models' names
                 f"SELECT %s, day, {names}, SUM(amount), COUNT(*) FROM {raw} "
-                f"WHERE source = %s AND day >= %s AND day <= %s GROUP BY day, {names}",
+                f"WHERE source = %s AND day >= %s AND day <= %s GROUP BY day, {names} ORDER BY team_id, day",
                 [Grain.DAY, source, start, end],
             )
             for first, last in months_of(start, end):
@@ -57,7 +60,7 @@ def rollups_refresh(*, source: str, start: date, end: date) -> None:
                 cursor.execute(
                     f"INSERT INTO {table} (grain, day, {names}, amount, raw_rows) "  # noqa: S608
                     f"SELECT %s, %s, {names}, SUM(amount), SUM(raw_rows) FROM {table} "
-                    f"WHERE source = %s AND grain = %s AND day >= %s AND day <= %s GROUP BY {names}",
+                    f"WHERE source = %s AND grain = %s AND day >= %s AND day <= %s GROUP BY {names} ORDER BY team_id",
                     [Grain.MONTH, first, source, Grain.DAY, first, last],
                 )
 
