@@ -20,6 +20,9 @@ from .tables import Table, cents, money
 CACHE_SECONDS = 300
 MONTHLY_AFTER_DAYS = 120  # longer periods are drawn per month
 IDLE_REQUESTS_PER_DAY = 1  # an endpoint that cost money and served fewer requests than this a day is idle
+IDLE_SHOWN = 20  # the costliest idle endpoints listed with a button each; the CSV has them all
+# what a page view needs besides the rendered grid: a cache hit unpickles these, not every table
+PAGE_KEYS = ("idle", "idle_more", "statuses", "total", "days", "previous_end", "has_charts")
 
 
 def spend_over_time(*, user, filters: selectors.CostFilters, stack: str) -> Table:
@@ -155,8 +158,8 @@ def dashboard_cached(*, user, filters: selectors.CostFilters, stack: str, query:
     cached = cache.get(key)
     if cached is None:
         cached = dashboard(user=user, filters=filters, stack=stack)
-        if render is not None:
-            cached["html"] = render({**cached, "query": query})
+        if render is not None:  # a page: its HTML and the few figures around it, not the tables
+            cached = {"html": render({**cached, "query": query}), **{k: cached[k] for k in PAGE_KEYS}}
         cache.set(key, cached, CACHE_SECONDS)
     return cached
 
@@ -177,12 +180,14 @@ def dashboard(*, user, filters: selectors.CostFilters, stack: str) -> dict:
     models = [row[0] for row in tables[2].rows]
     extra = insights.insight_tables(user=user, filters=filters, model_names=models)
     tables += extra[:2]
-    idle = [r for r in prediction_rows if r["idle"]]
+    idle = [r for r in prediction_rows if r["idle"]]  # the costliest first
     total = sum((row[2] for row in spend.rows), Decimal(0))
     return {
         "tables": tables,
         "performance": extra[2:],
-        "idle": idle,
+        "has_charts": any(t.figure for t in [*tables, *extra[2:]]),
+        "idle": idle[:IDLE_SHOWN],
+        "idle_more": max(0, len(idle) - IDLE_SHOWN),
         "statuses": statuses,
         "total": total,
         "days": (filters.end - filters.start).days + 1,

@@ -68,7 +68,6 @@ def cost_dashboard(request):
             **context,
             "form": form,
             "filters": filters,
-            "has_charts": any(t.figure for t in [*context["tables"], *context["performance"]]),
             "can_budget": services.can_change_budgets(user=request.user),
             "can_backfill": request.user.has_perm(services.BACKFILL),
             "connections": list(connections_for(user=request.user).order_by("name"))
