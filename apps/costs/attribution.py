@@ -76,8 +76,13 @@ def _split(amount: Decimal, weights: dict[str, float]) -> dict[str, Decimal]:
     return {name: amount * Decimal(w) / Decimal(total) for name, w in weights.items() if w > 0}
 
 
-def attribute(*, user, filters: selectors.CostFilters, model_name: str = "") -> Attribution:
-    """Who paid for which model version in the period (of ``model_name`` only, when given)."""
+def attribute(
+    *, user, filters: selectors.CostFilters, model_name: str = "", endpoint_costs: dict | None = None
+) -> Attribution:
+    """Who paid for which model version in the period (of ``model_name`` only, when given).
+    ``endpoint_costs``: each endpoint's spend in the period, when the caller has summed it
+    already (the dashboard has): then the serving spend of endpoints the portal does not know
+    is taken from it rather than summed again."""
     tags = ["model_name", "model_version", "endpoint", "run"]
     rows = selectors.costs_filtered(user=user, filters=filters, columns=tags)
     daily = selectors.costs_filtered(user=user, filters=filters, columns=tags, daily=True)
@@ -144,8 +149,17 @@ def attribute(*, user, filters: selectors.CostFilters, model_name: str = "") -> 
     serving = rows.exclude(endpoint="")
     named = Q(model_name=model_name) if model_name else ~Q(model_version="")
     known = Q(endpoint__in=list(by_endpoint)) | named
-    if not model_name:
+    if not model_name and endpoint_costs is None:
         unattributed += serving.exclude(known).aggregate(amount=selectors.total())["amount"]
+    elif not model_name:  # the same sum, from the endpoints' totals less their rows naming a version
+        named_costs = dict(
+            serving.exclude(model_version="").values("endpoint").annotate(amount=selectors.total()).order_by()
+            .values_list("endpoint", "amount")
+        )  # fmt: skip
+        unattributed += sum(
+            (amount - named_costs.get(e, 0) for e, amount in endpoint_costs.items() if e not in by_endpoint),
+            Decimal(0),
+        )
     serving = daily.exclude(endpoint="").filter(known)  # split day by day
     by_day = list(
         serving.values("endpoint", "day", "model_name", "model_version")

@@ -178,7 +178,7 @@ def dashboard(*, user, filters: selectors.CostFilters, stack: str) -> dict:
         per_prediction(prediction_rows),
     ]
     models = [row[0] for row in tables[2].rows]
-    extra = insights.insight_tables(user=user, filters=filters, model_names=models)
+    extra = insights.insight_tables(user=user, filters=filters, model_names=models, endpoint_costs=endpoint_costs)
     tables += extra[:2]
     idle = [r for r in prediction_rows if r["idle"]]  # the costliest first
     total = sum((row[2] for row in spend.rows), Decimal(0))

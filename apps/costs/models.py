@@ -11,6 +11,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.db.models import Q
 from django.urls import reverse
 
 from apps.core.models import BaseModel
@@ -122,6 +123,9 @@ class ModelCost(CostRollup):
             models.Index(fields=["source", "grain", "day"], name="costs_mdl_refresh"),
             models.Index(fields=["team", "grain", "day"], name="costs_mdl_team"),
             models.Index(fields=["grain", "day"], name="costs_mdl_all"),
+            # cost per model version reads the few rows naming a run or a version: not the period's all
+            models.Index(fields=["grain", "day", "team"], name="costs_mdl_runs", condition=~Q(run="")),
+            models.Index(fields=["grain", "day", "team"], name="costs_mdl_versions", condition=~Q(model_version="")),
         ]
 
 
