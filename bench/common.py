@@ -77,16 +77,18 @@ def logged_in_session(base: str, username: str):
     return session
 
 
-def measure(url: str, session, clients: int, total: int) -> list[float]:
-    """Milliseconds per request, ``clients`` at a time."""
+def measure(url: str, session, clients: int, total: int, vary=None) -> list[float]:
+    """Milliseconds per request, ``clients`` at a time (each at ``vary()`` instead of ``url``
+    when given: a new URL per request, to time what a cache would otherwise answer)."""
     from requests.adapters import HTTPAdapter
 
     # One kept-alive connection per client: a smaller pool would reconnect and time the handshakes.
     session.mount("http://", HTTPAdapter(pool_connections=1, pool_maxsize=clients))
 
     def one(_):
+        target = vary() if vary else url
         start = time.perf_counter()
-        response = session.get(url, timeout=60)
+        response = session.get(target, timeout=60)
         response.raise_for_status()
         return (time.perf_counter() - start) * 1000
 

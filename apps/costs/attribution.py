@@ -9,9 +9,10 @@ The rules, stated once (the page repeats them):
   (train, tune, batch) says which column;
 - a row tagged with an endpoint is serving: split among the endpoint's variants by the share
   of the gateway's requests each variant served that day; a day without traffic through the
-  gateway is split by instance count (instance-hours, since every variant runs all day). The
-  versions are the endpoint's current variants'; a variant removed since keeps its share of the
-  requests, unattributed;
+  gateway is split by instance-hours. The variants are those of that day, as the deploy steps
+  recorded them (a canary's two versions while it ran, the promoted one after); an endpoint
+  with no such record (found on the backend) counts its current variants. A variant that
+  served requests but whose version is not known keeps its share, unattributed;
 - anything else stays unattributed and is shown as a total, never dropped.
 
 Every aggregate is summed in SQL; the splitting reads a bounded number of rows (one per
@@ -25,6 +26,7 @@ from decimal import Decimal
 
 from django.db.models import Q
 
+from apps.deployments import history as deployment_history
 from apps.deployments import usage as deployment_usage
 from apps.registry import selectors as registry_selectors
 from apps.runs import selectors as run_selectors
@@ -35,8 +37,8 @@ CATEGORIES = ("training", "tuning", "batch", "serving")
 KIND_CATEGORY = {"train": "training", "tune": "tuning", "batch": "batch"}
 RULE = (
     "Training, tuning and batch: bill rows tagged with a run, given to the version that run "
-    "registered (or scored, for batch). Serving: an endpoint's bill split among its variants by "
-    "their share of the gateway's requests each day (by instance count on days without traffic)."
+    "registered (or scored, for batch). Serving: an endpoint's bill split among its variants as they "
+    "were that day, by their share of the gateway's requests (by instance-hours on days without traffic)."
 )
 
 
@@ -74,9 +76,16 @@ def _split(amount: Decimal, weights: dict[str, float]) -> dict[str, Decimal]:
     return {name: amount * Decimal(w) / Decimal(total) for name, w in weights.items() if w > 0}
 
 
-def attribute(*, user, filters: selectors.CostFilters, model_name: str = "") -> Attribution:
-    """Who paid for which model version in the period (of ``model_name`` only, when given)."""
-    rows = selectors.costs_filtered(user=user, filters=filters)
+def attribute(
+    *, user, filters: selectors.CostFilters, model_name: str = "", endpoint_costs: dict | None = None
+) -> Attribution:
+    """Who paid for which model version in the period (of ``model_name`` only, when given).
+    ``endpoint_costs``: each endpoint's spend in the period, when the caller has summed it
+    already (the dashboard has): then the serving spend of endpoints the portal does not know
+    is taken from it rather than summed again."""
+    tags = ["model_name", "model_version", "endpoint", "run"]
+    rows = selectors.costs_filtered(user=user, filters=filters, columns=tags)
+    daily = selectors.costs_filtered(user=user, filters=filters, columns=tags, daily=True)
     found: dict[tuple[str, str], VersionCost] = {}
     unattributed = Decimal(0)
 
@@ -119,21 +128,39 @@ def attribute(*, user, filters: selectors.CostFilters, model_name: str = "") -> 
     ):
         _add(found, name, version, "training", amount)
 
-    # 3. serving: by the variants' share of the day's requests
+    # 3. serving: by the variants' share of the day's requests, the variants as they were that day
     variant_facts = deployment_usage.variant_facts(user=user)
-    if model_name:
-        served = {f.endpoint for f in variant_facts if f.model_name == model_name}
-        variant_facts = [f for f in variant_facts if f.endpoint in served]
     by_endpoint: dict[str, list] = defaultdict(list)
     for fact in variant_facts:
         by_endpoint[fact.endpoint].append(fact)
+    history = deployment_history.variant_history(user=user, names=sorted(by_endpoint), until=filters.end)
+    if model_name:
+        served = {f.endpoint for f in variant_facts if f.model_name == model_name}
+        served |= {
+            e
+            for e, configs in history.items()
+            for c in configs
+            for v in c.variants.values()
+            if v.model_name == model_name
+        }
+        variant_facts = [f for f in variant_facts if f.endpoint in served]
+        by_endpoint = defaultdict(list, {e: facts for e, facts in by_endpoint.items() if e in served})
     # Per day only the endpoints the portal knows (and rows naming their version): the rest, in one sum
     serving = rows.exclude(endpoint="")
     named = Q(model_name=model_name) if model_name else ~Q(model_version="")
     known = Q(endpoint__in=list(by_endpoint)) | named
-    if not model_name:
+    if not model_name and endpoint_costs is None:
         unattributed += serving.exclude(known).aggregate(amount=selectors.total())["amount"]
-    serving = serving.filter(known)
+    elif not model_name:  # the same sum, from the endpoints' totals less their rows naming a version
+        named_costs = dict(
+            serving.exclude(model_version="").values("endpoint").annotate(amount=selectors.total()).order_by()
+            .values_list("endpoint", "amount")
+        )  # fmt: skip
+        unattributed += sum(
+            (amount - named_costs.get(e, 0) for e, amount in endpoint_costs.items() if e not in by_endpoint),
+            Decimal(0),
+        )
+    serving = daily.exclude(endpoint="").filter(known)  # split day by day
     by_day = list(
         serving.values("endpoint", "day", "model_name", "model_version")
         .annotate(amount=selectors.total())
@@ -154,21 +181,33 @@ def attribute(*, user, filters: selectors.CostFilters, model_name: str = "") -> 
             if match:
                 variants[(endpoint, match.variant)] += amount
             continue
+        # the variants that day (the deploy steps' record; without one, the current variants)
+        then = deployment_history.variants_on(history.get(endpoint, []), day) or {
+            f.variant: (
+                deployment_history.ServedVariant(f.model_name, f.model_version, f.instance_count),
+                f.instance_count,
+            )
+            for f in own
+        }
         counts = requests.get((endpoint, day), {})
-        # every variant that served that day, the endpoint's current ones or not: a variant since
-        # removed (its version no longer known) keeps its share, as unattributed
-        weights = dict(counts) if any(counts.values()) else {f.variant: f.instance_count for f in own}
+        # by the day's requests when it had some, else by instance-hours; a variant that served
+        # requests but whose version is not known keeps its share, as unattributed
+        weights = dict(counts) if any(counts.values()) else {name: hours for name, (_, hours) in then.items()}
         shares = _split(Decimal(amount), weights)
         if not shares:
             unattributed += amount
             continue
-        known = {f.variant for f in own}
-        unattributed += sum((v for k, v in shares.items() if k not in known), Decimal(0))
-        for fact in own:
-            if fact.variant in shares:
-                variants[(endpoint, fact.variant)] += shares[fact.variant]
-                if not model_name or fact.model_name == model_name:
-                    _add(found, fact.model_name, fact.model_version, "serving", shares[fact.variant])
+        current = {f.variant: f for f in own}
+        for variant, share in shares.items():
+            if variant not in then:
+                unattributed += share
+                continue
+            was = then[variant][0]
+            fact = current.get(variant)
+            if fact is not None and (fact.model_name, fact.model_version) == (was.model_name, was.model_version):
+                variants[(endpoint, variant)] += share  # the hardware table's (current variants)
+            if not model_name or was.model_name == model_name:
+                _add(found, was.model_name, was.model_version, "serving", share)
 
     quality = registry_selectors.versions_by_name(user=user, names=sorted({name for name, _ in found}))
     urls = {(q.model_name, q.version): q.url for q in quality}

@@ -21,7 +21,7 @@ from apps.accounts.models import Role, User
 from apps.notifications.models import Notification
 from apps.notifications.services import notify_users
 
-from . import selectors
+from . import selectors, webhooks
 from .models import Budget, BudgetAlert
 
 TRAILING_DAYS = 7
@@ -85,7 +85,8 @@ def budget_statuses(*, budgets: list[Budget], as_of: date | None = None) -> list
 
 def budget_alerts_check(*, as_of: date | None = None, budgets: list[Budget] | None = None) -> list[BudgetAlert]:
     """Alert every budget's crossed thresholds, actual and forecast, once per month each.
-    Who hears: the budget's team's managers, and admins."""
+    Who hears: the budget's team's managers, and admins (in the portal and by e-mail), and the
+    budget's webhook if it has one (signed, from a worker after commit)."""
     if budgets is None:
         budgets = list(Budget.objects.select_related("team"))
     sent = []
@@ -123,9 +124,12 @@ def _tell(status: BudgetStatus, alert: BudgetAlert) -> None:
         what = (
             f"is forecast to spend {alert.spent:,.2f} {budget.currency} by month end, {alert.threshold}% or more of its"
         )
+    message = f"Budget “{budget}” {what} {budget.amount:,.2f} {budget.currency} for {status.month:%B %Y}."
+    payload = webhooks.budget_payload(event="budget.alert", budget=budget, alert=alert, message=message)
+    webhooks.webhook_enqueue(budget=budget, payload=payload, alert=alert)
     notify_users(
         users=list(people.distinct()),
-        message=f"Budget “{budget}” {what} {budget.amount:,.2f} {budget.currency} for {status.month:%B %Y}.",
+        message=message,
         url=reverse("costs:dashboard"),
         subject=f"[Atrium] Budget {budget}: {alert.threshold}% ({alert.get_kind_display().lower()})",
         level=Notification.Level.ACTION if alert.threshold >= 100 else Notification.Level.INFO,

@@ -20,6 +20,9 @@ from .tables import Table, cents, money
 CACHE_SECONDS = 300
 MONTHLY_AFTER_DAYS = 120  # longer periods are drawn per month
 IDLE_REQUESTS_PER_DAY = 1  # an endpoint that cost money and served fewer requests than this a day is idle
+IDLE_SHOWN = 20  # the costliest idle endpoints listed with a button each; the CSV has them all
+# what a page view needs besides the rendered grid: a cache hit unpickles these, not every table
+PAGE_KEYS = ("idle", "idle_more", "statuses", "total", "days", "previous_end", "has_charts")
 
 
 def spend_over_time(*, user, filters: selectors.CostFilters, stack: str) -> Table:
@@ -50,8 +53,8 @@ def spend_over_time(*, user, filters: selectors.CostFilters, stack: str) -> Tabl
     return table
 
 
-def top(*, user, filters: selectors.CostFilters, by: str, title: str) -> Table:
-    rows = selectors.cost_top(user=user, filters=filters, by=by)
+def top(*, rows: list[tuple], by: str, title: str) -> Table:
+    """``rows``: (name, cost), largest first."""
     table = Table(f"top-{by}s", title, [by, "cost"], [[name, cents(amount)] for name, amount in rows])
     if rows:
         table.figure = charts.horizontal_bar_chart(
@@ -60,9 +63,13 @@ def top(*, user, filters: selectors.CostFilters, by: str, title: str) -> Table:
     return table
 
 
-def per_prediction_rows(*, user, filters: selectors.CostFilters, endpoint: str = "") -> list[dict]:
-    """Each endpoint's serving cost ÷ the gateway's requests in the period, per 1,000."""
-    costs = selectors.endpoint_serving_costs(user=user, filters=filters, endpoint=endpoint)
+def per_prediction_rows(
+    *, user, filters: selectors.CostFilters, endpoint: str = "", costs: dict | None = None
+) -> list[dict]:
+    """Each endpoint's serving cost ÷ the gateway's requests in the period, per 1,000 (``costs``:
+    the endpoints' costs when the caller has them already)."""
+    if costs is None:
+        costs = selectors.endpoint_serving_costs(user=user, filters=filters, endpoint=endpoint)
     if not costs:
         return []
     requests = deployment_selectors.endpoint_requests(
@@ -151,8 +158,8 @@ def dashboard_cached(*, user, filters: selectors.CostFilters, stack: str, query:
     cached = cache.get(key)
     if cached is None:
         cached = dashboard(user=user, filters=filters, stack=stack)
-        if render is not None:
-            cached["html"] = render({**cached, "query": query})
+        if render is not None:  # a page: its HTML and the few figures around it, not the tables
+            cached = {"html": render({**cached, "query": query}), **{k: cached[k] for k in PAGE_KEYS}}
         cache.set(key, cached, CACHE_SECONDS)
     return cached
 
@@ -160,23 +167,27 @@ def dashboard_cached(*, user, filters: selectors.CostFilters, stack: str, query:
 def dashboard(*, user, filters: selectors.CostFilters, stack: str) -> dict:
     spend = spend_over_time(user=user, filters=filters, stack=stack)
     budget, statuses = budget_table(user=user, team_ids=filters.team_ids)
-    prediction_rows = per_prediction_rows(user=user, filters=filters)
+    endpoint_costs = selectors.endpoint_serving_costs(user=user, filters=filters)  # one sum for two tables
+    prediction_rows = per_prediction_rows(user=user, filters=filters, costs=endpoint_costs)
+    top_endpoints = sorted(endpoint_costs.items(), key=lambda item: (-item[1], item[0]))[: selectors.TOP]
     tables = [
         spend,
         budget,
-        top(user=user, filters=filters, by="model", title="Top models by cost"),
-        top(user=user, filters=filters, by="endpoint", title="Top endpoints by cost"),
+        top(rows=selectors.cost_top(user=user, filters=filters, by="model"), by="model", title="Top models by cost"),
+        top(rows=top_endpoints, by="endpoint", title="Top endpoints by cost"),
         per_prediction(prediction_rows),
     ]
     models = [row[0] for row in tables[2].rows]
-    extra = insights.insight_tables(user=user, filters=filters, model_names=models)
+    extra = insights.insight_tables(user=user, filters=filters, model_names=models, endpoint_costs=endpoint_costs)
     tables += extra[:2]
-    idle = [r for r in prediction_rows if r["idle"]]
+    idle = [r for r in prediction_rows if r["idle"]]  # the costliest first
     total = sum((row[2] for row in spend.rows), Decimal(0))
     return {
         "tables": tables,
         "performance": extra[2:],
-        "idle": idle,
+        "has_charts": any(t.figure for t in [*tables, *extra[2:]]),
+        "idle": idle[:IDLE_SHOWN],
+        "idle_more": max(0, len(idle) - IDLE_SHOWN),
         "statuses": statuses,
         "total": total,
         "days": (filters.end - filters.start).days + 1,

@@ -56,6 +56,22 @@ class BudgetForm(forms.Form):
         initial="50, 80, 100",
         help_text="Percentages of the amount that send an alert, e.g. 50, 80, 100.",
     )
+    webhook_url = forms.CharField(
+        required=False,
+        max_length=500,
+        label="Webhook URL",
+        help_text="Optional: alerts are also POSTed here, signed (X-Atrium-Signature: HMAC-SHA256 of "
+        "“timestamp.body” under the secret). Blank: none.",
+    )
+    webhook_secret = forms.CharField(
+        required=False,
+        max_length=500,
+        label="Webhook secret",
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="At least 16 characters, shared with the receiver; stored encrypted and never shown again. "
+        "Blank: keep the current one.",
+    )
 
     def __init__(self, *args, teams=(), **kwargs):
         super().__init__(*args, **kwargs)

@@ -31,6 +31,7 @@ from apps.connections.services import connection_backend
 from apps.deployments import selectors as deployment_selectors
 
 from .models import LOCAL_SOURCE, UNTAGGED, CostDay, DailyCost, source_key
+from .rollups import rollups_refresh
 
 logger = logging.getLogger(__name__)
 
@@ -205,6 +206,7 @@ def _replace(source: CostSource, lo: date, hi: date, records: list[CostRecord], 
     with transaction.atomic():
         DailyCost.objects.filter(source=source.key, day__gte=lo, day__lte=hi).delete()
         DailyCost.objects.bulk_create(rows, batch_size=1000)
+        rollups_refresh(source=source.key, start=lo, end=hi)  # the dashboard's sums, in the same transaction
         CostDay.objects.filter(source=source.key, day__gte=lo, day__lte=hi).delete()
         CostDay.objects.bulk_create(
             [

@@ -162,8 +162,10 @@ def quality_table(*, user, names: list[str]) -> Table:
     return table
 
 
-def insight_tables(*, user, filters: selectors.CostFilters, model_names: list[str]) -> list[Table]:
-    result = attribution.attribute(user=user, filters=filters)
+def insight_tables(
+    *, user, filters: selectors.CostFilters, model_names: list[str], endpoint_costs: dict | None = None
+) -> list[Table]:
+    result = attribution.attribute(user=user, filters=filters, endpoint_costs=endpoint_costs)
     endpoints, variants = deployment_usage.variant_performance(user=user, start=filters.start, end=filters.end)
     names = list(dict.fromkeys([*model_names, *(f.model_name for f in result.facts)]))
     return [

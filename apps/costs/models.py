@@ -11,6 +11,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.db.models import Q
 from django.urls import reverse
 
 from apps.core.models import BaseModel
@@ -62,6 +63,72 @@ class DailyCost(models.Model):
         return f"{self.day} {self.team_tag}/{self.project} {self.service}: {self.amount} {self.currency}"
 
 
+class Grain(models.TextChoices):
+    DAY = "d", "Day"
+    MONTH = "m", "Month"
+
+
+class CostRollup(models.Model):
+    """What the dashboard reads instead of the raw rows: ``DailyCost`` summed over the columns a
+    rollup drops, per day (``grain`` d) and per month (m, ``day`` the first of the month). Kept
+    by ingestion in the transaction that replaces a source's days (``rollups.rollups_refresh``)."""
+
+    id = models.BigAutoField(primary_key=True)
+    grain = models.CharField(max_length=1, choices=Grain.choices)
+    day = models.DateField()
+    source = models.CharField(max_length=60)
+    connection = models.ForeignKey(
+        "connections.Connection", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    backend = models.CharField(max_length=30)
+    team = models.ForeignKey("accounts.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    team_tag = models.CharField(max_length=100, default=UNTAGGED)
+    project = models.CharField(max_length=200, default=UNTAGGED)
+    currency = models.CharField(max_length=10, default="USD")
+    is_estimate = models.BooleanField(default=False)
+    amount = models.DecimalField(max_digits=18, decimal_places=6)
+    raw_rows = models.PositiveIntegerField(default=0)  # DailyCost rows summed
+
+    class Meta:
+        abstract = True
+
+    def __str__(self):
+        return f"{self.get_grain_display()} {self.day} {self.team_tag}/{self.project}: {self.amount} {self.currency}"
+
+
+class ServiceCost(CostRollup):
+    """Spend by team, project, backend and service (spend over time, budgets)."""
+
+    service = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["source", "grain", "day"], name="costs_svc_refresh"),
+            models.Index(fields=["team", "grain", "day"], name="costs_svc_team"),
+            models.Index(fields=["grain", "day"], name="costs_svc_all"),
+        ]
+
+
+class ModelCost(CostRollup):
+    """Spend by team, project, backend, model, version, endpoint and run (top models and
+    endpoints, cost per 1,000 predictions, cost per model version)."""
+
+    model_name = models.CharField(max_length=500, blank=True)
+    model_version = models.CharField(max_length=50, blank=True)
+    endpoint = models.CharField(max_length=100, blank=True)
+    run = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["source", "grain", "day"], name="costs_mdl_refresh"),
+            models.Index(fields=["team", "grain", "day"], name="costs_mdl_team"),
+            models.Index(fields=["grain", "day"], name="costs_mdl_all"),
+            # cost per model version reads the few rows naming a run or a version: not the period's all
+            models.Index(fields=["grain", "day", "team"], name="costs_mdl_runs", condition=~Q(run="")),
+            models.Index(fields=["grain", "day", "team"], name="costs_mdl_versions", condition=~Q(model_version="")),
+        ]
+
+
 class CostDay(models.Model):
     """One source's day as last read: a day read with its final bill is not asked
     for again (Cost Explorer charges per request); an estimated one is."""
@@ -93,6 +160,10 @@ class Budget(BaseModel):
     )
     currency = models.CharField(max_length=10, default="USD")
     thresholds = models.JSONField(default=list, blank=True)  # percentages, e.g. [50, 80, 100]
+    webhook_url = models.CharField(
+        max_length=500, blank=True, help_text="Alerts are also POSTed here, signed (X-Atrium-Signature)."
+    )
+    webhook_secret = models.TextField(blank=True, editable=False)  # encrypted (apps.core.crypto); never shown
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -126,6 +197,7 @@ class BudgetAlert(models.Model):
     kind = models.CharField(max_length=10, choices=Kind.choices)
     spent = models.DecimalField(max_digits=16, decimal_places=2)  # actual or forecast, when it was sent
     created_at = models.DateTimeField(auto_now_add=True)
+    webhook_sent_at = models.DateTimeField(null=True, blank=True)  # delivered to the budget's webhook (once)
 
     class Meta:
         ordering = ["-created_at"]

@@ -1,4 +1,6 @@
-"""Reads of costs: every aggregate in SQL over the daily rollups, team-scoped
+"""Reads of costs: every aggregate in SQL over the rollups (``ServiceCost``, ``ModelCost``:
+monthly rows for whole months, daily rows for the rest; the raw rows only for a grouping
+no rollup keeps), team-scoped
 (a manager sees their teams' costs; untagged spend, owned by no team, is
 shown to admins as "untagged")."""
 
@@ -13,7 +15,8 @@ from django.db.models.functions import Coalesce, TruncMonth
 
 from apps.core.scoping import team_scoped
 
-from .models import Budget, BudgetAlert, CostDay, DailyCost
+from . import rollups
+from .models import Budget, BudgetAlert, CostDay, DailyCost, Grain, ModelCost, ServiceCost
 
 ZERO = Value(Decimal("0"), output_field=DecimalField(max_digits=16, decimal_places=6))
 # group_by names of the API and the page -> the rollup's columns
@@ -28,6 +31,7 @@ GROUPS = {
     "run": "run",
 }
 GRANULARITIES = ("day", "month")
+TOP = 10  # the largest spenders a "top" table shows
 
 
 @dataclass(frozen=True)
@@ -40,12 +44,54 @@ class CostFilters:
     include_estimates: bool = True
 
 
+# The columns each rollup keeps: a read uses the smallest table that has every column it names.
+SERVICE_COLUMNS = {"team_id", "team_tag", "project", "backend", "service", "currency", "is_estimate"}
+MODEL_COLUMNS = {"team_id", "team_tag", "project", "backend", "currency", "is_estimate"} | {
+    "model_name",
+    "model_version",
+    "endpoint",
+    "run",
+}
+
+
+def cost_table(columns) -> type:
+    """ServiceCost or ModelCost when one has all ``columns``, else the raw rows."""
+    columns = set(columns)
+    if columns <= SERVICE_COLUMNS:
+        return ServiceCost
+    if columns <= MODEL_COLUMNS:
+        return ModelCost
+    return DailyCost
+
+
+def period_q(start: date, end: date, *, daily: bool = False) -> Q:
+    """The rollup rows that cover ``start``..``end`` once: monthly rows for the whole months
+    inside it, daily rows for the days before and after them (only daily ones if ``daily``)."""
+    months = None if daily else rollups.full_months(start, end)
+    if months is None:
+        return Q(grain=Grain.DAY, day__gte=start, day__lte=end)
+    first, last = months
+    return (
+        Q(grain=Grain.MONTH, day__gte=first, day__lte=last)
+        | Q(grain=Grain.DAY, day__gte=start, day__lt=first)
+        | Q(grain=Grain.DAY, day__gt=last, day__lte=end)
+    )
+
+
 def costs_visible(*, user) -> QuerySet[DailyCost]:
     return team_scoped(DailyCost.objects.all(), user=user)
 
 
-def costs_filtered(*, user, filters: CostFilters) -> QuerySet[DailyCost]:
-    rows = costs_visible(user=user).filter(day__gte=filters.start, day__lte=filters.end)
+def costs_filtered(*, user, filters: CostFilters, columns=(), daily: bool = False) -> QuerySet:
+    """The rows of the period a person may see, from the smallest rollup holding ``columns``
+    (the columns the caller groups by or filters on beyond the filters'); ``daily``: the
+    caller needs each day apart."""
+    table = cost_table(columns)
+    rows = team_scoped(table.objects.all(), user=user)
+    if table is DailyCost:
+        rows = rows.filter(day__gte=filters.start, day__lte=filters.end)
+    else:
+        rows = rows.filter(period_q(filters.start, filters.end, daily=daily))
     if filters.team_ids:
         rows = rows.filter(team_id__in=filters.team_ids)
     if filters.backends:
@@ -64,7 +110,7 @@ def total():
 def cost_totals(*, user, filters: CostFilters, group_by: list[str], granularity: str = "day") -> list[dict]:
     """Spend per period (day or month) and group, with the currency and whether any of it is an estimate."""
     columns = [GROUPS[name] for name in group_by]
-    rows = costs_filtered(user=user, filters=filters)
+    rows = costs_filtered(user=user, filters=filters, columns=columns, daily=granularity == "day")
     period = TruncMonth("day") if granularity == "month" else F("day")
     answer = (
         rows.annotate(period=period)
@@ -81,11 +127,11 @@ def cost_totals(*, user, filters: CostFilters, group_by: list[str], granularity:
     return out
 
 
-def cost_top(*, user, filters: CostFilters, by: str, limit: int = 10) -> list[dict]:
+def cost_top(*, user, filters: CostFilters, by: str, limit: int = TOP) -> list[tuple]:
     """The largest spenders by ``by`` (model, endpoint, ...), those the tags name."""
     column = GROUPS[by]
     return list(
-        costs_filtered(user=user, filters=filters)
+        costs_filtered(user=user, filters=filters, columns=[column])
         .exclude(**{column: ""})
         .values(column)
         .annotate(amount=total())
@@ -96,7 +142,7 @@ def cost_top(*, user, filters: CostFilters, by: str, limit: int = 10) -> list[di
 
 def endpoint_serving_costs(*, user, filters: CostFilters, endpoint: str = "") -> dict[str, Decimal]:
     """Each endpoint's spend in the period (rows whose tags name an endpoint)."""
-    rows = costs_filtered(user=user, filters=filters).exclude(endpoint="")
+    rows = costs_filtered(user=user, filters=filters, columns=["endpoint"]).exclude(endpoint="")
     if endpoint:
         rows = rows.filter(endpoint=endpoint)
     return dict(rows.values("endpoint").annotate(amount=total()).order_by().values_list("endpoint", "amount"))
@@ -131,7 +177,7 @@ def budget_spend(
         return {}
     first = min(month_start, trailing_start)
     rows = (
-        DailyCost.objects.filter(team_id__in=team_ids, day__gte=first, day__lte=as_of)
+        ServiceCost.objects.filter(team_id__in=team_ids, grain=Grain.DAY, day__gte=first, day__lte=as_of)
         .values("team_id", "project")
         .annotate(
             actual=Coalesce(Sum("amount", filter=Q(day__gte=month_start)), ZERO),

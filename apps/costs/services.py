@@ -13,11 +13,13 @@ from django.utils import timezone
 from apps.accounts.models import Team, User
 from apps.audit.services import audit_record
 from apps.connections.selectors import connections_for
-from apps.core.errors import InvalidInput
+from apps.core.errors import Conflict, InvalidInput
 from apps.core.scoping import user_team_ids
+from apps.notifications.webhooks import MIN_SECRET_LENGTH, secret_store, url_problem
 
 from .ingestion import MAX_RANGE_DAYS
 from .models import DEFAULT_THRESHOLDS, Budget
+from .webhooks import budget_payload, webhook_enqueue
 
 VIEW, CHANGE_BUDGET, BACKFILL = "costs.view_dailycost", "costs.change_budget", "costs.backfill_dailycost"
 
@@ -62,6 +64,41 @@ def clean_amount(value) -> Decimal:
     return amount
 
 
+def clean_webhook(*, url: str | None, secret: str | None, budget: Budget | None = None) -> dict:
+    """The webhook fields to set: an http(s) URL and the secret its deliveries are signed with
+    (typed by the manager, stored encrypted). A URL needs a secret (given now or kept from
+    before); an empty URL removes the webhook and its secret. ``None``: left as it is."""
+    if url is None and not secret:
+        return {}
+    url = (budget.webhook_url if budget is not None else "") if url is None else str(url).strip()
+    if url and (problem := url_problem(url)):
+        raise InvalidInput.one("webhook_url", problem)
+    if not url:
+        if secret:
+            raise InvalidInput.one("webhook_url", "A secret needs a webhook URL to sign deliveries to.")
+        return {"webhook_url": "", "webhook_secret": ""}
+    if secret and len(str(secret)) < MIN_SECRET_LENGTH:
+        raise InvalidInput.one("webhook_secret", f"At least {MIN_SECRET_LENGTH} characters.")
+    if not secret and not (budget is not None and budget.webhook_secret):
+        raise InvalidInput.one(
+            "webhook_secret",
+            f"A secret of at least {MIN_SECRET_LENGTH} characters: the receiver checks each delivery's "
+            "signature with it.",
+        )
+    fields = {"webhook_url": url}
+    if secret:
+        fields["webhook_secret"] = secret_store(str(secret))
+    return fields
+
+
+def _webhook_audit(fields: dict) -> dict:
+    """What the audit record says of a webhook change: the URL, and that the secret changed (never the secret)."""
+    out = {"webhook_url": fields["webhook_url"]} if "webhook_url" in fields else {}
+    if "webhook_secret" in fields:
+        out["webhook_secret"] = "replaced" if fields["webhook_secret"] else "removed"
+    return out
+
+
 def budget_create(
     *,
     user: User,
@@ -70,10 +107,14 @@ def budget_create(
     project: str = "",
     currency: str = "USD",
     thresholds: list | None = None,
+    webhook_url: str = "",
+    webhook_secret: str = "",
 ) -> Budget:
     _require_budget_owner(user, team)
     project = (project or "").strip()
     fields = {"amount": clean_amount(amount), "thresholds": clean_thresholds(thresholds), "currency": currency}
+    webhook = clean_webhook(url=webhook_url or "", secret=webhook_secret)
+    fields.update(webhook)
     with transaction.atomic():
         if Budget.objects.filter(team=team, project=project).exists():
             raise InvalidInput.one("project", "This team already has a budget for that project (edit it instead).")
@@ -88,27 +129,45 @@ def budget_create(
                 "amount": str(budget.amount),
                 "currency": currency,
                 "thresholds": budget.thresholds,
+                **_webhook_audit(webhook),
             },
         )
         transaction.on_commit(lambda: _check_alerts(budget))
     return budget
 
 
-def budget_update(*, user: User, budget: Budget, amount=None, thresholds: list | None = None) -> Budget:
+def budget_update(
+    *,
+    user: User,
+    budget: Budget,
+    amount=None,
+    thresholds: list | None = None,
+    webhook_url: str | None = None,
+    webhook_secret: str | None = None,
+) -> Budget:
+    """Change what is given (``None``: unchanged; ``webhook_url=""`` removes the webhook)."""
     _require_budget_owner(user, budget.team)
-    before = {"amount": str(budget.amount), "thresholds": budget.thresholds}
+    before = {"amount": str(budget.amount), "thresholds": budget.thresholds, "webhook_url": budget.webhook_url}
+    webhook = clean_webhook(url=webhook_url, secret=webhook_secret, budget=budget)
     if amount is not None:
         budget.amount = clean_amount(amount)
     if thresholds is not None:
         budget.thresholds = clean_thresholds(thresholds)
+    for name, value in webhook.items():
+        setattr(budget, name, value)
     with transaction.atomic():
-        budget.save(update_fields=["amount", "thresholds", "updated_at"])
+        budget.save(update_fields=["amount", "thresholds", *webhook, "updated_at"])
         audit_record(
             actor=user,
             action="budget.changed",
             target=budget,
             team=budget.team,
-            data={"was": before, "amount": str(budget.amount), "thresholds": budget.thresholds},
+            data={
+                "was": before,
+                "amount": str(budget.amount),
+                "thresholds": budget.thresholds,
+                **_webhook_audit(webhook),
+            },
         )
         transaction.on_commit(lambda: _check_alerts(budget))
     return budget
@@ -119,6 +178,14 @@ def _check_alerts(budget: Budget) -> None:
     from .budgets import budget_alerts_check
 
     budget_alerts_check(budgets=[budget])
+
+
+def budget_webhook_test(*, user: User, budget: Budget) -> None:
+    """Send a signed test delivery to the budget's webhook (from a worker, after commit)."""
+    _require_budget_owner(user, budget.team)
+    if not budget.webhook_url:
+        raise Conflict("The budget has no webhook URL.")
+    webhook_enqueue(budget=budget, payload=budget_payload(event="test", budget=budget))
 
 
 def budget_delete(*, user: User, budget: Budget) -> None:

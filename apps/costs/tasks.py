@@ -1,13 +1,15 @@
-"""Thin Celery entry points: the daily read of every source's bill, backfills, budget alerts."""
+"""Thin Celery entry points: the daily read of every source's bill, backfills, budget alerts
+and their webhook deliveries."""
 
 import logging
 from datetime import date, timedelta
 
+import httpx
 from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from . import budgets, ingestion
+from . import budgets, ingestion, webhooks
 
 logger = logging.getLogger(__name__)
 RETRY_SECONDS = 60
@@ -47,3 +49,15 @@ def read_at_worker_start(**_):
     the next daily beat: `make run`'s dashboard is filled from the sandboxes' bills in a minute."""
     if settings.COSTS_READ_AT_START:
         ingest_costs_daily.apply_async(countdown=5)
+
+
+@shared_task(acks_late=True, bind=True, max_retries=5)
+def deliver_budget_webhook(self, budget_id: str, payload: dict, alert_id: int | None = None):
+    """One signed delivery of a budget alert (or a test); a receiver away or failing (5xx) is
+    tried again with backoff."""
+    try:
+        status = webhooks.webhook_deliver(budget_id=budget_id, payload=payload, alert_id=alert_id)
+    except httpx.HTTPError as error:
+        raise self.retry(exc=error, countdown=30 * 2**self.request.retries) from error
+    if status is not None and status >= 500:
+        raise self.retry(countdown=30 * 2**self.request.retries)

@@ -8,6 +8,7 @@ urlpatterns = [
     path("budgets/", views.budget_list, name="budgets"),
     path("budgets/<uuid:pk>/", views.budget_edit, name="budget"),
     path("budgets/<uuid:pk>/delete/", views.budget_delete, name="budget-delete"),
+    path("budgets/<uuid:pk>/test-webhook/", views.budget_webhook_test, name="budget-webhook-test"),
     path("backfill/", views.backfill, name="backfill"),
     path("idle/ask/", views.scale_down_request, name="scale-down"),
     path("versions/<uuid:pk>/", views.version_costs, name="version"),

@@ -68,7 +68,6 @@ def cost_dashboard(request):
             **context,
             "form": form,
             "filters": filters,
-            "has_charts": any(t.figure for t in [*context["tables"], *context["performance"]]),
             "can_budget": services.can_change_budgets(user=request.user),
             "can_backfill": request.user.has_perm(services.BACKFILL),
             "connections": list(connections_for(user=request.user).order_by("name"))
@@ -118,6 +117,8 @@ def budget_list(request):
                     project=data["project"],
                     amount=data["amount"],
                     thresholds=data["thresholds"],
+                    webhook_url=data["webhook_url"],
+                    webhook_secret=data["webhook_secret"],
                 )
             except DomainError as exc:
                 form.add_error(None, domain_error_message(exc))
@@ -152,6 +153,7 @@ def budget_edit(request, pk):
         "project": budget.project,
         "amount": budget.amount,
         "thresholds": ", ".join(str(t) for t in budget.levels),
+        "webhook_url": budget.webhook_url,
     }
     form = BudgetForm(request.POST or None, teams=[budget.team], initial=initial)
     form.fields["team"].disabled = form.fields["project"].disabled = True
@@ -165,13 +167,28 @@ def budget_edit(request, pk):
                     budget=budget,
                     amount=form.cleaned_data["amount"],
                     thresholds=form.cleaned_data["thresholds"] or [],
+                    webhook_url=form.cleaned_data["webhook_url"],
+                    webhook_secret=form.cleaned_data["webhook_secret"] or None,
                 ),
                 "Budget saved.",
             )
             if ok:
                 return redirect("costs:budgets")
         status = 400
-    return render(request, "costs/budget_edit.html", {"form": form, "budget": budget}, status=status)
+    context = {"form": form, "budget": budget, "can_budget": services.can_change_budgets(user=request.user)}
+    return render(request, "costs/budget_edit.html", context, status=status)
+
+
+@login_required
+@require_POST
+def budget_webhook_test(request, pk):
+    budget = _budget(request, pk)
+    act(
+        request,
+        lambda: services.budget_webhook_test(user=request.user, budget=budget),
+        "A signed test delivery is on its way to the webhook.",
+    )
+    return redirect("costs:budget", pk=budget.pk)
 
 
 @login_required

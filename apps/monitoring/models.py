@@ -105,7 +105,7 @@ class Monitor(BaseModel):
     # added to the model's training data or alone (``retrain_data``).
     label_column = models.CharField(max_length=200, blank=True)
     retrain_data = models.CharField(max_length=20, choices=RetrainData.choices, default=RetrainData.WINDOW_AND_TRAINING)
-    # Alerts also go to this URL, signed (apps/monitoring/webhooks.py); the secret is stored encrypted.
+    # Alerts also go to this URL, signed (apps/notifications/webhooks.py); the secret is stored encrypted.
     webhook_url = models.URLField(max_length=500, blank=True)
     webhook_secret = models.TextField(blank=True, editable=False)
 

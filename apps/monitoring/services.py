@@ -15,6 +15,7 @@ from apps.accounts.models import Team, User
 from apps.accounts.selectors import user_teams
 from apps.audit.services import audit_record
 from apps.core.errors import Conflict, InvalidInput
+from apps.notifications.webhooks import secret_new
 from apps.runs.models import RunKind
 from apps.runs.services import plan_run_create
 
@@ -210,7 +211,7 @@ def monitor_create(
         raise InvalidInput(errors)
     _require_configure(user, team.pk)
     starts = schedules.schedule_start(schedule=fields["schedule"], cron=fields["cron"], now=timezone.now(), new=True)
-    clear, stored = webhooks.secret_new() if fields["webhook_url"] else ("", "")
+    clear, stored = secret_new() if fields["webhook_url"] else ("", "")
     try:
         with transaction.atomic():
             monitor = Monitor.objects.create(
@@ -273,11 +274,11 @@ def monitor_update(*, user: User, monitor: Monitor, data: dict) -> Monitor:
         raise InvalidInput(errors)
     clear = ""
     if clean.get("webhook_url") and (rotate or not monitor.webhook_secret):
-        clear, monitor.webhook_secret = webhooks.secret_new()
+        clear, monitor.webhook_secret = secret_new()
     elif "webhook_url" in clean and not clean["webhook_url"]:
         monitor.webhook_secret = ""
     elif rotate and monitor.webhook_url:
-        clear, monitor.webhook_secret = webhooks.secret_new()
+        clear, monitor.webhook_secret = secret_new()
     monitor.webhook_secret_clear = clear
     try:
         with transaction.atomic():

@@ -5,7 +5,9 @@ from datetime import datetime
 import httpx
 from celery import shared_task
 
-from . import compute, retraining, webhooks
+from apps.notifications.webhooks import webhook_send
+
+from . import compute, retraining
 from .models import Monitor
 
 
@@ -39,9 +41,7 @@ def deliver_webhook(self, monitor_id: str, payload: dict):
     if not monitor or not monitor["webhook_url"]:
         return
     try:
-        status = webhooks.webhook_send(
-            url=monitor["webhook_url"], stored_secret=monitor["webhook_secret"], payload=payload
-        )
+        status = webhook_send(url=monitor["webhook_url"], stored_secret=monitor["webhook_secret"], payload=payload)
     except httpx.HTTPError as error:
         raise self.retry(exc=error, countdown=30 * 2**self.request.retries) from error
     if status >= 500:

@@ -8,53 +8,16 @@ refuses a timestamp older than a few minutes (a replayed delivery)::
     hmac.compare_digest(f"sha256={expected}", signature_header)
 
 The secret is stored encrypted (``apps.core.crypto``) and never shown again; a new one
-replaces it on request.
+replaces it on request. Signing and sending are the portal's one implementation,
+``apps.notifications.webhooks`` (budgets' webhooks use it too); this module says what a
+monitor sends and when.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-import secrets
-import time
-
 from django.db import transaction
 
-from apps.core.crypto import decrypt_json, encrypt_json
-
-SIGNATURE_HEADER = "X-Atrium-Signature"
-TIMESTAMP_HEADER = "X-Atrium-Timestamp"
-TIMEOUT_SECONDS = 10
 DELIVER_TASK = "apps.monitoring.tasks.deliver_webhook"
-
-
-def secret_new() -> tuple[str, str]:
-    """A new secret: (clear, as stored)."""
-    clear = secrets.token_urlsafe(32)
-    return clear, encrypt_json({"secret": clear})
-
-
-def signature(secret: str, timestamp: str, body: bytes) -> str:
-    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    return f"sha256={digest}"
-
-
-def webhook_send(*, url: str, stored_secret: str, payload: dict) -> int:
-    """POST ``payload`` signed; the receiver's status code (raises on a network error)."""
-    import httpx
-
-    body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
-    timestamp = str(int(time.time()))
-    secret = decrypt_json(stored_secret).get("secret", "")
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": "Atrium-Webhook/1",
-        TIMESTAMP_HEADER: timestamp,
-        SIGNATURE_HEADER: signature(secret, timestamp, body),
-    }
-    response = httpx.post(url, content=body, headers=headers, timeout=TIMEOUT_SECONDS, follow_redirects=False)
-    return response.status_code
 
 
 def webhook_enqueue(*, monitor, payload: dict) -> None:

@@ -4,10 +4,12 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from apps.costs.models import UNTAGGED, Budget, DailyCost
+from apps.costs.rollups import rollups_refresh
 
 
 def add_cost(*, day: date, amount, team=None, project="default", backend="local", service="compute", **fields):
-    return DailyCost.objects.create(
+    """A raw row, and the rollups of its day recomputed as ingestion does."""
+    row = DailyCost.objects.create(
         day=day,
         source=fields.pop("source", backend),
         backend=backend,
@@ -18,6 +20,8 @@ def add_cost(*, day: date, amount, team=None, project="default", backend="local"
         amount=Decimal(str(amount)),
         **fields,
     )
+    rollups_refresh(source=row.source, start=day, end=day)
+    return row
 
 
 def add_days(*, first: date, days: int, amount, **fields) -> list[DailyCost]:

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from apps.backends.sandbox.databricks.sql import WAREHOUSE_ID
+from apps.backends.sandbox.databricks.state import WORKSPACE_ID
 from apps.costs.ingestion import cost_sources, costs_ingest
 from apps.costs.models import DailyCost
 
@@ -62,6 +63,21 @@ def test_usage_times_the_list_price_in_force_by_tags_and_endpoint_name(source):
     ]
 
 
+def test_only_the_connections_workspace_is_read(source, databricks_stand_in):
+    """Usage of another workspace of the same account (another connection's) is in the same
+    system tables: it is not counted here, so two connections never count it twice."""
+    elsewhere = {"day": AFTER.isoformat(), "dbus": 100.0, "tags": {"team": "alpha"}, "workspace_id": "999"}
+    databricks_stand_in.seed_usage([elsewhere])
+    try:
+        costs_ingest(source=source, start=BEFORE, end=AFTER, today=LATER)
+    finally:
+        with databricks_stand_in.lock:
+            databricks_stand_in.state["usage"] = [
+                u for u in databricks_stand_in.state["usage"] if u.get("workspace_id") != "999"
+            ]
+    assert sum(r[6] for r in rows(source)) == Decimal("10.6")  # 4.00 + 1.10 + 5.50, not the other's 55.00
+
+
 def test_without_system_tables_the_billable_usage_download_is_read(source, databricks_stand_in):
     databricks_stand_in.system_tables = False
     try:
@@ -77,7 +93,11 @@ def test_the_stand_in_answers_the_real_statement(databricks_stand_in):
 
     answer = databricks_stand_in._run(
         STATEMENT,
-        [{"name": "start_date", "value": "2024-12-31", "type": "DATE"}, {"name": "end_date", "value": "2024-12-31"}],
+        [
+            {"name": "workspace_id", "value": WORKSPACE_ID, "type": "STRING"},
+            {"name": "start_date", "value": "2024-12-31", "type": "DATE"},
+            {"name": "end_date", "value": "2024-12-31"},
+        ],
         None,
         None,
         None,

@@ -268,3 +268,16 @@ def test_a_repeat_view_comes_from_the_cache_until_a_cost_or_budget_changes(manag
     assert "second-model" in view()[1]  # a new bill row shows at once
     make_budget(team=team, amount=123)
     assert "123.00" in manager_client.get("/costs/?download=budgets").content.decode()
+
+
+def test_the_costliest_idle_endpoints_are_listed_and_the_rest_counted(manager_client, team):
+    from apps.costs.dashboard import IDLE_SHOWN
+
+    for n in range(IDLE_SHOWN + 5):
+        add_cost(day=today(), amount=n + 1, team=team, endpoint=f"quiet-{n:02d}", service="serving")
+    page = manager_client.get("/costs/?period=30").content.decode()
+    listed = page.split('data-testid="idle-endpoints"')[1].split("</section>")[0]
+    assert f"quiet-{IDLE_SHOWN + 4:02d}" in listed and "quiet-00" not in listed  # the costliest first
+    assert listed.count("<li>") == IDLE_SHOWN and "And 5 more" in listed
+    csv = manager_client.get("/costs/?period=30&download=per-prediction").content.decode()
+    assert csv.count(",,idle") == IDLE_SHOWN + 5  # every idle endpoint, in the CSV

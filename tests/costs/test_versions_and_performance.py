@@ -231,3 +231,18 @@ def test_per_version_api(manager_api, served):
         "total": "18.50",
     }
     assert manager_api.get("/api/v1/costs/per-version/?start=nope").status_code == 400
+
+
+def test_the_dashboards_shortcut_counts_the_same_unattributed_spend(manager, team, served):
+    """The page hands attribution the endpoints' totals it summed already: the spend of endpoints
+    the portal does not know comes out the same as summed on its own (a row naming a version is
+    that version's, not unattributed)."""
+    day = today() - timedelta(days=1)
+    add_cost(day=day, amount="2.00", team=team, endpoint="mystery-live", service="serving")
+    add_cost(day=day, amount="1.00", team=team, endpoint="mystery-live", model_name="churn", model_version="1")
+    filters = selectors.CostFilters(start=today() - timedelta(days=30), end=today())
+    alone = attribution.attribute(user=manager, filters=filters)
+    costs = selectors.endpoint_serving_costs(user=manager, filters=filters)
+    shortcut = attribution.attribute(user=manager, filters=filters, endpoint_costs=costs)
+    assert shortcut.unattributed == alone.unattributed == Decimal("2.25")  # mystery's 2.00 + the 0.25 of no run
+    assert [(v.version, v.total) for v in shortcut.versions] == [(v.version, v.total) for v in alone.versions]

@@ -135,6 +135,7 @@ DECISIONS = {
     "costs:budgets": "user",  # a POST is for managers and admins, for their teams
     "costs:budget": "team",
     "costs:budget-delete": "team",
+    "costs:budget-webhook-test": "team",
     "costs:backfill": "user",  # managers and admins, the connections of their teams
     "costs:scale-down": "user",  # managers and admins, of their teams' endpoints only
     "costs:version": "team",  # the version's model's team
@@ -144,6 +145,7 @@ DECISIONS = {
     "cost-backfill": "user",
     "budget-list": "user",
     "budget-detail": "team",
+    "budget-test-webhook": "team",
     "monitoring:fleet": "user",
     "monitoring:new": "user",  # data scientists only (others: 403); the endpoint list is the person's teams'
     "monitoring:monitor": "team",

@@ -16,7 +16,7 @@ from tests.conftest import free_port
 
 def test_the_demo_receiver_verifies_the_portals_signature_and_refuses_forgeries(settings):
     from apps.core.crypto import encrypt_json
-    from apps.monitoring.webhooks import webhook_send
+    from apps.notifications.webhooks import webhook_send
 
     printed = []
     deliveries = demo.Deliveries(secret="s3cret")

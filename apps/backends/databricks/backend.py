@@ -154,6 +154,7 @@ class DatabricksBackend:
         self._timeouts = {"retry_timeout_seconds": retry_timeout_seconds, "http_timeout_seconds": http_timeout_seconds}
         self._entry_point: str | None = None
         self._client: WorkspaceClient | None = None
+        self._workspace_id = ""
 
     @classmethod
     def from_connection(cls, config: dict, secrets: dict) -> DatabricksBackend:
@@ -357,12 +358,23 @@ class DatabricksBackend:
 
     # --- costs ---------------------------------------------------------------------
 
+    def workspace_id(self) -> str:
+        """The connection's workspace (the SDK reads it from the host's metadata, else from the
+        ``X-Databricks-Org-Id`` header of the current-user call): the billing system tables are
+        the whole account's."""
+        if not self._workspace_id:
+            with sdk.errors("read the workspace id"):
+                self._workspace_id = str(self.client.get_workspace_id())
+        return self._workspace_id
+
     def get_costs(self, *, start: date, end: date, tags: dict[str, str] | None = None) -> list[CostRecord]:
         """The billing system tables priced by list price, where the workspace has them and a SQL
         warehouse is set; else the account's billable-usage download priced with ``dbu_price``."""
         if self.warehouse_id:
             try:
-                return system_billing.get_costs(self.client, self.warehouse_id, start=start, end=end, tags=tags)
+                return system_billing.get_costs(
+                    self.client, self.warehouse_id, workspace_id=self.workspace_id(), start=start, end=end, tags=tags
+                )
             except system_billing.SystemTablesMissing:
                 pass
         account_id = self.account_id or self.client.config.account_id

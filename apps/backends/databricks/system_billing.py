@@ -6,6 +6,10 @@ latter null while current), summed per day, SKU, ``custom_tags`` and the ``usage
 that names what was used (``job_id``, ``endpoint_name``). List prices are sticker prices:
 an account's negotiated discount is not in them (Databricks says so).
 
+Only the connection's own workspace is read (``workspace_id``): the tables hold the whole
+account's usage, and two connections to workspaces of one account would otherwise each count
+the other's spend.
+
 The column names are Databricks' documented schemas (Billable usage and Pricing system table
 references); every value travels as a named parameter. A workspace without the tables (or a
 principal without SELECT on them) gets ``SystemTablesMissing``: the caller reads the
@@ -37,7 +41,7 @@ JOIN system.billing.list_prices p
  AND u.cloud = p.cloud
  AND u.usage_end_time >= p.price_start_time
  AND (p.price_end_time IS NULL OR u.usage_end_time < p.price_end_time)
-WHERE u.usage_date >= :start_date AND u.usage_date <= :end_date
+WHERE u.workspace_id = :workspace_id AND u.usage_date >= :start_date AND u.usage_date <= :end_date
 GROUP BY u.usage_date, u.sku_name, to_json(u.custom_tags), u.usage_metadata.job_id,
          u.usage_metadata.endpoint_name, p.currency_code
 ORDER BY usage_date, sku_name
@@ -75,9 +79,16 @@ def _tags(row: dict) -> dict[str, str]:
 
 
 def get_costs(
-    client: WorkspaceClient, warehouse_id: str, *, start: date, end: date, tags: dict[str, str] | None = None
+    client: WorkspaceClient,
+    warehouse_id: str,
+    *,
+    workspace_id: str,
+    start: date,
+    end: date,
+    tags: dict[str, str] | None = None,
 ) -> list[CostRecord]:
     parameters = [
+        sql.StatementParameterListItem(name="workspace_id", value=str(workspace_id), type="STRING"),
         sql.StatementParameterListItem(name="start_date", value=start.isoformat(), type="DATE"),
         sql.StatementParameterListItem(name="end_date", value=end.isoformat(), type="DATE"),
     ]

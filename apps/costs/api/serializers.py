@@ -66,6 +66,7 @@ class BudgetSerializer(serializers.ModelSerializer):
     actual = serializers.SerializerMethodField()
     forecast = serializers.SerializerMethodField()
     forecast_method = serializers.SerializerMethodField()
+    has_webhook_secret = serializers.SerializerMethodField(help_text="A secret is set (it is never shown).")
 
     class Meta:
         model = Budget
@@ -80,6 +81,8 @@ class BudgetSerializer(serializers.ModelSerializer):
             "actual",
             "forecast",
             "forecast_method",
+            "webhook_url",
+            "has_webhook_secret",
             "created_at",
             "updated_at",
         ]
@@ -95,6 +98,9 @@ class BudgetSerializer(serializers.ModelSerializer):
         s = self._status(budget)
         return str(s.forecast) if s else None
 
+    def get_has_webhook_secret(self, budget) -> bool:
+        return bool(budget.webhook_secret)
+
     def get_forecast_method(self, budget) -> str | None:
         s = self._status(budget)
         return s.method if s else None
@@ -105,11 +111,29 @@ class BudgetCreateSerializer(StrictSerializer):
     project = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
     amount = serializers.DecimalField(max_digits=14, decimal_places=2)
     thresholds = serializers.ListField(child=serializers.IntegerField(), required=False, max_length=10)
+    webhook_url = serializers.CharField(required=False, allow_blank=True, max_length=500, help_text="Blank: none.")
+    webhook_secret = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=500,
+        write_only=True,
+        trim_whitespace=False,
+        help_text="Shared with the receiver, at least 16 characters; stored encrypted, never shown again.",
+    )
 
 
 class BudgetUpdateSerializer(StrictSerializer):
     amount = serializers.DecimalField(max_digits=14, decimal_places=2, required=False)
     thresholds = serializers.ListField(child=serializers.IntegerField(), required=False, max_length=10)
+    webhook_url = serializers.CharField(required=False, allow_blank=True, max_length=500, help_text="Blank: none.")
+    webhook_secret = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=500,
+        write_only=True,
+        trim_whitespace=False,
+        help_text="Shared with the receiver, at least 16 characters; stored encrypted, never shown again.",
+    )
 
 
 class CostRowSerializer(serializers.Serializer):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
-from rest_framework.decorators import api_view
+from rest_framework.decorators import action, api_view
 from rest_framework.response import Response
 
 from apps.accounts.models import Team
@@ -200,6 +200,13 @@ class BudgetViewSet(
     @extend_schema(request=BudgetUpdateSerializer, responses={200: BudgetSerializer})
     def update(self, request, pk=None):
         return self.partial_update(request, pk=pk)
+
+    @extend_schema(request=None, responses={202: None}, summary="Send a signed test delivery to the budget's webhook")
+    @action(detail=True, methods=["post"], url_path="test-webhook")
+    def test_webhook(self, request, pk=None):
+        budget = get_object_or_404(self.get_queryset(), pk=pk)
+        services.budget_webhook_test(user=request.user, budget=budget)
+        return Response(status=202)
 
     def destroy(self, request, pk=None):
         budget = get_object_or_404(self.get_queryset(), pk=pk)

@@ -46,7 +46,8 @@ class BillingApi:
 
     def seed_usage(self, rows: list[dict[str, Any]]) -> None:
         """Add usage rows: ``{"day": "YYYY-MM-DD", "dbus": float, "tags": {...},
-        "sku": str, "cluster_id": str, "node_type": str}`` (all but day and dbus optional)."""
+        "sku": str, "cluster_id": str, "node_type": str, "workspace_id": str}`` (all but day and
+        dbus optional; ``workspace_id``: another workspace of the account, default this one)."""
         with self.lock:
             for row in rows:
                 self._add_usage(
@@ -56,6 +57,7 @@ class BillingApi:
                     sku=row.get("sku", "STANDARD_JOBS_COMPUTE"),
                     cluster_id=row.get("cluster_id", "seeded"),
                     node_type=row.get("node_type", "i3.xlarge"),
+                    workspace_id=str(row.get("workspace_id") or WORKSPACE_ID),
                 )
             self._save()
 
@@ -81,10 +83,13 @@ class BillingApi:
         self.seed_usage(payload.get("rows", []))
         return {}
 
-    def _add_usage(self, *, day: str, dbus: float, tags: dict, sku: str, cluster_id: str, node_type: str) -> None:
-        self.state["usage"].append(
-            {"day": day, "dbus": dbus, "tags": tags, "sku": sku, "cluster_id": cluster_id, "node_type": node_type}
-        )
+    def _add_usage(
+        self, *, day: str, dbus: float, tags: dict, sku: str, cluster_id: str, node_type: str, workspace_id: str = ""
+    ) -> None:
+        row = {"day": day, "dbus": dbus, "tags": tags, "sku": sku, "cluster_id": cluster_id, "node_type": node_type}
+        if workspace_id and workspace_id != WORKSPACE_ID:
+            row["workspace_id"] = workspace_id  # usage of another workspace of the same account
+        self.state["usage"].append(row)
 
     @route("GET", r"^/api/2\.0/accounts/(?P<account>[^/]+)/usage/download$")
     def _usage_download(self, account, query, **_):
@@ -105,7 +110,7 @@ class BillingApi:
             custom = json.dumps(row["tags"], separators=(",", ":"))
             writer.writerow(
                 [
-                    WORKSPACE_ID,
+                    row.get("workspace_id", WORKSPACE_ID),
                     f"{row['day']}T23:59:59.999Z",
                     row["cluster_id"],
                     row["cluster_id"],

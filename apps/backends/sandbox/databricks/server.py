@@ -197,7 +197,10 @@ class DatabricksStandIn(
 
     @route("GET", r"^/api/2\.0/preview/scim/v2/Me$")
     def _me(self, **_):
-        return {"id": "1", "userName": USER, "displayName": "Stand-in user", "active": True}
+        """The caller; the header names the workspace, as Databricks' does (the SDK's
+        ``get_workspace_id`` reads it when host metadata did not say)."""
+        body = {"id": "1", "userName": USER, "displayName": "Stand-in user", "active": True}
+        return "application/json", json.dumps(body).encode(), {"X-Databricks-Org-Id": WORKSPACE_ID}
 
     @route("POST", r"^/stand-in/faults$", authenticated=False)
     def _faults(self, payload, **_):

@@ -6,7 +6,8 @@ billable-usage download serves (``.billing``: seeded, the demo's, each finished 
 Columns are those of Databricks' documented schemas that Atrium reads (and a few
 more); a struct (``usage_metadata``, ``pricing``) or a map (``custom_tags``) is kept
 as a JSON object, and ``x.usage_metadata.job_id`` reads into it. Usage is one record
-a day per usage row (Databricks' are hourly; a day's sum is the same). List prices are
+a day per usage row (Databricks' are hourly; a day's sum is the same), of this workspace
+unless the row names another of the account (``workspace_id``). List prices are
 the stand-in's own, with one price change (jobs compute, on ``PRICE_CHANGE``) so the
 join's time bounds matter. A stand-in made with ``system_tables=False`` has none: a
 statement naming them fails with TABLE_OR_VIEW_NOT_FOUND, as on a workspace without them."""
@@ -94,7 +95,7 @@ class SystemTablesApi:
         return {
             "record_id": hashlib.sha256(key.encode()).hexdigest()[:32],
             "account_id": self.account_id,
-            "workspace_id": WORKSPACE_ID,
+            "workspace_id": row.get("workspace_id", WORKSPACE_ID),
             "sku_name": row["sku"],
             "cloud": CLOUD,
             "usage_start_time": f"{row['day']}T00:00:00.000Z",
