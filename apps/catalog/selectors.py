@@ -1,17 +1,21 @@
 import hashlib
 import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
 
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 
 from apps.accounts.models import User
+from apps.core.links import url_for
 from apps.core.pagination import MergedPages
 from apps.core.scoping import user_team_ids
 from apps.runs.models import Run
 from apps.runs.selectors import run_visible
 
-from .models import Tag, Template, Visibility
+from .models import Tag, Template, TemplateKind, Visibility
 
 
 def template_visible(*, user: User) -> QuerySet[Template]:
@@ -37,16 +41,17 @@ def template_pages(
     (visibility, name, archived), the team-only ones of the person's teams on
     (visibility, owner, name, archived)) and merged."""
     filtered = _filtered(Template.objects.all(), q=q, kind=kind, tag=tag, owner=owner, backend=backend)
+    return MergedPages(_visible_parts(filtered, user=user), order=("name",), rows=template_cards)
+
+
+def _visible_parts(templates: QuerySet[Template], *, user: User) -> list[QuerySet[Template]]:
+    """``templates`` the person can see, as disjoint parts that each walk an index in name order."""
     if user.is_portal_admin:
-        parts = [filtered]
-    else:
-        parts = [
-            filtered.filter(visibility=Visibility.ORGANISATION),
-            filtered.filter(visibility=Visibility.TEAM, owner_id__in=user_team_ids(user)),
-        ]
-    return MergedPages(
-        parts, order=("name",), rows=lambda ids: _for_cards(Template.objects.filter(pk__in=ids)).order_by()
-    )
+        return [templates]
+    return [
+        templates.filter(visibility=Visibility.ORGANISATION),
+        templates.filter(visibility=Visibility.TEAM, owner_id__in=user_team_ids(user)),
+    ]
 
 
 def _filtered(templates: QuerySet[Template], *, q="", kind="", tag="", owner="", backend="") -> QuerySet[Template]:
@@ -71,6 +76,56 @@ def _for_cards(templates: QuerySet[Template]) -> QuerySet[Template]:
         "description", "search_text", "current_version__spec"
     )
     return templates.prefetch_related("tags")
+
+
+_KIND_LABELS = dict(TemplateKind.choices)
+CARD_COLUMNS = (
+    *("id", "slug", "name", "summary", "kind", "backends", "visibility"),
+    *("owner__name", "current_version__number"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateCard:
+    """One card of the Catalogue, every field already formatted: the template only places them."""
+
+    pk: uuid.UUID
+    url: str
+    name: str
+    summary: str
+    kind_label: str
+    backends: tuple[str, ...]
+    team_only: bool
+    owner: str
+    version: int | None  # the current version's number
+    tags: tuple[str, ...]  # by name
+
+
+def template_cards(ids) -> list[TemplateCard]:
+    """The cards of these templates (in no particular order), with their tags: two queries."""
+    tags = defaultdict(list)
+    through = Template.tags.through.objects.filter(template_id__in=ids).order_by("tag__name")
+    for template_id, tag in through.values_list("template_id", "tag__name"):
+        tags[template_id].append(tag)
+    cards = []
+    for pk, slug, name, summary, kind, backends, visibility, owner, version in (
+        Template.objects.filter(pk__in=ids).order_by().values_list(*CARD_COLUMNS)
+    ):
+        cards.append(
+            TemplateCard(
+                pk=pk,
+                url=url_for("catalog:detail", slug),
+                name=name,
+                summary=summary,
+                kind_label=_KIND_LABELS.get(kind, kind),
+                backends=tuple(b for b in backends.split(",") if b),
+                team_only=visibility == Visibility.TEAM,
+                owner=owner,
+                version=version,
+                tags=tuple(tags[pk]),
+            )
+        )
+    return cards
 
 
 FACETS_SECONDS = 60
