@@ -97,7 +97,7 @@ class TemplateCard:
     backends: tuple[str, ...]
     team_only: bool
     owner: str
-    version: int | None  # the current version's number
+    version: int | str  # the current version's number ("" when it has none, as the template showed it)
     tags: tuple[str, ...]  # by name
 
 
@@ -121,7 +121,7 @@ def template_cards(ids) -> list[TemplateCard]:
                 backends=tuple(b for b in backends.split(",") if b),
                 team_only=visibility == Visibility.TEAM,
                 owner=owner,
-                version=version,
+                version="" if version is None else version,
                 tags=tuple(tags[pk]),
             )
         )
