@@ -1,17 +1,21 @@
 import hashlib
 import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
 
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 
 from apps.accounts.models import User
+from apps.core.links import url_for
 from apps.core.pagination import MergedPages
 from apps.core.scoping import user_team_ids
 from apps.runs.models import Run
 from apps.runs.selectors import run_visible
 
-from .models import Tag, Template, Visibility
+from .models import Tag, Template, TemplateKind, Visibility
 
 
 def template_visible(*, user: User) -> QuerySet[Template]:
@@ -37,16 +41,17 @@ def template_pages(
     (visibility, name, archived), the team-only ones of the person's teams on
     (visibility, owner, name, archived)) and merged."""
     filtered = _filtered(Template.objects.all(), q=q, kind=kind, tag=tag, owner=owner, backend=backend)
+    return MergedPages(_visible_parts(filtered, user=user), order=("name",), rows=template_cards)
+
+
+def _visible_parts(templates: QuerySet[Template], *, user: User) -> list[QuerySet[Template]]:
+    """``templates`` the person can see, as disjoint parts that each walk an index in name order."""
     if user.is_portal_admin:
-        parts = [filtered]
-    else:
-        parts = [
-            filtered.filter(visibility=Visibility.ORGANISATION),
-            filtered.filter(visibility=Visibility.TEAM, owner_id__in=user_team_ids(user)),
-        ]
-    return MergedPages(
-        parts, order=("name",), rows=lambda ids: _for_cards(Template.objects.filter(pk__in=ids)).order_by()
-    )
+        return [templates]
+    return [
+        templates.filter(visibility=Visibility.ORGANISATION),
+        templates.filter(visibility=Visibility.TEAM, owner_id__in=user_team_ids(user)),
+    ]
 
 
 def _filtered(templates: QuerySet[Template], *, q="", kind="", tag="", owner="", backend="") -> QuerySet[Template]:
@@ -71,6 +76,56 @@ def _for_cards(templates: QuerySet[Template]) -> QuerySet[Template]:
         "description", "search_text", "current_version__spec"
     )
     return templates.prefetch_related("tags")
+
+
+_KIND_LABELS = dict(TemplateKind.choices)
+CARD_COLUMNS = (
+    *("id", "slug", "name", "summary", "kind", "backends", "visibility"),
+    *("owner__name", "current_version__number"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateCard:
+    """One card of the Catalogue, every field already formatted: the template only places them."""
+
+    pk: uuid.UUID
+    url: str
+    name: str
+    summary: str
+    kind_label: str
+    backends: tuple[str, ...]
+    team_only: bool
+    owner: str
+    version: int | str  # the current version's number ("" when it has none, as the template showed it)
+    tags: tuple[str, ...]  # by name
+
+
+def template_cards(ids) -> list[TemplateCard]:
+    """The cards of these templates (in no particular order), with their tags: two queries."""
+    tags = defaultdict(list)
+    through = Template.tags.through.objects.filter(template_id__in=ids).order_by("tag__name")
+    for template_id, tag in through.values_list("template_id", "tag__name"):
+        tags[template_id].append(tag)
+    cards = []
+    for pk, slug, name, summary, kind, backends, visibility, owner, version in (
+        Template.objects.filter(pk__in=ids).order_by().values_list(*CARD_COLUMNS)
+    ):
+        cards.append(
+            TemplateCard(
+                pk=pk,
+                url=url_for("catalog:detail", slug),
+                name=name,
+                summary=summary,
+                kind_label=_KIND_LABELS.get(kind, kind),
+                backends=tuple(b for b in backends.split(",") if b),
+                team_only=visibility == Visibility.TEAM,
+                owner=owner,
+                version="" if version is None else version,
+                tags=tuple(tags[pk]),
+            )
+        )
+    return cards
 
 
 FACETS_SECONDS = 60
@@ -113,13 +168,24 @@ def template_recent_runs(*, template: Template, user: User, limit: int = 10) -> 
 
 def templates_for_home(*, user: User, limit: int = 6) -> list[Template]:
     """Quick launch: the templates the person launches most (their favourites),
-    then the most launched by anyone, then by name. One query."""
-    mine = Count("versions__runs", filter=Q(versions__runs__created_by=user))
-    templates = (
+    then the most launched by anyone, then by name. Counting launches over every
+    template grouped and sorted them all (52 ms of SQL with 10,000 templates), so
+    the launched ones are counted from their runs (an inner join: templates never
+    launched are not grouped), and the rest read in name order up to ``limit``,
+    each part walking its index. At most four queries."""
+    live = Template.objects.filter(archived=False).defer("description", "search_text")
+    launched = list(
         template_visible(user=user)
-        .filter(archived=False)
+        .filter(archived=False, versions__runs__template_version__isnull=False)  # PostgreSQL: from the index
         .defer("description", "search_text")
-        .annotate(launched_by_me=mine, launched=Count("versions__runs"))
-        .order_by("-launched_by_me", "-launched", "name")
+        .annotate(
+            launched_by_me=Count("versions__runs", filter=Q(versions__runs__created_by=user)),
+            launched=Count("versions__runs"),
+        )
+        .order_by("-launched_by_me", "-launched", "name")[:limit]
     )
-    return list(templates[:limit])
+    seen = {template.pk for template in launched}
+    rest = [t for part in _visible_parts(live, user=user) for t in part.order_by("name")[:limit] if t.pk not in seen]
+    for template in rest:
+        template.launched_by_me = template.launched = 0
+    return launched + sorted(rest, key=lambda template: template.name)[: limit - len(launched)]

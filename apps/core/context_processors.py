@@ -1,5 +1,7 @@
 from django.urls import NoReverseMatch, reverse
 
+from apps.core.links import url_for
+
 SECTIONS = [
     ("catalog", "Catalogue"),
     ("runs", "Runs"),
@@ -48,6 +50,7 @@ def navigation(request):
 
 def _section_url(key: str) -> str:
     try:
-        return reverse(BUILT[key])
+        # A cached pattern: seven reverse() calls made on every page cost half a millisecond.
+        return url_for(BUILT[key])
     except (KeyError, NoReverseMatch):  # not in this build: its "not built yet" page
         return reverse("section", args=[key])

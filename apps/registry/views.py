@@ -60,8 +60,9 @@ def mlflow_links(model, version=None) -> dict:
 def model_list(request):
     services.require_view(user=request.user)
     form = ModelFilterForm(request.GET or None, teams=selectors.team_choices(user=request.user))
-    models = selectors.model_list(user=request.user, filters=form.filters())
+    models = selectors.model_table(user=request.user, filters=form.filters())
     page = Paginator(models, MODELS_PER_PAGE).get_page(request.GET.get("page"))
+    page.object_list = selectors.model_rows(page.object_list, labels=backend_registry.LABELS)
     return render_page_or_partial(
         request,
         page="registry/list.html",
@@ -70,7 +71,6 @@ def model_list(request):
             "form": form,
             "page": page,
             "query": query_without_page(request),
-            "labels": backend_registry.LABELS,
             "sync_states": selectors.sync_states(),
             "can_sync": request.user.has_perm(services.CHANGE),
         },

@@ -1,14 +1,18 @@
 import re
 import unicodedata
+import uuid
 from dataclasses import dataclass
+from math import floor
 
 from django.db.models import QuerySet
 
 from apps.accounts.models import User
 from apps.accounts.selectors import team_scoped
+from apps.core.links import url_for
+from apps.core.templatetags.atrium import ago, iso
 
 from . import hooks
-from .models import TERMINAL, Run, RunEvent, RunStep, StepStatus
+from .models import TERMINAL, Run, RunEvent, RunKind, RunStatus, RunStep, StepStatus
 
 EVENTS_SHOWN = 500
 
@@ -31,13 +35,61 @@ def run_list(*, user: User, status: str = "", kind: str = "", backend: str = "",
 # What the Runs table shows: no params or outputs to decode, of the team and the person their names.
 TABLE_FIELDS = (
     *("id", "name", "kind", "status", "progress", "backend", "created_at"),
-    *("team__id", "team__name", "created_by__id", "created_by__username"),
+    *("team__name", "created_by__username"),
 )
+_STATUS_LABELS = dict(RunStatus.choices)
+_KIND_LABELS = dict(RunKind.choices)
 
 
 def run_table(**filters) -> QuerySet[Run]:
-    """``run_list`` with only what the Runs table shows."""
-    return run_list(**filters).select_related(None).select_related("team", "created_by").only(*TABLE_FIELDS)
+    """``run_list`` for the Paginator: no joins, so its count reads one index;
+    ``run_rows`` reads a page of it as the rows the table shows."""
+    return run_list(**filters).select_related(None)
+
+
+@dataclass(frozen=True, slots=True)
+class RunRow:
+    """One line of the Runs table, every cell already formatted: the template only
+    places them (a filter or a method call per cell was most of the table's time)."""
+
+    pk: uuid.UUID
+    url: str
+    name: str
+    status: str
+    status_label: str
+    progress: float
+    percent: str  # the progress as floatformat:0 writes it
+    kind_label: str
+    backend: str
+    team: str
+    created_by: str
+    created_iso: str
+    created_ago: str
+
+
+def run_rows(runs: QuerySet[Run]) -> list[RunRow]:
+    """A page of ``run_table`` as rows: one query, of the table's columns only."""
+    rows = []
+    for pk, name, kind, status, progress, backend, created_at, team, created_by in runs.values_list(*TABLE_FIELDS):
+        kind_label = _KIND_LABELS.get(kind, kind)
+        rows.append(
+            RunRow(
+                pk=pk,
+                url=url_for("runs:detail", pk),
+                name=name or f"{kind_label} {str(pk)[:8]}",  # as Run.__str__
+                status=status,
+                status_label=_STATUS_LABELS.get(status, status),
+                progress=progress,
+                percent=str(floor(progress + 0.5)),  # half up, as floatformat (progress is never negative)
+                kind_label=kind_label,
+                backend=backend,
+                team=team,
+                created_by=created_by,
+                created_iso=iso(created_at),
+                created_ago=ago(created_at),
+            )
+        )
+    return rows
 
 
 def run_visible(*, user: User) -> QuerySet[Run]:

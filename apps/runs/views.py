@@ -24,6 +24,7 @@ def run_list(request):
     filters = form.cleaned_data if form.is_valid() else {}
     runs = selectors.run_table(user=request.user, **{k: v for k, v in filters.items() if v})
     page = Paginator(runs, 25).get_page(request.GET.get("page"))
+    page.object_list = selectors.run_rows(page.object_list)
     return render_page_or_partial(
         request,
         page="runs/list.html",

@@ -46,3 +46,11 @@ def test_tag_counts_follow_a_new_template(ds_client, make_template):
     assert "tabular (1)" in ds_client.get("/catalog/").content.decode()
     make_template(slug="two", name="Two")
     assert "tabular (2)" in ds_client.get("/catalog/").content.decode()
+
+
+def test_the_chosen_tag_stays_chosen_in_the_filter_bar(ds_client, make_template):
+    make_template(slug="one", name="One")
+    html = ds_client.get("/catalog/?tag=tabular").content.decode()
+    assert '<option value="tabular" selected>tabular (1)</option>' in html
+    assert names_on(ds_client, "/catalog/?tag=tabular") == ["One"]
+    assert " selected>tabular" not in ds_client.get("/catalog/").content.decode()

@@ -111,3 +111,26 @@ def test_search_uses_the_trigram_index_on_postgres(on_postgres, make_template, d
         plan = Template.objects.filter(search_text__contains="emplate 4").explain()
         cursor.execute("SET enable_seqscan = on")
     assert "catalog_template_search_trgm" in plan, plan
+
+
+def test_the_catalogue_counts_from_an_index_on_postgres(on_postgres, make_template, ds):
+    """The pager's "N templates" adds up the two parts' counts: the organisation-wide one
+    reads the narrow count index alone (with 10,000 templates PostgreSQL read the whole
+    table instead), the person's teams' one an index too."""
+    from apps.catalog.selectors import template_pages
+
+    for i in range(30):
+        make_template(slug=f"t{i}", name=f"Template {i}")
+    pages = template_pages(user=ds)  # the parts the page counts
+    with CaptureQueriesContext(connection) as counts:
+        assert pages.count() == 30
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")  # on 30 rows the planner would rightly scan
+        plans = []
+        for query in counts.captured_queries:
+            cursor.execute(f"EXPLAIN {query['sql']}")
+            plans.append("\n".join(row[0] for row in cursor.fetchall()))
+        cursor.execute("SET enable_seqscan = on")
+    organisation = next(plan for plan in plans if "organisation" in plan)
+    assert "Index Only Scan using catalog_template_counts" in organisation, organisation
+    assert len(plans) == 2 and not any("Seq Scan" in plan for plan in plans), plans

@@ -120,3 +120,43 @@ def test_home_queries_are_constant(client, ds, team, make_run, make_user):
         gate_run(user=ds, team=team, name=f"g{i}")
     assert queries(ds) == few_ds
     assert queries(admin) == few_admin
+
+
+def test_home_puts_my_favourite_templates_and_the_models_i_trained_first(ds, team, make_run, make_user):
+    """Quick launch: what I launch most, then what others launch most, then by name;
+    models: those with a version I trained, even older ones, then the newest."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.catalog.models import Template
+    from apps.catalog.selectors import templates_for_home
+    from apps.catalog.services import catalog_load
+    from apps.registry.selectors import models_for_home
+    from tests.catalog.conftest import SHIPPED
+
+    catalog_load(folder=SHIPPED)
+    by_name = list(Template.objects.filter(archived=False).order_by("name"))
+    mine, popular = by_name[-1], by_name[-2]  # last by name: only launches can lift them
+    colleague = make_user("colleague")
+    make_run(RunStatus.SUCCEEDED, template_version=mine.current_version)
+    for _ in range(2):
+        make_run(RunStatus.SUCCEEDED, user=colleague, template_version=popular.current_version)
+    quick = templates_for_home(user=ds)
+    assert [t.slug for t in quick[:2]] == [mine.slug, popular.slug]
+    assert (quick[0].launched_by_me, quick[1].launched_by_me, quick[1].launched) == (1, 0, 2)
+    assert [t.slug for t in quick[2:]] == [t.slug for t in by_name[: len(quick) - 2]]
+
+    now = timezone.now()
+
+    def model(name, age):
+        made = make_model(team=team, name=name)
+        type(made).objects.filter(pk=made.pk).update(latest_version_at=now - age)
+        return made
+
+    old = model("old-but-mine", timedelta(days=30))
+    newer = [model(f"newer-{i}", timedelta(hours=i)) for i in range(8)]
+    old.versions.filter(version="1").update(run=make_run(RunStatus.SUCCEEDED))
+    shown = models_for_home(user=ds)
+    assert [m.name for m in shown] == ["old-but-mine"] + [m.name for m in newer[:7]]
+    assert shown[0].trained_by_me and not shown[1].trained_by_me

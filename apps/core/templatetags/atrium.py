@@ -2,9 +2,8 @@ import json
 from datetime import datetime, timedelta
 
 from django import forms, template
-from django.forms.utils import flatatt
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 
 from apps.core.markup import render_markdown
@@ -134,6 +133,16 @@ def elapsed(start, end=None) -> str:
     return duration(((end if isinstance(end, datetime) else timezone.now()) - start).total_seconds())
 
 
+def _attributes(attrs: dict) -> str:
+    """``flatatt(attrs)`` (same order, same escaping) without a format_html per attribute:
+    on the Models filter bar those were a twentieth of the page's time."""
+    pairs = sorted((key, value) for key, value in attrs.items() if value is not None and not isinstance(value, bool))
+    flags = sorted(key for key, value in attrs.items() if value is True)
+    return "".join(f' {conditional_escape(key)}="{conditional_escape(value)}"' for key, value in pairs) + "".join(
+        f" {conditional_escape(key)}" for key in flags
+    )
+
+
 @register.simple_tag
 def filter_control(field):
     """One control of a filter bar (``FilterForm``), written out directly: Django's
@@ -144,21 +153,21 @@ def filter_control(field):
     value = field.value()
     if isinstance(widget, forms.CheckboxInput):
         attrs.update(type="checkbox", checked=bool(value))
-        return format_html("<input{}>", flatatt(attrs))
+        return mark_safe(f"<input{_attributes(attrs)}>")  # noqa: S308 - every part escaped
     if isinstance(widget, forms.Select):
         current = "" if value is None else str(value)
-        options = format_html_join(
-            "",
-            '<option value="{}"{}>{}</option>',
-            ((key, mark_safe(" selected") if str(key) == current else "", label) for key, label in widget.choices),  # noqa: S308 - a constant
+        options = "".join(
+            f'<option value="{conditional_escape(key)}"{" selected" if str(key) == current else ""}>'
+            f"{conditional_escape(label)}</option>"
+            for key, label in widget.choices
         )
-        return format_html("<select{}>{}</select>", flatatt(attrs), options)
+        return mark_safe(f"<select{_attributes(attrs)}>{options}</select>")  # noqa: S308 - every part escaped
     attrs["type"] = widget.input_type
     if value not in (None, ""):
         attrs["value"] = str(value)
     if getattr(field.field, "max_length", None):
         attrs["maxlength"] = field.field.max_length
-    return format_html("<input{}>", flatatt(attrs))
+    return mark_safe(f"<input{_attributes(attrs)}>")  # noqa: S308 - every part escaped
 
 
 @register.filter(name="stamp")
@@ -168,7 +177,8 @@ def stamp(value):
     if not isinstance(value, datetime):
         return ""
     local = timezone.localtime(value)
-    return format_html('<time datetime="{}">{}</time>', local.isoformat(), local.strftime("%Y-%m-%d %H:%M"))
+    # Digits, "-", ":", "+", "." and "T" only: nothing to escape, so no format_html per row.
+    return mark_safe(f'<time datetime="{local.isoformat()}">{local.strftime("%Y-%m-%d %H:%M")}</time>')  # noqa: S308
 
 
 @register.filter(name="iso")
