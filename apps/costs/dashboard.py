@@ -8,6 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.core.cache import cache
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from apps.core import charts
@@ -148,12 +149,21 @@ def budget_table(*, user, team_ids: list) -> tuple[Table, list[budgets.BudgetSta
     return table, statuses
 
 
+def grid_html(figures: dict) -> str:
+    """The page's charts and tables, rendered once per cached figures."""
+    return render_to_string("costs/_grid.html", figures)
+
+
+def _scope(user) -> str:
+    """What the person may see: every team (an admin), or their teams."""
+    return "all" if user.is_portal_admin else ",".join(sorted(str(t) for t in user_team_ids(user)))
+
+
 def dashboard_cached(*, user, filters: selectors.CostFilters, stack: str, query: str = "", render=None) -> dict:
     """The figures (and ``render(figures)``'s HTML as ``html``), from the cache while no cost row,
     day read or budget changed since (bills are read daily: most views are repeats). Keyed by what
     the person may see, the filters and today."""
-    scope = "all" if user.is_portal_admin else ",".join(sorted(str(t) for t in user_team_ids(user)))
-    key_parts = (scope, filters, stack, query, bool(render), timezone.localdate(), selectors.costs_version())
+    key_parts = (_scope(user), filters, stack, query, bool(render), timezone.localdate(), selectors.costs_version())
     key = "costs:dashboard:" + hashlib.sha256(repr(key_parts).encode()).hexdigest()
     cached = cache.get(key)
     if cached is None:
@@ -162,6 +172,28 @@ def dashboard_cached(*, user, filters: selectors.CostFilters, stack: str, query:
             cached = {"html": render({**cached, "query": query}), **{k: cached[k] for k in PAGE_KEYS}}
         cache.set(key, cached, CACHE_SECONDS)
     return cached
+
+
+def dashboards_warm() -> int:
+    """Compute the default Costs page (``/costs/``: 90 days by team) of every manager and admin
+    now, one per scope of teams, right after bills are read: the first view of the day is then
+    a cache hit too, not a page of aggregates on the request path (the cache is shared through
+    Redis; a process-local cache only warms the worker). Returns how many scopes were computed."""
+    from apps.accounts.models import Role, User
+
+    from .forms import CostFilterForm
+
+    form = CostFilterForm({})
+    form.is_valid()  # no input: the defaults, as the page reads them
+    data = form.cleaned_data
+    filters = selectors.CostFilters(start=data["start"], end=data["end"], team_ids=[], backends=[])
+    readers = User.objects.filter(is_active=True, groups__name__in=[Role.MANAGER, Role.ADMIN]).distinct()
+    scopes = {}
+    for user in readers.order_by("pk"):
+        scopes.setdefault(_scope(user), user)
+    for user in scopes.values():
+        dashboard_cached(user=user, filters=filters, stack=data["stack"], query="", render=grid_html)
+    return len(scopes)
 
 
 def dashboard(*, user, filters: selectors.CostFilters, stack: str) -> dict:

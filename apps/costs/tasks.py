@@ -9,7 +9,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from . import budgets, ingestion, webhooks
+from . import budgets, dashboard, ingestion, webhooks
 
 logger = logging.getLogger(__name__)
 RETRY_SECONDS = 60
@@ -28,6 +28,7 @@ def ingest_costs_daily(self):
         first_start=today - timedelta(days=settings.COSTS_FIRST_READ_DAYS - 1),
     )
     budgets.budget_alerts_check(as_of=today)
+    dashboard.dashboards_warm()
     if any(not exc.permanent for exc in failures.values()) and self.request.retries < self.max_retries:
         raise self.retry(countdown=RETRY_SECONDS)
 
@@ -42,6 +43,7 @@ def backfill_costs(*, start: str, end: str, connection_ids: list, local: bool, f
         force=force,
     )
     budgets.budget_alerts_check()
+    dashboard.dashboards_warm()
 
 
 def read_at_worker_start(**_):

@@ -8,7 +8,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -52,7 +51,7 @@ def cost_dashboard(request):
         filters=filters,
         stack=data["stack"],
         query=query.urlencode(),
-        render=None if download else lambda figures: render_to_string("costs/_grid.html", figures),
+        render=None if download else dashboard.grid_html,
     )
     if download:
         table = next((t for t in [*context["tables"], *context["performance"]] if t.key == download), None)

@@ -281,3 +281,19 @@ def test_the_costliest_idle_endpoints_are_listed_and_the_rest_counted(manager_cl
     assert listed.count("<li>") == IDLE_SHOWN and "And 5 more" in listed
     csv = manager_client.get("/costs/?period=30&download=per-prediction").content.decode()
     assert csv.count(",,idle") == IDLE_SHOWN + 5  # every idle endpoint, in the CSV
+
+
+def test_the_default_page_is_computed_when_bills_are_read_not_when_first_opened(manager_client, team):
+    """After the daily read (ingestion's task ends with the warm-up), the manager's first view of
+    /costs/ reads no cost table: its figures were computed by the worker."""
+    from apps.costs import dashboard
+    from apps.costs.models import DailyCost, ModelCost, ServiceCost
+
+    add_cost(day=today(), amount=4, team=team, model_name="warmed-model")
+    assert dashboard.dashboards_warm() == 1  # one manager: one scope
+    tables = [m._meta.db_table for m in (DailyCost, ModelCost, ServiceCost)]
+    with CaptureQueriesContext(connection) as captured:
+        page = manager_client.get("/costs/").content.decode()
+    assert "warmed-model" in page
+    read = [q["sql"] for q in captured.captured_queries if any(f'"{t}"' in q["sql"] for t in tables)]
+    assert all("MAX(" in sql.upper() for sql in read)  # only the cache's version check
