@@ -8,10 +8,8 @@ import hashlib
 import hmac
 import json
 import logging
-import threading
 import time
 from datetime import date
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
@@ -27,27 +25,6 @@ from .factories import add_days, make_budget
 pytestmark = pytest.mark.django_db
 
 SECRET = "s3cret-shared-with-the-receiver"
-
-
-@pytest.fixture
-def receiver():
-    """A real HTTP server on a free port that keeps what it is sent."""
-    received = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append((dict(self.headers), body))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/hooks/budget", received
-    server.shutdown()
 
 
 @pytest.fixture
@@ -72,9 +49,9 @@ def verified(received) -> list[dict]:
 
 
 def test_budget_alerts_reach_a_signed_webhook_once(
-    manager_api, team, receiver, in_process, caplog, django_capture_on_commit_callbacks
+    manager_api, team, webhook_receiver, in_process, caplog, django_capture_on_commit_callbacks
 ):
-    url, received = receiver
+    url, received = webhook_receiver
     caplog.set_level(logging.DEBUG)
     with django_capture_on_commit_callbacks(execute=True):
         response = manager_api.post(
@@ -123,9 +100,9 @@ def test_budget_alerts_reach_a_signed_webhook_once(
 
 
 def test_the_budget_page_sets_the_webhook_and_sends_a_test(
-    manager_client, team, receiver, in_process, django_capture_on_commit_callbacks
+    manager_client, team, webhook_receiver, in_process, django_capture_on_commit_callbacks
 ):
-    url, received = receiver
+    url, received = webhook_receiver
     budget = make_budget(team=team)
     page = f"/costs/budgets/{budget.pk}/"
     form = {"amount": "1000", "thresholds": "50, 80, 100", "webhook_url": url, "webhook_secret": SECRET}
@@ -175,10 +152,12 @@ def test_a_bad_webhook_is_a_clear_400_and_changes_nothing(manager_api, manager_c
     assert not AuditEvent.objects.filter(action="budget.changed").exists()
 
 
-def test_only_the_teams_managers_send_a_test(api, manager_api, make_user, other_team, team, receiver, in_process):
+def test_only_the_teams_managers_send_a_test(
+    api, manager_api, make_user, other_team, team, webhook_receiver, in_process
+):
     from apps.accounts.models import Role
 
-    url, received = receiver
+    url, received = webhook_receiver
     budget = make_budget(team=team)
     budget.webhook_url = url
     budget.webhook_secret = secret_store(SECRET)

@@ -87,33 +87,8 @@ def test_alerts_are_read_through_the_api_by_the_team_only(watched, api, make_use
     assert outsider.get(f"/api/v1/monitors/{monitor.pk}/alerts/").status_code == 404
 
 
-@pytest.fixture
-def receiver():
-    """A real HTTP server on a free port that keeps what it is sent."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, HTTPServer
-
-    received = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append((dict(self.headers), body))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/hooks/drift", received
-    server.shutdown()
-
-
 def test_alerts_reach_a_signed_webhook_verifiable_with_the_secret(
-    watched, api, receiver, monkeypatch, django_capture_on_commit_callbacks
+    watched, api, webhook_receiver, monkeypatch, django_capture_on_commit_callbacks
 ):
     import hashlib
     import hmac
@@ -123,7 +98,7 @@ def test_alerts_reach_a_signed_webhook_verifiable_with_the_secret(
     from apps.monitoring import tasks, webhooks
 
     monitor, window = watched
-    url, received = receiver
+    url, received = webhook_receiver
     changed = api.patch(f"/api/v1/monitors/{monitor.pk}/", {"webhook_url": url}, format="json")
     assert changed.status_code == 200, changed.content
     secret = changed.json()["webhook_secret"]

@@ -24,6 +24,7 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.service import sql
 
 from ..base import BackendError, CostRecord
+from ..jobs.table_window import statement_rows
 from .client import errors
 
 STATEMENT = """
@@ -52,17 +53,6 @@ TERMINAL = {sql.StatementState.SUCCEEDED, sql.StatementState.FAILED, sql.Stateme
 
 class SystemTablesMissing(BackendError):
     """The workspace has no billing system tables, or the connection may not read them."""
-
-
-def _rows(client: WorkspaceClient, response: sql.StatementResponse):
-    names = [column.name for column in response.manifest.schema.columns]
-    chunk = response.result
-    while chunk is not None:
-        for values in chunk.data_array or []:
-            yield dict(zip(names, values, strict=True))
-        if chunk.next_chunk_index is None:
-            break
-        chunk = client.statement_execution.get_statement_result_chunk_n(response.statement_id, chunk.next_chunk_index)
 
 
 def _tags(row: dict) -> dict[str, str]:
@@ -111,7 +101,7 @@ def get_costs(
             if any(code in message for code in MISSING):
                 raise SystemTablesMissing(f"No billing system tables to read: {message}", permanent=True)
             raise BackendError(f"Reading the billing system tables failed: {message}", permanent=True)
-        rows = list(_rows(client, response))
+        rows = list(statement_rows(client, response))
     wanted = tags or {}
     records = []
     for row in rows:

@@ -40,7 +40,8 @@ def _finished(client, response):
     return response
 
 
-def _rows(client, response) -> Iterator[dict]:
+def statement_rows(client, response) -> Iterator[dict]:
+    """A finished statement's rows as dicts by column name, its result followed chunk by chunk."""
     names = [column.name for column in response.manifest.schema.columns]
     chunk = response.result
     while chunk is not None:
@@ -89,7 +90,7 @@ def window_rows(
             on_wait_timeout=sql.ExecuteStatementRequestOnWaitTimeout.CANCEL,
         )
         read = 0
-        for row in _rows(client, _finished(client, response)):
+        for row in statement_rows(client, _finished(client, response)):
             read += 1
             after_ms, after_id = int(row["timestamp_ms"]), row["databricks_request_id"]
             yield row
