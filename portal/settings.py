@@ -298,6 +298,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.costs.tasks.ingest_costs_daily",
         "schedule": env.float("ATRIUM_COSTS_INGEST_SECONDS", default=86400.0),
     },
+    # ...and each manager's and admin's default Costs page computed before its cached copy
+    # (5 minutes) runs out, so opening Costs never waits for the aggregates.
+    "costs-dashboards-warm": {
+        "task": "apps.costs.tasks.warm_dashboards",
+        "schedule": env.float("ATRIUM_COSTS_WARM_SECONDS", default=240.0),
+    },
     # Drift monitors (apps/monitoring): each monitor's window when it is due (hourly or daily).
     "monitors-evaluate": {
         "task": "apps.monitoring.tasks.evaluate_due_monitors",

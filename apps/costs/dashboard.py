@@ -159,13 +159,16 @@ def _scope(user) -> str:
     return "all" if user.is_portal_admin else ",".join(sorted(str(t) for t in user_team_ids(user)))
 
 
-def dashboard_cached(*, user, filters: selectors.CostFilters, stack: str, query: str = "", render=None) -> dict:
+def dashboard_cached(
+    *, user, filters: selectors.CostFilters, stack: str, query: str = "", render=None, refresh: bool = False
+) -> dict:
     """The figures (and ``render(figures)``'s HTML as ``html``), from the cache while no cost row,
-    day read or budget changed since (bills are read daily: most views are repeats). Keyed by what
-    the person may see, the filters and today."""
+    day read or budget changed since (bills are read daily: most views are repeats), for at most
+    ``CACHE_SECONDS`` (the gateway's request counts and latencies move without a bill); computed
+    afresh with ``refresh``. Keyed by what the person may see, the filters and today."""
     key_parts = (_scope(user), filters, stack, query, bool(render), timezone.localdate(), selectors.costs_version())
     key = "costs:dashboard:" + hashlib.sha256(repr(key_parts).encode()).hexdigest()
-    cached = cache.get(key)
+    cached = None if refresh else cache.get(key)
     if cached is None:
         cached = dashboard(user=user, filters=filters, stack=stack)
         if render is not None:  # a page: its HTML and the few figures around it, not the tables
@@ -176,9 +179,10 @@ def dashboard_cached(*, user, filters: selectors.CostFilters, stack: str, query:
 
 def dashboards_warm() -> int:
     """Compute the default Costs page (``/costs/``: 90 days by team) of every manager and admin
-    now, one per scope of teams, right after bills are read: the first view of the day is then
-    a cache hit too, not a page of aggregates on the request path (the cache is shared through
-    Redis; a process-local cache only warms the worker). Returns how many scopes were computed."""
+    afresh, one per scope of teams: after bills are read, and by the beat a little more often than
+    the cache forgets (``COSTS_WARM_SECONDS``), so opening Costs is a cache hit, not a page of
+    aggregates on the request path (the cache is shared through Redis; a process-local cache only
+    warms the worker's). Returns how many scopes were computed."""
     from apps.accounts.models import Role, User
 
     from .forms import CostFilterForm
@@ -192,7 +196,7 @@ def dashboards_warm() -> int:
     for user in readers.order_by("pk"):
         scopes.setdefault(_scope(user), user)
     for user in scopes.values():
-        dashboard_cached(user=user, filters=filters, stack=data["stack"], query="", render=grid_html)
+        dashboard_cached(user=user, filters=filters, stack=data["stack"], query="", render=grid_html, refresh=True)
     return len(scopes)
 
 

@@ -46,6 +46,12 @@ def backfill_costs(*, start: str, end: str, connection_ids: list, local: bool, f
     dashboard.dashboards_warm()
 
 
+@shared_task(ignore_result=True)
+def warm_dashboards():
+    """Beat: the managers' and admins' default Costs pages computed afresh before the cache forgets them."""
+    dashboard.dashboards_warm()
+
+
 def read_at_worker_start(**_):
     """A worker starting reads what is missing at once (``COSTS_READ_AT_START``), rather than at
     the next daily beat: `make run`'s dashboard is filled from the sandboxes' bills in a minute."""

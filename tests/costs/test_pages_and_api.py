@@ -297,3 +297,6 @@ def test_the_default_page_is_computed_when_bills_are_read_not_when_first_opened(
     assert "warmed-model" in page
     read = [q["sql"] for q in captured.captured_queries if any(f'"{t}"' in q["sql"] for t in tables)]
     assert all("MAX(" in sql.upper() for sql in read)  # only the cache's version check
+    with CaptureQueriesContext(connection) as rewarmed:  # the beat's next warm-up: afresh, not the cached copy
+        dashboard.dashboards_warm()
+    assert any(f'"{tables[1]}"' in q["sql"] and "SUM(" in q["sql"].upper() for q in rewarmed.captured_queries)
