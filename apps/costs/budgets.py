@@ -37,6 +37,12 @@ class BudgetStatus:
     daily_average: Decimal
     days_left: int
     forecast: Decimal
+    other_currencies: tuple[tuple[str, Decimal], ...] = ()  # month to date, not counted (see budget_spend)
+
+    @property
+    def other_spend(self) -> str:
+        """e.g. "12.40 EUR, 3.00 GBP": this month's spend in other currencies than the budget's."""
+        return ", ".join(f"{a:,} {currency}" for currency, a in self.other_currencies)
 
     @property
     def actual_percent(self) -> float:
@@ -78,6 +84,7 @@ def budget_statuses(*, budgets: list[Budget], as_of: date | None = None) -> list
                 daily_average=average,
                 days_left=days_left,
                 forecast=(s.actual + s.trailing / TRAILING_DAYS * days_left).quantize(CENT, ROUND_HALF_UP),
+                other_currencies=tuple((c, a.quantize(CENT, ROUND_HALF_UP)) for c, a in s.other_currencies),
             )
         )
     return statuses

@@ -163,22 +163,25 @@ def budgets_visible(*, user) -> QuerySet[Budget]:
 
 @dataclass(frozen=True)
 class BudgetSpend:
-    actual: Decimal  # month to date
-    trailing: Decimal  # the trailing window's spend
+    actual: Decimal  # month to date, in the budget's currency
+    trailing: Decimal  # the trailing window's spend, in the budget's currency
+    # month to date in other currencies: not added to a budget (no exchange rate is assumed), shown beside it
+    other_currencies: tuple[tuple[str, Decimal], ...] = ()
 
 
 def budget_spend(
     *, budgets: list[Budget], month_start: date, as_of: date, trailing_start: date
 ) -> dict[object, BudgetSpend]:
     """Month-to-date and trailing-window spend of each budget, in one query
-    (summed by team and project; a team's budget takes all its projects)."""
+    (summed by team, project and currency; a team's budget takes all its projects, and only
+    the spend in its own currency: the rest is reported beside it, never converted)."""
     team_ids = {b.team_id for b in budgets}
     if not team_ids:
         return {}
     first = min(month_start, trailing_start)
     rows = (
         ServiceCost.objects.filter(team_id__in=team_ids, grain=Grain.DAY, day__gte=first, day__lte=as_of)
-        .values("team_id", "project")
+        .values("team_id", "project", "currency")
         .annotate(
             actual=Coalesce(Sum("amount", filter=Q(day__gte=month_start)), ZERO),
             trailing=Coalesce(Sum("amount", filter=Q(day__gte=trailing_start)), ZERO),
@@ -187,14 +190,19 @@ def budget_spend(
     )
     by_team: dict = {}
     for row in rows:
-        by_team.setdefault(row["team_id"], {})[row["project"]] = (row["actual"], row["trailing"])
+        by_team.setdefault(row["team_id"], []).append(row)
     out = {}
     for budget in budgets:
-        projects = by_team.get(budget.team_id, {})
-        parts = [projects.get(budget.project, (0, 0))] if budget.project else list(projects.values())
+        parts = [r for r in by_team.get(budget.team_id, []) if not budget.project or r["project"] == budget.project]
+        own = [r for r in parts if r["currency"] == budget.currency]
+        other: dict[str, Decimal] = {}
+        for r in parts:
+            if r["currency"] != budget.currency and r["actual"]:
+                other[r["currency"]] = other.get(r["currency"], Decimal(0)) + Decimal(r["actual"])
         out[budget.pk] = BudgetSpend(
-            actual=sum((Decimal(a) for a, _ in parts), Decimal(0)),
-            trailing=sum((Decimal(t) for _, t in parts), Decimal(0)),
+            actual=sum((Decimal(r["actual"]) for r in own), Decimal(0)),
+            trailing=sum((Decimal(r["trailing"]) for r in own), Decimal(0)),
+            other_currencies=tuple(sorted(other.items())),
         )
     return out
 

@@ -1,10 +1,11 @@
 """Budgets: the forecast (month to date + trailing daily average × days left,
 stated), alerts at thresholds of actual and forecast, each sent once."""
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from apps.accounts.models import Role
 from apps.costs.budgets import budget_alerts_check, budget_statuses
@@ -40,6 +41,24 @@ def test_a_project_budget_counts_its_project_only(team):
     assert statuses[churn_budget.pk].actual == Decimal("100.00")
 
 
+def test_a_budget_counts_its_own_currency_and_shows_the_others_beside_it(team, client, make_user):
+    today = timezone.localdate()
+    add_cost(day=today, amount=300, team=team)  # USD, the budget's currency
+    add_cost(day=today, amount=7, team=team, currency="EUR")
+    add_cost(day=today, amount=7, team=team, project="churn", currency="EUR")
+    add_cost(day=today.replace(day=1) - timedelta(days=1), amount=99, team=team, currency="GBP")  # last month's
+    budget = make_budget(team=team, amount=1000)
+    (status,) = budget_statuses(budgets=[budget])
+    assert status.actual == Decimal("300.00")  # 14 EUR are not 14 USD
+    assert status.other_spend == "14.00 EUR"
+
+    client.force_login(make_user("alpha-boss", role=Role.MANAGER))
+    page = client.get("/costs/budgets/").content.decode()
+    body = client.get(f"/api/v1/budgets/{budget.pk}/").json()
+    assert "not counted, in other currencies: 14.00 EUR" in page
+    assert body["actual"] == "300.00" and body["other_currencies"] == [{"currency": "EUR", "amount": "14.00"}]
+
+
 def test_thresholds_of_actual_and_forecast_alert_once(team, other_team, make_user):
     manager = make_user("alpha-boss", role=Role.MANAGER)
     admin = make_user("root", role=Role.ADMIN, teams=[])
@@ -73,7 +92,6 @@ def test_thresholds_of_actual_and_forecast_alert_once(team, other_team, make_use
 
 
 def test_a_budget_set_below_the_spend_alerts_at_once(team, make_user, django_capture_on_commit_callbacks):
-    from django.utils import timezone
 
     from apps.costs.services import budget_create, budget_update
 

@@ -66,6 +66,9 @@ class BudgetSerializer(serializers.ModelSerializer):
     actual = serializers.SerializerMethodField()
     forecast = serializers.SerializerMethodField()
     forecast_method = serializers.SerializerMethodField()
+    other_currencies = serializers.SerializerMethodField(
+        help_text="This month's spend in other currencies than the budget's: not counted in it (never converted)."
+    )
     has_webhook_secret = serializers.SerializerMethodField(help_text="A secret is set (it is never shown).")
 
     class Meta:
@@ -81,6 +84,7 @@ class BudgetSerializer(serializers.ModelSerializer):
             "actual",
             "forecast",
             "forecast_method",
+            "other_currencies",
             "webhook_url",
             "has_webhook_secret",
             "created_at",
@@ -97,6 +101,10 @@ class BudgetSerializer(serializers.ModelSerializer):
     def get_forecast(self, budget) -> str | None:
         s = self._status(budget)
         return str(s.forecast) if s else None
+
+    def get_other_currencies(self, budget) -> list[dict[str, str]]:
+        s = self._status(budget)
+        return [{"currency": c, "amount": str(a)} for c, a in s.other_currencies] if s else []
 
     def get_has_webhook_secret(self, budget) -> bool:
         return bool(budget.webhook_secret)
