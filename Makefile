@@ -20,6 +20,10 @@ export PORTAL_URL ?= http://127.0.0.1:$(PORT)
 # http on this machine; the secrets are made once into var/mlflow/webhook.env.
 export MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS ?= true
 export MLFLOW_WEBHOOK_ALLOWED_SCHEMES ?= http,https
+# Atrium's own webhooks (drift monitors, budgets) may go to this machine under `make run`
+# only: the demo's receiver (manage.py demo_drift) is local. Elsewhere, `make test` included,
+# the production default holds: not to the local network (README: Configuration).
+run: export ATRIUM_WEBHOOKS_ALLOW_LOCAL_NETWORK ?= true
 WEBHOOK_ENV := var/mlflow/webhook.env
 
 # Three test processes on two cores: the tests mostly wait on jobs, servers and a browser (CPU ~145% busy). `PYTEST_ARGS=` for one.

@@ -194,6 +194,12 @@ ENCRYPTION_KEYS = env.list("ATRIUM_ENCRYPTION_KEYS", default=[]) or [
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="atrium@localhost")
+# Webhook URLs (drift monitors, cost budgets) are typed by users, and the worker POSTs to them
+# from inside the portal's network: off, a URL whose host is or resolves to a loopback, private,
+# link-local (cloud metadata, 169.254.169.254) or other non-public address is refused when saved
+# and again when sent (apps/notifications/destinations.py). On only where receivers are local
+# on purpose (`make run`'s demo receiver), as GitLab's "Allow requests to the local network".
+WEBHOOKS_ALLOW_LOCAL_NETWORK = env.bool("ATRIUM_WEBHOOKS_ALLOW_LOCAL_NETWORK", default=False)
 
 # --- REST API ---------------------------------------------------------------------
 REST_FRAMEWORK = {

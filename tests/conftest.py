@@ -154,9 +154,23 @@ def make_run(ds, team, train_params):
     return make
 
 
+# Webhook URLs on the portal's own network, and why each is refused (apps/notifications/destinations.py).
+LOCAL_WEBHOOK_URLS = [
+    ("http://127.0.0.1/hooks", "127.0.0.1 is a loopback address"),
+    ("http://localhost:8080/hooks", "localhost resolves to 127.0.0.1, a loopback address"),
+    ("https://10.0.0.1/hooks", "10.0.0.1 is a private address"),
+    ("http://169.254.169.254/latest/meta-data/", "169.254.169.254 is a link-local address"),
+    ("http://[::1]/hooks", "::1 is a loopback address"),
+    ("http://[::ffff:127.0.0.1]/hooks", "::ffff:127.0.0.1 is a loopback address"),
+]
+
+
 @pytest.fixture
-def webhook_receiver():
-    """A real HTTP server on a free port that keeps what it is posted: (its URL, [(headers, body)])."""
+def webhook_receiver(settings):
+    """A real HTTP server on a free port that keeps what it is posted: (its URL, [(headers, body)]).
+    It listens on 127.0.0.1, so webhooks to the local network are allowed while it is in use
+    (the rest of the suite keeps the production default: refused)."""
+    settings.WEBHOOKS_ALLOW_LOCAL_NETWORK = True
     import threading
     from http.server import BaseHTTPRequestHandler, HTTPServer
 

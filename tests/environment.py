@@ -30,6 +30,9 @@ os.environ.setdefault("DEBUG", "1")
 os.environ.setdefault("ATRIUM_POLL_SECONDS", "0.5")
 # The test worker never reads bills on its own (apps/costs): tests ingest what they seed.
 os.environ["ATRIUM_COSTS_READ_AT_START"] = "0"
+# Webhooks keep the production default (not to the local network) whatever the shell or .env
+# says; the tests that post to a receiver on 127.0.0.1 allow it themselves (tests/conftest.py).
+os.environ["ATRIUM_WEBHOOKS_ALLOW_LOCAL_NETWORK"] = "0"
 # pytest-django runs with DEBUG off, where secrets need a real key.
 os.environ.setdefault("ATRIUM_ENCRYPTION_KEYS", "yPQ0bXbkBjzGbWc9GGn6bC2CyHVuvL_bYBlNQU3Jh1s=")
 (TEST_VAR / "data").mkdir(parents=True, exist_ok=True)

@@ -185,6 +185,8 @@ def budget_webhook_test(*, user: User, budget: Budget) -> None:
     _require_budget_owner(user, budget.team)
     if not budget.webhook_url:
         raise Conflict("The budget has no webhook URL.")
+    if problem := url_problem(budget.webhook_url):  # saved while allowed, or its DNS changed since
+        raise Conflict(problem)
     webhook_enqueue(budget=budget, payload=budget_payload(event="test", budget=budget))
 
 

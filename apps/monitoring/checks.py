@@ -11,6 +11,7 @@ from django.core.validators import URLValidator
 from apps.accounts.models import User
 from apps.catalog import selectors as catalog_selectors
 from apps.core.errors import InvalidInput
+from apps.notifications.webhooks import url_problem
 
 from .drift import METHODS
 from .models import AlertRule, RetrainData, Schedule
@@ -115,6 +116,9 @@ def settings_check(data: dict, errors: dict) -> dict:
                 URLValidator(schemes=["http", "https"])(url)
         except ValidationError:
             errors["webhook_url"] = ["An http(s) URL of at most 500 characters, or empty for none."]
+        else:
+            if url and (problem := url_problem(url)):  # e.g. a host on the portal's own network
+                errors["webhook_url"] = [problem]
         clean["webhook_url"] = url or ""
     if "alert_feature_windows" in data:
         windows = data["alert_feature_windows"]

@@ -15,7 +15,7 @@ from apps.accounts.models import Team, User
 from apps.accounts.selectors import user_teams
 from apps.audit.services import audit_record
 from apps.core.errors import Conflict, InvalidInput
-from apps.notifications.webhooks import secret_new
+from apps.notifications.webhooks import secret_new, url_problem
 from apps.runs.models import RunKind
 from apps.runs.services import plan_run_create
 
@@ -314,6 +314,8 @@ def monitor_webhook_test(*, user: User, monitor: Monitor) -> None:
     _require_configure(user, monitor.team_id)
     if not monitor.webhook_url:
         raise Conflict("The monitor has no webhook URL.")
+    if problem := url_problem(monitor.webhook_url):  # saved while allowed, or its DNS changed since
+        raise Conflict(problem)
     webhooks.webhook_enqueue(monitor=monitor, payload=webhooks.alert_payload(event="test", monitor=monitor))
 
 

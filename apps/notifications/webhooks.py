@@ -9,7 +9,10 @@ than a few minutes (a replayed delivery)::
 
 Secrets are stored encrypted (``apps.core.crypto``, as connections' secrets are) and are
 never shown back or logged. Deliveries go from a worker after commit, never from inside a
-transaction: the apps enqueue them and call ``webhook_send`` from their task."""
+transaction: the apps enqueue them and call ``webhook_send`` from their task.
+
+A URL on the portal's own network is refused when saved and again when sent, unless an
+administrator allows it (``destinations.py``)."""
 
 from __future__ import annotations
 
@@ -20,7 +23,11 @@ import secrets
 import time
 from urllib.parse import urlsplit
 
+from django.conf import settings
+
 from apps.core.crypto import decrypt_json, encrypt_json
+
+from .destinations import Refused, Unresolvable, addresses_checked
 
 SIGNATURE_HEADER = "X-Atrium-Signature"
 TIMESTAMP_HEADER = "X-Atrium-Timestamp"
@@ -46,30 +53,63 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 
 
 def url_problem(url: str) -> str:
-    """Why ``url`` cannot receive webhooks ("" if it can): an http(s) URL with a host."""
+    """Why ``url`` cannot receive webhooks ("" if it can): an http(s) URL with a host that,
+    unless the local network is allowed, resolves to public addresses only."""
     if len(url) > MAX_URL_LENGTH:
         return f"At most {MAX_URL_LENGTH} characters."
     try:
         parts = urlsplit(url)
+        parts.port  # noqa: B018 -- a port that is not a number raises here
     except ValueError:
         return "Not a URL."
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "An http(s) URL, e.g. https://hooks.example.com/atrium."
+    if settings.WEBHOOKS_ALLOW_LOCAL_NETWORK:
+        return ""  # any address will do: nothing to look up
+    try:
+        addresses_checked(url)
+    except (Refused, Unresolvable) as error:
+        return str(error)
     return ""
 
 
 def webhook_send(*, url: str, stored_secret: str, payload: dict) -> int:
-    """POST ``payload`` signed; the receiver's status code (raises on a network error)."""
+    """POST ``payload`` signed; the receiver's status code. Raises ``Refused`` when the host is
+    (now) on the portal's own network, an ``httpx.HTTPError`` on a network error.
+
+    The host is looked up here and checked again (its DNS may have changed since it was saved),
+    and the connection goes to the address checked: the URL carries the address, while the
+    ``Host`` header and TLS (SNI, the certificate's name, httpcore's ``sni_hostname``
+    extension) keep the name. Each address is tried in turn until one connects."""
     import httpx
 
+    try:
+        addresses = addresses_checked(url)
+    except Unresolvable as error:
+        raise httpx.ConnectError(str(error)) from None  # DNS may be back soon: retried as any network error
     body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
     timestamp = str(int(time.time()))
     secret = decrypt_json(stored_secret).get("secret", "")
+    named = httpx.URL(url)
     headers = {
+        "Host": named.netloc.decode("ascii"),  # the name (and port) the URL gives, not the address
         "Content-Type": "application/json",
         "User-Agent": "Atrium-Webhook/1",
         TIMESTAMP_HEADER: timestamp,
         SIGNATURE_HEADER: signature(secret, timestamp, body),
     }
-    response = httpx.post(url, content=body, headers=headers, timeout=TIMEOUT_SECONDS, follow_redirects=False)
-    return response.status_code
+    extensions = {"sni_hostname": named.raw_host.decode("ascii")} if named.scheme == "https" else {}
+    # A transport of its own: no proxy from the environment, which would look the name up again.
+    with httpx.Client(transport=httpx.HTTPTransport(), timeout=TIMEOUT_SECONDS, follow_redirects=False) as client:
+
+        def post(address: str) -> int:
+            to = named.copy_with(host=address)
+            return client.post(to, content=body, headers=headers, extensions=extensions).status_code
+
+        *others, last = addresses
+        for address in others:
+            try:
+                return post(address)
+            except httpx.ConnectError:
+                continue  # the next one may connect (an IPv6 address with no route from here)
+        return post(last)

@@ -19,6 +19,7 @@ from apps.costs.budgets import budget_alerts_check
 from apps.costs.models import Budget, BudgetAlert
 from apps.notifications.models import Notification
 from apps.notifications.webhooks import secret_store
+from tests.conftest import LOCAL_WEBHOOK_URLS
 
 from .factories import add_days, make_budget
 
@@ -133,8 +134,8 @@ def test_the_budget_page_sets_the_webhook_and_sends_a_test(
         ({"webhook_url": "ftp://hooks.example.com/x", "webhook_secret": SECRET}, "webhook_url"),
         ({"webhook_url": "not a url", "webhook_secret": SECRET}, "webhook_url"),
         ({"webhook_url": "https://" + "a" * 500, "webhook_secret": SECRET}, "webhook_url"),
-        ({"webhook_url": "https://hooks.example.com/x"}, "webhook_secret"),
-        ({"webhook_url": "https://hooks.example.com/x", "webhook_secret": "short"}, "webhook_secret"),
+        ({"webhook_url": "https://93.184.215.14/x"}, "webhook_secret"),
+        ({"webhook_url": "https://93.184.215.14/x", "webhook_secret": "short"}, "webhook_secret"),
         ({"webhook_secret": SECRET}, "webhook_url"),
     ],
 )
@@ -172,3 +173,63 @@ def test_only_the_teams_managers_send_a_test(
     browser.force_login(stranger)
     assert browser.post(f"/costs/budgets/{budget.pk}/test-webhook/").status_code == 404
     assert received == []
+
+
+@pytest.mark.parametrize("url, why", LOCAL_WEBHOOK_URLS)
+def test_a_webhook_on_the_portals_own_network_is_a_clear_400_unless_allowed(
+    manager_api, manager_client, team, settings, url, why
+):
+    settings.WEBHOOKS_ALLOW_LOCAL_NETWORK = False
+    message = f"Webhooks may not be sent to the portal's own network ({why}). An administrator can allow it"
+    fields = {"webhook_url": url, "webhook_secret": SECRET}
+    response = manager_api.post("/api/v1/budgets/", {"team": "alpha", "amount": "5", **fields}, format="json")
+    assert response.status_code == 400 and response.json()["webhook_url"][0].startswith(message), response.content
+    assert not Budget.objects.exists()
+
+    budget = make_budget(team=team)
+    response = manager_api.patch(f"/api/v1/budgets/{budget.pk}/", {"amount": "7", **fields}, format="json")
+    assert response.status_code == 400 and response.json()["webhook_url"][0].startswith(message)
+    page = manager_client.post(f"/costs/budgets/{budget.pk}/", {"amount": "7", "thresholds": "", **fields})
+    assert page.status_code == 400 and message.replace("'", "&#x27;") in page.content.decode()
+    budget.refresh_from_db()
+    assert budget.amount == 1000 and budget.webhook_url == "" and budget.webhook_secret == ""
+    assert not AuditEvent.objects.filter(action="budget.changed").exists()
+
+    settings.WEBHOOKS_ALLOW_LOCAL_NETWORK = True
+    response = manager_api.patch(f"/api/v1/budgets/{budget.pk}/", fields, format="json")
+    assert response.status_code == 200 and response.json()["webhook_url"] == url
+
+
+def test_a_budget_alert_to_an_address_now_refused_fails_with_the_reason_and_no_retry(
+    manager_api, team, webhook_receiver, settings, monkeypatch, caplog, django_capture_on_commit_callbacks
+):
+    url, received = webhook_receiver  # allowed while it is saved
+    response = manager_api.post(
+        "/api/v1/budgets/",
+        {"team": "alpha", "amount": "1000", "webhook_url": url, "webhook_secret": SECRET},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    budget = Budget.objects.get(pk=response.json()["id"])
+    settings.WEBHOOKS_ALLOW_LOCAL_NETWORK = False  # ...and an administrator turned it off since
+
+    results = []  # what the worker would record: each delivery task's outcome, run here in process
+    monkeypatch.setattr(
+        webhooks, "deliver_later", lambda *args: results.append(tasks.deliver_budget_webhook.apply(args=args))
+    )
+    add_days(first=date(2026, 11, 1), days=10, amount=30, team=team)
+    with django_capture_on_commit_callbacks(execute=True):
+        sent = budget_alerts_check(as_of=date(2026, 11, 10))
+    assert sent and received == []  # the alerts are in the portal; nothing reached the receiver
+    assert [r.state for r in results] == ["FAILURE"] * len(sent)
+    assert all("(127.0.0.1 is a loopback address)" in str(r.result) for r in results)
+    refusals = [r.getMessage() for r in caplog.records if "webhook delivery refused" in r.getMessage()]
+    assert len(refusals) == len(sent)  # one attempt each: a refusal is not tried again
+    assert refusals[0].startswith(f"Budget {budget.pk}: webhook delivery refused: Webhooks may not be sent")
+    assert BudgetAlert.objects.filter(budget=budget, webhook_sent_at__isnull=True).count() == len(sent)
+
+    # a test delivery is refused at once, saying why
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = manager_api.post(f"/api/v1/budgets/{budget.pk}/test-webhook/")
+    assert answer.status_code == 409 and "127.0.0.1 is a loopback address" in answer.json()["status"][0]
+    assert len(results) == len(sent)

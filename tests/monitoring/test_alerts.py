@@ -4,10 +4,12 @@ told in the portal each time."""
 
 import pytest
 
-from apps.monitoring import compute
-from apps.monitoring.models import AlertRule, DriftAlert
+from apps.audit.models import AuditEvent
+from apps.monitoring import compute, tasks, webhooks
+from apps.monitoring.models import AlertRule, DriftAlert, Monitor
 from apps.monitoring.services import monitor_create
 from apps.notifications.models import Notification
+from tests.conftest import LOCAL_WEBHOOK_URLS
 from tests.monitoring.conftest import api_for, frame
 
 pytestmark = pytest.mark.django_db
@@ -162,3 +164,48 @@ def test_the_missing_jump_is_set_through_the_api_in_points(api, watched):
     assert api.patch(f"/api/v1/monitors/{monitor.pk}/", {"alert_missing_jump": 101}, format="json").status_code == 400
     changed = api.patch(f"/api/v1/monitors/{monitor.pk}/", {"alert_missing_jump": 15}, format="json")
     assert changed.status_code == 200 and changed.json()["alert_missing_jump"] == 15
+
+
+@pytest.mark.parametrize("url, why", LOCAL_WEBHOOK_URLS)
+def test_a_webhook_on_the_portals_own_network_is_a_clear_400_unless_allowed(api, datasets, settings, url, why):
+    settings.WEBHOOKS_ALLOW_LOCAL_NETWORK = False
+    message = f"Webhooks may not be sent to the portal's own network ({why}). An administrator can allow it"
+    reference, current = datasets("train.parquet", frame(300)), datasets("current.parquet", frame(300))
+    body = {"name": "hooked", "dataset": current, "reference": {"dataset": reference}}
+    response = api.post("/api/v1/monitors/", {**body, "webhook_url": url}, format="json")
+    assert response.status_code == 400 and response.json()["webhook_url"][0].startswith(message), response.content
+    assert not Monitor.objects.exists()
+
+    pk = api.post("/api/v1/monitors/", body, format="json").json()["id"]
+    response = api.patch(f"/api/v1/monitors/{pk}/", {"webhook_url": url, "window_hours": 6}, format="json")
+    assert response.status_code == 400 and response.json()["webhook_url"][0].startswith(message)
+    monitor = Monitor.objects.get(pk=pk)
+    assert monitor.webhook_url == "" and monitor.webhook_secret == "" and monitor.window_hours == 24
+    assert not AuditEvent.objects.filter(action="monitor.update").exists()
+
+    settings.WEBHOOKS_ALLOW_LOCAL_NETWORK = True
+    response = api.patch(f"/api/v1/monitors/{pk}/", {"webhook_url": url}, format="json")
+    assert response.status_code == 200 and response.json()["webhook_url"] == url
+
+
+def test_an_alert_to_an_address_now_refused_fails_with_the_reason_and_no_retry(
+    watched, api, webhook_receiver, settings, monkeypatch, caplog, django_capture_on_commit_callbacks
+):
+    monitor, window = watched
+    url, received = webhook_receiver  # allowed while it is saved
+    assert api.patch(f"/api/v1/monitors/{monitor.pk}/", {"webhook_url": url}, format="json").status_code == 200
+    settings.WEBHOOKS_ALLOW_LOCAL_NETWORK = False  # ...and an administrator turned it off since
+
+    results = []  # what the worker would record: each delivery task's outcome, run here in process
+    monkeypatch.setattr(webhooks, "deliver_later", lambda *args: results.append(tasks.deliver_webhook.apply(args=args)))
+    with django_capture_on_commit_callbacks(execute=True):
+        window(frame(400, shift=2, new_city=True))
+    assert alerts(monitor) and received == []  # the alert is in the portal; nothing reached the receiver
+    (result,) = results
+    assert result.state == "FAILURE" and "(127.0.0.1 is a loopback address)" in str(result.result)
+    refusals = [r.getMessage() for r in caplog.records if "webhook delivery refused" in r.getMessage()]
+    assert refusals == [f"Monitor {monitor.pk}: webhook delivery refused: {result.result}"]  # once: no retry
+
+    answer = api.post(f"/api/v1/monitors/{monitor.pk}/test-webhook/")  # a test is refused at once, saying why
+    assert answer.status_code == 409 and "127.0.0.1 is a loopback address" in answer.json()["status"][0]
+    assert len(results) == 1

@@ -96,6 +96,10 @@ class Command(BaseCommand):
         _, key = gateway_services.api_key_create(
             user=user, endpoint=endpoint, consumer="demo_drift", rate_limit_per_minute=100_000
         )
+        # The demo's receiver is on this machine, which webhooks may not reach by default. This
+        # command is an operator's on the server, not a web user's, so it may save that URL; the
+        # worker posts to it only if it allows the local network too (`make run`'s does).
+        settings.WEBHOOKS_ALLOW_LOCAL_NETWORK = True
         deliveries = Deliveries()
         server = webhook_receiver(port=options["webhook_port"], deliveries=deliveries, say=self.say)
         monitor = self._monitor(user, endpoint, version, training, labels, options)
@@ -135,6 +139,11 @@ class Command(BaseCommand):
         finally:
             server.shutdown()
         self.say(f"Webhook deliveries verified: {len(deliveries.received)}, refused: {deliveries.refused}.")
+        if alerts and not deliveries.received and not deliveries.refused:
+            self.say(
+                "No webhook delivery arrived: does the worker allow webhooks to this machine "
+                "(ATRIUM_WEBHOOKS_ALLOW_LOCAL_NETWORK, on under `make run`)? Its log says why."
+            )
 
     def _version(self, user, endpoint):
         variants = sorted(endpoint.variants.all(), key=lambda v: -(endpoint.weights or {}).get(v.name, 0))
