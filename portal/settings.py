@@ -90,6 +90,10 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'a
 # Where connections are kept (``?conn_max_age=60`` in DATABASE_URL), one the server dropped is
 # replaced at the next request, not failed on. (Celery closes its connections around every task.)
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # Kept for a minute unless the URL says otherwise: a new connection per request costs PostgreSQL
+    # a process and the web worker a handshake, more than a cached page's queries (bench/costs.py).
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("ATRIUM_DB_CONN_MAX_AGE", default=60))
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file, not memory, so a real Celery worker in the tests sees the test database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-atrium.sqlite3")}

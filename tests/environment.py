@@ -33,6 +33,9 @@ os.environ["ATRIUM_COSTS_READ_AT_START"] = "0"
 # Webhooks keep the production default (not to the local network) whatever the shell or .env
 # says; the tests that post to a receiver on 127.0.0.1 allow it themselves (tests/conftest.py).
 os.environ["ATRIUM_WEBHOOKS_ALLOW_LOCAL_NETWORK"] = "0"
+# A connection per request in the tests: the test database is dropped at the end, which a connection
+# kept open (the Celery worker's, a browser test server's) would refuse.
+os.environ["ATRIUM_DB_CONN_MAX_AGE"] = "0"
 # pytest-django runs with DEBUG off, where secrets need a real key.
 os.environ.setdefault("ATRIUM_ENCRYPTION_KEYS", "yPQ0bXbkBjzGbWc9GGn6bC2CyHVuvL_bYBlNQU3Jh1s=")
 (TEST_VAR / "data").mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@ same rows are its CSV download). A constant number of queries whatever the data.
 from __future__ import annotations
 
 import hashlib
+import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -23,7 +24,7 @@ MONTHLY_AFTER_DAYS = 120  # longer periods are drawn per month
 IDLE_REQUESTS_PER_DAY = 1  # an endpoint that cost money and served fewer requests than this a day is idle
 IDLE_SHOWN = 20  # the costliest idle endpoints listed with a button each; the CSV has them all
 # what a page view needs besides the rendered grid: a cache hit unpickles these, not every table
-PAGE_KEYS = ("idle", "idle_more", "statuses", "total", "days", "previous_end", "has_charts")
+PAGE_KEYS = ("idle", "idle_more", "statuses", "total", "days", "previous_end", "has_charts", "computed")
 
 
 def spend_over_time(*, user, filters: selectors.CostFilters, stack: str) -> Table:
@@ -171,10 +172,26 @@ def dashboard_cached(
     cached = None if refresh else cache.get(key)
     if cached is None:
         cached = dashboard(user=user, filters=filters, stack=stack)
+        cached["computed"] = f"{key}:{time.time_ns()}"  # this computation: the page body cached from it is its own
         if render is not None:  # a page: its HTML and the few figures around it, not the tables
             cached = {"html": render({**cached, "query": query}), **{k: cached[k] for k in PAGE_KEYS}}
         cache.set(key, cached, CACHE_SECONDS)
     return cached
+
+
+def body_cached(*, figures: dict, can_budget: bool, idle: list[dict], render) -> str:
+    """The page's body (filters, summary, idle endpoints, charts and tables) as ``render()``
+    makes it, once per computation of the figures, role (who may ask an idle endpoint's owners)
+    and this week's scale-down requests: a repeat view renders only the frame around it (the
+    filter form's widgets and the idle list cost more than the rest of a cached view). The body
+    holds nothing of the person's own: no CSRF token (the page's one form has it), no name."""
+    asked = [(row["endpoint"], row["asked"].pk if row["asked"] else None) for row in idle]
+    key = "costs:body:" + hashlib.sha256(repr((figures["computed"], can_budget, asked)).encode()).hexdigest()
+    html = cache.get(key)
+    if html is None:
+        html = render()
+        cache.set(key, html, CACHE_SECONDS)
+    return html
 
 
 def dashboards_warm() -> int:

@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -60,20 +61,29 @@ def cost_dashboard(request):
         response = HttpResponse(table.csv(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="costs-{table.key}-{filters.start}-{filters.end}.csv"'
         return response
+    can_budget = services.can_change_budgets(user=request.user)
+    idle_rows = _idle_rows(context["idle"])
+    body = dashboard.body_cached(
+        figures=context,
+        can_budget=can_budget,
+        idle=idle_rows,
+        render=lambda: render_to_string(
+            "costs/_dashboard_body.html",
+            {**context, "form": form, "filters": filters, "can_budget": can_budget, "idle": idle_rows},
+        ),
+    )
+    can_backfill = request.user.has_perm(services.BACKFILL)
     return render(
         request,
         "costs/dashboard.html",
         {
-            **context,
-            "form": form,
+            "body": body,
+            "has_charts": context["has_charts"],
+            "ask_owners": can_budget and bool(idle_rows),
             "filters": filters,
-            "can_budget": services.can_change_budgets(user=request.user),
-            "can_backfill": request.user.has_perm(services.BACKFILL),
-            "connections": list(connections_for(user=request.user).order_by("name"))
-            if request.user.has_perm(services.BACKFILL)
-            else [],
+            "can_backfill": can_backfill,
+            "connections": list(connections_for(user=request.user).order_by("name")) if can_backfill else [],
             "today": timezone.localdate(),
-            "idle": _idle_rows(context["idle"]),
             "query": query.urlencode(),
         },
     )

@@ -300,3 +300,28 @@ def test_the_default_page_is_computed_when_bills_are_read_not_when_first_opened(
     with CaptureQueriesContext(connection) as rewarmed:  # the beat's next warm-up: afresh, not the cached copy
         dashboard.dashboards_warm()
     assert any(f'"{tables[1]}"' in q["sql"] and "SUM(" in q["sql"].upper() for q in rewarmed.captured_queries)
+
+
+def test_a_cached_page_body_is_one_roles_and_holds_nobodys_csrf_token(manager_client, team, make_user):
+    """The body below the heading is cached per computation of the figures and role: a data scientist
+    of the team (who may not ask owners to scale down) and a manager read one set of figures, each
+    with their own buttons, and the one CSRF token on the page is the viewer's own."""
+    from django.test import Client
+
+    from apps.costs import dashboard
+
+    add_cost(day=today(), amount=9, team=team, endpoint="quiet-one", service="serving")
+    scientist = Client()
+    scientist.force_login(make_user("alpha-reader"))  # a data scientist of Alpha
+    for _ in range(2):  # the second view is the cached body, for each of them
+        reader, manager = scientist.get("/costs/").content.decode(), manager_client.get("/costs/").content.decode()
+        assert "quiet-one" in reader and "quiet-one" in manager
+        assert 'data-testid="ask-owners"' not in reader and '<form id="ask-owners"' not in reader
+        assert 'data-testid="ask-owners"' in manager and manager.count('<form id="ask-owners"') == 1
+        body = manager.split('data-testid="cost-filters"')[1].split('<form id="ask-owners"')[0]
+        assert "csrfmiddlewaretoken" not in body and "csrfmiddlewaretoken" in manager.split(body)[1]
+        token = manager.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
+        assert token not in reader
+    dashboard.dashboards_warm()  # figures computed afresh: a body of their own
+    add_cost(day=today(), amount=1, team=team, endpoint="quiet-two", service="serving")
+    assert "quiet-two" in manager_client.get("/costs/").content.decode()

@@ -1,7 +1,7 @@
 """The Costs page in a real browser (Debian's chromium via Playwright, against the live
 server): a manager sees spend drawn as Plotly charts, changes a filter (stacked by backend
 instead of team, the last 30 days), sees the charts redrawn for it, the performance section
-and the idle endpoint's button. A few seconds: no worker, no backend."""
+and asks the idle endpoint's owners to scale it down. A few seconds: no worker, no backend."""
 
 from datetime import timedelta
 
@@ -42,7 +42,13 @@ def test_manager_reads_costs_and_changes_a_filter(browser, live_server, make_use
     expect(spend.get_by_role("heading", name="Spend per day by team")).to_be_visible()
     expect(page.locator('[data-testid="chart-spend"][data-drawn="true"] .main-svg').first).to_be_visible()
     expect(page.get_by_test_id("performance-section")).to_be_visible()
-    expect(page.get_by_test_id("idle-endpoints").get_by_test_id("ask-owners")).to_be_visible()
+    # Asking the idle endpoint's owners: the button submits the page's one form (with its CSRF token).
+    idle = page.get_by_test_id("idle-endpoints")
+    page.once("dialog", lambda dialog: dialog.accept())
+    idle.get_by_test_id("ask-owners").click()
+    expect(page.get_by_text("The owners of churn-idle were asked to scale it down or delete it.")).to_be_visible()
+    expect(idle.get_by_test_id("asked")).to_contain_text(f"owners asked {today:%Y-%m-%d} by {manager.username}")
+    expect(idle.get_by_test_id("ask-owners")).to_have_count(0)
 
     # The filter change: stacked by backend, over the last 30 days.
     filters = page.get_by_test_id("cost-filters")
