@@ -94,6 +94,9 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     # Kept for a minute unless the URL says otherwise: a new connection per request costs PostgreSQL
     # a process and the web worker a handshake, more than a cached page's queries (bench/costs.py).
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("ATRIUM_DB_CONN_MAX_AGE", default=60))
+    # No JIT compilation: the portal's aggregates over the cost rollups take well under a second,
+    # and compiling them took longer than running them (880 ms of JIT for a 360 ms query).
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file, not memory, so a real Celery worker in the tests sees the test database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-atrium.sqlite3")}
