@@ -87,6 +87,37 @@ def test_without_system_tables_the_billable_usage_download_is_read(source, datab
     assert [r[6] for r in rows(source)] == [Decimal("5.000000")]  # 10 DBU × the connection's dbu_price
 
 
+def test_the_billable_usage_download_counts_the_connections_workspace_only(source, databricks_stand_in):
+    """The download is the whole account's: another workspace's rows in it are not this connection's."""
+    elsewhere = {"day": BEFORE.isoformat(), "dbus": 100.0, "tags": {"team": "alpha"}, "workspace_id": "999"}
+    databricks_stand_in.seed_usage([elsewhere])
+    databricks_stand_in.system_tables = False
+    try:
+        costs_ingest(source=source, start=BEFORE, end=BEFORE, today=LATER)
+    finally:
+        databricks_stand_in.system_tables = True
+        with databricks_stand_in.lock:
+            databricks_stand_in.state["usage"] = [
+                u for u in databricks_stand_in.state["usage"] if u.get("workspace_id") != "999"
+            ]
+    assert [r[6] for r in rows(source)] == [Decimal("5.000000")]  # its own 10 DBU, not the other's 100
+
+
+def test_the_download_is_read_line_by_line_as_csv_reads_a_file():
+    """Chunks split anywhere (inside a character, inside a quoted field's newline) give csv the
+    same rows as the whole text."""
+    import csv
+    import io
+
+    from apps.backends.databricks.costs import _lines
+
+    text = 'workspaceId,clusterCustomTags,dbus\r\n1,"{""team"": ""équipe""}",2.5\r\n2,"two\nlines",1\r\n3,x,0'
+    whole = list(csv.DictReader(io.StringIO(text, newline="")))
+    for chunk in (1, 2, 3, 7, 1 << 20):
+        assert list(csv.DictReader(_lines(io.BytesIO(text.encode()), chunk=chunk))) == whole
+    assert whole[0]["clusterCustomTags"] == '{"team": "équipe"}' and whole[1]["clusterCustomTags"] == "two\nlines"
+
+
 def test_the_stand_in_answers_the_real_statement(databricks_stand_in):
     """The statement Atrium sends, as the SDK sends it: one row per day, SKU, tags and endpoint."""
     from apps.backends.databricks.system_billing import STATEMENT

@@ -385,5 +385,11 @@ class DatabricksBackend:
         with sdk.errors("read billable usage"):
             account = sdk.account_client(self.sdk_config(self.account_host or self.host, account_id=account_id))
         return costs.get_costs(
-            account, start=start, end=end, tags=tags, dbu_price=self.dbu_price, currency=self.currency
+            account,
+            start=start,
+            end=end,
+            tags=tags,
+            dbu_price=self.dbu_price,
+            currency=self.currency,
+            workspace_id=self.workspace_id(),
         )
