@@ -5,6 +5,12 @@ from apps.core.api import StrictSerializer
 
 from ..models import DriftAlert, DriftReport, Monitor, Retraining
 
+SIGNING_KEY_HELP = (
+    "The secret deliveries are signed with, shared with the receiver: at least 16 characters, stored "
+    "encrypted, never shown again. Left out: one is made when a URL is set without one, shown once "
+    "in the answer (webhook_secret)."
+)
+
 
 class DriftReportRequestSerializer(StrictSerializer):
     reference = serializers.JSONField(
@@ -173,6 +179,11 @@ class MonitorCreateSerializer(StrictSerializer):
         help_text='"window_and_training" (the labelled rows after the model\'s training data) or "window" (alone).',
     )
     webhook_url = serializers.JSONField(required=False, default="")
+    webhook_secret = serializers.JSONField(
+        required=False,
+        default=None,
+        help_text=SIGNING_KEY_HELP,
+    )
 
 
 class MonitorCreatedSerializer(MonitorSerializer):
@@ -201,6 +212,7 @@ class MonitorUpdateSerializer(StrictSerializer):
     label_column = serializers.JSONField(required=False)
     retrain_data = serializers.JSONField(required=False)
     webhook_url = serializers.JSONField(required=False)
+    webhook_secret = serializers.JSONField(required=False, help_text=SIGNING_KEY_HELP)
     rotate_webhook_secret = serializers.JSONField(required=False)
 
 
