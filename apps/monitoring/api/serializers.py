@@ -2,6 +2,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.core.api import StrictSerializer
+from apps.notifications.serializers import WebhookDeliverySerializer
 
 from ..models import DriftAlert, DriftReport, Monitor, Retraining
 
@@ -248,6 +249,13 @@ class DriftAlertSerializer(serializers.ModelSerializer):
     opened_report = serializers.UUIDField(source="opened_report_id", read_only=True, allow_null=True)
     last_report = serializers.UUIDField(source="last_report_id", read_only=True, allow_null=True)
     retrainings = RetrainingSerializer(many=True, read_only=True)
+    webhook = WebhookDeliverySerializer(
+        source="*",
+        read_only=True,
+        allow_null=True,
+        help_text="How the alert's newest delivery to the monitor's webhook went (its opening, then its "
+        "resolution); null when the monitor had no webhook.",
+    )
 
     class Meta:
         model = DriftAlert
@@ -263,4 +271,5 @@ class DriftAlertSerializer(serializers.ModelSerializer):
             "created_at",
             "resolved_at",
             "retrainings",
+            "webhook",
         ]
