@@ -168,19 +168,25 @@ LOCAL_WEBHOOK_URLS = [
 @pytest.fixture
 def webhook_receiver(settings):
     """A real HTTP server on a free port that keeps what it is posted: (its URL, [(headers, body)]).
-    It listens on 127.0.0.1, so webhooks to the local network are allowed while it is in use
-    (the rest of the suite keeps the production default: refused)."""
+    It answers 204, or the statuses a test puts in ``received.answers``, one a post, in turn
+    (``[500, 500]``: a failing receiver twice, then 204 again). It listens on 127.0.0.1, so
+    webhooks to the local network are allowed while it is in use (the rest of the suite keeps
+    the production default: refused)."""
     settings.WEBHOOKS_ALLOW_LOCAL_NETWORK = True
     import threading
     from http.server import BaseHTTPRequestHandler, HTTPServer
 
-    received = []
+    class Received(list):
+        answers: list[int]
+
+    received = Received()
+    received.answers = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
             body = self.rfile.read(int(self.headers["Content-Length"]))
             received.append((dict(self.headers), body))
-            self.send_response(204)
+            self.send_response(received.answers.pop(0) if received.answers else 204)
             self.end_headers()
 
         def log_message(self, *args):

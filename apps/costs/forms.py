@@ -4,6 +4,7 @@ from django import forms
 from django.utils import timezone
 
 from apps.backends import registry as backend_registry
+from apps.notifications.forms import WebhookForm
 
 PERIODS = [("90", "Last 90 days"), ("30", "Last 30 days"), ("365", "Last 12 months"), ("month", "This month")]
 STACKS = [("team", "Team"), ("backend", "Backend"), ("service", "Service"), ("project", "Project")]
@@ -47,7 +48,7 @@ class CostFilterForm(forms.Form):
         return data
 
 
-class BudgetForm(forms.Form):
+class BudgetForm(WebhookForm):
     team = forms.ChoiceField()
     project = forms.CharField(required=False, max_length=200, help_text="Blank: the whole team.")
     amount = forms.DecimalField(min_value=0.01, max_digits=14, decimal_places=2, label="Monthly amount (USD)")
@@ -56,22 +57,7 @@ class BudgetForm(forms.Form):
         initial="50, 80, 100",
         help_text="Percentages of the amount that send an alert, e.g. 50, 80, 100.",
     )
-    webhook_url = forms.CharField(
-        required=False,
-        max_length=500,
-        label="Webhook URL",
-        help_text="Optional: alerts are also POSTed here, signed (X-Atrium-Signature: HMAC-SHA256 of "
-        "“timestamp.body” under the secret). Blank: none.",
-    )
-    webhook_secret = forms.CharField(
-        required=False,
-        max_length=500,
-        label="Webhook secret",
-        strip=False,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="At least 16 characters, shared with the receiver; stored encrypted and never shown again. "
-        "Blank: keep the current one.",
-    )
+    field_order = ["team", "project", "amount", "thresholds"]  # then the webhook's
 
     def __init__(self, *args, teams=(), **kwargs):
         super().__init__(*args, **kwargs)

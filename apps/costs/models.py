@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.urls import reverse
 
 from apps.core.models import BaseModel
+from apps.notifications.models import WebhookDelivery
 
 UNTAGGED = "untagged"
 LOCAL_SOURCE = "local"
@@ -183,8 +184,9 @@ class Budget(BaseModel):
         return sorted(int(t) for t in (self.thresholds or DEFAULT_THRESHOLDS))
 
 
-class BudgetAlert(models.Model):
-    """A threshold a budget crossed in a month, actually or by forecast: sent once."""
+class BudgetAlert(WebhookDelivery, models.Model):
+    """A threshold a budget crossed in a month, actually or by forecast: sent once, and to the
+    budget's webhook if it has one (how that delivery went: ``WebhookDelivery``'s fields)."""
 
     class Kind(models.TextChoices):
         ACTUAL = "actual", "Actual"
@@ -197,7 +199,6 @@ class BudgetAlert(models.Model):
     kind = models.CharField(max_length=10, choices=Kind.choices)
     spent = models.DecimalField(max_digits=16, decimal_places=2)  # actual or forecast, when it was sent
     created_at = models.DateTimeField(auto_now_add=True)
-    webhook_sent_at = models.DateTimeField(null=True, blank=True)  # delivered to the budget's webhook (once)
 
     class Meta:
         ordering = ["-created_at"]

@@ -15,7 +15,7 @@ from apps.audit.services import audit_record
 from apps.connections.selectors import connections_for
 from apps.core.errors import Conflict, InvalidInput
 from apps.core.scoping import user_team_ids
-from apps.notifications.webhooks import MIN_SECRET_LENGTH, secret_store, url_problem
+from apps.notifications.webhooks import url_problem, webhook_audit, webhook_fields
 
 from .ingestion import MAX_RANGE_DAYS
 from .models import DEFAULT_THRESHOLDS, Budget
@@ -65,38 +65,9 @@ def clean_amount(value) -> Decimal:
 
 
 def clean_webhook(*, url: str | None, secret: str | None, budget: Budget | None = None) -> dict:
-    """The webhook fields to set: an http(s) URL and the secret its deliveries are signed with
-    (typed by the manager, stored encrypted). A URL needs a secret (given now or kept from
-    before); an empty URL removes the webhook and its secret. ``None``: left as it is."""
-    if url is None and not secret:
-        return {}
-    url = (budget.webhook_url if budget is not None else "") if url is None else str(url).strip()
-    if url and (problem := url_problem(url)):
-        raise InvalidInput.one("webhook_url", problem)
-    if not url:
-        if secret:
-            raise InvalidInput.one("webhook_url", "A secret needs a webhook URL to sign deliveries to.")
-        return {"webhook_url": "", "webhook_secret": ""}
-    if secret and len(str(secret)) < MIN_SECRET_LENGTH:
-        raise InvalidInput.one("webhook_secret", f"At least {MIN_SECRET_LENGTH} characters.")
-    if not secret and not (budget is not None and budget.webhook_secret):
-        raise InvalidInput.one(
-            "webhook_secret",
-            f"A secret of at least {MIN_SECRET_LENGTH} characters: the receiver checks each delivery's "
-            "signature with it.",
-        )
-    fields = {"webhook_url": url}
-    if secret:
-        fields["webhook_secret"] = secret_store(str(secret))
-    return fields
-
-
-def _webhook_audit(fields: dict) -> dict:
-    """What the audit record says of a webhook change: the URL, and that the secret changed (never the secret)."""
-    out = {"webhook_url": fields["webhook_url"]} if "webhook_url" in fields else {}
-    if "webhook_secret" in fields:
-        out["webhook_secret"] = "replaced" if fields["webhook_secret"] else "removed"
-    return out
+    """The budget's webhook fields to set (``None``: left as it is): the rules every webhook has."""
+    current = {"current_url": budget.webhook_url, "current_secret": budget.webhook_secret} if budget else {}
+    return webhook_fields(url=url, secret=secret, **current)
 
 
 def budget_create(
@@ -129,7 +100,7 @@ def budget_create(
                 "amount": str(budget.amount),
                 "currency": currency,
                 "thresholds": budget.thresholds,
-                **_webhook_audit(webhook),
+                **webhook_audit(webhook),
             },
         )
         transaction.on_commit(lambda: _check_alerts(budget))
@@ -166,7 +137,7 @@ def budget_update(
                 "was": before,
                 "amount": str(budget.amount),
                 "thresholds": budget.thresholds,
-                **_webhook_audit(webhook),
+                **webhook_audit(webhook),
             },
         )
         transaction.on_commit(lambda: _check_alerts(budget))

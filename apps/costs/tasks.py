@@ -1,10 +1,8 @@
 """Thin Celery entry points: the daily read of every source's bill, backfills, budget alerts
 and their webhook deliveries."""
 
-import logging
 from datetime import date, timedelta
 
-import httpx
 from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
@@ -13,7 +11,6 @@ from apps.notifications.webhooks import Refused
 
 from . import budgets, dashboard, ingestion, webhooks
 
-logger = logging.getLogger(__name__)
 RETRY_SECONDS = 60
 
 
@@ -63,15 +60,7 @@ def read_at_worker_start(**_):
 
 @shared_task(acks_late=True, bind=True, max_retries=5, throws=(Refused,))
 def deliver_budget_webhook(self, budget_id: str, payload: dict, alert_id: int | None = None):
-    """One signed delivery of a budget alert (or a test); a receiver away or failing (5xx) is
-    tried again with backoff. A URL now on the portal's own network fails at once, with the
-    reason: trying again cannot help."""
-    try:
-        status = webhooks.webhook_deliver(budget_id=budget_id, payload=payload, alert_id=alert_id)
-    except Refused as error:
-        logger.warning("Budget %s: webhook delivery refused: %s", budget_id, error)
-        raise
-    except httpx.HTTPError as error:
-        raise self.retry(exc=error, countdown=30 * 2**self.request.retries) from error
-    if status is not None and status >= 500:
-        raise self.retry(countdown=30 * 2**self.request.retries)
+    """One signed delivery of a budget alert (or a test), recorded on the alert; a receiver away
+    or failing (5xx) is tried again with backoff. A URL now on the portal's own network fails at
+    once, with the reason: trying again cannot help (``apps.notifications.deliveries``)."""
+    webhooks.webhook_deliver(self, budget_id=budget_id, payload=payload, alert_id=alert_id)

@@ -1,8 +1,8 @@
 """Budget alerts to a budget's own webhook, signed as drift alerts are (the portal's one
 implementation, ``apps.notifications.webhooks``): posted from a worker after commit, and each
-alert delivered once (``BudgetAlert.webhook_sent_at`` is set on the receiver's 2xx; a retry
-after that sends nothing). The secret is the one the manager typed, stored encrypted and
-never shown back or logged.
+alert delivered once (a retry after the receiver's 2xx sends nothing). How each alert's
+delivery went is recorded on it (``apps.notifications.deliveries``) and shown with the alert.
+The secret is the one the manager typed, stored encrypted and never shown back or logged.
 
 What a receiver reads::
 
@@ -16,9 +16,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone
 
-from apps.notifications.webhooks import webhook_send
+from apps.notifications.deliveries import delivery_attempt, delivery_waiting
 
 from .models import Budget, BudgetAlert
 
@@ -51,9 +50,12 @@ def budget_payload(*, event: str, budget: Budget, alert: BudgetAlert | None = No
 
 
 def webhook_enqueue(*, budget: Budget, payload: dict, alert: BudgetAlert | None = None) -> None:
-    """Deliver after the transaction commits (never from inside it), when the budget has a URL."""
+    """Deliver after the transaction commits (never from inside it), when the budget has a URL;
+    the alert's delivery is waiting from now on."""
     if not budget.webhook_url:
         return
+    if alert is not None:
+        delivery_waiting(model=BudgetAlert, pk=alert.pk, event=payload["event"])
     args = [str(budget.pk), payload, alert.pk if alert is not None else None]
     transaction.on_commit(lambda: deliver_later(*args))
 
@@ -65,15 +67,9 @@ def deliver_later(budget_id: str, payload: dict, alert_id: int | None) -> None:
     current_app.send_task(DELIVER_TASK, args=[budget_id, payload, alert_id])
 
 
-def webhook_deliver(*, budget_id: str, payload: dict, alert_id: int | None = None) -> int | None:
-    """POST one delivery signed with the budget's secret; the receiver's status, or None when
-    there is nothing to send (no URL any more, or the alert was delivered already)."""
-    budget = Budget.objects.filter(pk=budget_id).values("webhook_url", "webhook_secret").first()
-    if not budget or not budget["webhook_url"]:
-        return None
-    if alert_id is not None and BudgetAlert.objects.filter(pk=alert_id, webhook_sent_at__isnull=False).exists():
-        return None
-    status = webhook_send(url=budget["webhook_url"], stored_secret=budget["webhook_secret"], payload=payload)
-    if alert_id is not None and 200 <= status < 300:
-        BudgetAlert.objects.filter(pk=alert_id, webhook_sent_at__isnull=True).update(webhook_sent_at=timezone.now())
-    return status
+def webhook_deliver(task, *, budget_id: str, payload: dict, alert_id: int | None = None) -> int | None:
+    """One attempt of ``task`` to POST a delivery signed with the budget's secret, recorded on the alert."""
+    webhook = Budget.objects.filter(pk=budget_id).values("webhook_url", "webhook_secret").first()
+    return delivery_attempt(
+        task, webhook=webhook, payload=payload, who=f"Budget {budget_id}", model=BudgetAlert, pk=alert_id
+    )

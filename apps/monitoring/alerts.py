@@ -44,6 +44,7 @@ def _open(monitor: Monitor, report: DriftReport, rule: str, column: str, message
             webhook_enqueue(
                 monitor=monitor,
                 payload=alert_payload(event="alert.opened", monitor=monitor, alert=alert, report=report),
+                alert=alert,
             )
             notify_users(
                 users=_recipients(monitor),
@@ -65,7 +66,9 @@ def _resolve(monitor: Monitor, alert: DriftAlert, report: DriftReport) -> None:
             return  # resolved by another worker
         alert.resolved_at = timezone.now()
         webhook_enqueue(
-            monitor=monitor, payload=alert_payload(event="alert.resolved", monitor=monitor, alert=alert, report=report)
+            monitor=monitor,
+            payload=alert_payload(event="alert.resolved", monitor=monitor, alert=alert, report=report),
+            alert=alert,
         )
         back = f"the window to {report.window_end:%Y-%m-%d %H:%M} UTC is back within its thresholds"
         notify_users(

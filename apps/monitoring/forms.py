@@ -1,6 +1,7 @@
 from django import forms
 
 from apps.monitoring.drift import METHODS
+from apps.notifications.forms import WebhookForm
 
 from .models import AlertRule, RetrainData, Schedule
 
@@ -10,7 +11,7 @@ COLUMNS_HELP = (
 )
 
 
-class MonitorForm(forms.Form):
+class MonitorForm(WebhookForm):
     name = forms.CharField(max_length=100)
     endpoint = forms.ChoiceField(
         required=False, label="Endpoint", help_text="Watch the traffic the gateway captures for this endpoint…"
@@ -158,4 +159,6 @@ class MonitorForm(forms.Form):
             "retrain_environment": data["retrain_environment"] or "staging",
             "label_column": data["label_column"],
             "retrain_data": data["retrain_data"] or RetrainData.WINDOW_AND_TRAINING,
+            "webhook_url": data["webhook_url"],
+            "webhook_secret": data["webhook_secret"],  # a str: blank needs a secret with a URL, as on a change
         }

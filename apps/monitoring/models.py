@@ -19,6 +19,7 @@ from django.db import models
 
 from apps.core.links import url_for
 from apps.core.models import BaseModel
+from apps.notifications.models import WebhookDelivery
 
 from .columns import COLUMN_FIELDS
 
@@ -221,9 +222,11 @@ class ColumnResult(models.Model):
         return {name: getattr(self, name) for name in COLUMN_FIELDS}
 
 
-class DriftAlert(BaseModel):
+class DriftAlert(WebhookDelivery, BaseModel):
     """One alert of a monitor's rule: open while the condition holds (a drifting window
-    again does not open a second one), resolved by the first window where it no longer does."""
+    again does not open a second one), resolved by the first window where it no longer does.
+    Its opening, then its resolution, go to the monitor's webhook if it has one; the
+    ``WebhookDelivery`` fields say how the newest of the two went."""
 
     monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="alerts")
     rule = models.CharField(max_length=20, choices=AlertRule.choices)

@@ -15,7 +15,7 @@ from apps.accounts.models import Team, User
 from apps.accounts.selectors import user_teams
 from apps.audit.services import audit_record
 from apps.core.errors import Conflict, InvalidInput
-from apps.notifications.webhooks import secret_new, url_problem
+from apps.notifications.webhooks import url_problem, webhook_audit
 from apps.runs.models import RunKind
 from apps.runs.services import plan_run_create
 
@@ -148,6 +148,7 @@ def monitor_create(
     alert_on_dataset_drift: bool = True,
     alert_feature_windows: int = 3,
     webhook_url: str = "",
+    webhook_secret: str | None = None,
     alert_missing_jump: int = 0,
     retrain_template: str = "",
     retrain_on: str = AlertRule.DATASET_DRIFT,
@@ -159,7 +160,9 @@ def monitor_create(
     team: Team | None = None,
 ) -> Monitor:
     """A monitor on an endpoint's captured traffic (``endpoint``) or on a dataset. Its first
-    window is due at once; the reference is profiled by the first evaluation and kept."""
+    window is due at once; the reference is profiled by the first evaluation and kept. A webhook
+    URL is signed with ``webhook_secret`` (None: one is made, shown once on the monitor's
+    ``webhook_secret_clear``)."""
     _require_configure(user)
     errors: dict = {}
     fields = checks.settings_check(
@@ -170,7 +173,6 @@ def monitor_create(
             "columns": columns,
             "alert_on_dataset_drift": alert_on_dataset_drift,
             "alert_feature_windows": alert_feature_windows,
-            "webhook_url": webhook_url,
             "alert_missing_jump": alert_missing_jump,
             "retrain_template": retrain_template,
             "retrain_on": retrain_on,
@@ -181,6 +183,9 @@ def monitor_create(
             "volume_rows": volume_rows,
         },
         errors,
+    )
+    webhook, clear = webhooks.webhook_settings_check(
+        {"webhook_url": webhook_url, "webhook_secret": webhook_secret}, errors=errors
     )
     found = None
     if bool(endpoint) == bool(dataset):
@@ -211,11 +216,10 @@ def monitor_create(
         raise InvalidInput(errors)
     _require_configure(user, team.pk)
     starts = schedules.schedule_start(schedule=fields["schedule"], cron=fields["cron"], now=timezone.now(), new=True)
-    clear, stored = secret_new() if fields["webhook_url"] else ("", "")
     try:
         with transaction.atomic():
             monitor = Monitor.objects.create(
-                webhook_secret=stored,
+                **webhook,
                 team=team,
                 created_by=user,
                 source=Source.ENDPOINT if found else Source.DATASET,
@@ -227,7 +231,8 @@ def monitor_create(
                 **starts,
                 **fields,
             )
-            audit_record(actor=user, action="monitor.create", target=monitor, team=team, data=_audit_data(monitor))
+            data = {**_audit_data(monitor), **(webhook_audit(webhook) if monitor.webhook_url else {})}
+            audit_record(actor=user, action="monitor.create", target=monitor, team=team, data=data)
     except IntegrityError:
         raise InvalidInput.one("name", f"Your team already has a monitor called {fields['name']!r}.") from None
     monitor.webhook_secret_clear = clear  # shown once, in the answer to this request
@@ -235,7 +240,7 @@ def monitor_create(
 
 
 def monitor_update(*, user: User, monitor: Monitor, data: dict) -> Monitor:
-    """Change a monitor's name, window, schedule, columns or whether it runs (its
+    """Change a monitor's name, window, schedule, columns, webhook or whether it runs (its
     source and reference stay: a new reference is a new monitor, comparable over time)."""
     _require_configure(user, monitor.team_id)
     unknown = sorted(set(data) - set(MONITOR_FIELDS))
@@ -267,27 +272,18 @@ def monitor_update(*, user: User, monitor: Monitor, data: dict) -> Monitor:
         clean.update(schedules.schedule_check(merged, source=monitor.source, errors=errors))
         if not errors and (moved or clean["cron"] != monitor.cron):
             starts = schedules.schedule_start(schedule=schedule, cron=clean["cron"], now=timezone.now(), new=False)
-    rotate = data.get("rotate_webhook_secret", False)
-    if not isinstance(rotate, bool):
-        errors["rotate_webhook_secret"] = ["true or false."]
+    webhook, clear = webhooks.webhook_settings_check(data, monitor=monitor, errors=errors)
     if errors:
         raise InvalidInput(errors)
-    clear = ""
-    if clean.get("webhook_url") and (rotate or not monitor.webhook_secret):
-        clear, monitor.webhook_secret = secret_new()
-    elif "webhook_url" in clean and not clean["webhook_url"]:
-        monitor.webhook_secret = ""
-    elif rotate and monitor.webhook_url:
-        clear, monitor.webhook_secret = secret_new()
     monitor.webhook_secret_clear = clear
     try:
         with transaction.atomic():
-            for key, value in {**clean, **starts}.items():
+            for key, value in {**clean, **starts, **webhook}.items():
                 setattr(monitor, key, value)
             if clean.get("enabled") and monitor.next_due_at is None and monitor.schedule != Schedule.VOLUME:
                 monitor.next_due_at = timezone.now()
             monitor.save()
-            data = {**clean, **({"webhook_secret": "replaced"} if clear else {})}
+            data = {**clean, **webhook_audit(webhook)}
             audit_record(actor=user, action="monitor.update", target=monitor, team=monitor.team, data=data)
     except IntegrityError:
         raise InvalidInput.one("name", f"Your team already has a monitor called {clean['name']!r}.") from None

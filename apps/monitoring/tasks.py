@@ -1,17 +1,12 @@
 """Thin Celery entry points: load ids, call a service."""
 
-import logging
 from datetime import datetime
 
-import httpx
 from celery import shared_task
 
-from apps.notifications.webhooks import Refused, webhook_send
+from apps.notifications.webhooks import Refused
 
-from . import compute, retraining
-from .models import Monitor
-
-logger = logging.getLogger(__name__)
+from . import compute, retraining, webhooks
 
 
 @shared_task(acks_late=True)
@@ -38,21 +33,11 @@ def evaluate_due_monitors():
 
 
 @shared_task(acks_late=True, bind=True, max_retries=5, throws=(Refused,))
-def deliver_webhook(self, monitor_id: str, payload: dict):
-    """One signed delivery; a receiver away or failing (5xx) is tried again with backoff. A URL
-    now on the portal's own network fails at once, with the reason: trying again cannot help."""
-    monitor = Monitor.objects.filter(pk=monitor_id).values("webhook_url", "webhook_secret").first()
-    if not monitor or not monitor["webhook_url"]:
-        return
-    try:
-        status = webhook_send(url=monitor["webhook_url"], stored_secret=monitor["webhook_secret"], payload=payload)
-    except Refused as error:
-        logger.warning("Monitor %s: webhook delivery refused: %s", monitor_id, error)
-        raise
-    except httpx.HTTPError as error:
-        raise self.retry(exc=error, countdown=30 * 2**self.request.retries) from error
-    if status >= 500:
-        raise self.retry(countdown=30 * 2**self.request.retries)
+def deliver_webhook(self, monitor_id: str, payload: dict, alert_id: str | None = None):
+    """One signed delivery, recorded on the alert it carries; a receiver away or failing (5xx) is
+    tried again with backoff. A URL now on the portal's own network fails at once, with the
+    reason: trying again cannot help (``apps.notifications.deliveries``)."""
+    webhooks.webhook_deliver(self, monitor_id=monitor_id, payload=payload, alert_id=alert_id)
 
 
 @shared_task(acks_late=True)

@@ -10,6 +10,7 @@ urlpatterns = [
     path("<uuid:pk>/evaluate/", views.monitor_evaluate, name="evaluate"),
     path("<uuid:pk>/toggle/", views.monitor_toggle, name="toggle"),
     path("<uuid:pk>/delete/", views.monitor_delete, name="delete"),
+    path("<uuid:pk>/webhook/", views.monitor_webhook, name="webhook"),
     path("<uuid:pk>/webhook-test/", views.monitor_webhook_test, name="webhook-test"),
     path("reports/<uuid:pk>/", views.report_detail, name="report"),
 ]

@@ -19,6 +19,7 @@ from apps.core.errors import InvalidInput
 from apps.core.home import ADMIN, DATA_SCIENTIST, MANAGER, home_panel
 from apps.core.htmx import act, render_page_or_partial
 from apps.deployments import selectors as endpoint_selectors
+from apps.notifications.forms import WebhookForm
 from apps.registry import selectors as registry_selectors
 
 from . import selectors, services
@@ -82,11 +83,7 @@ def monitor_new(request):
         try:
             monitor = services.monitor_create(user=request.user, **form.service_arguments())
         except InvalidInput as error:
-            for field, problems in error.errors.items():
-                name = field.split(".")[0]
-                target = name if name in form.fields else None
-                for problem in problems:
-                    form.add_error(target, f"{field}: {problem}" if target is None or name != field else problem)
+            _form_errors(form, error)
         else:
             first = (
                 f"its first window comes once {monitor.volume_rows:,} new input rows are captured"
@@ -96,6 +93,15 @@ def monitor_new(request):
             messages.success(request, f"Monitor {monitor.name} created: {first}.")
             return redirect(monitor)
     return render(request, "monitoring/new.html", {"form": form}, status=400 if form.errors else 200)
+
+
+def _form_errors(form, error: InvalidInput) -> None:
+    """A service's problems beside the form's fields ("columns.age" beside "columns"); the rest above it."""
+    for field, problems in error.errors.items():
+        name = field.split(".")[0]
+        target = name if name in form.fields else None
+        for problem in problems:
+            form.add_error(target, f"{field}: {problem}" if target is None or name != field else problem)
 
 
 def _value_tested(row) -> float | None:
@@ -128,6 +134,10 @@ def _feature_context(request, report) -> dict:
 @login_required
 def monitor_detail(request, pk):
     monitor = _monitor(request, pk)
+    return render(request, "monitoring/monitor.html", _detail_context(request, monitor))
+
+
+def _detail_context(request, monitor, webhook_form: WebhookForm | None = None) -> dict:
     history = selectors.monitor_history(monitor=monitor)
     done = [r for r in history if r.status == ReportStatus.SUCCEEDED]
     latest = done[-1] if done else None
@@ -165,20 +175,38 @@ def monitor_detail(request, pk):
                 ),
             )
         )
-    return render(
-        request,
-        "monitoring/monitor.html",
-        {
-            "monitor": monitor,
-            "latest": latest,
-            "windows": list(reversed(history))[:20],
-            "alerts": list(selectors.alert_list(monitor=monitor)[:20]),
-            "charts": chart_list,
-            "can_configure": services.can_configure(user=request.user, team_id=monitor.team_id),
-            "drift": MonitorStatus.DRIFT,
-            **context,
-        },
-    )
+    return {
+        "monitor": monitor,
+        "latest": latest,
+        "windows": list(reversed(history))[:20],
+        "alerts": list(selectors.alert_list(monitor=monitor)[:20]),
+        "charts": chart_list,
+        "can_configure": services.can_configure(user=request.user, team_id=monitor.team_id),
+        "drift": MonitorStatus.DRIFT,
+        "webhook_form": webhook_form or WebhookForm(initial={"webhook_url": monitor.webhook_url}),
+        **context,
+    }
+
+
+@login_required
+@require_POST
+def monitor_webhook(request, pk):
+    """The monitor's webhook set on its page: a URL and the secret deliveries are signed with (a
+    blank secret keeps the stored one; a blank URL removes the webhook). Bad input: the page again,
+    400, each message beside its field, nothing saved."""
+    monitor = _monitor(request, pk)
+    services.require_configure(user=request.user, team_id=monitor.team_id)
+    form = WebhookForm(request.POST)
+    if form.is_valid():
+        data = {"webhook_url": form.cleaned_data["webhook_url"], "webhook_secret": form.cleaned_data["webhook_secret"]}
+        try:
+            monitor = services.monitor_update(user=request.user, monitor=monitor, data=data)
+        except InvalidInput as error:
+            _form_errors(form, error)
+        else:
+            messages.success(request, "Webhook saved." if monitor.webhook_url else "Webhook removed.")
+            return redirect(monitor)
+    return render(request, "monitoring/monitor.html", _detail_context(request, monitor, form), status=400)
 
 
 @login_required

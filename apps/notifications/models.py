@@ -26,3 +26,48 @@ class Notification(BaseModel):
 
     def __str__(self):
         return self.message
+
+
+class DeliveryState(models.TextChoices):
+    WAITING = "waiting", "Waiting"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed"
+    REFUSED = "refused", "Refused"
+
+
+class WebhookDelivery(models.Model):
+    """How an alert's webhook delivery went, for the people who set the webhook: without it a
+    receiver that never got the alert shows only in the worker's log. One delivery per alert
+    (its newest: a drift alert's resolution takes over from its opening); recorded at each
+    attempt by ``apps.notifications.deliveries``. Never the secret or the signature. A blank
+    state: the alert had no webhook to go to."""
+
+    webhook_state = models.CharField(max_length=10, choices=DeliveryState.choices, blank=True)
+    webhook_event = models.CharField(max_length=40, blank=True)  # the payload's "event", e.g. "alert.resolved"
+    webhook_attempts = models.PositiveSmallIntegerField(default=0)
+    webhook_attempted_at = models.DateTimeField(null=True, blank=True)  # the last attempt
+    webhook_status_code = models.PositiveSmallIntegerField(null=True, blank=True)  # the receiver's answer
+    webhook_error = models.CharField(max_length=500, blank=True)  # in words, e.g. "The receiver answered 500"
+
+    class Meta:
+        abstract = True
+
+    @property
+    def webhook_summary(self) -> str:
+        """The delivery in words: "delivered (200)", "failed after 3 attempts — the receiver
+        answered 500", "refused — webhooks may not be sent to …"; "" with no webhook."""
+        state, attempts = self.webhook_state, self.webhook_attempts
+        why = self.webhook_error.removeprefix("Refused: ")
+        why = why[:1].lower() + why[1:]
+        if state == DeliveryState.DELIVERED:
+            after = f" after {attempts} attempts" if attempts > 1 else ""
+            status = f" ({self.webhook_status_code})" if self.webhook_status_code else ""  # none before it was kept
+            return f"delivered{after}{status}"
+        if state == DeliveryState.FAILED:
+            after = f" after {attempts} attempts" if attempts > 1 else ""
+            return f"failed{after} — {why}"
+        if state == DeliveryState.REFUSED:
+            return f"refused — {why}"
+        if state == DeliveryState.WAITING:
+            return f"attempt {attempts} did not go through ({why}): trying again" if attempts else "waiting to be sent"
+        return ""

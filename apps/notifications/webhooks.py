@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 from apps.core.crypto import decrypt_json, encrypt_json
+from apps.core.errors import InvalidInput
 
 from .destinations import Refused, Unresolvable, addresses_checked
 
@@ -36,9 +37,14 @@ MAX_URL_LENGTH = 500
 MIN_SECRET_LENGTH = 16
 
 
+def secret_generate() -> str:
+    """A new secret, in clear (shown once to whoever asked for it)."""
+    return secrets.token_urlsafe(32)
+
+
 def secret_new() -> tuple[str, str]:
     """A new secret: (clear, as stored)."""
-    clear = secrets.token_urlsafe(32)
+    clear = secret_generate()
     return clear, encrypt_json({"secret": clear})
 
 
@@ -71,6 +77,43 @@ def url_problem(url: str) -> str:
     except (Refused, Unresolvable) as error:
         return str(error)
     return ""
+
+
+def webhook_fields(*, url: str | None, secret: str | None, current_url: str = "", current_secret: str = "") -> dict:
+    """The webhook fields to set on what sends alerts (a budget, a monitor), from what a person
+    gave: an http(s) URL (``url_problem``) and the secret its deliveries are signed with (at
+    least ``MIN_SECRET_LENGTH`` characters, stored encrypted). A URL needs a secret, given now
+    or kept from before (``current_secret``): a blank one keeps it. An empty URL removes the
+    webhook and its secret. ``url=None``: the URL is left as it is. Raises ``InvalidInput``."""
+    if url is None and not secret:
+        return {}
+    url = current_url if url is None else str(url).strip()
+    if url and (problem := url_problem(url)):
+        raise InvalidInput.one("webhook_url", problem)
+    if not url:
+        if secret:
+            raise InvalidInput.one("webhook_url", "A secret needs a webhook URL to sign deliveries to.")
+        return {"webhook_url": "", "webhook_secret": ""}
+    if secret and len(str(secret)) < MIN_SECRET_LENGTH:
+        raise InvalidInput.one("webhook_secret", f"At least {MIN_SECRET_LENGTH} characters.")
+    if not secret and not current_secret:
+        raise InvalidInput.one(
+            "webhook_secret",
+            f"A secret of at least {MIN_SECRET_LENGTH} characters: the receiver checks each delivery's "
+            "signature with it.",
+        )
+    fields = {"webhook_url": url}
+    if secret:
+        fields["webhook_secret"] = secret_store(str(secret))
+    return fields
+
+
+def webhook_audit(fields: dict) -> dict:
+    """What an audit record says of a webhook change: the URL, and that the secret changed (never the secret)."""
+    out = {"webhook_url": fields["webhook_url"]} if "webhook_url" in fields else {}
+    if "webhook_secret" in fields:
+        out["webhook_secret"] = "replaced" if fields["webhook_secret"] else "removed"
+    return out
 
 
 def webhook_send(*, url: str, stored_secret: str, payload: dict) -> int:

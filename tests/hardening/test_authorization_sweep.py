@@ -152,6 +152,7 @@ DECISIONS = {
     "monitoring:evaluate": "team",
     "monitoring:toggle": "team",
     "monitoring:delete": "team",
+    "monitoring:webhook": "team",
     "monitoring:webhook-test": "team",
     "monitoring:report": "team",
     "drift-report-list": "user",

@@ -32,6 +32,16 @@ def windows(ds, datasets, settings):
     return monitor
 
 
+def logged_in(browser, live_server, user, *, width: int):
+    """A page logged in as ``user``, and the script errors it meets (a test ends with none)."""
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    page.set_default_timeout(10_000)
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    log_in(page, live_server.url, user.username)
+    return page, errors
+
+
 def _figure(page, chart: str) -> dict:
     """What Plotly drew in the chart's element: its traces' x and y, and its title."""
     return page.evaluate(
@@ -49,11 +59,7 @@ def test_the_dashboard_draws_drift_over_time_and_the_chosen_features_overlay(
     from playwright.sync_api import expect
 
     monitor = windows(ds, datasets, settings)
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
-    page.set_default_timeout(10_000)
-    errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    log_in(page, live_server.url, ds.username)
+    page, errors = logged_in(browser, live_server, ds, width=1400)
 
     page.goto(f"{live_server.url}/monitoring/")
     page.get_by_role("link", name="loans inputs").click()
@@ -75,4 +81,38 @@ def test_the_dashboard_draws_drift_over_time_and_the_chosen_features_overlay(
     chosen = _figure(page, "overlay")
     assert chosen["title"].startswith("city") and set(chosen["traces"][0]["x"]) >= {"Oslo", "Lima", "Pune"}
     assert chosen["traces"][0]["x"] != first["traces"][0]["x"]
+    assert not errors, errors
+
+
+def test_the_monitor_page_sets_its_webhook(browser, live_server, ds, datasets, settings):
+    """The webhook's fields on the monitor's page (no API call any more): a bad URL is refused
+    beside its field, then a URL and a secret are saved; the URL is shown, the secret never."""
+    from playwright.sync_api import expect
+
+    from apps.core.crypto import decrypt_json
+    from apps.monitoring.models import Monitor
+
+    reference = datasets("train.parquet", frame(50))
+    monitor = monitor_create(user=ds, name="hooked inputs", dataset=reference, reference=reference)
+    page, errors = logged_in(browser, live_server, ds, width=1024)
+    page.goto(f"{live_server.url}{monitor.get_absolute_url()}")
+
+    webhook = page.get_by_test_id("monitor-webhook")
+    expect(webhook).not_to_contain_text("PATCH")
+    webhook.get_by_text("Set a webhook").click()
+    webhook.get_by_label("Webhook URL").fill("ftp://hooks.example.com/atrium")
+    webhook.get_by_label("Webhook secret").fill("s3cret-shared-with-the-receiver")
+    webhook.get_by_role("button", name="Save webhook").click()
+    expect(webhook.get_by_role("alert")).to_contain_text("An http(s) URL")
+    assert Monitor.objects.get(pk=monitor.pk).webhook_url == ""
+
+    webhook.get_by_label("Webhook URL").fill("https://93.184.215.14/atrium")
+    webhook.get_by_label("Webhook secret").fill("s3cret-shared-with-the-receiver")
+    webhook.get_by_role("button", name="Save webhook").click()
+    expect(page.get_by_text("Webhook saved.")).to_be_visible()
+    expect(webhook.locator("code").first).to_have_text("https://93.184.215.14/atrium")
+    expect(webhook.get_by_test_id("webhook-test")).to_be_visible()
+    assert "s3cret-shared-with-the-receiver" not in page.content()
+    saved = Monitor.objects.get(pk=monitor.pk)
+    assert decrypt_json(saved.webhook_secret)["secret"] == "s3cret-shared-with-the-receiver"
     assert not errors, errors

@@ -2,8 +2,15 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.core.api import StrictSerializer
+from apps.notifications.serializers import WebhookDeliverySerializer
 
 from ..models import DriftAlert, DriftReport, Monitor, Retraining
+
+SIGNING_KEY_HELP = (
+    "The secret deliveries are signed with, shared with the receiver: at least 16 characters, stored "
+    "encrypted, never shown again. Left out: one is made when a URL is set without one, shown once "
+    "in the answer (webhook_secret)."
+)
 
 
 class DriftReportRequestSerializer(StrictSerializer):
@@ -173,6 +180,11 @@ class MonitorCreateSerializer(StrictSerializer):
         help_text='"window_and_training" (the labelled rows after the model\'s training data) or "window" (alone).',
     )
     webhook_url = serializers.JSONField(required=False, default="")
+    webhook_secret = serializers.JSONField(
+        required=False,
+        default=None,
+        help_text=SIGNING_KEY_HELP,
+    )
 
 
 class MonitorCreatedSerializer(MonitorSerializer):
@@ -201,6 +213,7 @@ class MonitorUpdateSerializer(StrictSerializer):
     label_column = serializers.JSONField(required=False)
     retrain_data = serializers.JSONField(required=False)
     webhook_url = serializers.JSONField(required=False)
+    webhook_secret = serializers.JSONField(required=False, help_text=SIGNING_KEY_HELP)
     rotate_webhook_secret = serializers.JSONField(required=False)
 
 
@@ -236,6 +249,13 @@ class DriftAlertSerializer(serializers.ModelSerializer):
     opened_report = serializers.UUIDField(source="opened_report_id", read_only=True, allow_null=True)
     last_report = serializers.UUIDField(source="last_report_id", read_only=True, allow_null=True)
     retrainings = RetrainingSerializer(many=True, read_only=True)
+    webhook = WebhookDeliverySerializer(
+        source="*",
+        read_only=True,
+        allow_null=True,
+        help_text="How the alert's newest delivery to the monitor's webhook went (its opening, then its "
+        "resolution); null when the monitor had no webhook.",
+    )
 
     class Meta:
         model = DriftAlert
@@ -251,4 +271,5 @@ class DriftAlertSerializer(serializers.ModelSerializer):
             "created_at",
             "resolved_at",
             "retrainings",
+            "webhook",
         ]
