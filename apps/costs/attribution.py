@@ -10,9 +10,10 @@ The rules, stated once (the page repeats them):
 - a row tagged with an endpoint is serving: split among the endpoint's variants by the share
   of the gateway's requests each variant served that day; a day without traffic through the
   gateway is split by instance-hours. The variants are those of that day, as the deploy steps
-  recorded them (a canary's two versions while it ran, the promoted one after); an endpoint
-  with no such record (found on the backend) counts its current variants. A variant that
-  served requests but whose version is not known keeps its share, unattributed;
+  recorded them (a canary's two versions while it ran, the promoted one after) or, for an
+  endpoint made or changed outside the portal, as the endpoint mirror saw them at each change;
+  an endpoint with no such record counts its current variants. A variant that served
+  requests but whose version is not known keeps its share, unattributed;
 - anything else stays unattributed and is shown as a total, never dropped.
 
 Every aggregate is summed in SQL; the splitting reads a bounded number of rows (one per
@@ -181,7 +182,7 @@ def attribute(
             if match:
                 variants[(endpoint, match.variant)] += amount
             continue
-        # the variants that day (the deploy steps' record; without one, the current variants)
+        # the variants that day (the deploy steps' and the mirror's record; without one, the current variants)
         then = deployment_history.variants_on(history.get(endpoint, []), day) or {
             f.variant: (
                 deployment_history.ServedVariant(f.model_name, f.model_version, f.instance_count),

@@ -1,15 +1,27 @@
 """What an endpoint served over time, for splitting its bill by day.
 
-The mirror's ``Variant`` rows are only the latest configuration: a deploy replaces them. The
-record of earlier ones is the run engine's: every succeeded deploy step (a plain deploy, a
-rollout's canary deploy and its promotion, a guarded deploy) carries the variants it put on
-the endpoint (``params["variants"]``: name, model, version, instance count) and when it
-finished. Traffic shifts and stages (``EndpointEvent.weights``) move requests between the same
+The mirror's ``Variant`` rows are only the latest configuration: a deploy or a sync replaces
+them. The record of earlier ones comes from two places, read together in time order:
+
+* the run engine's: every succeeded deploy step (a plain deploy, a rollout's canary deploy and
+  its promotion, a guarded deploy) carries the variants it put on the endpoint
+  (``params["variants"]``: name, model, version, instance count) and when it finished;
+* the mirror's, for an endpoint made or changed outside the portal: the "found" and "changed"
+  ``EndpointEvent``s carry the variants the sync saw (``EndpointEvent.variants``, recorded only
+  when the versions or instance counts moved). A found endpoint's first configuration stands
+  for its days before it was found, as the first deploy step's does.
+
+Traffic shifts and stages (``EndpointEvent.weights``) move requests between the same
 variants; the gateway's per-day request counts already say how requests were split, so only
 the variants (which version, how many instances) are read here.
 
-Not covered: an endpoint made or changed outside the portal (found by the mirror) has no
-steps; its current variants stand for its whole history, as before."""
+Not covered: a change outside the portal is known from the sync that saw it, so the split moves
+at the sync's time, up to the beat's interval late (``ATRIUM_ENDPOINT_SYNC_SECONDS``, a minute
+by default); a change undone before the next sync is never seen. The mirror leaves the portal's
+own endpoints to their runs, so one the portal deployed and someone then changed in the cloud
+console keeps its last deploy step's configuration. An endpoint found before the mirror kept
+these records has only what it served at its last sync (migration 0003), which stands for the
+days before too."""
 
 from __future__ import annotations
 
@@ -19,6 +31,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from apps.connections.sources import source_key
 from apps.runs.models import RunKind, RunStep, StepStatus
 
+from .models import EndpointEvent
 from .selectors import endpoints_visible
 
 
@@ -31,16 +44,20 @@ class ServedVariant:
 
 @dataclass(frozen=True)
 class Configuration:
-    since: datetime  # when the deploy step that made it finished
+    since: datetime  # when the deploy step that made it finished, or the sync that saw it ran
     variants: dict[str, ServedVariant]  # by variant name
 
 
 def variant_history(*, user, names: list[str], until: date) -> dict[str, list[Configuration]]:
     """{endpoint name: its configurations up to ``until`` (included), oldest first} for the
-    visible endpoints of ``names`` that the portal deployed. Two queries."""
+    visible endpoints of ``names`` that the portal deployed or the mirror found. Three queries
+    besides the user's teams: the endpoints, the deploy steps, the mirror's records."""
     if not names:
         return {}
-    visible = set(endpoints_visible(user=user).filter(name__in=names).values_list("source", "name"))
+    visible = {
+        (source, name): pk
+        for pk, source, name in endpoints_visible(user=user).filter(name__in=names).values_list("pk", "source", "name")
+    }
     if not visible:
         return {}
     end = datetime.combine(until + timedelta(days=1), time.min, tzinfo=UTC)
@@ -54,23 +71,43 @@ def variant_history(*, user, names: list[str], until: date) -> dict[str, list[Co
         .order_by("finished_at", "id")
         .values_list("params", "finished_at", "run__connection_id")
     )
+    records: list[tuple[datetime, str, object]] = [
+        (finished_at, params.get("endpoint"), params.get("variants"))
+        for params, finished_at, connection_id in steps
+        if (source_key(connection_id), params.get("endpoint")) in visible
+    ]
+    name_of = {pk: name for (_, name), pk in visible.items()}
+    seen = (
+        EndpointEvent.objects.filter(
+            endpoint_id__in=sorted(name_of),
+            kind__in=[EndpointEvent.Kind.FOUND, EndpointEvent.Kind.CHANGED],
+            at__lt=end,
+        )
+        .order_by("at", "id")
+        .values_list("at", "endpoint_id", "variants")
+    )
+    records += [(at, name_of[endpoint_id], variants) for at, endpoint_id, variants in seen]
     out: dict[str, list[Configuration]] = {}
-    for params, finished_at, connection_id in steps:
-        name = params.get("endpoint")
-        if (source_key(connection_id), name) not in visible or not isinstance(params.get("variants"), list):
-            continue
-        variants = {
-            str(v["name"]): ServedVariant(
-                model_name=str(v.get("model_name", "")),
-                model_version=str(v.get("model_version", "")),
-                instance_count=int(v.get("instance_count") or 1),
-            )
-            for v in params["variants"]
-            if isinstance(v, dict) and v.get("name")
-        }
+    for since, name, recorded in sorted(records, key=lambda record: record[0]):  # stable: steps first on a tie
+        variants = _served(recorded)
         if variants:
-            out.setdefault(name, []).append(Configuration(since=finished_at, variants=variants))
+            out.setdefault(name, []).append(Configuration(since=since, variants=variants))
     return out
+
+
+def _served(recorded) -> dict[str, ServedVariant]:
+    """A deploy step's or a sync's record of the variants, {} if it has none."""
+    if not isinstance(recorded, list):
+        return {}
+    return {
+        str(v["name"]): ServedVariant(
+            model_name=str(v.get("model_name", "")),
+            model_version=str(v.get("model_version", "")),
+            instance_count=int(v.get("instance_count") or 1),
+        )
+        for v in recorded
+        if isinstance(v, dict) and v.get("name")
+    }
 
 
 def variants_on(history: list[Configuration], day: date) -> dict[str, tuple[ServedVariant, float]]:

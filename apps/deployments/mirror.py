@@ -11,8 +11,10 @@ the mirror never rewrites them. It only notices one that is gone from its
 backend (deleted in the cloud console) and says so. An endpoint the portal
 did not deploy is *found*: its row is ``discovered``, owned by a team, and
 its variants, split and state are the backend's, re-read whenever the
-backend's change marker (``EndpointSummary.fingerprint``) moves. Once the
-portal deploys a version to it, it is the portal's (``endpoint_adopt``).
+backend's change marker (``EndpointSummary.fingerprint``) moves. Its history
+says when it was found and changed, and what it served from then on when the
+versions or instance counts moved (the cost split's record, ``history.py``).
+Once the portal deploys a version to it, it is the portal's (``endpoint_adopt``).
 
 Which team owns a found endpoint, first rule that applies:
 
@@ -134,7 +136,8 @@ def _write(source: Source, details: EndpointDetails, summary: EndpointSummary) -
                 row = Endpoint(backend=source.kind, connection=source.connection, source=source.key, name=details.name)
             elif new:
                 row.created_by = None  # a deleted endpoint's name, used again outside the portal
-            before = None if new else (_variant_facts(row.variants.all()), dict(row.weights))
+            old = [] if new else list(row.variants.all())
+            before = None if new else (_variant_facts(old), dict(row.weights))
             row.team_id = team_id
             row.discovered = True
             row.state = details.state if details.state in EndpointState.values else EndpointState.UPDATING
@@ -147,7 +150,10 @@ def _write(source: Source, details: EndpointDetails, summary: EndpointSummary) -
             if before is not None and before == (after, weights):
                 return "same"
             row.variants.all().delete()
-            Variant.objects.bulk_create(_variants(row, details))
+            variants = Variant.objects.bulk_create(_variants(row, details))
+            # What the cost split reads (history.py): only a new configuration is recorded
+            served = _served(variants)
+            served = served if new or served != _served(old) else []
             serving = _serving(details)
             if new:
                 message = f"Found on {source.label}, made outside the portal: {serving}"
@@ -155,7 +161,9 @@ def _write(source: Source, details: EndpointDetails, summary: EndpointSummary) -
             else:
                 message = f"Changed on {source.label}, outside the portal: {serving}"
                 kind = EndpointEvent.Kind.CHANGED
-            EndpointEvent.objects.create(endpoint=row, kind=kind, automatic=True, message=message, weights=weights)
+            EndpointEvent.objects.create(
+                endpoint=row, kind=kind, automatic=True, message=message, weights=weights, variants=served
+            )
             return "found" if new else "changed"
     except IntegrityError:
         return ""  # the portal created the row meanwhile (a deployment started): it is the portal's now
@@ -177,6 +185,12 @@ def _variants(row: Endpoint, details: EndpointDetails) -> list[Variant]:
 
 def _variant_facts(variants) -> list[tuple]:
     return sorted((v.name, v.model_name, v.model_version, v.instance_type, v.instance_count) for v in variants)
+
+
+def _served(variants) -> list[dict]:
+    """What each variant serves, as a deploy step records it (``params["variants"]``)."""
+    fields = ("name", "model_name", "model_version", "instance_count")
+    return [{f: getattr(v, f) for f in fields} for v in sorted(variants, key=lambda v: v.name)]
 
 
 def _serving(details: EndpointDetails) -> str:

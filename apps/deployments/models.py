@@ -107,6 +107,14 @@ class EndpointEvent(models.Model):
     automatic = models.BooleanField(default=False)  # decided by the rollout controller, not a person
     message = models.TextField()
     weights = models.JSONField(default=dict, blank=True)
+    # What the endpoint served from this event on, when the mirror saw it found or changed
+    # outside the portal (no deploy step records those): [{name, model_name, model_version,
+    # instance_count}], the shape of a deploy step's params["variants"], so the cost split
+    # (history.py) reads both alike, in one query with the event's time. On the event rather
+    # than in a table of snapshots: it is written in the same transaction as the change and
+    # always read whole. Empty when the served versions and instance counts did not change
+    # (new weights, hardware, state): the configuration before still stands.
+    variants = models.JSONField(default=list, blank=True)
     run = models.ForeignKey("runs.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:

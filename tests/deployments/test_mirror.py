@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from apps.deployments.history import Configuration, ServedVariant, variant_history
 from apps.deployments.mirror import Source, endpoints_sync, source_sync
 from apps.deployments.models import Endpoint, EndpointEvent, EndpointState, Variant
 from tests.registry.conftest import (  # noqa: F401 - fixtures
@@ -21,7 +22,7 @@ from tests.registry.conftest import (  # noqa: F401 - fixtures
     sagemaker_connection,
     sm,
 )
-from tests.sagemaker_upstream import package_group
+from tests.sagemaker_upstream import endpoint_config, package, package_group, served_model, version_arns
 
 pytestmark = pytest.mark.django_db
 
@@ -29,37 +30,17 @@ pytestmark = pytest.mark.django_db
 def _sagemaker_endpoint(sm, name, *, tags=(), count=2):
     """An endpoint made with boto3, as another tool would: a model package version and a raw model."""
     group = package_group(sm, versions=1)
-    arn = sm.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"][0]["ModelPackageArn"]
-    sm.create_model(
-        ModelName=f"{name}-pkg",
-        ExecutionRoleArn="arn:aws:iam::1:role/r",
-        PrimaryContainer={"ModelPackageName": arn},
-    )
-    sm.create_model(
-        ModelName=f"{name}-raw",
-        ExecutionRoleArn="arn:aws:iam::1:role/r",
-        PrimaryContainer={"Image": "123.dkr.ecr.us-east-1.amazonaws.com/x:1"},
-    )
-    sm.create_endpoint_config(
-        EndpointConfigName=f"{name}-config",
-        ProductionVariants=[
-            {
-                "VariantName": "blue",
-                "ModelName": f"{name}-pkg",
-                "InstanceType": "ml.m5.large",
-                "InitialInstanceCount": count,
-                "InitialVariantWeight": 3,
-            },
-            {
-                "VariantName": "green",
-                "ModelName": f"{name}-raw",
-                "InstanceType": "ml.c6i.large",  # a type the price table does not have
-                "InitialInstanceCount": 1,
-                "InitialVariantWeight": 1,
-            },
+    served_model(sm, f"{name}-pkg", package_arn=version_arns(sm, group)["1"])
+    served_model(sm, f"{name}-raw")
+    config = endpoint_config(
+        sm,
+        f"{name}-config",
+        [
+            ("blue", f"{name}-pkg", "ml.m5.large", count, 3),
+            ("green", f"{name}-raw", "ml.c6i.large", 1, 1),  # a type the price table does not have
         ],
     )
-    sm.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config", Tags=list(tags))
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=config, Tags=list(tags))
     return group
 
 
@@ -144,6 +125,69 @@ def test_sagemaker_endpoints_made_outside_are_found_changed_and_gone(
     found.refresh_from_db()
     assert found.state == EndpointState.DELETED and found.weights == {}
     assert name not in ds_client.get("/deployments/").content.decode()
+
+
+def settle(source, sm, name):
+    """Syncs until the stand-in has finished the endpoint's update (it takes a few reads, as AWS takes minutes)."""
+    for _ in range(3):
+        source_sync(source=source)
+    assert sm.describe_endpoint(EndpointName=name)["EndpointStatus"] == "InService"
+
+
+def test_what_a_found_endpoint_served_is_recorded_at_each_change_outside_the_portal(sagemaker_connection, sm, ds):
+    """The cost split's history of an endpoint made and changed outside the portal: the configuration
+    the mirror found, then the one it saw after someone moved the endpoint to a new model version on
+    fewer instances. A sync that sees nothing new, or only new weights, records no configuration."""
+    source = Source(kind="sagemaker", connection=sagemaker_connection)
+    name = f"outside-{uuid.uuid4().hex[:6]}"
+    group = _sagemaker_endpoint(sm, name)
+    settle(source, sm, name)
+    found = Endpoint.objects.get(source=source.key, name=name)
+    first = found.events.get()
+    assert first.kind == EndpointEvent.Kind.FOUND
+    assert first.variants == [
+        {"name": "blue", "model_name": group, "model_version": "1", "instance_count": 2},
+        {"name": "green", "model_name": f"{name}-raw", "model_version": "", "instance_count": 1},
+    ]
+    today = timezone.now().date()
+    found_config = {"blue": ServedVariant(group, "1", 2), "green": ServedVariant(f"{name}-raw", "", 1)}
+
+    def history():
+        return variant_history(user=ds, names=[name], until=today)[name]
+
+    source_sync(source=source, full=True)  # read again: nothing new
+    assert found.events.count() == 1
+    sm.update_endpoint_weights_and_capacities(
+        EndpointName=name, DesiredWeightsAndCapacities=[{"VariantName": "green", "DesiredWeight": 3.0}]
+    )
+    settle(source, sm, name)
+    assert found.events.first().kind == EndpointEvent.Kind.CHANGED  # new weights: said on the page ...
+    assert found.events.first().variants == []  # ... but the same versions on the same instances
+    assert history() == [Configuration(since=first.at, variants=found_config)]
+
+    # Someone moves blue to version 2 of the package, on one instance, outside the portal.
+    package(sm, group)
+    served_model(sm, f"{name}-v2", package_arn=version_arns(sm, group)["2"])
+    config = endpoint_config(
+        sm,
+        f"{name}-config-2",
+        [("blue", f"{name}-v2", "ml.m5.large", 1, 1), ("green", f"{name}-raw", "ml.c6i.large", 1, 1)],
+    )
+    sm.update_endpoint(EndpointName=name, EndpointConfigName=config)
+    settle(source, sm, name)
+    changed = found.events.filter(kind=EndpointEvent.Kind.CHANGED).exclude(variants=[]).get()
+    assert changed.variants[0] == {"name": "blue", "model_name": group, "model_version": "2", "instance_count": 1}
+    assert first.at < changed.at
+    assert history() == [
+        Configuration(since=first.at, variants=found_config),
+        Configuration(
+            since=changed.at,
+            variants={"blue": ServedVariant(group, "2", 1), "green": ServedVariant(f"{name}-raw", "", 1)},
+        ),
+    ]
+    source_sync(source=source)
+    source_sync(source=source, full=True)
+    assert found.events.count() == 3 and len(history()) == 2  # nothing new: nothing recorded
 
 
 def test_databricks_endpoints_made_outside_are_found_and_gone(databricks_connection, logged_iris_model, team):
