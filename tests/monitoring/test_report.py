@@ -163,8 +163,12 @@ def test_sketch_based_profiles_state_their_error():
     exact = drift_report(reference, current)
     income = report.columns["income"]
     assert not income.exact and income.rank_error == pytest.approx(0.0028, abs=1e-4)
-    # a sketch's Wasserstein is within (rank error x range / std) of the exact one; far closer in practice
-    assert income.statistic == pytest.approx(exact.columns["income"].statistic, abs=0.01)
+    # A sketch's Wasserstein is within (rank error x range / std) of the exact one: here 0.0245. KLL
+    # sketches compact at random, so the gap differs run to run (0.012 at most in 1,000 runs; a fixed
+    # 0.01 failed 4 times in 1,000): the bound, not a guess under it.
+    values = np.concatenate([reference["income"], current["income"]])
+    bound = income.rank_error * (values.max() - values.min()) / reference["income"].std()
+    assert income.statistic == pytest.approx(exact.columns["income"].statistic, abs=bound)
     assert report.columns["city"].exact and report.columns["city"].statistic == exact.columns["city"].statistic
     assert [c.drifted for c in report.columns.values()] == [c.drifted for c in exact.columns.values()]
 
