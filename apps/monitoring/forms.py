@@ -107,6 +107,18 @@ class MonitorForm(WebhookForm):
             (str(v.pk), f"{v.model.name} v{v.version}") for v in versions
         ]
 
+    def clean(self):
+        data = super().clean()
+        chosen = [data.get(f) for f in ("reference_version", "reference_dataset", "reference_start", "reference_end")]
+        if not any(chosen) and not self.errors:
+            # in words here: the service's own message names the API's JSON shapes
+            self.add_error(
+                "reference_version",
+                "Choose a reference: the training data of a model version, a reference dataset, "
+                "or a window of the endpoint's traffic (from and to).",
+            )
+        return data
+
     def clean_columns(self) -> dict:
         columns = {}
         for number, line in enumerate(self.cleaned_data["columns"].splitlines(), start=1):

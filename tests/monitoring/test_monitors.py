@@ -211,6 +211,9 @@ def test_the_create_form_makes_a_monitor_and_a_manager_gets_a_403(client, ds, ma
     assert monitor.columns == {"age": {"method": "psi", "threshold": 0.3}, "income": {"method": "wasserstein"}}
     bad = client.post("/monitoring/new/", {**form, "name": "x", "reference_dataset": "../../secret.parquet"})
     assert bad.status_code == 400 and "leaves the data root" in bad.content.decode()
+    none = client.post("/monitoring/new/", {**form, "name": "y", "reference_dataset": ""}).content.decode()
+    assert "Choose a reference: the training data of a model version, a reference dataset" in none
+    assert '{"model_version"' not in none and not Monitor.objects.filter(name="y").exists()  # words, not the API's JSON
 
 
 def test_a_monitor_compares_with_a_model_versions_training_data(api, datasets, team, make_user, other_team):
