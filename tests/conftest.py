@@ -2,6 +2,7 @@
 named by DATABASE_URL / CELERY_BROKER_URL (PostgreSQL and Redis in CI), a real
 MLflow server, a real Celery worker in a subprocess (the tests are its beat)."""
 
+import contextlib
 import os
 import shutil
 import socket
@@ -414,7 +415,8 @@ def _session_var():
 
 
 def wait_for_run(run, statuses, timeout=120):
-    """Reload ``run`` until it reaches one of ``statuses``."""
+    """Reload ``run`` until it reaches one of ``statuses`` (and, once it has ended, its effects)."""
+    from apps.runs.models import TERMINAL, Run
 
     def reached():
         run.refresh_from_db()
@@ -425,4 +427,11 @@ def wait_for_run(run, statuses, timeout=120):
     except AssertionError:
         events = "\n".join(f"{e.kind} {e.to_status} {e.message}" for e in run.events.order_by("id"))
         raise AssertionError(f"run is {run.status}: {run.status_message}\n{events}") from None
+    if run.status in TERMINAL:
+        # What follows a run's end (its notification, model links, the endpoint's mirror) is applied
+        # just after the end commits (apps/runs/hooks.py): a test reading them right away raced it.
+        # A test of an effect that fails finds the run still flagged after this wait.
+        settled = Run.objects.filter(pk=run.pk, effects_pending=False)
+        with contextlib.suppress(AssertionError):
+            wait_until(settled.exists, 20, message="the run's effects")
     return run
