@@ -185,7 +185,7 @@ def body_cached(*, figures: dict, can_budget: bool, idle: list[dict], render) ->
     and this week's scale-down requests: a repeat view renders only the frame around it (the
     filter form's widgets and the idle list cost more than the rest of a cached view). The body
     holds nothing of the person's own: no CSRF token (the page's one form has it), no name."""
-    asked = [(row["endpoint"], row["asked"].pk if row["asked"] else None) for row in idle]
+    asked = [(row["endpoint"], row["asked"].pk if row["asked"] else None, row["live"]) for row in idle]
     key = "costs:body:" + hashlib.sha256(repr((figures["computed"], can_budget, asked)).encode()).hexdigest()
     html = cache.get(key)
     if html is None:

@@ -25,6 +25,14 @@ def week_of(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
+def live_endpoint_names(*, user: User, names: list[str]) -> set[str]:
+    """Which of ``names`` (from the bills' tags) are live endpoints of the person's teams: only
+    those have owners to ask (one query)."""
+    if not names:
+        return set()
+    return set(deployment_selectors.endpoint_list(user=user).filter(name__in=names).values_list("name", flat=True))
+
+
 def scale_down_request_create(*, user: User, endpoint_name: str) -> ScaleDownRequest:
     """Tell the team's data scientists that ``endpoint_name`` costs money and serves almost
     nothing. A second request for the same endpoint in the same week is a Conflict."""

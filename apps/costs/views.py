@@ -62,7 +62,7 @@ def cost_dashboard(request):
         response["Content-Disposition"] = f'attachment; filename="costs-{table.key}-{filters.start}-{filters.end}.csv"'
         return response
     can_budget = services.can_change_budgets(user=request.user)
-    idle_rows = _idle_rows(context["idle"])
+    idle_rows = _idle_rows(context["idle"], user=request.user)
     body = dashboard.body_cached(
         figures=context,
         can_budget=can_budget,
@@ -79,7 +79,7 @@ def cost_dashboard(request):
         {
             "body": body,
             "has_charts": context["has_charts"],
-            "ask_owners": can_budget and bool(idle_rows),
+            "ask_owners": can_budget and any(row["live"] for row in idle_rows),
             "filters": filters,
             "can_backfill": can_backfill,
             "connections": list(connections_for(user=request.user).order_by("name")) if can_backfill else [],
@@ -89,10 +89,14 @@ def cost_dashboard(request):
     )
 
 
-def _idle_rows(rows: list[dict]) -> list[dict]:
-    """The idle endpoints, each with this week's request to its owners if one was made (one query)."""
-    asked = idle.asked_this_week(names=[r["endpoint"] for r in rows])
-    return [{**row, "asked": asked.get(row["endpoint"])} for row in rows]
+def _idle_rows(rows: list[dict], *, user) -> list[dict]:
+    """The idle endpoints, each with this week's request to its owners if one was made, and
+    whether it is a live endpoint of the person's teams (a bill may name one the portal does not
+    serve: nobody to ask). Two queries."""
+    names = [r["endpoint"] for r in rows]
+    asked = idle.asked_this_week(names=names)
+    live = idle.live_endpoint_names(user=user, names=names)
+    return [{**row, "asked": asked.get(row["endpoint"]), "live": row["endpoint"] in live} for row in rows]
 
 
 @login_required

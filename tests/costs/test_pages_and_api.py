@@ -309,8 +309,13 @@ def test_a_cached_page_body_is_one_roles_and_holds_nobodys_csrf_token(manager_cl
     from django.test import Client
 
     from apps.costs import dashboard
+    from apps.deployments.models import Endpoint, EndpointState
 
+    Endpoint.objects.create(
+        team=team, backend="local", source="local", name="quiet-one", state=EndpointState.IN_SERVICE
+    )
     add_cost(day=today(), amount=9, team=team, endpoint="quiet-one", service="serving")
+    add_cost(day=today(), amount=8, team=team, endpoint="billed-only", service="serving")  # no such endpoint here
     scientist = Client()
     scientist.force_login(make_user("alpha-reader"))  # a data scientist of Alpha
     for _ in range(2):  # the second view is the cached body, for each of them
@@ -318,6 +323,8 @@ def test_a_cached_page_body_is_one_roles_and_holds_nobodys_csrf_token(manager_cl
         assert "quiet-one" in reader and "quiet-one" in manager and "{#" not in manager and "#}" not in manager
         assert 'data-testid="ask-owners"' not in reader and '<form id="ask-owners"' not in reader
         assert 'data-testid="ask-owners"' in manager and manager.count('<form id="ask-owners"') == 1
+        assert manager.count('data-testid="ask-owners"') == 1  # quiet-one's; billed-only has no owners here
+        assert "billed-only</strong>" in manager and 'data-testid="not-live"' in manager
         body = manager.split('data-testid="cost-filters"')[1].split('<form id="ask-owners"')[0]
         assert "csrfmiddlewaretoken" not in body and "csrfmiddlewaretoken" in manager.split(body)[1]
         token = manager.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
