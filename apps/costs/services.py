@@ -13,9 +13,9 @@ from django.utils import timezone
 from apps.accounts.models import Team, User
 from apps.audit.services import audit_record
 from apps.connections.selectors import connections_for
-from apps.core.errors import Conflict, InvalidInput
+from apps.core.errors import InvalidInput
 from apps.core.scoping import user_team_ids
-from apps.notifications.webhooks import url_problem, webhook_audit, webhook_fields
+from apps.notifications.webhooks import webhook_audit, webhook_fields, webhook_test_check
 
 from .ingestion import MAX_RANGE_DAYS
 from .models import DEFAULT_THRESHOLDS, Budget
@@ -154,10 +154,7 @@ def _check_alerts(budget: Budget) -> None:
 def budget_webhook_test(*, user: User, budget: Budget) -> None:
     """Send a signed test delivery to the budget's webhook (from a worker, after commit)."""
     _require_budget_owner(user, budget.team)
-    if not budget.webhook_url:
-        raise Conflict("The budget has no webhook URL.")
-    if problem := url_problem(budget.webhook_url):  # saved while allowed, or its DNS changed since
-        raise Conflict(problem)
+    webhook_test_check(budget.webhook_url, owner="budget")
     webhook_enqueue(budget=budget, payload=budget_payload(event="test", budget=budget))
 
 

@@ -339,12 +339,6 @@ def _reference_store(monitor: Monitor, profile: DatasetProfile) -> None:
     monitor.reference_profile, monitor.reference_rows = data, profile.rows
 
 
-def _reference_side(monitor: Monitor) -> dict:
-    if "dataset" in monitor.reference or "model_version" in monitor.reference:
-        return dict(monitor.reference)
-    return {"endpoint": monitor.endpoint_name, **monitor.reference}
-
-
 def monitor_evaluate(*, monitor_id, now=None, start=None, end=None) -> DriftReport | None:
     """The monitor's window profiled and compared with its reference: [start, end) when the
     schedule gave one (cron, capture volume), else the last ``window_hours`` up to ``now``; the

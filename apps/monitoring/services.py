@@ -15,7 +15,7 @@ from apps.accounts.models import Team, User
 from apps.accounts.selectors import user_teams
 from apps.audit.services import audit_record
 from apps.core.errors import Conflict, InvalidInput
-from apps.notifications.webhooks import url_problem, webhook_audit
+from apps.notifications.webhooks import webhook_audit, webhook_test_check
 from apps.runs.models import RunKind
 from apps.runs.services import plan_run_create
 
@@ -308,10 +308,7 @@ def monitor_evaluate_now(*, user: User, monitor: Monitor) -> None:
 def monitor_webhook_test(*, user: User, monitor: Monitor) -> None:
     """Send a signed test delivery to the monitor's webhook (from a worker, after commit)."""
     _require_configure(user, monitor.team_id)
-    if not monitor.webhook_url:
-        raise Conflict("The monitor has no webhook URL.")
-    if problem := url_problem(monitor.webhook_url):  # saved while allowed, or its DNS changed since
-        raise Conflict(problem)
+    webhook_test_check(monitor.webhook_url, owner="monitor")
     webhooks.webhook_enqueue(monitor=monitor, payload=webhooks.alert_payload(event="test", monitor=monitor))
 
 

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 from apps.core.crypto import decrypt_json, encrypt_json
-from apps.core.errors import InvalidInput
+from apps.core.errors import Conflict, InvalidInput
 
 from .destinations import Refused, Unresolvable, addresses_checked
 
@@ -114,6 +114,15 @@ def webhook_audit(fields: dict) -> dict:
     if "webhook_secret" in fields:
         out["webhook_secret"] = "replaced" if fields["webhook_secret"] else "removed"
     return out
+
+
+def webhook_test_check(url: str, *, owner: str) -> None:
+    """Before a test delivery: the ``owner`` ("budget", "monitor") has a URL that may be sent to
+    now (it may have been saved while the local network was allowed, or its DNS changed since)."""
+    if not url:
+        raise Conflict(f"The {owner} has no webhook URL.")
+    if problem := url_problem(url):
+        raise Conflict(problem)
 
 
 def webhook_send(*, url: str, stored_secret: str, payload: dict) -> int:

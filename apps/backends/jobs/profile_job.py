@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from apps.backends.jobs.capture_rows import masked, request_rows, rows_table
@@ -49,15 +49,8 @@ def spark_requests(table: str, since_ms: int, until_ms: int, chunk: int) -> Iter
         .where((F.col("timestamp_ms") >= since_ms) & (F.col("timestamp_ms") < until_ms))
         .select("request")
     )
-    texts: list[str] = []
-    for row in frame.toLocalIterator(prefetchPartitions=False):  # one partition on the driver at a time
-        if row["request"]:
-            texts.append(row["request"])
-        if len(texts) >= chunk:
-            yield texts
-            texts = []
-    if texts:
-        yield texts
+    rows = frame.toLocalIterator(prefetchPartitions=False)  # one partition on the driver at a time
+    yield from _chunked((row["request"] for row in rows), chunk)
 
 
 def warehouse_requests(table: str, since_ms: int, until_ms: int, chunk: int, warehouse_id: str):
@@ -65,10 +58,16 @@ def warehouse_requests(table: str, since_ms: int, until_ms: int, chunk: int, war
     from databricks.sdk import WorkspaceClient
 
     client = WorkspaceClient()  # the job's own credentials, never the portal's token
+    rows = window_rows(client, warehouse_id, table, columns=("request",), since_ms=since_ms, until_ms=until_ms)
+    yield from _chunked((row["request"] for row in rows), chunk)
+
+
+def _chunked(requests: Iterable[str | None], chunk: int) -> Iterator[list[str]]:
+    """The request bodies (empty ones left out) in lists of ``chunk``."""
     texts: list[str] = []
-    for row in window_rows(client, warehouse_id, table, columns=("request",), since_ms=since_ms, until_ms=until_ms):
-        if row["request"]:
-            texts.append(row["request"])
+    for text in requests:
+        if text:
+            texts.append(text)
         if len(texts) >= chunk:
             yield texts
             texts = []
